@@ -1,0 +1,1 @@
+//! libcallgate: the C ABI (filled by the plugin issue).

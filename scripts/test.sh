@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs callgate's whole test suite on a fresh Debian machine with Rust: installs the real
+# peers the tests talk to (sipp, Kamailio, PostgreSQL, a C compiler, valgrind) when they are
+# missing, then runs every test of the workspace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v sipp >/dev/null || need+=(sip-tester)
+command -v kamailio >/dev/null || need+=(kamailio kamailio-python3-modules)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v cc >/dev/null || need+=(gcc)
+command -v valgrind >/dev/null || need+=(valgrind)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing test peers: ${need[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+cargo test --workspace --release --locked

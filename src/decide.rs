@@ -1,0 +1,677 @@
+//! The five decisions. Each is total: whatever the input, it returns an answer with a
+//! [`Reason`] and the revision it was decided at; nothing here fails, panics or allocates.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::catalog::{Action, Category};
+use crate::feature::{self, FeatureKind};
+use crate::number::E164;
+use crate::reason::Reason;
+use crate::table::{
+    self, ALWAYS_EMERGENCY, CompiledTenant, REACH_GRANTED, REACH_MEMBER, REACH_OWN, REACH_SITE, REACH_SUPERVISED,
+    REACH_TENANT, Reach, RoleRef, Table, UserEntry, contains,
+};
+
+/// The three ways a decision comes out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Go ahead as asked.
+    Allow,
+    /// Go ahead, with the caller ID in the answer instead of the one asked for.
+    Substitute,
+    /// Refuse.
+    Deny,
+}
+
+impl Outcome {
+    /// `allow`, `substitute` or `deny`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Allow => "allow",
+            Outcome::Substitute => "substitute",
+            Outcome::Deny => "deny",
+        }
+    }
+}
+
+/// A yes/no answer (pause, recording, permission).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Verdict {
+    /// Allow or deny.
+    #[serde(rename = "decision")]
+    pub outcome: Outcome,
+    /// Why.
+    pub reason: Reason,
+    /// The table's revision when it was decided.
+    pub revision: u64,
+}
+
+impl Verdict {
+    fn allow(reason: Reason, revision: u64) -> Verdict {
+        Verdict { outcome: Outcome::Allow, reason, revision }
+    }
+    fn deny(reason: Reason, revision: u64) -> Verdict {
+        Verdict { outcome: Outcome::Deny, reason, revision }
+    }
+    /// Whether it allows.
+    pub fn allowed(&self) -> bool {
+        self.outcome == Outcome::Allow
+    }
+}
+
+/// The answer to a caller-ID check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct CallerIdAnswer {
+    /// Allow, substitute or deny.
+    #[serde(rename = "decision")]
+    pub outcome: Outcome,
+    /// The caller ID to present (absent on deny, and on an emergency call with none at all).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caller_id: Option<E164>,
+    /// Why.
+    pub reason: Reason,
+    /// The table's revision when it was decided.
+    pub revision: u64,
+}
+
+/// A feature code's argument, resolved where it names something: a queue's id, an
+/// extension, or the dialed digits themselves (a forwarding target).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Arg<'d> {
+    /// Text from the table, shared.
+    Id(Arc<str>),
+    /// Text from what was dialed.
+    Dialed(&'d str),
+}
+
+impl Arg<'_> {
+    /// The argument's text.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Arg::Id(s) => s,
+            Arg::Dialed(s) => s,
+        }
+    }
+}
+
+/// Up to two feature-code arguments, without allocating.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Args<'d>([Option<Arg<'d>>; 2]);
+
+impl<'d> Args<'d> {
+    fn of(args: [Option<Arg<'d>>; 2]) -> Args<'d> {
+        Args(args)
+    }
+    /// The arguments, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().flatten().map(Arg::as_str)
+    }
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(Option::is_none)
+    }
+}
+
+impl Serialize for Args<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+/// The answer to a feature-code check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FeatureAnswer<'d> {
+    /// Allow or deny.
+    #[serde(rename = "decision")]
+    pub outcome: Outcome,
+    /// The feature the code means (absent when no code matched).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feature: Option<FeatureKind>,
+    /// Its arguments, resolved.
+    pub args: Args<'d>,
+    /// Why.
+    pub reason: Reason,
+    /// The table's revision when it was decided.
+    pub revision: u64,
+}
+
+/// What a permission check is about. Every field is optional; a check with none is a
+/// page-level question ("may this user view call history at all?").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Resource<'a> {
+    /// A site id.
+    pub site: Option<&'a str>,
+    /// A queue id (or its dial string).
+    pub queue: Option<&'a str>,
+    /// An extension.
+    pub extension: Option<&'a str>,
+    /// A number, E.164.
+    pub number: Option<&'a str>,
+}
+
+impl Resource<'_> {
+    fn is_empty(&self) -> bool {
+        self.site.is_none() && self.queue.is_none() && self.extension.is_none() && self.number.is_none()
+    }
+}
+
+/// What is done with a recording.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordingAction {
+    /// See it in a list.
+    List,
+    /// Listen to it.
+    Play,
+    /// Take a copy.
+    Download,
+    /// Remove it.
+    Delete,
+}
+
+impl RecordingAction {
+    /// The permission the action needs on `call_recordings`.
+    pub const fn action(self) -> Action {
+        match self {
+            RecordingAction::List | RecordingAction::Play => Action::View,
+            RecordingAction::Download => Action::Download,
+            RecordingAction::Delete => Action::Delete,
+        }
+    }
+}
+
+impl std::str::FromStr for RecordingAction {
+    type Err = crate::catalog::UnknownName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "list" => Ok(RecordingAction::List),
+            "play" => Ok(RecordingAction::Play),
+            "download" => Ok(RecordingAction::Download),
+            "delete" => Ok(RecordingAction::Delete),
+            _ => Err(crate::catalog::UnknownName),
+        }
+    }
+}
+
+/// The call a recording is of: its queue, the extensions and numbers on it, its site.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Recording<'a> {
+    /// The queue the call came through.
+    pub queue: Option<&'a str>,
+    /// The extensions that took part.
+    pub extensions: &'a [&'a str],
+    /// The numbers that took part.
+    pub numbers: &'a [&'a str],
+    /// The site it was recorded at.
+    pub site: Option<&'a str>,
+}
+
+/// An active user of a tenant, or why there isn't one.
+fn active_user<'t>(t: &'t CompiledTenant, user: &str) -> Result<(u32, &'t UserEntry), Reason> {
+    match t.users.get(user) {
+        None => Err(Reason::UnknownUser),
+        Some((_, u)) if !u.active => Err(Reason::UserSuspended),
+        Some(found) => Ok(found),
+    }
+}
+
+impl Table {
+    /// May `user` present `requested` as caller ID on a call to `dialed`? See DESIGN.md's
+    /// caller-ID rule; emergency calls are never denied, whatever the tenant or user state.
+    pub fn check_caller_id(&self, tenant: &str, user: &str, requested: Option<&str>, dialed: &str) -> CallerIdAnswer {
+        let revision = self.revision();
+        self.with_tenant(tenant, |t| caller_id(t, user, requested, dialed, revision))
+            .unwrap_or_else(|| unknown_tenant_caller_id(requested, dialed, revision))
+    }
+
+    /// May `actor` pause (or unpause) `agent` in `queue`?
+    pub fn check_agent_pause(&self, tenant: &str, actor: &str, agent: &str, queue: &str, _paused: bool) -> Verdict {
+        let revision = self.revision();
+        self.with_tenant(tenant, |t| agent_pause(t, actor, agent, queue, revision))
+            .unwrap_or(Verdict::deny(Reason::UnknownTenant, revision))
+    }
+
+    /// May `actor` do `action` to the recording of this call?
+    pub fn check_recording(&self, tenant: &str, actor: &str, action: RecordingAction, recording: &Recording<'_>) -> Verdict {
+        let revision = self.revision();
+        self.with_tenant(tenant, |t| recording_access(t, actor, action, recording, revision))
+            .unwrap_or(Verdict::deny(Reason::UnknownTenant, revision))
+    }
+
+    /// May `user` dial `dialed`, a feature code, and what does it mean?
+    pub fn check_feature_code<'d>(&self, tenant: &str, user: &str, dialed: &'d str) -> FeatureAnswer<'d> {
+        let revision = self.revision();
+        self.with_tenant(tenant, |t| feature_code(t, user, dialed, revision)).unwrap_or_else(|| {
+            let reason = if ALWAYS_EMERGENCY.contains(&dialed) { Reason::EmergencyCall } else { Reason::UnknownTenant };
+            feature_answer(reason, revision)
+        })
+    }
+
+    /// May `user` do `action` on `category`, over `resource`?
+    pub fn check_permission(
+        &self,
+        tenant: &str,
+        user: &str,
+        category: Category,
+        action: Action,
+        resource: &Resource<'_>,
+    ) -> Verdict {
+        let revision = self.revision();
+        self.with_tenant(tenant, |t| permission(t, user, category, action, resource, revision))
+            .unwrap_or(Verdict::deny(Reason::UnknownTenant, revision))
+    }
+}
+
+fn unknown_tenant_caller_id(requested: Option<&str>, dialed: &str, revision: u64) -> CallerIdAnswer {
+    if ALWAYS_EMERGENCY.contains(&dialed) {
+        CallerIdAnswer {
+            outcome: Outcome::Allow,
+            caller_id: requested.and_then(E164::parse_lenient),
+            reason: Reason::EmergencyCall,
+            revision,
+        }
+    } else {
+        CallerIdAnswer { outcome: Outcome::Deny, caller_id: None, reason: Reason::UnknownTenant, revision }
+    }
+}
+
+/// The caller-ID rule, on one tenant.
+pub fn caller_id(t: &CompiledTenant, user: &str, requested: Option<&str>, dialed: &str, revision: u64) -> CallerIdAnswer {
+    let answer = |outcome, caller_id, reason| CallerIdAnswer { outcome, caller_id, reason, revision };
+    let found = t.users.get(user).map(|(_, u)| u);
+    let requested_number = requested.and_then(E164::parse_lenient);
+    let owned = requested_number.and_then(|n| t.number(n));
+
+    if t.is_emergency(dialed) {
+        if let (Some(u), Some((pos, _))) = (found, owned)
+            && u.active && may_present(t, u, pos) {
+                return answer(Outcome::Allow, requested_number, Reason::EmergencyCall);
+            }
+        return match emergency_callback(t, found) {
+            Some(n) => answer(Outcome::Substitute, Some(n), Reason::EmergencyCallback),
+            // Never denied: with no callback number anywhere, the call goes out as asked.
+            None => answer(Outcome::Allow, requested_number, Reason::EmergencyCall),
+        };
+    }
+
+    let u = match active_user(t, user) {
+        Ok((_, u)) => u,
+        Err(reason) => return answer(Outcome::Deny, None, reason),
+    };
+    let fallback = |reason, none_reason| match default_caller_id(t, u) {
+        Some(n) => answer(Outcome::Substitute, Some(n), reason),
+        None => answer(Outcome::Deny, None, none_reason),
+    };
+    match (requested, owned) {
+        (None, _) => fallback(Reason::NoCallerIdRequested, Reason::NoPermittedCallerId),
+        (Some(_), None) => fallback(Reason::NumberNotOwned, Reason::NumberNotOwned),
+        (Some(_), Some((pos, _))) if may_present(t, u, pos) => {
+            answer(Outcome::Allow, requested_number, Reason::NumberPermitted)
+        }
+        (Some(_), Some(_)) => fallback(Reason::NumberNotPermitted, Reason::NoPermittedCallerId),
+    }
+}
+
+/// Whether `u` may present the tenant's number at `pos`: a number in the reach of a
+/// `phone_numbers:edit` permission, a granted number, or a DID routed to their own extension.
+pub fn may_present(t: &CompiledTenant, u: &UserEntry, pos: u32) -> bool {
+    if contains(u.granted_numbers(), pos) {
+        return true;
+    }
+    let Some(n) = t.numbers.at(pos) else { return false };
+    if u.role.get().scope != crate::catalog::Scope::None
+        && let Some(e) = n.ext
+            && contains(u.own_exts(), e) {
+                return true;
+            }
+    let (_, reach) = t.reach(u, Category::PhoneNumbers, Action::Edit);
+    number_in_reach(t, u, reach, pos)
+}
+
+fn default_caller_id(t: &CompiledTenant, u: &UserEntry) -> Option<E164> {
+    u.default_caller_id.or(t.default_caller_id).and_then(|p| t.numbers.at(p)).map(|n| n.number)
+}
+
+/// The number an emergency call presents when the caller can't present their own: the DID of
+/// their extension, their site's emergency callback number, their default, the tenant's.
+pub fn emergency_callback(t: &CompiledTenant, u: Option<&UserEntry>) -> Option<E164> {
+    let number = |p: u32| t.numbers.at(p).map(|n| n.number);
+    if let Some(u) = u {
+        let own_did = u
+            .own_exts()
+            .iter()
+            .filter_map(|&e| t.exts.at(e))
+            .filter(|e| e.did.is_some())
+            .min_by(|a, b| a.ext.cmp(&b.ext))
+            .and_then(|e| e.did);
+        if let Some(n) = own_did.and_then(number) {
+            return Some(n);
+        }
+        let site_callback = t.user_site(u).and_then(|s| t.sites.at(s)).and_then(|s| s.emergency_callback);
+        if let Some(n) = site_callback.and_then(number) {
+            return Some(n);
+        }
+        if let Some(n) = u.default_caller_id.and_then(number) {
+            return Some(n);
+        }
+    }
+    t.default_caller_id.and_then(number)
+}
+
+fn number_in_reach(t: &CompiledTenant, u: &UserEntry, reach: Reach, pos: u32) -> bool {
+    if reach & REACH_TENANT != 0 {
+        return true;
+    }
+    let Some(n) = t.numbers.at(pos) else { return false };
+    (reach & REACH_SITE != 0 && n.site.is_some() && n.site == t.user_site(u))
+        || (reach & REACH_OWN != 0 && n.ext.is_some_and(|e| contains(u.own_exts(), e)))
+        || (reach & REACH_GRANTED != 0 && contains(u.granted_numbers(), pos))
+}
+
+fn ext_in_reach(t: &CompiledTenant, u: &UserEntry, reach: Reach, pos: u32) -> bool {
+    if reach & REACH_TENANT != 0 {
+        return true;
+    }
+    let Some(e) = t.exts.at(pos) else { return false };
+    (reach & REACH_SITE != 0 && e.site.is_some() && e.site == t.user_site(u))
+        || (reach & REACH_OWN != 0 && contains(u.own_exts(), pos))
+        || (reach & REACH_GRANTED != 0 && contains(u.granted_exts(), pos))
+}
+
+fn queue_in_reach(t: &CompiledTenant, u: &UserEntry, reach: Reach, pos: u32) -> bool {
+    if reach & REACH_TENANT != 0 {
+        return true;
+    }
+    let Some(q) = t.queues.at(pos) else { return false };
+    (reach & REACH_SITE != 0 && q.site.is_some() && q.site == t.user_site(u))
+        || (reach & REACH_MEMBER != 0 && contains(u.agent_of(), pos))
+        || (reach & REACH_SUPERVISED != 0 && contains(u.supervises(), pos))
+        || (reach & REACH_GRANTED != 0 && contains(u.granted_queues(), pos))
+}
+
+/// Whether every part of `resource` is within `reach`. Parts are resolved in the tenant's
+/// directory (an extension's site is the directory's, not the caller's say-so); a part the
+/// tenant doesn't have is within reach of tenant scope only, or of site scope by its site.
+fn resource_in_reach(t: &CompiledTenant, u: &UserEntry, reach: Reach, r: &Resource<'_>) -> bool {
+    if reach & REACH_TENANT != 0 {
+        return true;
+    }
+    let site_ok = r.site.is_none_or(|s| {
+        reach & REACH_SITE != 0 && t.sites.find(s).is_some_and(|s| Some(s) == t.user_site(u))
+    });
+    let queue_ok = r.queue.is_none_or(|q| t.queue(q).is_some_and(|(p, _)| queue_in_reach(t, u, reach, p)));
+    let ext_ok = r.extension.is_none_or(|e| t.exts.find(e).is_some_and(|p| ext_in_reach(t, u, reach, p)));
+    let number_ok = r.number.is_none_or(|n| {
+        E164::parse_lenient(n).and_then(|n| t.number(n)).is_some_and(|(p, _)| number_in_reach(t, u, reach, p))
+    });
+    site_ok && queue_ok && ext_ok && number_ok
+}
+
+/// The general permission check, on one tenant.
+pub fn permission(
+    t: &CompiledTenant,
+    user: &str,
+    category: Category,
+    action: Action,
+    resource: &Resource<'_>,
+    revision: u64,
+) -> Verdict {
+    let u = match active_user(t, user) {
+        Ok((_, u)) => u,
+        Err(reason) => return Verdict::deny(reason, revision),
+    };
+    let (any, reach) = t.reach(u, category, action);
+    if !any {
+        Verdict::deny(Reason::ActionNotPermitted, revision)
+    } else if resource.is_empty() || resource_in_reach(t, u, reach, resource) {
+        Verdict::allow(Reason::Permitted, revision)
+    } else {
+        Verdict::deny(Reason::OutOfScope, revision)
+    }
+}
+
+/// The pause rule, on one tenant.
+pub fn agent_pause(t: &CompiledTenant, actor: &str, agent: &str, queue: &str, revision: u64) -> Verdict {
+    let Some((qpos, q)) = t.queue(queue) else { return Verdict::deny(Reason::UnknownQueue, revision) };
+    let (actor_pos, actor) = match active_user(t, actor) {
+        Ok(found) => found,
+        Err(reason) => return Verdict::deny(reason, revision),
+    };
+    let Some(agent_pos) = t.users.find(agent) else { return Verdict::deny(Reason::UnknownAgent, revision) };
+    pause_rule(t, actor_pos, actor, agent_pos, qpos, q, revision)
+}
+
+fn pause_rule(
+    t: &CompiledTenant,
+    actor_pos: u32,
+    actor: &UserEntry,
+    agent_pos: u32,
+    qpos: u32,
+    q: &table::QueueEntry,
+    revision: u64,
+) -> Verdict {
+    if !contains(&q.agents, agent_pos) {
+        return Verdict::deny(Reason::NotQueueMember, revision);
+    }
+    if actor_pos == agent_pos {
+        return Verdict::allow(Reason::SelfPause, revision);
+    }
+    if contains(&q.supervisors, actor_pos) {
+        return Verdict::allow(Reason::QueueSupervisor, revision);
+    }
+    let (any, reach) = t.reach(actor, Category::CallQueues, Action::Edit);
+    scoped(any, queue_in_reach(t, actor, reach, qpos), revision)
+}
+
+/// The recording rule, on one tenant.
+pub fn recording_access(
+    t: &CompiledTenant,
+    actor: &str,
+    action: RecordingAction,
+    rec: &Recording<'_>,
+    revision: u64,
+) -> Verdict {
+    let u = match active_user(t, actor) {
+        Ok((_, u)) => u,
+        Err(reason) => return Verdict::deny(reason, revision),
+    };
+    let (any, reach) = t.reach(u, Category::CallRecordings, action.action());
+    scoped(any, any && recording_in_reach(t, u, reach, rec), revision)
+}
+
+/// A recording is within reach if any party to its call is: tenant scope sees all; site
+/// scope its site's; assigned scope its granted or supervised queues, granted extensions and
+/// numbers (and its own); self scope the calls of its own extensions.
+fn recording_in_reach(t: &CompiledTenant, u: &UserEntry, reach: Reach, rec: &Recording<'_>) -> bool {
+    if reach & REACH_TENANT != 0 {
+        return true;
+    }
+    let queue = rec.queue.and_then(|q| t.queue(q));
+    if let Some((qpos, _)) = queue
+        && ((reach & REACH_SUPERVISED != 0 && contains(u.supervises(), qpos))
+            || (reach & REACH_GRANTED != 0 && contains(u.granted_queues(), qpos)))
+        {
+            return true;
+        }
+    let exts = || rec.extensions.iter().filter_map(|e| t.exts.get(e));
+    let numbers = || rec.numbers.iter().filter_map(|n| E164::parse_lenient(n).and_then(|n| t.number(n)));
+    if reach & REACH_OWN != 0 && exts().any(|(p, _)| contains(u.own_exts(), p)) {
+        return true;
+    }
+    if reach & REACH_GRANTED != 0
+        && (exts().any(|(p, _)| contains(u.granted_exts(), p))
+            || numbers().any(|(p, _)| contains(u.granted_numbers(), p)))
+    {
+        return true;
+    }
+    if reach & REACH_SITE != 0
+        && let Some(site) = t.user_site(u) {
+            let at = |s: Option<u32>| s == Some(site);
+            return rec.site.is_some_and(|s| t.sites.find(s) == Some(site))
+                || queue.is_some_and(|(_, q)| at(q.site))
+                || exts().any(|(_, e)| at(e.site))
+                || numbers().any(|(_, n)| at(n.site));
+        }
+    false
+}
+
+fn feature_answer<'d>(reason: Reason, revision: u64) -> FeatureAnswer<'d> {
+    let outcome = if reason == Reason::EmergencyCall { Outcome::Allow } else { Outcome::Deny };
+    FeatureAnswer { outcome, feature: None, args: Args::default(), reason, revision }
+}
+
+/// The feature-code rule, on one tenant.
+pub fn feature_code<'d>(t: &CompiledTenant, user: &str, dialed: &'d str, revision: u64) -> FeatureAnswer<'d> {
+    if t.is_emergency(dialed) {
+        return feature_answer(Reason::EmergencyCall, revision);
+    }
+    let (upos, u) = match active_user(t, user) {
+        Ok(found) => found,
+        Err(reason) => return feature_answer(reason, revision),
+    };
+    let Some((entry, rest)) = t.codes.iter().find_map(|c| feature::match_code(&c.code, dialed).map(|rest| (c, rest)))
+    else {
+        return feature_answer(Reason::UnknownFeatureCode, revision);
+    };
+    let feature = Some(entry.feature);
+    if let Some(roles) = &entry.roles {
+        let allowed = roles.iter().any(|r| match *r {
+            RoleRef::Builtin(role) => role == u.role,
+            RoleRef::Custom(c) => u.custom_role == Some(c),
+        });
+        if !allowed {
+            return FeatureAnswer { outcome: Outcome::Deny, feature, args: Args::default(), reason: Reason::RoleNotAllowed, revision };
+        }
+    }
+    let mut args = feature::split_args(rest);
+    let (a1, a2, extra) = (args.next(), args.next(), args.next().is_some());
+    let done = |verdict: Verdict, args: [Option<Arg<'d>>; 2]| FeatureAnswer {
+        outcome: verdict.outcome,
+        feature,
+        args: if verdict.allowed() { Args::of(args) } else { Args::default() },
+        reason: verdict.reason,
+        revision,
+    };
+    let deny = |reason| done(Verdict::deny(reason, revision), [None, None]);
+    if extra {
+        return deny(Reason::TooManyArguments);
+    }
+    let queue_arg = |q: &str| t.queue(q).map(|(p, q)| (p, q, Some(Arg::Id(Arc::clone(&q.id)))));
+    let own_ext = || u.own_exts().iter().filter_map(|&e| t.exts.at(e).map(|x| (e, x))).min_by(|a, b| a.1.ext.cmp(&b.1.ext));
+
+    match entry.feature {
+        FeatureKind::QueueLoginToggle | FeatureKind::QueuePauseToggle if a1.is_none() => {
+            if u.agent_of().is_empty() {
+                deny(Reason::NotQueueMember)
+            } else {
+                let reason = if entry.feature == FeatureKind::QueuePauseToggle { Reason::SelfPause } else { Reason::QueueAgent };
+                done(Verdict::allow(reason, revision), [None, None])
+            }
+        }
+        FeatureKind::QueueLoginToggle => {
+            if a2.is_some() {
+                return deny(Reason::TooManyArguments);
+            }
+            let Some((qpos, _, id)) = a1.and_then(queue_arg) else { return deny(Reason::UnknownQueue) };
+            if contains(u.agent_of(), qpos) {
+                done(Verdict::allow(Reason::QueueAgent, revision), [id, None])
+            } else {
+                deny(Reason::NotQueueMember)
+            }
+        }
+        FeatureKind::QueuePauseToggle => {
+            // `*46*queue`: the caller pauses itself; `*46*ext*queue`: the owner of ext.
+            let (agent, queue) = match (a1, a2) {
+                (Some(q), None) => (None, q),
+                (Some(e), Some(q)) => (Some(e), q),
+                _ => return deny(Reason::MissingArgument),
+            };
+            let Some((qpos, q, qid)) = queue_arg(queue) else { return deny(Reason::UnknownQueue) };
+            let (agent_pos, ext_arg) = match agent {
+                None => (upos, None),
+                Some(e) => {
+                    let Some((_, ext)) = t.exts.get(e) else { return deny(Reason::UnknownExtension) };
+                    let Some(owner) = ext.owner else { return deny(Reason::UnknownAgent) };
+                    (owner, Some(Arg::Id(Arc::clone(&ext.ext))))
+                }
+            };
+            let verdict = pause_rule(t, upos, u, agent_pos, qpos, q, revision);
+            match ext_arg {
+                Some(ext) => done(verdict, [Some(ext), qid]),
+                None => done(verdict, [qid, None]),
+            }
+        }
+        FeatureKind::QueueCallers => {
+            let Some(qarg) = a1 else { return deny(Reason::MissingArgument) };
+            if a2.is_some() {
+                return deny(Reason::TooManyArguments);
+            }
+            let Some((qpos, _, qid)) = queue_arg(qarg) else { return deny(Reason::UnknownQueue) };
+            if contains(u.agent_of(), qpos) {
+                return done(Verdict::allow(Reason::QueueAgent, revision), [qid, None]);
+            }
+            let (any, reach) = t.reach(u, Category::CallQueues, Action::View);
+            done(scoped(any, queue_in_reach(t, u, reach, qpos), revision), [qid, None])
+        }
+        FeatureKind::CallForwardOn | FeatureKind::CallForwardOff => {
+            let target = match (entry.feature, a1, a2) {
+                (FeatureKind::CallForwardOn, Some(target), None) => Some(Arg::Dialed(target)),
+                (FeatureKind::CallForwardOn, None, _) => return deny(Reason::MissingArgument),
+                (FeatureKind::CallForwardOff, None, _) => None,
+                _ => return deny(Reason::TooManyArguments),
+            };
+            let Some((epos, ext)) = own_ext() else { return deny(Reason::NoOwnExtension) };
+            let (any, reach) = t.reach(u, Category::Extensions, Action::Edit);
+            done(scoped(any, ext_in_reach(t, u, reach, epos), revision), [Some(Arg::Id(Arc::clone(&ext.ext))), target])
+        }
+        FeatureKind::VoicemailOwn => {
+            if a1.is_some() {
+                return deny(Reason::TooManyArguments);
+            }
+            match own_ext() {
+                Some((_, ext)) => done(Verdict::allow(Reason::OwnExtension, revision), [Some(Arg::Id(Arc::clone(&ext.ext))), None]),
+                None => deny(Reason::NoOwnExtension),
+            }
+        }
+        FeatureKind::VoicemailBox => {
+            if a2.is_some() {
+                return deny(Reason::TooManyArguments);
+            }
+            let (any, reach) = t.reach(u, Category::Voicemail, Action::View);
+            let Some(e) = a1 else {
+                let verdict = if any { Verdict::allow(Reason::Permitted, revision) } else { Verdict::deny(Reason::ActionNotPermitted, revision) };
+                return done(verdict, [None, None]);
+            };
+            let Some((epos, ext)) = t.exts.get(e) else { return deny(Reason::UnknownExtension) };
+            done(scoped(any, ext_in_reach(t, u, reach, epos), revision), [Some(Arg::Id(Arc::clone(&ext.ext))), None])
+        }
+        FeatureKind::PickupDirected => {
+            let Some(e) = a1 else { return deny(Reason::MissingArgument) };
+            if a2.is_some() {
+                return deny(Reason::TooManyArguments);
+            }
+            let Some((epos, ext)) = t.exts.get(e) else { return deny(Reason::UnknownExtension) };
+            let (any, reach) = t.reach(u, Category::PickupGroups, Action::View);
+            done(scoped(any, ext_in_reach(t, u, reach, epos), revision), [Some(Arg::Id(Arc::clone(&ext.ext))), None])
+        }
+        FeatureKind::Park => {
+            if a1.is_some() {
+                return deny(Reason::TooManyArguments);
+            }
+            let (any, _) = t.reach(u, Category::ParkingLots, Action::View);
+            let verdict = if any { Verdict::allow(Reason::Permitted, revision) } else { Verdict::deny(Reason::ActionNotPermitted, revision) };
+            done(verdict, [None, None])
+        }
+    }
+}
+
+fn scoped(any: bool, in_reach: bool, revision: u64) -> Verdict {
+    match (any, in_reach) {
+        (false, _) => Verdict::deny(Reason::ActionNotPermitted, revision),
+        (true, true) => Verdict::allow(Reason::Permitted, revision),
+        (true, false) => Verdict::deny(Reason::OutOfScope, revision),
+    }
+}

@@ -1,0 +1,407 @@
+//! Reading and validating directory files (YAML or JSON, one or more tenants).
+//!
+//! A file is refused whole: [`parse`] reports every problem at once, each with its path
+//! (``tenants[0].users[2].role: unknown role `superuser` ``), and returns nothing to apply.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+use crate::catalog::{self, Action, Category, RoleId, Scope};
+use crate::feature::FeatureKind;
+use crate::model::{Directory, Tenant};
+use crate::number::E164;
+
+/// One thing wrong with a directory file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Where: `tenants[0].users[2].role`.
+    pub path: String,
+    /// What, lowercase, the input in backticks.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// Why a directory file was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DirectoryError {
+    /// It isn't well-formed YAML/JSON of the directory's shape.
+    #[error("{0}")]
+    Syntax(Problem),
+    /// It is well-formed but wrong: every problem, in file order.
+    #[error("{} problem(s): {}", .0.len(), join(.0))]
+    Invalid(Vec<Problem>),
+}
+
+impl DirectoryError {
+    /// Every problem, one per line's worth.
+    pub fn problems(&self) -> Vec<Problem> {
+        match self {
+            DirectoryError::Syntax(p) => vec![p.clone()],
+            DirectoryError::Invalid(ps) => ps.clone(),
+        }
+    }
+}
+
+fn join(problems: &[Problem]) -> String {
+    problems.iter().map(Problem::to_string).collect::<Vec<_>>().join("; ")
+}
+
+/// Parses a directory file's text (JSON if it starts with `{`, else YAML) and validates it.
+/// On success every tenant is returned in canonical form, ready to store or compile.
+pub fn parse(text: &str) -> Result<Vec<Tenant>, DirectoryError> {
+    let directory = parse_syntax(text)?;
+    validate(directory)
+}
+
+/// Parses a single tenant document (the body of a whole-tenant `PUT`) and validates it.
+pub fn parse_tenant(text: &str) -> Result<Tenant, DirectoryError> {
+    let tenant: Tenant = deserialize(text)?;
+    let mut tenants = validate(Directory { tenants: vec![tenant] })?;
+    tenants.pop().ok_or_else(|| {
+        DirectoryError::Syntax(Problem { path: String::new(), message: "no tenant".into() })
+    })
+}
+
+fn parse_syntax(text: &str) -> Result<Directory, DirectoryError> {
+    deserialize(text)
+}
+
+fn deserialize<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, DirectoryError> {
+    let syntax = |path: String, message: String| DirectoryError::Syntax(Problem { path, message });
+    if text.trim_start().starts_with('{') {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            syntax(if path == "." { String::new() } else { path }, e.into_inner().to_string())
+        })
+    } else {
+        let de = serde_yaml_ng::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            syntax(if path == "." { String::new() } else { path }, e.into_inner().to_string())
+        })
+    }
+}
+
+/// Validates a parsed directory; see the module docs.
+pub fn validate(directory: Directory) -> Result<Vec<Tenant>, DirectoryError> {
+    let mut problems = Problems::default();
+    let mut seen = HashSet::new();
+    for (t, tenant) in directory.tenants.iter().enumerate() {
+        let path = format!("tenants[{t}]");
+        if !seen.insert(tenant.id.as_str()) {
+            problems.add(format!("{path}.id"), format!("duplicate tenant `{}`", tenant.id));
+        }
+        validate_tenant(tenant, &path, &mut problems);
+    }
+    if problems.0.is_empty() {
+        Ok(directory.tenants.into_iter().map(normalize).collect())
+    } else {
+        Err(DirectoryError::Invalid(problems.0))
+    }
+}
+
+/// Puts extension ownership in both places it may be written (the extension's `user` and the
+/// user's `extensions`), then sorts: two files that mean the same give the same tenant.
+fn normalize(mut tenant: Tenant) -> Tenant {
+    let mut owner_of: HashMap<String, String> = HashMap::new();
+    for e in &tenant.extensions {
+        if let Some(u) = &e.user {
+            owner_of.insert(e.ext.clone(), u.clone());
+        }
+    }
+    for u in &tenant.users {
+        for ext in &u.extensions {
+            owner_of.insert(ext.clone(), u.id.clone());
+        }
+    }
+    let declared: HashSet<String> = tenant.extensions.iter().map(|e| e.ext.clone()).collect();
+    for u in &tenant.users {
+        for ext in &u.extensions {
+            if !declared.contains(ext) {
+                tenant.extensions.push(crate::model::Extension {
+                    ext: ext.clone(),
+                    site: u.site.clone(),
+                    user: Some(u.id.clone()),
+                });
+            }
+        }
+    }
+    for e in &mut tenant.extensions {
+        e.user = owner_of.get(&e.ext).cloned();
+    }
+    for u in &mut tenant.users {
+        u.extensions = tenant
+            .extensions
+            .iter()
+            .filter(|e| e.user.as_deref() == Some(u.id.as_str()))
+            .map(|e| e.ext.clone())
+            .collect();
+        if u.status.as_deref() == Some("active") {
+            u.status = None;
+        }
+    }
+    tenant.canonical()
+}
+
+#[derive(Default)]
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn add(&mut self, path: String, message: String) {
+        self.0.push(Problem { path, message });
+    }
+}
+
+/// The ids of one kind within a tenant, checked for duplicates as they are collected.
+fn collect_ids<'a, T>(
+    items: &'a [T],
+    id: impl Fn(&'a T) -> &'a str,
+    path: &str,
+    field: &str,
+    what: &str,
+    problems: &mut Problems,
+) -> HashSet<&'a str> {
+    let mut ids = HashSet::new();
+    for (i, item) in items.iter().enumerate() {
+        let value = id(item);
+        let at = format!("{path}[{i}].{field}");
+        if value.trim().is_empty() || value.len() > 128 || value.chars().any(char::is_control) {
+            problems.add(at, format!("invalid {what} id `{value}`"));
+        } else if !ids.insert(value) {
+            problems.add(at, format!("duplicate {what} `{value}`"));
+        }
+    }
+    ids
+}
+
+fn is_slug(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+fn is_dial_string(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 32
+        && !s.starts_with('*')
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'+'))
+}
+
+fn validate_tenant(t: &Tenant, path: &str, problems: &mut Problems) {
+    if !is_slug(&t.id) {
+        problems.add(
+            format!("{path}.id"),
+            format!("invalid tenant id `{}` (lowercase letters, digits, `-`, `_`, `.`)", t.id),
+        );
+    }
+    for (i, e) in t.emergency_numbers.iter().enumerate() {
+        if e.is_empty() || e.len() > 15 || !e.bytes().all(|b| b.is_ascii_digit()) {
+            problems.add(
+                format!("{path}.emergency_numbers[{i}]"),
+                format!("invalid emergency number `{e}` (digits only)"),
+            );
+        }
+    }
+
+    let sites = collect_ids(&t.sites, |s| s.id.as_str(), &format!("{path}.sites"), "id", "site", problems);
+    let users = collect_ids(&t.users, |u| u.id.as_str(), &format!("{path}.users"), "id", "user", problems);
+    let queues = collect_ids(&t.queues, |q| q.id.as_str(), &format!("{path}.queues"), "id", "queue", problems);
+    let roles = collect_ids(&t.roles, |r| r.id.as_str(), &format!("{path}.roles"), "id", "role", problems);
+    let mut numbers = HashSet::new();
+    for (i, n) in t.numbers.iter().enumerate() {
+        match E164::parse(&n.number) {
+            Err(e) => problems.add(
+                format!("{path}.numbers[{i}].number"),
+                format!("`{}` is not an E.164 number ({e})", n.number),
+            ),
+            Ok(parsed) => {
+                if !numbers.insert(parsed) {
+                    problems.add(
+                        format!("{path}.numbers[{i}].number"),
+                        format!("duplicate number `{}`", n.number),
+                    );
+                }
+            }
+        }
+    }
+
+    // Extensions: declared ones, and those users claim; one owner each.
+    let mut exts: HashMap<&str, Option<&str>> = HashMap::new();
+    for (i, e) in t.extensions.iter().enumerate() {
+        let at = format!("{path}.extensions[{i}]");
+        if !is_dial_string(&e.ext) {
+            problems.add(format!("{at}.ext"), format!("invalid extension `{}`", e.ext));
+        } else if exts.insert(e.ext.as_str(), e.user.as_deref()).is_some() {
+            problems.add(format!("{at}.ext"), format!("duplicate extension `{}`", e.ext));
+        }
+        check_ref(&sites, e.site.as_deref(), "site", &format!("{at}.site"), problems);
+        check_ref(&users, e.user.as_deref(), "user", &format!("{at}.user"), problems);
+    }
+    let mut claimed: HashMap<&str, &str> = HashMap::new();
+    for (i, u) in t.users.iter().enumerate() {
+        for (j, ext) in u.extensions.iter().enumerate() {
+            let at = format!("{path}.users[{i}].extensions[{j}]");
+            if !is_dial_string(ext) {
+                problems.add(at, format!("invalid extension `{ext}`"));
+                continue;
+            }
+            if let Some(Some(owner)) = exts.get(ext.as_str())
+                && *owner != u.id {
+                    problems.add(at, format!("extension `{ext}` belongs to user `{owner}`"));
+                    continue;
+                }
+            if let Some(other) = claimed.insert(ext.as_str(), u.id.as_str())
+                && other != u.id {
+                    problems.add(at, format!("extension `{ext}` is also claimed by user `{other}`"));
+                }
+        }
+    }
+    let known_ext = |e: &str| exts.contains_key(e) || claimed.contains_key(e);
+
+    for (i, n) in t.numbers.iter().enumerate() {
+        let at = format!("{path}.numbers[{i}]");
+        check_ref(&sites, n.site.as_deref(), "site", &format!("{at}.site"), problems);
+        if let Some(e) = &n.extension
+            && !known_ext(e) {
+                problems.add(format!("{at}.extension"), format!("unknown extension `{e}`"));
+            }
+    }
+
+    let owned = |field: &str, value: &str, problems: &mut Problems| match E164::parse(value) {
+        Err(e) => problems.add(field.to_string(), format!("`{value}` is not an E.164 number ({e})")),
+        Ok(n) if !numbers.contains(&n) => {
+            problems.add(field.to_string(), format!("number `{value}` is not one of the tenant's numbers"))
+        }
+        Ok(_) => {}
+    };
+    if let Some(d) = &t.default_caller_id {
+        owned(&format!("{path}.default_caller_id"), d, problems);
+    }
+
+    let mut queue_numbers = HashSet::new();
+    for (i, q) in t.queues.iter().enumerate() {
+        let at = format!("{path}.queues[{i}]");
+        if let Some(n) = &q.number {
+            if !is_dial_string(n) {
+                problems.add(format!("{at}.number"), format!("invalid queue number `{n}`"));
+            } else if !queue_numbers.insert(n.as_str()) {
+                problems.add(format!("{at}.number"), format!("duplicate queue number `{n}`"));
+            }
+        }
+        check_ref(&sites, q.site.as_deref(), "site", &format!("{at}.site"), problems);
+        for (j, a) in q.agents.iter().enumerate() {
+            check_ref(&users, Some(a), "user", &format!("{at}.agents[{j}]"), problems);
+        }
+        for (j, s) in q.supervisors.iter().enumerate() {
+            check_ref(&users, Some(s), "user", &format!("{at}.supervisors[{j}]"), problems);
+        }
+    }
+
+    for (i, r) in t.roles.iter().enumerate() {
+        let at = format!("{path}.roles[{i}]");
+        if RoleId::by_name(&r.id).is_some() {
+            problems.add(format!("{at}.id"), format!("`{}` is a built-in role's name", r.id));
+        }
+        if let Some(s) = &r.scope
+            && s.parse::<Scope>().is_err() {
+                problems.add(
+                    format!("{at}.scope"),
+                    format!("unknown scope `{s}` (tenant, site, assigned, self, none)"),
+                );
+            }
+        for (category, actions) in &r.permissions {
+            if category.parse::<Category>().is_err() {
+                problems.add(format!("{at}.permissions.{category}"), format!("unknown category `{category}`"));
+            }
+            for (j, a) in actions.iter().enumerate() {
+                if a.parse::<Action>().is_err() {
+                    problems.add(
+                        format!("{at}.permissions.{category}[{j}]"),
+                        format!("unknown action `{a}` (view, create, edit, delete, download)"),
+                    );
+                }
+            }
+        }
+    }
+
+    let mut codes = HashSet::new();
+    for (i, f) in t.feature_codes.iter().enumerate() {
+        let at = format!("{path}.feature_codes[{i}]");
+        let well_formed = f.code.len() >= 2
+            && f.code.len() <= 16
+            && f.code.starts_with('*')
+            && f.code.bytes().all(|b| b.is_ascii_digit() || b == b'*' || b == b'#');
+        if !well_formed {
+            problems.add(format!("{at}.code"), format!("invalid feature code `{}` (`*` then digits, `*`, `#`)", f.code));
+        } else if !codes.insert(f.code.as_str()) {
+            problems.add(format!("{at}.code"), format!("duplicate feature code `{}`", f.code));
+        }
+        if f.feature != "disabled" && f.feature.parse::<FeatureKind>().is_err() {
+            problems.add(format!("{at}.feature"), format!("unknown feature `{}`", f.feature));
+        }
+        for (j, role) in f.roles.iter().flatten().enumerate() {
+            if RoleId::by_name(role).is_none() && !roles.contains(role.as_str()) {
+                problems.add(format!("{at}.roles[{j}]"), format!("unknown role `{role}`"));
+            }
+        }
+    }
+
+    for (i, u) in t.users.iter().enumerate() {
+        let at = format!("{path}.users[{i}]");
+        if RoleId::by_name(&u.role).is_none() {
+            problems.add(format!("{at}.role"), format!("unknown role `{}`", u.role));
+        }
+        if let Some(c) = &u.custom_role
+            && !roles.contains(c.as_str()) {
+                problems.add(format!("{at}.custom_role"), format!("unknown custom role `{c}`"));
+            }
+        check_ref(&sites, u.site.as_deref(), "site", &format!("{at}.site"), problems);
+        if let Some(d) = &u.default_caller_id {
+            owned(&format!("{at}.default_caller_id"), d, problems);
+        }
+        match u.status.as_deref() {
+            None | Some("active") | Some("suspended") => {}
+            Some(s) => problems.add(format!("{at}.status"), format!("unknown status `{s}` (active, suspended)")),
+        }
+        let g = &u.grants;
+        for (j, e) in g.extensions.iter().enumerate() {
+            if !known_ext(e) {
+                problems.add(format!("{at}.grants.extensions[{j}]"), format!("unknown extension `{e}`"));
+            }
+        }
+        for (j, q) in g.queues.iter().enumerate() {
+            check_ref(&queues, Some(q), "queue", &format!("{at}.grants.queues[{j}]"), problems);
+        }
+        for (j, n) in g.numbers.iter().enumerate() {
+            owned(&format!("{at}.grants.numbers[{j}]"), n, problems);
+        }
+        for (j, f) in g.features.iter().enumerate() {
+            if catalog::feature_toggle(f).is_none() {
+                let known: Vec<&str> = catalog::FEATURE_TOGGLES.iter().map(|t| t.name).collect();
+                problems.add(
+                    format!("{at}.grants.features[{j}]"),
+                    format!("unknown feature `{f}` ({})", known.join(", ")),
+                );
+            }
+        }
+    }
+}
+
+fn check_ref(known: &HashSet<&str>, value: Option<&str>, what: &str, at: &str, problems: &mut Problems) {
+    if let Some(v) = value
+        && !known.contains(v) {
+            problems.add(at.to_string(), format!("unknown {what} `{v}`"));
+        }
+}

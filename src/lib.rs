@@ -1,0 +1,23 @@
+//! callgate's engine: the role catalog, the directory format, the grant table and the five
+//! call-time decisions (caller ID, queue agent pause, recording access, feature code,
+//! permission). Synchronous, no I/O: the daemon and the C plugin both embed it.
+
+pub mod catalog;
+pub mod decide;
+pub mod directory;
+pub mod explain;
+pub mod feature;
+pub mod model;
+pub mod number;
+pub mod reason;
+pub mod table;
+
+pub use catalog::{Action, Category, Scope};
+pub use decide::{Args, CallerIdAnswer, FeatureAnswer, Outcome, Recording, RecordingAction, Resource, Verdict};
+pub use directory::{DirectoryError, Problem};
+pub use explain::Explanation;
+pub use feature::FeatureKind;
+pub use model::{Directory, Tenant};
+pub use number::E164;
+pub use reason::Reason;
+pub use table::{CompiledTenant, Table};

@@ -1,0 +1,708 @@
+//! The grant table: every tenant compiled into flat, index-linked arrays, behind a DashMap.
+//!
+//! A check is a tenant lookup (one DashMap shard read), a user lookup and at most a couple of
+//! resource lookups (hash tables keyed by `&str` or by the number's integer), then bit tests
+//! and scans of a few `u32`s. Nothing on that path allocates. A change to a tenant compiles
+//! the tenant anew and swaps it in whole, so a check always sees one consistent revision of
+//! a tenant.
+
+use std::hash::{BuildHasher, Hash};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use dashmap::DashMap;
+use hashbrown::HashTable;
+
+use crate::catalog::{
+    self, Action, Category, FEATURE_TOGGLES, Matrix, REPORTING, RoleId, Scope,
+};
+use crate::feature::{DEFAULT_CODES, FeatureKind};
+use crate::model::Tenant;
+use crate::number::E164;
+
+type Hasher = foldhash::fast::RandomState;
+
+/// Emergency dial strings that every tenant has, whatever its file says, and that the
+/// table honours even for a tenant it has never heard of.
+pub const ALWAYS_EMERGENCY: [&str; 2] = ["911", "112"];
+
+/// The live grant table: compiled tenants by id, and the revision they are at.
+#[derive(Default)]
+pub struct Table {
+    tenants: DashMap<Box<str>, Arc<CompiledTenant>, Hasher>,
+    revision: AtomicU64,
+}
+
+impl std::fmt::Debug for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Table")
+            .field("tenants", &self.tenants.len())
+            .field("revision", &self.revision())
+            .finish()
+    }
+}
+
+impl Table {
+    /// An empty table at revision 0.
+    pub fn new() -> Table {
+        Table::default()
+    }
+
+    /// The revision every answer is decided at: the latest change the table has applied.
+    #[inline]
+    pub fn revision(&self) -> u64 {
+        self.revision.load(Ordering::Acquire)
+    }
+
+    /// Raises the revision to `revision` (never lowers it).
+    pub fn advance(&self, revision: u64) {
+        self.revision.fetch_max(revision, Ordering::AcqRel);
+    }
+
+    /// Compiles `tenant` and puts it in place of any tenant with the same id, then raises the
+    /// table's revision to `revision`.
+    pub fn put(&self, tenant: &Tenant, revision: u64) {
+        let compiled = CompiledTenant::compile(tenant, revision);
+        self.put_compiled(compiled);
+    }
+
+    /// Puts an already compiled tenant in place (compile outside any lock, swap inside).
+    pub fn put_compiled(&self, tenant: CompiledTenant) {
+        let revision = tenant.revision;
+        self.tenants.insert(tenant.id.clone(), Arc::new(tenant));
+        self.advance(revision);
+    }
+
+    /// Removes a tenant, then raises the revision.
+    pub fn remove(&self, tenant: &str, revision: u64) {
+        self.tenants.remove(tenant);
+        self.advance(revision);
+    }
+
+    /// Replaces the whole table with `tenants` at `revision` (a snapshot).
+    pub fn replace_all<'a>(&self, tenants: impl IntoIterator<Item = &'a Tenant>, revision: u64) {
+        let compiled: Vec<CompiledTenant> =
+            tenants.into_iter().map(|t| CompiledTenant::compile(t, revision)).collect();
+        let keep: std::collections::HashSet<&str> = compiled.iter().map(|t| &*t.id).collect();
+        self.tenants.retain(|id, _| keep.contains(&**id));
+        for t in compiled {
+            self.tenants.insert(t.id.clone(), Arc::new(t));
+        }
+        self.advance(revision);
+    }
+
+    /// Runs `f` on a tenant while holding its shard's read lock (no reference count touched).
+    #[inline]
+    pub fn with_tenant<R>(&self, tenant: &str, f: impl FnOnce(&CompiledTenant) -> R) -> Option<R> {
+        self.tenants.get(tenant).map(|t| f(&t))
+    }
+
+    /// A tenant, shared.
+    pub fn tenant(&self, tenant: &str) -> Option<Arc<CompiledTenant>> {
+        self.tenants.get(tenant).map(|t| Arc::clone(&t))
+    }
+
+    /// How many tenants are loaded.
+    pub fn tenant_count(&self) -> usize {
+        self.tenants.len()
+    }
+
+    /// The ids of every loaded tenant.
+    pub fn tenant_ids(&self) -> Vec<String> {
+        self.tenants.iter().map(|t| t.key().to_string()).collect()
+    }
+}
+
+/// Something stored in an [`Index`], found by a key it carries.
+pub trait Keyed {
+    /// The key's borrowed form.
+    type Key: ?Sized + Hash + Eq;
+    /// The item's key.
+    fn key(&self) -> &Self::Key;
+}
+
+/// Items in a `Vec`, found by key through a hash table of their positions: each key is
+/// stored once (in the item), and a lookup by `&str` allocates nothing.
+pub struct Index<T> {
+    items: Vec<T>,
+    slots: HashTable<u32>,
+    hasher: Hasher,
+}
+
+impl<T: Keyed> Index<T> {
+    fn with_capacity(n: usize) -> Index<T> {
+        Index { items: Vec::with_capacity(n), slots: HashTable::with_capacity(n), hasher: Hasher::default() }
+    }
+
+    /// Adds an item; returns its position, or the existing one's if the key is taken.
+    fn push(&mut self, item: T) -> u32 {
+        let hash = self.hasher.hash_one(item.key());
+        let items = &self.items;
+        if let Some(&i) = self.slots.find(hash, |&i| items.get(i as usize).is_some_and(|x| x.key() == item.key())) {
+            return i;
+        }
+        let i = u32::try_from(self.items.len()).unwrap_or(u32::MAX);
+        self.items.push(item);
+        let (items, hasher) = (&self.items, &self.hasher);
+        self.slots.insert_unique(hash, i, |&j| {
+            items.get(j as usize).map_or(0, |x| hasher.hash_one(x.key()))
+        });
+        i
+    }
+
+    /// The position of the item with `key`.
+    #[inline]
+    pub fn find(&self, key: &T::Key) -> Option<u32> {
+        let hash = self.hasher.hash_one(key);
+        self.slots.find(hash, |&i| self.items.get(i as usize).is_some_and(|x| x.key() == key)).copied()
+    }
+
+    /// The item with `key`, and its position.
+    #[inline]
+    pub fn get(&self, key: &T::Key) -> Option<(u32, &T)> {
+        let i = self.find(key)?;
+        self.items.get(i as usize).map(|x| (i, x))
+    }
+
+    /// The item at a position.
+    #[inline]
+    pub fn at(&self, i: u32) -> Option<&T> {
+        self.items.get(i as usize)
+    }
+
+    /// Every item, by position.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &T)> {
+        self.items.iter().enumerate().map(|(i, x)| (i as u32, x))
+    }
+
+    /// How many items.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
+/// A site.
+pub struct SiteEntry {
+    /// Its id.
+    pub id: Box<str>,
+    /// Its emergency callback number (the smallest flagged one).
+    pub emergency_callback: Option<u32>,
+}
+
+/// A DID.
+pub struct NumberEntry {
+    /// The number.
+    pub number: E164,
+    /// Its site.
+    pub site: Option<u32>,
+    /// The extension it is routed to.
+    pub ext: Option<u32>,
+}
+
+/// An extension.
+pub struct ExtEntry {
+    /// Its dial string, shared so answers can carry it without allocating.
+    pub ext: Arc<str>,
+    /// Its site.
+    pub site: Option<u32>,
+    /// Its owner.
+    pub owner: Option<u32>,
+    /// The smallest DID routed to it.
+    pub did: Option<u32>,
+}
+
+/// A queue.
+pub struct QueueEntry {
+    /// Its id, shared so answers can carry it without allocating.
+    pub id: Arc<str>,
+    /// Its dial string.
+    pub number: Option<Box<str>>,
+    /// Its site.
+    pub site: Option<u32>,
+    /// Its agents (user positions, sorted).
+    pub agents: Box<[u32]>,
+    /// Its supervisors (user positions, sorted).
+    pub supervisors: Box<[u32]>,
+}
+
+/// A custom role, compiled.
+pub struct RoleEntry {
+    /// Its id.
+    pub id: Box<str>,
+    /// What it is for.
+    pub description: Option<Box<str>>,
+    /// Its matrix.
+    pub matrix: Matrix,
+    /// Its scope.
+    pub scope: Scope,
+}
+
+/// Where a user's scope reaches, as bits; see [`UserEntry::reach`].
+pub type Reach = u8;
+/// Every resource of the tenant.
+pub const REACH_TENANT: Reach = 1;
+/// Resources at the user's site.
+pub const REACH_SITE: Reach = 2;
+/// The user's own extensions and their DIDs.
+pub const REACH_OWN: Reach = 4;
+/// The extensions, queues and numbers in the user's grants.
+pub const REACH_GRANTED: Reach = 8;
+/// The queues the user supervises.
+pub const REACH_SUPERVISED: Reach = 16;
+/// The queues the user is an agent of (a role's `member` permissions reach these).
+pub const REACH_MEMBER: Reach = 32;
+
+/// What a scope reaches.
+pub const fn reach_of(scope: Scope) -> Reach {
+    match scope {
+        Scope::Tenant => REACH_TENANT,
+        Scope::Site => REACH_SITE | REACH_OWN,
+        Scope::Assigned => REACH_OWN | REACH_GRANTED | REACH_SUPERVISED,
+        Scope::Own => REACH_OWN,
+        Scope::None => 0,
+    }
+}
+
+/// A user, compiled: their role, and every set they take part in as sorted positions.
+pub struct UserEntry {
+    /// Their id.
+    pub id: Box<str>,
+    /// Their built-in role.
+    pub role: RoleId,
+    /// Their custom role's position.
+    pub custom_role: Option<u32>,
+    /// Their site.
+    pub site: Option<u32>,
+    /// Whether they may act at all.
+    pub active: bool,
+    /// `full_call_report_access`.
+    pub full_report: bool,
+    /// Feature toggles switched on, by index in [`FEATURE_TOGGLES`].
+    pub features: u16,
+    /// Their default caller ID's position.
+    pub default_caller_id: Option<u32>,
+    /// The six sets, back to back: own extensions, queues they are an agent of, queues they
+    /// supervise, granted extensions, granted queues, granted numbers.
+    sets: Box<[u32]>,
+    ends: [u32; 6],
+}
+
+const OWN_EXTS: usize = 0;
+const AGENT_OF: usize = 1;
+const SUPERVISES: usize = 2;
+const GRANTED_EXTS: usize = 3;
+const GRANTED_QUEUES: usize = 4;
+const GRANTED_NUMBERS: usize = 5;
+
+impl UserEntry {
+    fn set(&self, which: usize) -> &[u32] {
+        let start = match which.checked_sub(1) {
+            Some(prev) => self.ends.get(prev).copied().unwrap_or(0),
+            None => 0,
+        };
+        let end = self.ends.get(which).copied().unwrap_or(0);
+        self.sets.get(start as usize..end as usize).unwrap_or(&[])
+    }
+
+    /// Positions of the extensions they own.
+    pub fn own_exts(&self) -> &[u32] {
+        self.set(OWN_EXTS)
+    }
+    /// Positions of the queues they are an agent of.
+    pub fn agent_of(&self) -> &[u32] {
+        self.set(AGENT_OF)
+    }
+    /// Positions of the queues they supervise.
+    pub fn supervises(&self) -> &[u32] {
+        self.set(SUPERVISES)
+    }
+    /// Positions of granted extensions.
+    pub fn granted_exts(&self) -> &[u32] {
+        self.set(GRANTED_EXTS)
+    }
+    /// Positions of granted queues.
+    pub fn granted_queues(&self) -> &[u32] {
+        self.set(GRANTED_QUEUES)
+    }
+    /// Positions of granted numbers.
+    pub fn granted_numbers(&self) -> &[u32] {
+        self.set(GRANTED_NUMBERS)
+    }
+    /// Whether they have any extension, queue or number grant.
+    pub fn has_resource_grants(&self) -> bool {
+        !(self.granted_exts().is_empty() && self.granted_queues().is_empty() && self.granted_numbers().is_empty())
+    }
+}
+
+impl Keyed for SiteEntry {
+    type Key = str;
+    fn key(&self) -> &str {
+        &self.id
+    }
+}
+impl Keyed for ExtEntry {
+    type Key = str;
+    fn key(&self) -> &str {
+        &self.ext
+    }
+}
+impl Keyed for QueueEntry {
+    type Key = str;
+    fn key(&self) -> &str {
+        &self.id
+    }
+}
+impl Keyed for RoleEntry {
+    type Key = str;
+    fn key(&self) -> &str {
+        &self.id
+    }
+}
+impl Keyed for UserEntry {
+    type Key = str;
+    fn key(&self) -> &str {
+        &self.id
+    }
+}
+impl Keyed for NumberEntry {
+    type Key = u64;
+    fn key(&self) -> &u64 {
+        // `E164` is a plain u64 inside; keyed by value so lookups need no text.
+        self.number_value()
+    }
+}
+impl NumberEntry {
+    fn number_value(&self) -> &u64 {
+        self.number.as_u64_ref()
+    }
+}
+
+/// A built-in or custom role, as a feature code's allowlist names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RoleRef {
+    /// A built-in role.
+    Builtin(RoleId),
+    /// A custom role's position.
+    Custom(u32),
+}
+
+/// One entry of a tenant's compiled feature-code table.
+pub struct CodeEntry {
+    /// The dial prefix.
+    pub code: Box<str>,
+    /// What it does.
+    pub feature: FeatureKind,
+    /// Who may use it; `None` = anyone its rule lets.
+    pub roles: Option<Box<[RoleRef]>>,
+}
+
+/// A tenant, compiled for checks.
+pub struct CompiledTenant {
+    /// Its id.
+    pub id: Box<str>,
+    /// The revision it was compiled at.
+    pub revision: u64,
+    /// Its default caller ID's position.
+    pub default_caller_id: Option<u32>,
+    /// Emergency dial strings, including [`ALWAYS_EMERGENCY`].
+    pub emergency: Box<[Box<str>]>,
+    /// Sites.
+    pub sites: Index<SiteEntry>,
+    /// Numbers, keyed by their value.
+    pub numbers: Index<NumberEntry>,
+    /// Extensions.
+    pub exts: Index<ExtEntry>,
+    /// Queues by id.
+    pub queues: Index<QueueEntry>,
+    /// Queue positions by dial string.
+    queue_numbers: hashbrown::HashMap<Box<str>, u32, Hasher>,
+    /// Custom roles.
+    pub roles: Index<RoleEntry>,
+    /// Users.
+    pub users: Index<UserEntry>,
+    /// Feature codes, longest code first.
+    pub codes: Box<[CodeEntry]>,
+}
+
+impl CompiledTenant {
+    /// Compiles a validated tenant. Total: dangling references (which validation refuses)
+    /// are skipped rather than trusted.
+    pub fn compile(t: &Tenant, revision: u64) -> CompiledTenant {
+        let mut sites = Index::with_capacity(t.sites.len());
+        for s in &t.sites {
+            sites.push(SiteEntry { id: s.id.as_str().into(), emergency_callback: None });
+        }
+        let site = |id: &Option<String>| id.as_deref().and_then(|s| sites.find(s));
+
+        // Users first (positions only), so extensions and queues can point at them.
+        let mut user_pos = Index::with_capacity(t.users.len());
+        for u in &t.users {
+            user_pos.push(Placeholder(u.id.as_str().into()));
+        }
+        let user = |id: &str| user_pos.find(id);
+
+        let mut exts = Index::with_capacity(t.extensions.len());
+        for e in &t.extensions {
+            exts.push(ExtEntry {
+                ext: e.ext.as_str().into(),
+                site: site(&e.site),
+                owner: e.user.as_deref().and_then(user),
+                did: None,
+            });
+        }
+
+        let mut numbers = Index::with_capacity(t.numbers.len());
+        let mut callbacks = Vec::new();
+        let mut sorted_numbers: Vec<(E164, &crate::model::Number)> =
+            t.numbers.iter().filter_map(|n| E164::parse(&n.number).ok().map(|e| (e, n))).collect();
+        sorted_numbers.sort_by_key(|(e, _)| *e);
+        for (number, n) in &sorted_numbers {
+            let ext = n.extension.as_deref().and_then(|e| exts.find(e));
+            let pos = numbers.push(NumberEntry { number: *number, site: site(&n.site), ext });
+            // Numbers are visited in ascending order: the first one seen is the smallest.
+            if let Some(e) = ext.and_then(|e| exts.items.get_mut(e as usize)) {
+                e.did.get_or_insert(pos);
+            }
+            if n.emergency_callback
+                && let Some(s) = site(&n.site) {
+                    callbacks.push((s, pos));
+                }
+        }
+        let number = |text: &str| E164::parse(text).ok().and_then(|n| numbers.find(&n.value()));
+
+        let mut queues = Index::with_capacity(t.queues.len());
+        let mut queue_numbers = hashbrown::HashMap::with_hasher(Hasher::default());
+        for q in &t.queues {
+            let pos = queues.push(QueueEntry {
+                id: q.id.as_str().into(),
+                number: q.number.as_deref().map(Into::into),
+                site: site(&q.site),
+                agents: sorted(q.agents.iter().filter_map(|a| user(a))),
+                supervisors: sorted(q.supervisors.iter().filter_map(|a| user(a))),
+            });
+            if let Some(n) = &q.number {
+                queue_numbers.insert(n.as_str().into(), pos);
+            }
+        }
+
+        let mut roles = Index::with_capacity(t.roles.len());
+        for r in &t.roles {
+            let mut matrix = Matrix::EMPTY;
+            for (category, actions) in &r.permissions {
+                let Ok(category) = category.parse::<Category>() else { continue };
+                let set = actions
+                    .iter()
+                    .filter_map(|a| a.parse::<Action>().ok())
+                    .fold(matrix.actions(category), |set, a| set | a.bit());
+                matrix = matrix.with(category, set);
+            }
+            roles.push(RoleEntry {
+                id: r.id.as_str().into(),
+                description: r.description.as_deref().map(Into::into),
+                matrix,
+                scope: r.scope.as_deref().and_then(|s| s.parse().ok()).unwrap_or(Scope::Tenant),
+            });
+        }
+
+        // Queue memberships, per user.
+        let mut agent_of: Vec<Vec<u32>> = vec![Vec::new(); user_pos.len()];
+        let mut supervises: Vec<Vec<u32>> = vec![Vec::new(); user_pos.len()];
+        for (qi, q) in queues.iter() {
+            for &a in q.agents.iter() {
+                if let Some(v) = agent_of.get_mut(a as usize) {
+                    v.push(qi);
+                }
+            }
+            for &s in q.supervisors.iter() {
+                if let Some(v) = supervises.get_mut(s as usize) {
+                    v.push(qi);
+                }
+            }
+        }
+        let mut own_exts: Vec<Vec<u32>> = vec![Vec::new(); user_pos.len()];
+        for (ei, e) in exts.iter() {
+            if let Some(v) = e.owner.and_then(|o| own_exts.get_mut(o as usize)) {
+                v.push(ei);
+            }
+        }
+
+        let mut users = Index::with_capacity(t.users.len());
+        for (ui, u) in t.users.iter().enumerate() {
+            let parts: [Vec<u32>; 6] = [
+                sorted_vec(own_exts.get_mut(ui).map(std::mem::take).unwrap_or_default()),
+                sorted_vec(agent_of.get_mut(ui).map(std::mem::take).unwrap_or_default()),
+                sorted_vec(supervises.get_mut(ui).map(std::mem::take).unwrap_or_default()),
+                sorted_vec(u.grants.extensions.iter().filter_map(|e| exts.find(e)).collect()),
+                sorted_vec(u.grants.queues.iter().filter_map(|q| queues.find(q)).collect()),
+                sorted_vec(u.grants.numbers.iter().filter_map(|n| number(n)).collect()),
+            ];
+            let mut ends = [0u32; 6];
+            let mut all = Vec::with_capacity(parts.iter().map(Vec::len).sum());
+            for (end, part) in ends.iter_mut().zip(&parts) {
+                all.extend_from_slice(part);
+                *end = u32::try_from(all.len()).unwrap_or(u32::MAX);
+            }
+            let features = u.grants.features.iter().filter_map(|f| catalog::feature_toggle(f)).fold(0u16, |m, i| m | (1 << i));
+            users.push(UserEntry {
+                id: u.id.as_str().into(),
+                role: RoleId::by_name(&u.role).unwrap_or(RoleId::NOBODY),
+                custom_role: u.custom_role.as_deref().and_then(|r| roles.find(r)),
+                site: site(&u.site),
+                active: u.status.as_deref() != Some("suspended"),
+                full_report: u.grants.full_call_report_access,
+                features,
+                default_caller_id: u.default_caller_id.as_deref().and_then(number),
+                sets: all.into_boxed_slice(),
+                ends,
+            });
+        }
+
+        let mut codes: Vec<CodeEntry> = DEFAULT_CODES
+            .iter()
+            .filter(|(code, _)| !t.feature_codes.iter().any(|f| f.code == *code))
+            .map(|(code, feature)| CodeEntry { code: (*code).into(), feature: *feature, roles: None })
+            .collect();
+        for f in &t.feature_codes {
+            let Ok(feature) = f.feature.parse::<FeatureKind>() else { continue };
+            let roles = f.roles.as_ref().map(|names| {
+                names
+                    .iter()
+                    .filter_map(|n| match RoleId::by_name(n) {
+                        Some(r) => Some(RoleRef::Builtin(r)),
+                        None => roles.find(n).map(RoleRef::Custom),
+                    })
+                    .collect()
+            });
+            codes.push(CodeEntry { code: f.code.as_str().into(), feature, roles });
+        }
+        codes.sort_by(|a, b| b.code.len().cmp(&a.code.len()).then_with(|| a.code.cmp(&b.code)));
+
+        let mut emergency: Vec<Box<str>> = ALWAYS_EMERGENCY.iter().map(|e| (*e).into()).collect();
+        for e in &t.emergency_numbers {
+            if !emergency.iter().any(|x| **x == **e) {
+                emergency.push(e.as_str().into());
+            }
+        }
+
+        // Numbers were visited in ascending order: the first flagged one of a site wins.
+        for (s, pos) in callbacks {
+            if let Some(s) = sites.items.get_mut(s as usize) {
+                s.emergency_callback.get_or_insert(pos);
+            }
+        }
+
+        CompiledTenant {
+            id: t.id.as_str().into(),
+            revision,
+            default_caller_id: t.default_caller_id.as_deref().and_then(number),
+            emergency: emergency.into_boxed_slice(),
+            sites,
+            numbers,
+            exts,
+            queues,
+            queue_numbers,
+            roles,
+            users,
+            codes: codes.into_boxed_slice(),
+        }
+    }
+
+    /// Whether `dialed` reaches emergency services.
+    #[inline]
+    pub fn is_emergency(&self, dialed: &str) -> bool {
+        self.emergency.iter().any(|e| **e == *dialed)
+    }
+
+    /// A queue by id, else by its dial string.
+    #[inline]
+    pub fn queue(&self, key: &str) -> Option<(u32, &QueueEntry)> {
+        self.queues.get(key).or_else(|| {
+            let i = *self.queue_numbers.get(key)?;
+            self.queues.at(i).map(|q| (i, q))
+        })
+    }
+
+    /// A number the tenant owns, by value.
+    #[inline]
+    pub fn number(&self, number: E164) -> Option<(u32, &NumberEntry)> {
+        self.numbers.get(&number.value())
+    }
+
+    /// The reach (bits) of every clause that grants `action` on `category` to `user`, and
+    /// whether any clause grants it at all (a page-level check needs only that).
+    #[inline]
+    pub fn reach(&self, user: &UserEntry, category: Category, action: Action) -> (bool, Reach) {
+        let mut any = false;
+        let mut reach = 0;
+        let role = user.role.get();
+        if role.matrix.allows(category, action) {
+            any = true;
+            reach |= reach_of(role.scope);
+        }
+        if role.member.allows(category, action) && !user.agent_of().is_empty() {
+            any = true;
+            reach |= REACH_MEMBER;
+        }
+        if let Some(custom) = user.custom_role.and_then(|c| self.roles.at(c))
+            && custom.matrix.allows(category, action) {
+                any = true;
+                reach |= reach_of(custom.scope);
+            }
+        if REPORTING.allows(category, action) {
+            if user.full_report {
+                any = true;
+                reach |= REACH_TENANT;
+            }
+            if user.has_resource_grants() {
+                any = true;
+                reach |= REACH_GRANTED;
+            }
+        }
+        let mut toggles = user.features;
+        while toggles != 0 {
+            let i = toggles.trailing_zeros() as usize;
+            toggles &= toggles - 1;
+            if let Some(t) = FEATURE_TOGGLES.get(i)
+                && t.category == category && t.actions & action.bit() != 0 {
+                    any = true;
+                    reach |= reach_of(t.scope);
+                }
+        }
+        (any, reach)
+    }
+
+    /// The user's site: their own, else their first extension's.
+    pub fn user_site(&self, user: &UserEntry) -> Option<u32> {
+        user.site.or_else(|| user.own_exts().iter().find_map(|&e| self.exts.at(e).and_then(|e| e.site)))
+    }
+}
+
+/// A user id and nothing else: the positions users get before they are compiled.
+struct Placeholder(Box<str>);
+impl Keyed for Placeholder {
+    type Key = str;
+    fn key(&self) -> &str {
+        &self.0
+    }
+}
+
+fn sorted(it: impl Iterator<Item = u32>) -> Box<[u32]> {
+    sorted_vec(it.collect()).into_boxed_slice()
+}
+
+fn sorted_vec(mut v: Vec<u32>) -> Vec<u32> {
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// Whether a sorted set holds `x`. Sets are tiny; a linear scan beats a binary search there.
+#[inline]
+pub fn contains(set: &[u32], x: u32) -> bool {
+    if set.len() <= 16 { set.contains(&x) } else { set.binary_search(&x).is_ok() }
+}
