@@ -1,1 +1,244 @@
-fn main() {}
+//! Benches of the engine's decisions over generated directories the size of a real platform:
+//! one tenant of 1,000 users, and 1,000 tenants of 1,000 users (1,000,000 users), plus the
+//! time and memory to compile the large table.
+//!
+//! `cargo bench --bench decide` (add `-- caller_id` etc. to pick).
+
+#![expect(clippy::indexing_slicing, reason = "bench inputs are generated to fit")]
+use std::hint::black_box;
+use std::time::Instant;
+
+use callgate::model::{Extension, Grants, Number, Queue, Site, Tenant, User};
+use callgate::{Action, Category, Recording, RecordingAction, Resource, Table};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+
+const USERS_PER_TENANT: usize = 1_000;
+const ROLES: [&str; 8] = [
+    "non_admin",
+    "call_center_agent",
+    "basic_user",
+    "tenant_user",
+    "call_center_agent",
+    "non_admin",
+    "site_manager",
+    "call_center_supervisor",
+];
+
+/// A realistic tenant: two sites, a DID per user, an extension per user, 20 queues of 50
+/// agents and 2 supervisors, a few number and queue grants.
+fn tenant(i: usize) -> Tenant {
+    let id = format!("t{i:04}");
+    let did = |j: usize| format!("+1{:03}{:07}", 200 + i % 800, i * 10_000 + j);
+    let mut t = Tenant {
+        id,
+        default_caller_id: Some(did(9_999)),
+        emergency_numbers: vec!["911".into()],
+        sites: vec![Site { id: "hq".into() }, Site { id: "branch".into() }],
+        ..Tenant::default()
+    };
+    t.numbers.push(Number { number: did(9_999), site: Some("hq".into()), ..Number::default() });
+    for j in 0..USERS_PER_TENANT {
+        let site = if j % 3 == 0 { "branch" } else { "hq" };
+        let ext = format!("{}", 1000 + j);
+        t.numbers.push(Number {
+            number: did(j),
+            site: Some(site.into()),
+            extension: Some(ext.clone()),
+            emergency_callback: j == 0,
+        });
+        t.extensions.push(Extension { ext: ext.clone(), site: Some(site.into()), user: Some(format!("u{j}")) });
+        let grants = if j % 4 == 0 {
+            Grants {
+                numbers: vec![did((j + 1) % USERS_PER_TENANT), did((j + 2) % USERS_PER_TENANT)],
+                queues: vec![format!("q{}", j % 20)],
+                ..Grants::default()
+            }
+        } else {
+            Grants::default()
+        };
+        t.users.push(User {
+            id: format!("u{j}"),
+            role: ROLES[j % ROLES.len()].into(),
+            site: Some(site.into()),
+            extensions: vec![ext],
+            grants,
+            ..User::default()
+        });
+    }
+    for q in 0..20 {
+        t.queues.push(Queue {
+            id: format!("q{q}"),
+            number: Some(format!("{}", 600 + q)),
+            site: Some("hq".into()),
+            agents: (0..50).map(|k| format!("u{}", q * 50 + k)).collect(),
+            supervisors: (0..2).map(|k| format!("u{}", (q * 50 + 500 + k * 7) % USERS_PER_TENANT)).collect(),
+        });
+    }
+    t
+}
+
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    pages * 4096
+}
+
+fn build(tenants: usize) -> (Table, Vec<Tenant>) {
+    let data: Vec<Tenant> = (0..tenants).map(tenant).collect();
+    let table = Table::new();
+    let before = rss_bytes();
+    let start = Instant::now();
+    table.replace_all(&data, 1);
+    let took = start.elapsed();
+    let after = rss_bytes();
+    eprintln!(
+        "compiled {} tenants / {} users in {:.2?}; table resident memory ≈ {} MiB",
+        tenants,
+        tenants * USERS_PER_TENANT,
+        took,
+        after.saturating_sub(before) / (1 << 20)
+    );
+    (table, data)
+}
+
+/// One check's inputs: text slices of one contiguous arena, as a freshly parsed request
+/// would hand them over.
+struct Case<'a> {
+    tenant: &'a str,
+    user: &'a str,
+    own_did: &'a str,
+    other_did: &'a str,
+    supervisor: &'a str,
+    agent: &'a str,
+    queue: &'a str,
+}
+
+/// `n` cases spread uniformly over every tenant and user (a pseudo-random walk), their text
+/// laid out in one arena in visiting order.
+fn cases(data: &[Tenant], n: usize, arena: &mut String) -> Vec<[std::ops::Range<usize>; 7]> {
+    let mut k: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        k = k.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let r = (k >> 11) as usize;
+        let t = &data[r % data.len()];
+        let j = (r >> 20) % USERS_PER_TENANT;
+        let q = (r >> 8) % 20;
+        let mut push = |s: &str| {
+            let start = arena.len();
+            arena.push_str(s);
+            start..arena.len()
+        };
+        out.push([
+            push(&t.id),
+            push(&t.users[j].id),
+            push(&t.numbers[j + 1].number),
+            push(&t.numbers[(j + 500) % USERS_PER_TENANT + 1].number),
+            push(&t.queues[q].supervisors[0]),
+            push(&t.queues[q].agents[(r >> 30) % 50]),
+            push(&t.queues[q].id),
+        ]);
+    }
+    out
+}
+
+fn resolve<'a>(arena: &'a str, ranges: &[[std::ops::Range<usize>; 7]]) -> Vec<Case<'a>> {
+    ranges
+        .iter()
+        .map(|r| Case {
+            tenant: &arena[r[0].clone()],
+            user: &arena[r[1].clone()],
+            own_did: &arena[r[2].clone()],
+            other_did: &arena[r[3].clone()],
+            supervisor: &arena[r[4].clone()],
+            agent: &arena[r[5].clone()],
+            queue: &arena[r[6].clone()],
+        })
+        .collect()
+}
+
+fn decisions(c: &mut Criterion) {
+    for tenants in [1usize, 1_000] {
+        let (table, data) = build(tenants);
+        let users = tenants * USERS_PER_TENANT;
+        // "hot": 64 cases visited over and over (cache-resident, as a busy trunk's callers
+        // are); "random": 1,000,000 cases spread over every user (each check misses cache).
+        for (label, n) in [("hot", 64usize), ("random", 1_000_000)] {
+            let mut arena = String::new();
+            let ranges = cases(&data, n, &mut arena);
+            let cases = resolve(&arena, &ranges);
+            let mut group = c.benchmark_group(format!("decide_{label}"));
+            let mut i = 0usize;
+            let mut next = || {
+                i = if i + 1 == cases.len() { 0 } else { i + 1 };
+                &cases[i]
+            };
+            group.bench_function(BenchmarkId::new("caller_id", users), |b| {
+                b.iter(|| {
+                    let c = next();
+                    black_box(table.check_caller_id(c.tenant, c.user, Some(c.own_did), black_box("15551234567")))
+                })
+            });
+            group.bench_function(BenchmarkId::new("caller_id_substitute", users), |b| {
+                b.iter(|| {
+                    let c = next();
+                    black_box(table.check_caller_id(c.tenant, c.user, Some(c.other_did), black_box("15551234567")))
+                })
+            });
+            group.bench_function(BenchmarkId::new("agent_pause", users), |b| {
+                b.iter(|| {
+                    let c = next();
+                    black_box(table.check_agent_pause(c.tenant, c.supervisor, c.agent, c.queue, true))
+                })
+            });
+            group.bench_function(BenchmarkId::new("recording", users), |b| {
+                let exts = ["1001", "1002"];
+                let rec = Recording { queue: Some("q1"), extensions: &exts, numbers: &[], site: Some("hq") };
+                b.iter(|| {
+                    let c = next();
+                    black_box(table.check_recording(c.tenant, c.user, RecordingAction::Play, black_box(&rec)))
+                })
+            });
+            group.bench_function(BenchmarkId::new("feature_code", users), |b| {
+                b.iter(|| {
+                    let c = next();
+                    black_box(table.check_feature_code(c.tenant, c.supervisor, black_box("*46*1001*601")))
+                })
+            });
+            group.bench_function(BenchmarkId::new("permission", users), |b| {
+                let resource = Resource { extension: Some("1500"), ..Resource::default() };
+                b.iter(|| {
+                    let c = next();
+                    black_box(table.check_permission(
+                        c.tenant,
+                        c.user,
+                        Category::CallHistory,
+                        Action::View,
+                        black_box(&resource),
+                    ))
+                })
+            });
+            group.finish();
+        }
+    }
+}
+
+fn compile(c: &mut Criterion) {
+    let data: Vec<Tenant> = (0..1_000).map(tenant).collect();
+    let mut group = c.benchmark_group("compile");
+    group.sample_size(10);
+    group.bench_function("one_tenant_1000_users", |b| {
+        b.iter(|| black_box(callgate::CompiledTenant::compile(black_box(&data[0]), 1)))
+    });
+    group.bench_function("table_1000000_users", |b| {
+        b.iter(|| {
+            let table = Table::new();
+            table.replace_all(black_box(&data), 1);
+            black_box(table)
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, decisions, compile);
+criterion_main!(benches);

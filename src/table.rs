@@ -627,6 +627,13 @@ impl CompiledTenant {
         })
     }
 
+    /// The id of the user who owns extension `ext`.
+    #[inline]
+    pub fn owner_of(&self, ext: &str) -> Option<&str> {
+        let (_, e) = self.exts.get(ext)?;
+        self.users.at(e.owner?).map(|u| &*u.id)
+    }
+
     /// A number the tenant owns, by value.
     #[inline]
     pub fn number(&self, number: E164) -> Option<(u32, &NumberEntry)> {

@@ -5,7 +5,7 @@
 #   examples/kamailio/validate.sh            # exit 0 = every check passed
 #   BASE_PORT=26000 examples/kamailio/validate.sh
 #   CALLGATE_PORT=5070 examples/kamailio/validate.sh --real-callgate
-#       (skips the fake: a real callgate must already listen on 127.0.0.1:CALLGATE_PORT,
+#       (NOT yet validated -- no callgate binary was available. Skips the fake: a real callgate must already listen on 127.0.0.1:CALLGATE_PORT,
 #        know tenant acme / user alice -> +15550100101 and deny bob's call to
 #        +19005550199, and accept 127.0.0.1 as a peer)
 #

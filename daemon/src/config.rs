@@ -1,0 +1,137 @@
+//! The daemon's settings: command-line flags over an optional TOML file over defaults.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+/// Why the settings could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file `{path}`: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML of the expected shape.
+    #[error("config file `{path}`: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A peer is neither an address nor a CIDR.
+    #[error("invalid peer `{0}` (an IP address or CIDR, e.g. 10.0.0.0/8)")]
+    Peer(String),
+}
+
+/// The settings a `serve` runs with.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `sqlite://PATH` or `postgres://…`.
+    pub db: String,
+    /// HTTP listen address.
+    pub http: SocketAddr,
+    /// SIP listen address (UDP and TCP).
+    pub sip: SocketAddr,
+    /// Unix socket for in-process replicas, if any.
+    pub feed: Option<PathBuf>,
+    /// Addresses or CIDRs allowed to ask over SIP.
+    pub peers: Vec<String>,
+    /// Load the demo directory into an empty store.
+    pub demo: bool,
+    /// Log JSON lines instead of text.
+    pub log_json: bool,
+    /// How long `min_revision` may wait, in milliseconds.
+    pub min_revision_wait_ms: u64,
+    /// Most concurrent SIP TCP connections.
+    pub max_tcp_connections: usize,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            db: "sqlite://callgate.db".into(),
+            http: SocketAddr::from(([127, 0, 0, 1], 8070)),
+            sip: SocketAddr::from(([127, 0, 0, 1], 5070)),
+            feed: None,
+            peers: vec!["127.0.0.0/8".into(), "::1/128".into()],
+            demo: false,
+            log_json: false,
+            min_revision_wait_ms: 200,
+            max_tcp_connections: 1024,
+        }
+    }
+}
+
+impl Config {
+    /// Reads a TOML file over the defaults.
+    pub fn from_file(path: &str) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })
+    }
+
+    /// The configured peers, parsed.
+    pub fn peer_set(&self) -> Result<Peers, ConfigError> {
+        Peers::parse(&self.peers)
+    }
+
+    /// `min_revision`'s bound.
+    pub fn min_revision_wait(&self) -> Duration {
+        Duration::from_millis(self.min_revision_wait_ms)
+    }
+}
+
+/// The SIP peers allowed an answer.
+#[derive(Debug, Clone, Default)]
+pub struct Peers(Vec<IpNet>);
+
+impl Peers {
+    /// Parses addresses (`10.0.0.5`) and CIDRs (`10.0.0.0/8`).
+    pub fn parse<S: AsRef<str>>(list: &[S]) -> Result<Peers, ConfigError> {
+        list.iter()
+            .flat_map(|s| s.as_ref().split(','))
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<IpNet>()
+                    .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| ConfigError::Peer(s.to_string()))
+            })
+            .collect::<Result<_, _>>()
+            .map(Peers)
+    }
+
+    /// Whether `addr` may ask.
+    pub fn allows(&self, addr: IpAddr) -> bool {
+        let addr = match addr {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
+            v4 => v4,
+        };
+        self.0.iter().any(|net| net.contains(&addr))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers_match_addresses_and_cidrs() {
+        let p = Peers::parse(&["10.0.0.0/8", "192.0.2.7", "::1"]).unwrap();
+        assert!(p.allows("10.1.2.3".parse().unwrap()));
+        assert!(p.allows("192.0.2.7".parse().unwrap()));
+        assert!(!p.allows("192.0.2.8".parse().unwrap()));
+        assert!(p.allows("::1".parse().unwrap()));
+        assert!(p.allows("::ffff:10.0.0.1".parse().unwrap()));
+        assert!(Peers::parse(&["nonsense"]).is_err());
+    }
+}

@@ -1,0 +1,11 @@
+//! callgate's daemon: the store, the SIP and HTTP endpoints, the replica feed.
+//!
+//! The binary (`main.rs`) only parses the command line and wires these together.
+
+pub mod config;
+pub mod http;
+pub mod serve;
+pub mod sip;
+pub mod state;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,135 @@
+//! `callgate serve`: open the store, load the table, follow the change log, and answer on
+//! HTTP and SIP (UDP and TCP) until told to stop.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use callgate::Table;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::config::Config;
+use crate::sip::Sip;
+use crate::state::State;
+use crate::store::{self, Store};
+use crate::{http, sip};
+
+/// The demo directory, built in so `serve --demo` works from any directory.
+pub const DEMO_DIRECTORY: &str = include_str!("../../examples/demo.yaml");
+
+/// A running daemon: its bound addresses, and the handle that stops it.
+pub struct Daemon {
+    /// Where HTTP listens.
+    pub http: SocketAddr,
+    /// Where SIP listens (UDP and TCP).
+    pub sip: SocketAddr,
+    /// The shared state (table, store).
+    pub state: State,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl Daemon {
+    /// Opens the store, loads the table, binds every listener and starts serving.
+    pub async fn start(config: &Config) -> anyhow::Result<Daemon> {
+        let store = Store::open(&config.db).await.with_context(|| format!("opening the store at `{}`", config.db))?;
+        if config.demo && store.is_empty().await? {
+            let tenants = callgate::directory::parse(DEMO_DIRECTORY).context("the built-in demo directory")?;
+            let outcome = store.import(&tenants, "demo").await?;
+            tracing::info!(revision = outcome.revision, tenants = outcome.changed.len(), "loaded the demo directory");
+        }
+        let table = Arc::new(Table::new());
+        let (tenants, revision) = store.load_all().await.context("loading the grant table")?;
+        table.replace_all(&tenants, revision);
+        tracing::info!(tenants = tenants.len(), revision, "grant table loaded");
+        drop(tenants);
+        let state = State::new(Arc::clone(&table), Some(store.clone()), config.peer_set()?, config.min_revision_wait());
+        state.set_ready();
+        let mut daemon = Daemon::bind(config, state).await?;
+        let stop = daemon.stop.subscribe();
+        daemon.tasks.spawn(store::follow(store, table, stopped(stop)));
+        Ok(daemon)
+    }
+
+    /// Binds the listeners over an already-built state (tests use this without a store).
+    pub async fn bind(config: &Config, state: State) -> anyhow::Result<Daemon> {
+        let (stop, _) = watch::channel(false);
+        let http_listener = TcpListener::bind(config.http).await.with_context(|| format!("binding HTTP on {}", config.http))?;
+        let udp = UdpSocket::bind(config.sip).await.with_context(|| format!("binding SIP/UDP on {}", config.sip))?;
+        let sip_addr = udp.local_addr()?;
+        let tcp = TcpListener::bind(sip_addr).await.with_context(|| format!("binding SIP/TCP on {sip_addr}"))?;
+        let http_addr = http_listener.local_addr()?;
+        let sip_endpoint = Sip::new(state.clone());
+        let mut tasks = JoinSet::new();
+        let s = state.clone();
+        let rx = stop.subscribe();
+        tasks.spawn(async move {
+            if let Err(e) = http::run(http_listener, s, stopped(rx)).await {
+                tracing::error!(error = %e, "HTTP listener failed");
+            }
+        });
+        let (endpoint, rx) = (sip_endpoint.clone(), stop.subscribe());
+        tasks.spawn(async move {
+            if let Err(e) = sip::run_udp(udp, endpoint, stopped(rx)).await {
+                tracing::error!(error = %e, "SIP/UDP listener failed");
+            }
+        });
+        let (endpoint, rx, max) = (sip_endpoint, stop.subscribe(), config.max_tcp_connections);
+        tasks.spawn(async move {
+            if let Err(e) = sip::run_tcp(tcp, endpoint, max, stopped(rx)).await {
+                tracing::error!(error = %e, "SIP/TCP listener failed");
+            }
+        });
+        tracing::info!(http = %http_addr, sip = %sip_addr, "callgate is listening");
+        Ok(Daemon { http: http_addr, sip: sip_addr, state, stop, tasks })
+    }
+
+    /// Tells every listener to stop, and waits for in-flight requests to finish.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Resolves once `stop` turns true (or its sender is gone).
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        if stop.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Runs the daemon until SIGINT or SIGTERM.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    crate::telemetry::install();
+    let daemon = Daemon::start(&config).await?;
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    daemon.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

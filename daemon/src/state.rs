@@ -1,0 +1,87 @@
+//! What every listener shares: the grant table, the store, the settings.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use callgate::Table;
+
+use crate::config::Peers;
+use crate::store::Store;
+
+/// The daemon's shared state. Cheap to clone.
+#[derive(Clone)]
+pub struct State {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    table: Arc<Table>,
+    store: Option<Store>,
+    peers: Peers,
+    min_revision_wait: Duration,
+    ready: std::sync::atomic::AtomicBool,
+}
+
+impl State {
+    /// State over a table, and the store it follows (if any).
+    pub fn new(table: Arc<Table>, store: Option<Store>, peers: Peers, min_revision_wait: Duration) -> State {
+        State {
+            inner: Arc::new(Inner {
+                table,
+                store,
+                peers,
+                min_revision_wait,
+                ready: std::sync::atomic::AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// The grant table.
+    pub fn table(&self) -> &Table {
+        &self.inner.table
+    }
+
+    /// The grant table, shared.
+    pub fn table_arc(&self) -> Arc<Table> {
+        Arc::clone(&self.inner.table)
+    }
+
+    /// The store, if the daemon has one.
+    pub fn store(&self) -> Option<&Store> {
+        self.inner.store.as_ref()
+    }
+
+    /// The SIP peers allowed an answer.
+    pub fn peers(&self) -> &Peers {
+        &self.inner.peers
+    }
+
+    /// Marks the table loaded.
+    pub fn set_ready(&self) {
+        self.inner.ready.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether the table has been loaded.
+    pub fn is_ready(&self) -> bool {
+        self.inner.ready.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Waits (up to the configured bound) for the table to reach `revision`; whether it did.
+    pub async fn wait_for_revision(&self, revision: u64) -> bool {
+        self.wait_for_revision_within(revision, self.inner.min_revision_wait).await
+    }
+
+    /// Waits up to `bound` for the table to reach `revision`; whether it did.
+    pub async fn wait_for_revision_within(&self, revision: u64, bound: Duration) -> bool {
+        let deadline = Instant::now() + bound;
+        loop {
+            if self.table().revision() >= revision {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+}

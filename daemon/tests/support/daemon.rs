@@ -1,0 +1,36 @@
+//! Starts a daemon on loopback ports over the demo directory (no store), for tests that
+//! talk to its real sockets.
+#![allow(dead_code, reason = "each test binary uses part of this")]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use callgate::Table;
+use callgate_daemon::config::{Config, Peers};
+use callgate_daemon::serve::{DEMO_DIRECTORY, Daemon};
+use callgate_daemon::state::State;
+
+/// The demo directory in a table at revision 1.
+pub fn demo_table() -> Arc<Table> {
+    let tenants = callgate::directory::parse(DEMO_DIRECTORY).expect("demo directory");
+    let table = Arc::new(Table::new());
+    table.replace_all(&tenants, 1);
+    table
+}
+
+/// State over the demo table, answering SIP from `peers`.
+pub fn demo_state(peers: &[&str]) -> State {
+    let state = State::new(demo_table(), None, Peers::parse(peers).expect("peers"), Duration::from_millis(200));
+    state.set_ready();
+    state
+}
+
+/// A daemon on ephemeral loopback ports over the demo table.
+pub async fn start(peers: &[&str]) -> Daemon {
+    let config = Config {
+        http: "127.0.0.1:0".parse().expect("addr"),
+        sip: "127.0.0.1:0".parse().expect("addr"),
+        ..Config::default()
+    };
+    Daemon::bind(&config, demo_state(peers)).await.expect("daemon binds")
+}
