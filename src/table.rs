@@ -102,6 +102,13 @@ impl Table {
         self.tenants.get(tenant).map(|t| Arc::clone(&t))
     }
 
+    /// Every tenant, shared, with the revision read before them: each tenant is at that
+    /// revision or later (a consistent base for a replica to follow changes from).
+    pub fn snapshot(&self) -> (u64, Vec<Arc<CompiledTenant>>) {
+        let revision = self.revision();
+        (revision, self.tenants.iter().map(|t| Arc::clone(t.value())).collect())
+    }
+
     /// How many tenants are loaded.
     pub fn tenant_count(&self) -> usize {
         self.tenants.len()
@@ -405,6 +412,9 @@ pub struct CodeEntry {
 pub struct CompiledTenant {
     /// Its id.
     pub id: Box<str>,
+    /// The directory data it was compiled from (what a replica feed sends, what explain and
+    /// export read).
+    pub source: Arc<Tenant>,
     /// The revision it was compiled at.
     pub revision: u64,
     /// Its default caller ID's position.
@@ -433,6 +443,12 @@ impl CompiledTenant {
     /// Compiles a validated tenant. Total: dangling references (which validation refuses)
     /// are skipped rather than trusted.
     pub fn compile(t: &Tenant, revision: u64) -> CompiledTenant {
+        Self::compile_shared(Arc::new(t.clone()), revision)
+    }
+
+    /// Compiles a validated tenant, keeping the shared source as it is.
+    pub fn compile_shared(source: Arc<Tenant>, revision: u64) -> CompiledTenant {
+        let t = &*source;
         let mut sites = Index::with_capacity(t.sites.len());
         for s in &t.sites {
             sites.push(SiteEntry { id: s.id.as_str().into(), emergency_callback: None });
@@ -598,6 +614,7 @@ impl CompiledTenant {
 
         CompiledTenant {
             id: t.id.as_str().into(),
+            source: Arc::clone(&source),
             revision,
             default_caller_id: t.default_caller_id.as_deref().and_then(number),
             emergency: emergency.into_boxed_slice(),
