@@ -119,21 +119,26 @@ impl Sip {
                 return hit.1.clone();
             }
         }
-        let started = Instant::now();
-        let (kind, decision, bytes) = if invite.dialed.starts_with('*') {
-            let (decision, bytes) = self.feature_code(invite, peer);
-            ("feature_code", decision, bytes)
-        } else {
-            let (decision, bytes) = self.caller_id(invite, peer);
-            ("caller_id", decision, bytes)
-        };
-        telemetry::record_check(kind, decision, started.elapsed());
+        let bytes = self.decide(invite, peer);
         if self.answered.len() >= RETRANSMIT_CAPACITY {
             self.answered.retain(|_, (at, _)| at.elapsed() < RETRANSMIT_WINDOW);
         }
         if self.answered.len() < RETRANSMIT_CAPACITY {
             self.answered.insert(key, (Instant::now(), bytes.clone()));
         }
+        bytes
+    }
+
+    /// Decides an INVITE (a caller-ID check, or a feature code when the Request-URI user
+    /// starts with `*`) and writes the answer; no retransmission bookkeeping.
+    pub fn decide(&self, invite: &Invite, peer: SocketAddr) -> Bytes {
+        let started = Instant::now();
+        let (kind, (decision, bytes)) = if invite.dialed.starts_with('*') {
+            ("feature_code", self.feature_code(invite, peer))
+        } else {
+            ("caller_id", self.caller_id(invite, peer))
+        };
+        telemetry::record_check(kind, decision, started.elapsed());
         bytes
     }
 

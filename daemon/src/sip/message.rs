@@ -1,8 +1,6 @@
 //! Frame → request: a SIP message parsed by rsip, reduced to what callgate answers with.
 
-use rsip::Header;
 use rsip::headers::UntypedHeader;
-use rsip::prelude::HeadersExt;
 
 use super::frame::Addressing;
 
@@ -54,64 +52,71 @@ pub enum ParseError {
     MissingHeader,
 }
 
-/// Parses one whole message.
+/// Parses one whole message with rsip's tokenizer, which borrows every header from the
+/// bytes; only what the answer needs is copied out, and only an INVITE's From and
+/// Request-URI are parsed further (by rsip's typed parsers).
 pub fn parse(bytes: &[u8]) -> Result<Incoming, ParseError> {
-    let message = rsip::SipMessage::try_from(bytes).map_err(|_| ParseError::Malformed)?;
-    let rsip::SipMessage::Request(req) = message else { return Ok(Incoming::Response) };
+    if bytes.starts_with(b"SIP/") {
+        return Ok(Incoming::Response);
+    }
+    let (_, req) = rsip::message::request::Tokenizer::tokenize(bytes).map_err(|_| ParseError::Malformed)?;
+    let method = rsip::Method::try_from(req.method).map_err(|_| ParseError::Malformed)?;
 
     let mut a = Addressing { is_request: true, ..Addressing::default() };
+    let mut from_value = None;
     let mut user = None;
     let mut ppi = None;
     let mut x_caller_id = None;
-    for h in req.headers.iter() {
-        match h {
-            Header::Via(v) => a.vias.push(v.value().to_string()),
-            Header::From(v) => a.from = Some(v.value().to_string()),
-            Header::To(v) => a.to = Some(v.value().to_string()),
-            Header::CallId(v) => a.call_id = v.value().to_string(),
-            Header::CSeq(v) => a.cseq = v.value().to_string(),
-            Header::Other(name, value) => {
-                let value = value.trim();
-                match name.trim() {
-                    n if n.eq_ignore_ascii_case("v") => a.vias.push(value.to_string()),
-                    n if n.eq_ignore_ascii_case("f") => a.from = Some(value.to_string()),
-                    n if n.eq_ignore_ascii_case("t") => a.to = Some(value.to_string()),
-                    n if n.eq_ignore_ascii_case("i") => a.call_id = value.to_string(),
-                    n if n.eq_ignore_ascii_case("x-callgate-user") => user = Some(value.to_string()),
-                    n if n.eq_ignore_ascii_case("p-preferred-identity") => ppi = uri_user(value),
-                    n if n.eq_ignore_ascii_case("x-callgate-caller-id") => x_caller_id = Some(value.to_string()),
-                    _ => {}
-                }
-            }
-            _ => {}
+    for h in &req.headers {
+        let name = std::str::from_utf8(h.name).map_err(|_| ParseError::Malformed)?.trim();
+        let value = std::str::from_utf8(h.value).map_err(|_| ParseError::Malformed)?.trim();
+        let is = |long: &str, short: &str| name.eq_ignore_ascii_case(long) || (!short.is_empty() && name.eq_ignore_ascii_case(short));
+        if is("via", "v") {
+            // A Via header may carry several comma-separated values (RFC 3261 §7.3.1).
+            a.vias.extend(value.split(',').map(str::trim).filter(|v| !v.is_empty()).map(str::to_string));
+        } else if is("from", "f") {
+            a.from = Some(value.to_string());
+            from_value = Some(value);
+        } else if is("to", "t") {
+            a.to = Some(value.to_string());
+        } else if is("call-id", "i") {
+            a.call_id = value.to_string();
+        } else if is("cseq", "") {
+            a.cseq = value.to_string();
+        } else if is("x-callgate-user", "") {
+            user = Some(value.to_string());
+        } else if is("p-preferred-identity", "") {
+            ppi = uri_user(value);
+        } else if is("x-callgate-caller-id", "") {
+            x_caller_id = Some(value.to_string());
         }
     }
-    if a.vias.is_empty() || a.call_id.trim().is_empty() || a.cseq.trim().is_empty() || a.from.is_none() || a.to.is_none()
-    {
+    if a.vias.is_empty() || a.call_id.is_empty() || a.cseq.is_empty() || a.from.is_none() || a.to.is_none() {
         return Err(ParseError::MissingHeader);
     }
     // CSeq: a 32-bit sequence number and the request's own method (RFC 3261 §8.1.1.5).
     let mut cseq = a.cseq.split_whitespace();
     let cseq_ok = cseq.next().is_some_and(|n| n.parse::<u32>().is_ok())
-        && cseq.next().is_some_and(|m| m.eq_ignore_ascii_case(&req.method.to_string()))
+        && cseq.next().is_some_and(|m| m.eq_ignore_ascii_case(&method.to_string()))
         && cseq.next().is_none();
     if !cseq_ok {
         return Err(ParseError::MissingHeader);
     }
 
-    match req.method {
+    match method {
         rsip::Method::Ack => Ok(Incoming::Ack),
         rsip::Method::Options => Ok(Incoming::Options(a)),
         rsip::Method::Cancel => Ok(Incoming::Cancel(a)),
         rsip::Method::Invite => {
-            let from = req.from_header().map_err(|_| ParseError::MissingHeader)?;
+            let from = rsip::headers::From::new(from_value.unwrap_or_default());
             let from_uri = from.uri().map_err(|_| ParseError::MissingHeader)?;
+            let request_uri = rsip::Uri::try_from(req.uri).map_err(|_| ParseError::Malformed)?;
             let tenant = from_uri.host_with_port.host.to_string().to_ascii_lowercase();
             let from_user = from_uri.auth.as_ref().map(|a| unescape(&a.user)).unwrap_or_default();
-            let dialed = req.uri.auth.as_ref().map(|a| unescape(&a.user)).unwrap_or_default();
+            let dialed = request_uri.auth.as_ref().map(|a| unescape(&a.user)).unwrap_or_default();
             Ok(Incoming::Invite(Invite {
                 addressing: a,
-                request_uri: req.uri.to_string(),
+                request_uri: request_uri.to_string(),
                 dialed,
                 tenant,
                 from_user,

@@ -1,0 +1,62 @@
+//! The per-message SIP path: bytes → rsip parse → decision → answer bytes, over the demo
+//! directory. `cargo bench -p callgate-daemon --bench sip`
+
+use std::hint::black_box;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use callgate::Table;
+use callgate_daemon::config::Peers;
+use callgate_daemon::serve::DEMO_DIRECTORY;
+use callgate_daemon::sip::{Sip, message};
+use callgate_daemon::state::State;
+use criterion::{Criterion, criterion_group, criterion_main};
+
+fn invite(call_id: usize, user: &str, ppi: &str, dialed: &str) -> Vec<u8> {
+    format!(
+        "INVITE sip:{dialed}@acme SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-{call_id};rport\r\n\
+         Via: SIP/2.0/UDP 10.1.2.3:5060;branch=z9hG4bK-ua{call_id}\r\n\
+         Record-Route: <sip:127.0.0.1:5060;lr>\r\n\
+         Max-Forwards: 69\r\n\
+         From: <sip:{user}@acme>;tag=1928301774\r\n\
+         To: <sip:{dialed}@acme>\r\n\
+         Call-ID: a84b4c76e66710-{call_id}@10.1.2.3\r\n\
+         CSeq: 314159 INVITE\r\n\
+         Contact: <sip:{user}@10.1.2.3:5060>\r\n\
+         X-Callgate-User: {user}\r\n\
+         P-Preferred-Identity: <sip:{ppi}@acme>\r\n\
+         Content-Length: 0\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+fn sip_path(c: &mut Criterion) {
+    let tenants = callgate::directory::parse(DEMO_DIRECTORY).expect("demo directory");
+    let table = Arc::new(Table::new());
+    table.replace_all(&tenants, 1);
+    let state = State::new(table, None, Peers::parse(&["127.0.0.1"]).expect("peers"), Duration::from_millis(200));
+    let sip = Sip::new(state);
+    let peer: SocketAddr = "127.0.0.1:5060".parse().expect("addr");
+    let allow = invite(1, "bob", "+15550100000", "5551234");
+    let substitute = invite(2, "ivan", "+15550100101", "5551234");
+    let feature = invite(3, "carol", "+15550100000", "*46*201*600");
+
+    let mut group = c.benchmark_group("sip");
+    group.bench_function("parse", |b| b.iter(|| black_box(message::parse(black_box(&allow)))));
+    for (name, bytes) in [("invite_allow", &allow), ("invite_substitute", &substitute), ("invite_feature_code", &feature)] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let Ok(message::Incoming::Invite(inv)) = message::parse(black_box(bytes)) else { unreachable!() };
+                black_box(sip.decide(&inv, peer))
+            })
+        });
+    }
+    // A retransmission: answered from the per-transaction cache.
+    group.bench_function("invite_retransmission", |b| b.iter(|| black_box(sip.handle(black_box(&allow), peer, "udp"))));
+    group.finish();
+}
+
+criterion_group!(benches, sip_path);
+criterion_main!(benches);
