@@ -108,6 +108,15 @@ struct Reaper(Vec<Child>);
 impl Drop for Reaper {
     fn drop(&mut self) {
         for c in &mut self.0 {
+            // SIGTERM first: Kamailio's main process then stops the workers it forked (a
+            // SIGKILL would orphan them).
+            let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+            for _ in 0..50 {
+                if matches!(c.try_wait(), Ok(Some(_))) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
             let _ = c.kill();
             let _ = c.wait();
         }
