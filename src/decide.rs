@@ -282,6 +282,7 @@ fn unknown_tenant_caller_id(requested: Option<&str>, dialed: &str, revision: u64
 pub fn caller_id(t: &CompiledTenant, user: &str, requested: Option<&str>, dialed: &str, revision: u64) -> CallerIdAnswer {
     let answer = |outcome, caller_id, reason| CallerIdAnswer { outcome, caller_id, reason, revision };
     let found = t.users.get(user).map(|(_, u)| u);
+    let requested = requested.filter(|r| !r.trim().is_empty());
     let requested_number = requested.and_then(E164::parse_lenient);
     let owned = requested_number.and_then(|n| t.number(n));
 

@@ -87,7 +87,15 @@ fn deserialize<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, Director
         let de = serde_yaml_ng::Deserializer::from_str(text);
         serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
-            syntax(if path == "." { String::new() } else { path }, e.into_inner().to_string())
+            let path = if path == "." { String::new() } else { path };
+            // serde_yaml_ng starts its message with its own idea of the path (`tenants[0]: `);
+            // the problem carries the path already, so say it once.
+            let message = e.into_inner().to_string();
+            let message = match message.split_once(": ") {
+                Some((prefix, rest)) if !prefix.is_empty() && path.starts_with(prefix) => rest.to_string(),
+                _ => message,
+            };
+            syntax(path, message)
         })
     }
 }
@@ -106,8 +114,53 @@ pub fn validate(directory: Directory) -> Result<Vec<Tenant>, DirectoryError> {
     if problems.0.is_empty() {
         Ok(directory.tenants.into_iter().map(normalize).collect())
     } else {
-        Err(DirectoryError::Invalid(problems.0))
+        // Checks run in the order they need (ids before references to them); the problems
+        // are reported in the order the file lists what they are about.
+        let mut problems = problems.0;
+        problems.sort_by_cached_key(|p| file_order(&p.path));
+        Err(DirectoryError::Invalid(problems))
     }
+}
+
+/// The fields of each part of the format, in the order the format (and an export) writes
+/// them, keyed by the name of the list or field that holds the part.
+const FIELD_ORDER: [(&str, &[&str]); 9] = [
+    (
+        "tenants",
+        &[
+            "id", "default_caller_id", "emergency_numbers", "sites", "numbers", "extensions", "queues", "roles",
+            "feature_codes", "users",
+        ],
+    ),
+    ("sites", &["id"]),
+    ("numbers", &["number", "site", "extension", "emergency_callback"]),
+    ("extensions", &["ext", "site", "user"]),
+    ("queues", &["id", "number", "site", "agents", "supervisors"]),
+    ("roles", &["id", "description", "scope", "permissions"]),
+    ("feature_codes", &["code", "feature", "roles"]),
+    ("users", &["id", "role", "custom_role", "site", "extensions", "grants", "default_caller_id", "status"]),
+    ("grants", &["full_call_report_access", "extensions", "queues", "numbers", "features"]),
+];
+
+/// A sort key that puts a problem's path (`tenants[0].users[2].grants.queues[1]`) in file
+/// order: fields in the format's order, list items by index, map keys (categories) by name.
+fn file_order(path: &str) -> Vec<(usize, usize, String)> {
+    let mut key = Vec::new();
+    let mut parent = "";
+    for piece in path.split('.') {
+        let (name, indices) = piece.split_once('[').unwrap_or((piece, ""));
+        let rank = FIELD_ORDER
+            .iter()
+            .find(|(p, _)| *p == parent)
+            .and_then(|(_, fields)| fields.iter().position(|f| *f == name))
+            .unwrap_or(usize::MAX);
+        key.push((rank, 0, name.to_string()));
+        for index in indices.split('[').filter(|i| !i.is_empty()) {
+            key.push((0, index.trim_end_matches(']').parse().unwrap_or(usize::MAX), String::new()));
+        }
+        parent = name;
+    }
+    key
 }
 
 /// Puts extension ownership in both places it may be written (the extension's `user` and the
@@ -404,4 +457,63 @@ fn check_ref(known: &HashSet<&str>, value: Option<&str>, what: &str, at: &str, p
         && !known.contains(v) {
             problems.add(at.to_string(), format!("unknown {what} `{v}`"));
         }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{CustomRole, Extension, FeatureCode, Grants, Number, Queue, Site, User};
+
+    /// The fields serde knows for `T`, in declaration order (what it lists for an unknown one).
+    fn fields<T: serde::de::DeserializeOwned>() -> Vec<String> {
+        let Err(e) = serde_json::from_str::<T>(r#"{"~": 0}"#) else { return Vec::new() };
+        let text = e.to_string();
+        let list = text.split("expected ").nth(1).unwrap_or("").trim_start_matches("one of ");
+        list.split(", ").map(|f| f.split('`').nth(1).unwrap_or("").to_string()).collect()
+    }
+
+    #[test]
+    fn field_order_is_the_models_declaration_order() {
+        let expected = [
+            ("tenants", fields::<Tenant>()),
+            ("sites", fields::<Site>()),
+            ("numbers", fields::<Number>()),
+            ("extensions", fields::<Extension>()),
+            ("queues", fields::<Queue>()),
+            ("roles", fields::<CustomRole>()),
+            ("feature_codes", fields::<FeatureCode>()),
+            ("users", fields::<User>()),
+            ("grants", fields::<Grants>()),
+        ];
+        for ((parent, order), (want_parent, want)) in FIELD_ORDER.iter().zip(&expected) {
+            assert_eq!(parent, want_parent);
+            assert_eq!(order.to_vec(), *want, "{parent}");
+        }
+    }
+
+    #[test]
+    fn problems_sort_in_file_order() {
+        let mut paths = vec![
+            "tenants[1].id",
+            "tenants[0].users[10].role",
+            "tenants[0].users[2].grants.numbers[0]",
+            "tenants[0].users[2].role",
+            "tenants[0].default_caller_id",
+            "tenants[0].roles[0].permissions.voicemail[0]",
+            "tenants[0].roles[0].permissions.billing",
+        ];
+        paths.sort_by_cached_key(|p| file_order(p));
+        assert_eq!(
+            paths,
+            [
+                "tenants[0].default_caller_id",
+                "tenants[0].roles[0].permissions.billing",
+                "tenants[0].roles[0].permissions.voicemail[0]",
+                "tenants[0].users[2].role",
+                "tenants[0].users[2].grants.numbers[0]",
+                "tenants[0].users[10].role",
+                "tenants[1].id",
+            ]
+        );
+    }
 }

@@ -146,9 +146,13 @@ pub fn explain(t: &CompiledTenant, user: &str, revision: u64) -> Option<Explanat
         .map(|(_, n)| n.number.to_string())
         .collect();
 
+    let mut extensions: Vec<String> = u.own_exts().iter().filter_map(|&e| ext_name(e)).collect();
+    extensions.sort();
+
     let mut pausable_queues = BTreeMap::new();
     for (_, q) in t.queues.iter() {
-        let agents: Vec<String> = q
+        // By name, not by position: positions follow the order the directory was given in.
+        let mut agents: Vec<String> = q
             .agents
             .iter()
             .filter(|&&a| a != upos)
@@ -158,6 +162,7 @@ pub fn explain(t: &CompiledTenant, user: &str, revision: u64) -> Option<Explanat
             })
             .filter_map(|&a| t.users.at(a).map(|x| x.id.to_string()))
             .collect();
+        agents.sort();
         if !agents.is_empty() {
             pausable_queues.insert(q.id.to_string(), agents);
         }
@@ -180,7 +185,7 @@ pub fn explain(t: &CompiledTenant, user: &str, revision: u64) -> Option<Explanat
             scope: r.scope,
         }),
         site: u.site.and_then(|s| t.sites.at(s)).map(|s| s.id.to_string()),
-        extensions: u.own_exts().iter().filter_map(|&e| ext_name(e)).collect(),
+        extensions,
         permissions,
         caller_ids,
         default_caller_id: u.default_caller_id.or(t.default_caller_id).and_then(number_name),

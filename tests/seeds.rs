@@ -2,7 +2,10 @@
 //!
 //! The demo directory (`examples/demo.yaml`) holds the people these tests ask about.
 
+#![expect(clippy::unwrap_used, reason = "helpers parse literal category and action names")]
+
 #[path = "support/demo.rs"]
+#[expect(clippy::expect_used, clippy::panic, reason = "a broken test fixture fails the test loudly")]
 mod demo;
 
 use callgate::{Action, Category, Outcome, Reason, Recording, RecordingAction, Resource, Table, Verdict};
