@@ -7,6 +7,7 @@ pub mod decide;
 pub mod directory;
 pub mod explain;
 pub mod feature;
+pub mod feed;
 pub mod model;
 pub mod number;
 pub mod reason;

@@ -26,6 +26,9 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+    /// The audit retention isn't a duration.
+    #[error("invalid audit retention `{0}` (e.g. 90d, 12h, 30m, or 0 for forever)")]
+    Retention(String),
     /// A peer is neither an address nor a CIDR.
     #[error("invalid peer `{0}` (an IP address or CIDR, e.g. 10.0.0.0/8)")]
     Peer(String),
@@ -53,6 +56,12 @@ pub struct Config {
     pub min_revision_wait_ms: u64,
     /// Most concurrent SIP TCP connections.
     pub max_tcp_connections: usize,
+    /// Allows recorded in the audit trail: 0 none, 1 all, N one in N. Denials always are.
+    pub audit_allows: u64,
+    /// How long decision records are kept (`90d`, `12h`, `30m`); `0` keeps them forever.
+    pub audit_retention: String,
+    /// The audit queue's size: what a burst of denials may queue before overflow is counted.
+    pub audit_queue: usize,
 }
 
 impl Default for Config {
@@ -67,6 +76,9 @@ impl Default for Config {
             log_json: false,
             min_revision_wait_ms: 200,
             max_tcp_connections: 1024,
+            audit_allows: 0,
+            audit_retention: "90d".into(),
+            audit_queue: 65_536,
         }
     }
 }
@@ -84,10 +96,35 @@ impl Config {
         Peers::parse(&self.peers)
     }
 
+    /// The audit retention as a duration (`None`: forever).
+    pub fn audit_retention(&self) -> Result<Option<Duration>, ConfigError> {
+        parse_duration(&self.audit_retention).map_err(|_| ConfigError::Retention(self.audit_retention.clone()))
+    }
+
     /// `min_revision`'s bound.
     pub fn min_revision_wait(&self) -> Duration {
         Duration::from_millis(self.min_revision_wait_ms)
     }
+}
+
+/// `90d`, `12h`, `30m`, `45s` → a duration; `0` → none (forever).
+pub fn parse_duration(text: &str) -> Result<Option<Duration>, ()> {
+    let text = text.trim();
+    if text == "0" {
+        return Ok(None);
+    }
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or(())?;
+    let (n, unit) = text.split_at(split);
+    let n: u64 = n.parse().map_err(|_| ())?;
+    let secs = match unit {
+        "d" => n.checked_mul(86_400),
+        "h" => n.checked_mul(3_600),
+        "m" => n.checked_mul(60),
+        "s" => Some(n),
+        _ => None,
+    }
+    .ok_or(())?;
+    if secs == 0 { Ok(None) } else { Ok(Some(Duration::from_secs(secs))) }
 }
 
 /// The SIP peers allowed an answer.
@@ -133,5 +170,14 @@ mod tests {
         assert!(p.allows("::1".parse().unwrap()));
         assert!(p.allows("::ffff:10.0.0.1".parse().unwrap()));
         assert!(Peers::parse(&["nonsense"]).is_err());
+    }
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        assert_eq!(parse_duration("90d"), Ok(Some(Duration::from_secs(90 * 86_400))));
+        assert_eq!(parse_duration("12h"), Ok(Some(Duration::from_secs(12 * 3_600))));
+        assert_eq!(parse_duration("0"), Ok(None));
+        assert!(parse_duration("ninety").is_err());
+        assert!(parse_duration("5y").is_err());
     }
 }

@@ -15,13 +15,14 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use callgate::{Action, Category, Reason, Recording, RecordingAction, Resource};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 pub use error::ApiError;
 
+use crate::audit::AuditRecord;
 use crate::state::State;
 use crate::telemetry;
 
@@ -61,11 +62,40 @@ pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
     })
 }
 
-/// The answer body: the engine's answer, the reason's text, and whether `min_revision` was met.
-fn answer(kind: &'static str, started: Instant, body: Value, reason: Reason, waited: Option<bool>) -> Response {
+/// Who asked what, for the audit trail (built only when the decision is to be recorded).
+struct Asked<'a, F: FnOnce() -> Value> {
+    tenant: &'a str,
+    principal: &'a str,
+    detail: F,
+}
+
+/// The answer body: the engine's answer, the reason's text, and whether `min_revision` was
+/// met. Counts the check, and audits it if it is a denial (or a sampled allow).
+fn answer<F: FnOnce() -> Value>(
+    state: &State,
+    kind: &'static str,
+    started: Instant,
+    body: Value,
+    reason: Reason,
+    waited: Option<bool>,
+    asked: Asked<'_, F>,
+) -> Response {
     let mut body = body;
     let decision = body.get("decision").and_then(Value::as_str).map(decision_label).unwrap_or("deny");
     telemetry::record_check(kind, decision, started.elapsed());
+    if let Some(auditor) = state.auditor().filter(|a| a.wants(decision)) {
+        let revision = body.get("revision").and_then(Value::as_u64).unwrap_or(0);
+        auditor.record(AuditRecord::decision(
+            asked.tenant,
+            kind,
+            asked.principal,
+            decision,
+            reason.code(),
+            revision,
+            "http".into(),
+            (asked.detail)(),
+        ));
+    }
     if let Value::Object(map) = &mut body {
         map.insert("reason_text".into(), Value::from(reason.text()));
         if let Some(reached) = waited {
@@ -90,7 +120,7 @@ async fn catch_up(state: &State, min_revision: Option<u64>) -> Option<bool> {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 struct CallerIdRequest {
     tenant: String,
     user: String,
@@ -106,10 +136,11 @@ async fn caller_id(Extract(state): Extract<State>, body: Bytes) -> Result<Respon
     let waited = catch_up(&state, req.min_revision).await;
     let started = Instant::now();
     let a = state.table().check_caller_id(&req.tenant, &req.user, req.requested.as_deref(), &req.dialed);
-    Ok(answer("caller_id", started, json!(a), a.reason, waited))
+    let asked = Asked { tenant: &req.tenant, principal: &req.user, detail: || json!(req) };
+    Ok(answer(&state, "caller_id", started, json!(a), a.reason, waited, asked))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 struct AgentPauseRequest {
     tenant: String,
     actor: String,
@@ -125,10 +156,11 @@ async fn agent_pause(Extract(state): Extract<State>, body: Bytes) -> Result<Resp
     let waited = catch_up(&state, req.min_revision).await;
     let started = Instant::now();
     let v = state.table().check_agent_pause(&req.tenant, &req.actor, &req.agent, &req.queue, req.paused);
-    Ok(answer("agent_pause", started, json!(v), v.reason, waited))
+    let asked = Asked { tenant: &req.tenant, principal: &req.actor, detail: || json!(req) };
+    Ok(answer(&state, "agent_pause", started, json!(v), v.reason, waited, asked))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Serialize, Default)]
 #[serde(default)]
 struct RecordingBody {
     queue: Option<String>,
@@ -137,7 +169,7 @@ struct RecordingBody {
     site: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 struct RecordingRequest {
     tenant: String,
     actor: String,
@@ -160,10 +192,11 @@ async fn recording(Extract(state): Extract<State>, body: Bytes) -> Result<Respon
         site: req.recording.site.as_deref(),
     };
     let v = state.table().check_recording(&req.tenant, &req.actor, req.action, &rec);
-    Ok(answer("recording", started, json!(v), v.reason, waited))
+    let asked = Asked { tenant: &req.tenant, principal: &req.actor, detail: || json!(req) };
+    Ok(answer(&state, "recording", started, json!(v), v.reason, waited, asked))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 struct FeatureCodeRequest {
     tenant: String,
     user: String,
@@ -177,10 +210,12 @@ async fn feature_code(Extract(state): Extract<State>, body: Bytes) -> Result<Res
     let waited = catch_up(&state, req.min_revision).await;
     let started = Instant::now();
     let a = state.table().check_feature_code(&req.tenant, &req.user, &req.dialed);
-    Ok(answer("feature_code", started, json!(a), a.reason, waited))
+    let body = json!(a);
+    let asked = Asked { tenant: &req.tenant, principal: &req.user, detail: || json!(req) };
+    Ok(answer(&state, "feature_code", started, body, a.reason, waited, asked))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Serialize, Default)]
 #[serde(default)]
 struct ResourceBody {
     site: Option<String>,
@@ -189,7 +224,7 @@ struct ResourceBody {
     number: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 struct PermissionRequest {
     tenant: String,
     user: String,
@@ -213,7 +248,8 @@ async fn permission(Extract(state): Extract<State>, body: Bytes) -> Result<Respo
         number: r.number.as_deref(),
     };
     let v = state.table().check_permission(&req.tenant, &req.user, req.category, req.action, &resource);
-    Ok(answer("permission", started, json!(v), v.reason, waited))
+    let asked = Asked { tenant: &req.tenant, principal: &req.user, detail: || json!(req) };
+    Ok(answer(&state, "permission", started, json!(v), v.reason, waited, asked))
 }
 
 async fn healthz() -> &'static str {

@@ -2,7 +2,9 @@
 //!
 //! The binary (`main.rs`) only parses the command line and wires these together.
 
+pub mod audit;
 pub mod config;
+pub mod feed;
 pub mod http;
 pub mod serve;
 pub mod sip;

@@ -54,6 +54,33 @@ enum Command {
         #[arg(long)]
         user: String,
     },
+    /// Read a tenant's audit trail (changes and decisions), oldest first.
+    Audit {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// From this time (ms since the epoch).
+        #[arg(long)]
+        since: Option<i64>,
+        /// Until this time (ms since the epoch).
+        #[arg(long)]
+        until: Option<i64>,
+        /// Only this principal.
+        #[arg(long)]
+        principal: Option<String>,
+        /// Only `decision` or `change` records.
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only `allow`, `substitute` or `deny`.
+        #[arg(long)]
+        decision: Option<String>,
+        /// At most this many records.
+        #[arg(long, default_value_t = 1000)]
+        limit: u32,
+        /// JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Create an admin token (printed once; only its hash is stored).
     Token {
         /// The token's name (what the audit trail records as "who").
@@ -87,6 +114,12 @@ struct ServeArgs {
     /// Log JSON lines.
     #[arg(long)]
     log_json: bool,
+    /// Record allowed decisions in the audit trail too: every one, or one in N.
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "1")]
+    audit_allows: Option<u64>,
+    /// How long decision records are kept (90d, 12h, 30m; 0 = forever) [default: 90d].
+    #[arg(long)]
+    audit_retention: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -194,6 +227,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 config.peers = p;
             }
             config.demo |= args.demo;
+            if let Some(n) = args.audit_allows {
+                config.audit_allows = n;
+            }
+            if let Some(r) = args.audit_retention {
+                config.audit_retention = r;
+            }
+            config.audit_retention()?;
             config.log_json |= args.log_json;
             config.peer_set()?;
             telemetry::init_logs(config.log_json);
@@ -264,6 +304,30 @@ async fn offline(command: Command, store: Store) -> anyhow::Result<()> {
             let table = load(&store).await?;
             let e = table.explain(&tenant, &user).with_context(|| format!("no user `{user}` in tenant `{tenant}`"))?;
             writeln!(out, "{}", serde_json::to_string_pretty(&e)?)?;
+        }
+        Command::Audit { tenant, since, until, principal, kind, decision, limit, json } => {
+            let query = callgate_daemon::store::AuditQuery {
+                tenant,
+                since_ms: since,
+                until_ms: until,
+                principal,
+                kind,
+                decision,
+                after: None,
+                limit,
+            };
+            for row in store.query_audit(&query).await? {
+                let r = &row.record;
+                if json {
+                    writeln!(out, "{}", serde_json::to_string(&row)?)?;
+                } else {
+                    writeln!(
+                        out,
+                        "{}\t{}\t{}\t{}\t{}\t{}\trev={}\t{}\t{}",
+                        r.at_ms, r.kind, r.action, r.principal, r.decision, r.reason, r.revision, r.source, r.detail
+                    )?;
+                }
+            }
         }
         Command::Token { name, tenant } => {
             let secret = store.add_token(&name, tenant.as_deref()).await?;

@@ -10,6 +10,7 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::audit::{self, Auditor};
 use crate::config::Config;
 use crate::sip::Sip;
 use crate::state::State;
@@ -47,7 +48,14 @@ impl Daemon {
         drop(tenants);
         let state = State::new(Arc::clone(&table), Some(store.clone()), config.peer_set()?, config.min_revision_wait());
         state.set_ready();
+        let retention = config.audit_retention()?;
+        let (auditor, queue) = Auditor::new(config.audit_queue, config.audit_allows);
+        state.set_auditor(auditor.clone());
         let mut daemon = Daemon::bind(config, state).await?;
+        daemon.tasks.spawn(audit::run_writer(store.clone(), auditor, queue, 1000, stopped(daemon.stop.subscribe())));
+        if let Some(keep) = retention {
+            daemon.tasks.spawn(apply_retention(store.clone(), keep, stopped(daemon.stop.subscribe())));
+        }
         let stop = daemon.stop.subscribe();
         daemon.tasks.spawn(store::follow(store, table, stopped(stop)));
         Ok(daemon)
@@ -82,6 +90,15 @@ impl Daemon {
                 tracing::error!(error = %e, "SIP/TCP listener failed");
             }
         });
+        if let Some(path) = &config.feed {
+            let listener = crate::feed::bind(path).with_context(|| format!("binding the feed socket `{}`", path.display()))?;
+            let (table, rx) = (state.table_arc(), stop.subscribe());
+            tasks.spawn(async move {
+                if let Err(e) = crate::feed::run(listener, table, stopped(rx)).await {
+                    tracing::error!(error = %e, "feed listener failed");
+                }
+            });
+        }
         tracing::info!(http = %http_addr, sip = %sip_addr, "callgate is listening");
         Ok(Daemon { http: http_addr, sip: sip_addr, state, stop, tasks })
     }
@@ -90,6 +107,24 @@ impl Daemon {
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
         while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Deletes decision records older than `keep`, at start and then hourly, until `shutdown`.
+async fn apply_retention(store: Store, keep: std::time::Duration, shutdown: impl std::future::Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = tick.tick() => {
+                let before = audit::now_ms().saturating_sub(i64::try_from(keep.as_millis()).unwrap_or(i64::MAX));
+                match store.purge_audit(before).await {
+                    Ok(n) => tracing::info!(purged = n, "audit retention applied"),
+                    Err(e) => tracing::warn!(error = %e, "audit retention failed; will retry"),
+                }
+            }
+        }
     }
 }
 

@@ -24,6 +24,7 @@ use tokio::sync::{Semaphore, watch};
 use self::answer::{ALLOW, Answer};
 use self::frame::{Addressing, Frame, MAX_MESSAGE};
 use self::message::{Incoming, Invite, ParseError};
+use crate::audit::AuditRecord;
 use crate::state::State;
 use crate::telemetry;
 
@@ -133,16 +134,35 @@ impl Sip {
     /// starts with `*`) and writes the answer; no retransmission bookkeeping.
     pub fn decide(&self, invite: &Invite, peer: SocketAddr) -> Bytes {
         let started = Instant::now();
-        let (kind, (decision, bytes)) = if invite.dialed.starts_with('*') {
+        let (kind, d) = if invite.dialed.starts_with('*') {
             ("feature_code", self.feature_code(invite, peer))
         } else {
             ("caller_id", self.caller_id(invite, peer))
         };
+        let decision = d.outcome.as_str();
         telemetry::record_check(kind, decision, started.elapsed());
-        bytes
+        if let Some(auditor) = self.state.auditor().filter(|a| a.wants(decision)) {
+            let principal = invite.user.clone().unwrap_or_else(|| format!("ext:{}", invite.from_user));
+            auditor.record(AuditRecord::decision(
+                &invite.tenant,
+                kind,
+                &principal,
+                decision,
+                d.reason.code(),
+                d.revision,
+                format!("sip:{peer}"),
+                serde_json::json!({
+                    "dialed": invite.dialed,
+                    "requested": invite.requested,
+                    "from_user": invite.from_user,
+                    "user": invite.user,
+                }),
+            ));
+        }
+        d.bytes
     }
 
-    fn caller_id(&self, inv: &Invite, peer: SocketAddr) -> (&'static str, Bytes) {
+    fn caller_id(&self, inv: &Invite, peer: SocketAddr) -> Decided {
         let table = self.state.table();
         let revision = table.revision();
         let requested = inv.requested.as_deref();
@@ -152,8 +172,7 @@ impl Sip {
                 decide::caller_id(t, user, requested, &inv.dialed, revision)
             })
             .unwrap_or_else(|| table.check_caller_id(&inv.tenant, "", requested, &inv.dialed));
-        let decision = a.outcome.as_str();
-        let header = format!("{decision}; reason={}; rev={}", a.reason.code(), a.revision);
+        let header = format!("{}; reason={}; rev={}", a.outcome.as_str(), a.reason.code(), a.revision);
         let bytes = if a.outcome == Outcome::Deny {
             Answer::new(403, "Forbidden", &inv.addressing, peer).header("X-Callgate-Decision", header).finish()
         } else {
@@ -164,41 +183,47 @@ impl Sip {
             }
             answer.header("X-Callgate-Decision", header).finish()
         };
-        (decision, bytes)
+        Decided { outcome: a.outcome, reason: a.reason, revision: a.revision, bytes }
     }
 
-    fn feature_code(&self, inv: &Invite, peer: SocketAddr) -> (&'static str, Bytes) {
+    fn feature_code(&self, inv: &Invite, peer: SocketAddr) -> Decided {
         let table = self.state.table();
         let revision = table.revision();
-        let (decision, bytes) = table
+        let write = |a: &callgate::FeatureAnswer<'_>| {
+            let header = format!("{}; reason={}; rev={}", a.outcome.as_str(), a.reason.code(), a.revision);
+            let bytes = if a.outcome == Outcome::Allow {
+                let mut answer = Answer::new(302, "Moved Temporarily", &inv.addressing, peer)
+                    .header("Contact", format_args!("<{}>", inv.request_uri));
+                if let Some(feature) = a.feature {
+                    let args = a.args.iter().collect::<Vec<_>>().join(",");
+                    answer = answer.header("X-Callgate-Feature", format_args!("{feature}; args={args}"));
+                }
+                answer.header("X-Callgate-Decision", header).finish()
+            } else {
+                Answer::new(403, "Forbidden", &inv.addressing, peer).header("X-Callgate-Decision", header).finish()
+            };
+            Decided { outcome: a.outcome, reason: a.reason, revision: a.revision, bytes }
+        };
+        table
             .with_tenant(&inv.tenant, |t| {
                 let user = inv.user.as_deref().or_else(|| t.owner_of(&inv.from_user)).unwrap_or("");
-                let a = decide::feature_code(t, user, &inv.dialed, revision);
-                let header = format!("{}; reason={}; rev={}", a.outcome.as_str(), a.reason.code(), a.revision);
-                if a.outcome == Outcome::Allow {
-                    let mut answer = Answer::new(302, "Moved Temporarily", &inv.addressing, peer)
-                        .header("Contact", format_args!("<{}>", inv.request_uri));
-                    if let Some(feature) = a.feature {
-                        let args = a.args.iter().collect::<Vec<_>>().join(",");
-                        answer = answer.header("X-Callgate-Feature", format_args!("{feature}; args={args}"));
-                    }
-                    (a.outcome.as_str(), answer.header("X-Callgate-Decision", header).finish())
-                } else {
-                    let answer = Answer::new(403, "Forbidden", &inv.addressing, peer).header("X-Callgate-Decision", header);
-                    (a.outcome.as_str(), answer.finish())
-                }
+                write(&decide::feature_code(t, user, &inv.dialed, revision))
             })
-            .unwrap_or_else(|| {
-                let header = format!("deny; reason=unknown_tenant; rev={revision}");
-                ("deny", Answer::new(403, "Forbidden", &inv.addressing, peer).header("X-Callgate-Decision", header).finish())
-            });
-        (decision, bytes)
+            .unwrap_or_else(|| write(&table.check_feature_code(&inv.tenant, "", &inv.dialed)))
     }
 
     /// Forgets answers older than the retransmission window.
     pub fn expire(&self) {
         self.answered.retain(|_, (at, _)| at.elapsed() < RETRANSMIT_WINDOW);
     }
+}
+
+/// A decision and the answer written for it.
+struct Decided {
+    outcome: Outcome,
+    reason: callgate::Reason,
+    revision: u64,
+    bytes: Bytes,
 }
 
 fn status_of(reply: &Bytes) -> &'static str {

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use callgate::Table;
 
+use crate::audit::Auditor;
 use crate::config::Peers;
 use crate::store::Store;
 
@@ -20,6 +21,7 @@ struct Inner {
     peers: Peers,
     min_revision_wait: Duration,
     ready: std::sync::atomic::AtomicBool,
+    auditor: std::sync::OnceLock<Auditor>,
 }
 
 impl State {
@@ -32,8 +34,19 @@ impl State {
                 peers,
                 min_revision_wait,
                 ready: std::sync::atomic::AtomicBool::new(false),
+                auditor: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Records decisions through `auditor` from now on (the first one set stays).
+    pub fn set_auditor(&self, auditor: Auditor) {
+        let _ = self.inner.auditor.set(auditor);
+    }
+
+    /// Where decisions are audited, if anywhere.
+    pub fn auditor(&self) -> Option<&Auditor> {
+        self.inner.auditor.get()
     }
 
     /// The grant table.

@@ -1,13 +1,32 @@
 //! The store: the directory kept relationally in SQLite (default) or Postgres, a change log
 //! with one row per revision, and admin tokens (hashed). Decisions never touch it: the
-//! daemon loads the grant table from it and follows its change log.
+//! daemon loads the grant table from it ([`load_into`]) and follows its change log
+//! ([`follow`]).
 //!
-//! SKELETON: the API the rest of the daemon uses; the bodies are being written.
+//! Every write runs in one transaction that first takes the writer lock (SQLite:
+//! `BEGIN IMMEDIATE`; Postgres: the `meta` row `FOR UPDATE`), so revisions are assigned and
+//! committed in order and a reader of the change log never skips one. An import gives one
+//! revision to each tenant it changed (none to a tenant already as the file says); every
+//! other write gives one revision to its tenant.
 
+mod audit;
+mod postgres;
+mod rows;
+mod sqlite;
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::io::Read;
 use std::sync::Arc;
+use std::time::Duration;
+
+pub use self::audit::{AuditQuery, AuditRow};
 
 use callgate::model::Tenant;
-use callgate::{DirectoryError, Table};
+use callgate::table::CompiledTenant;
+use callgate::{Directory, DirectoryError, Problem, Table};
+use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -62,77 +81,385 @@ pub struct TokenInfo {
     pub tenant: Option<String>,
 }
 
+/// What a follower must apply to reach the store's revision, read in one snapshot.
+enum CatchUp {
+    /// Nothing: the table is at the store's revision.
+    Current,
+    /// The tenants changed since the table's revision, in the order of their first change
+    /// since, each with that change's revision and as it is now (`None`: deleted).
+    Changes { revision: u64, tenants: Vec<(String, u64, Option<Tenant>)> },
+    /// The whole directory: the table was empty (revision 0), or the store went back.
+    All { revision: u64, tenants: Vec<Tenant> },
+}
+
 /// A connection pool to the store.
 #[derive(Clone, Debug)]
 pub struct Store {
-    _private: Arc<()>,
+    backend: Backend,
+}
+
+#[derive(Clone, Debug)]
+enum Backend {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+/// Runs the backend's function of the same name on the pool.
+macro_rules! dispatch {
+    ($store:expr, $f:ident($($arg:expr),*)) => {
+        match &$store.backend {
+            Backend::Sqlite(pool) => sqlite::$f(pool $(, $arg)*).await,
+            Backend::Postgres(pool) => postgres::$f(pool $(, $arg)*).await,
+        }
+    };
+}
+
+/// Logs a database failure's details (clients only ever see [`StoreError`]'s fixed text).
+fn logged<T>(operation: &'static str, result: Result<T, StoreError>) -> Result<T, StoreError> {
+    if let Err(StoreError::Database(e)) = &result {
+        tracing::error!(operation, error = %e, "store: database error");
+    }
+    result
+}
+
+/// A database failure's own text, for the log.
+fn detail(e: &StoreError) -> String {
+    match e {
+        StoreError::Database(e) => e.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Tenants as they are stored: validated (canonical) and [`rows::storable`].
+fn prepare(tenants: Vec<Tenant>) -> Result<Vec<Tenant>, StoreError> {
+    let valid = callgate::directory::validate(Directory { tenants })?;
+    Ok(valid.into_iter().map(rows::storable).collect())
+}
+
+/// An edited tenant as it is stored, or why not (its id may not change).
+fn prepare_edited(id: &str, tenant: Tenant) -> Result<Tenant, StoreError> {
+    if tenant.id != id {
+        return Err(StoreError::Invalid(DirectoryError::Invalid(vec![Problem {
+            path: "id".into(),
+            message: format!("the tenant's id may not change (`{id}` to `{}`)", tenant.id),
+        }])));
+    }
+    prepare(vec![tenant])?.pop().ok_or_else(|| StoreError::NotFound(format!("tenant `{id}`")))
+}
+
+/// The SHA-256 of a token's secret, in lowercase hex: what the store keeps.
+fn token_hash(secret: &str) -> String {
+    hex(&Sha256::digest(secret.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        for nibble in [b >> 4, b & 0xf] {
+            out.push(char::from(DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0')));
+        }
+    }
+    out
+}
+
+/// A new token secret: `cg_` and 32 random bytes from the kernel, in hex.
+fn new_secret() -> Result<String, StoreError> {
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).map_err(|e| {
+        tracing::error!(error = %e, "cannot read /dev/urandom");
+        StoreError::Database(sqlx::Error::Io(e))
+    })?;
+    Ok(format!("cg_{}", hex(&bytes)))
 }
 
 impl Store {
     /// Connects to `url` (creating a SQLite file if needed, in WAL mode) and applies migrations.
+    ///
+    /// `sqlite://PATH` (relative to the working directory; `sqlite:///abs/path` for an absolute
+    /// one) or `postgres://USER:PASSWORD@HOST:PORT/DB` (`postgresql://` too; libpq's `PG*`
+    /// environment variables fill in what the URL leaves out).
     pub async fn open(url: &str) -> Result<Store, StoreError> {
-        Err(StoreError::BadUrl(url.to_string()))
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite(sqlite::open(url).await?)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres(postgres::open(url).await?)
+        } else {
+            return Err(StoreError::BadUrl(url.to_string()));
+        };
+        Ok(Store { backend })
     }
+
     /// `sqlite` or `postgres`.
     pub fn kind(&self) -> &'static str {
-        "sqlite"
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
     }
+
+    /// Closes every connection (waiting for those in use to come back).
+    pub async fn close(&self) {
+        match &self.backend {
+            Backend::Sqlite(pool) => pool.close().await,
+            Backend::Postgres(pool) => pool.close().await,
+        }
+    }
+
     /// The latest revision.
     pub async fn revision(&self) -> Result<u64, StoreError> {
-        Ok(0)
+        logged("revision", dispatch!(self, revision()))
     }
+
     /// Whether no tenant is stored.
     pub async fn is_empty(&self) -> Result<bool, StoreError> {
-        Ok(true)
+        logged("is_empty", dispatch!(self, is_empty()))
     }
+
     /// Every tenant and the revision they are at, read consistently.
     pub async fn load_all(&self) -> Result<(Vec<Tenant>, u64), StoreError> {
-        Ok((Vec::new(), 0))
+        logged("load_all", dispatch!(self, load_all()))
     }
+
     /// One tenant.
-    pub async fn load_tenant(&self, _id: &str) -> Result<Option<Tenant>, StoreError> {
-        Ok(None)
+    pub async fn load_tenant(&self, id: &str) -> Result<Option<Tenant>, StoreError> {
+        logged("load_tenant", dispatch!(self, load_tenant(id)))
     }
+
     /// Replaces each given tenant whole, in one transaction; tenants already equal are
     /// skipped (no revision). Tenants must be validated (from `callgate::directory::parse`).
-    pub async fn import(&self, _tenants: &[Tenant], _actor: &str) -> Result<ImportOutcome, StoreError> {
-        Ok(ImportOutcome::default())
+    ///
+    /// Each tenant written gets a revision of its own (so the change log says which tenants
+    /// changed); tenants not in `tenants` are left as they are. They are validated again
+    /// here ([`StoreError::Invalid`], nothing written), and role matrix entries that grant no
+    /// action (`extensions: []`) are not kept.
+    pub async fn import(&self, tenants: &[Tenant], actor: &str) -> Result<ImportOutcome, StoreError> {
+        let tenants = prepare(tenants.to_vec())?;
+        logged("import", dispatch!(self, import(&tenants, actor)))
     }
+
     /// Reads tenant `id` (an empty one with that id if absent when `create` is true), lets
     /// `edit` change it, validates, and writes it back, all in one transaction. Returns the
     /// new revision, or `None` if `edit` changed nothing.
+    ///
+    /// The writer lock is held while `edit` runs. An absent tenant with `create` false is
+    /// [`StoreError::NotFound`]; an edit that leaves the tenant invalid (or changes its id) is
+    /// [`StoreError::Invalid`] with every problem; either way, or when `edit` fails, nothing
+    /// is written.
     pub async fn update_tenant<F>(&self, id: &str, create: bool, actor: &str, edit: F) -> Result<Option<u64>, StoreError>
     where
         F: FnOnce(&mut Tenant) -> Result<(), StoreError> + Send,
     {
-        let _ = (id, create, actor, edit);
-        Ok(None)
+        logged("update_tenant", dispatch!(self, update_tenant(id, create, actor, edit, prepare_edited)))
     }
+
     /// Deletes a tenant. Returns the new revision, or `None` if there was no such tenant.
-    pub async fn delete_tenant(&self, _id: &str, _actor: &str) -> Result<Option<u64>, StoreError> {
-        Ok(None)
+    pub async fn delete_tenant(&self, id: &str, actor: &str) -> Result<Option<u64>, StoreError> {
+        logged("delete_tenant", dispatch!(self, delete_tenant(id, actor)))
     }
-    /// Tenants, whole (all, or one).
-    pub async fn export(&self, _tenant: Option<&str>) -> Result<Vec<Tenant>, StoreError> {
-        Ok(Vec::new())
+
+    /// Tenants, whole (all, or one), canonical and sorted by id: importing them gives back
+    /// the same store.
+    pub async fn export(&self, tenant: Option<&str>) -> Result<Vec<Tenant>, StoreError> {
+        logged("export", dispatch!(self, export(tenant)))
     }
+
     /// Every change after `revision`, in order.
-    pub async fn changes_since(&self, _revision: u64) -> Result<Vec<Change>, StoreError> {
-        Ok(Vec::new())
+    pub async fn changes_since(&self, revision: u64) -> Result<Vec<Change>, StoreError> {
+        logged("changes_since", dispatch!(self, changes_since(revision)))
     }
+
     /// Creates an admin token; returns its secret (shown once; only its hash is stored).
-    pub async fn add_token(&self, _name: &str, _tenant: Option<&str>) -> Result<String, StoreError> {
-        Ok(String::new())
+    ///
+    /// Creating a token under a name already in use replaces it: the old secret stops working.
+    pub async fn add_token(&self, name: &str, tenant: Option<&str>) -> Result<String, StoreError> {
+        let secret = new_secret()?;
+        let hash = token_hash(&secret);
+        logged("add_token", dispatch!(self, put_token(name, &hash, tenant)))?;
+        Ok(secret)
     }
+
     /// The token a secret belongs to, if any.
-    pub async fn verify_token(&self, _secret: &str) -> Result<Option<TokenInfo>, StoreError> {
-        Ok(None)
+    pub async fn verify_token(&self, secret: &str) -> Result<Option<TokenInfo>, StoreError> {
+        let hash = token_hash(secret);
+        logged("verify_token", dispatch!(self, find_token(&hash)))
+    }
+
+    /// Revokes a token; whether there was one by that name.
+    pub async fn remove_token(&self, name: &str) -> Result<bool, StoreError> {
+        logged("remove_token", dispatch!(self, remove_token(name)))
+    }
+
+    /// Every token (names and scopes; secrets aren't kept), by name.
+    pub async fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
+        logged("tokens", dispatch!(self, tokens()))
+    }
+
+    async fn catch_up(&self, from: u64) -> Result<CatchUp, StoreError> {
+        dispatch!(self, catch_up(from))
     }
 }
 
-/// Loads the table from the store, then keeps it following the change log until `shutdown`
-/// resolves: Postgres wakes on NOTIFY (with a periodic catch-up), SQLite polls. A database
-/// outage is logged and retried; checks keep being answered from the table meanwhile.
-pub async fn follow(_store: Store, _table: Arc<Table>, shutdown: impl std::future::Future<Output = ()>) {
-    shutdown.await
+/// Puts `tenants` in the table in place of everything it had, at `revision` (compiling each
+/// tenant without copying it, unlike [`Table::replace_all`]).
+fn install_all(table: &Table, tenants: Vec<Tenant>, revision: u64) {
+    let keep: HashSet<&str> = tenants.iter().map(|t| t.id.as_str()).collect();
+    let gone: Vec<String> = table.tenant_ids().into_iter().filter(|id| !keep.contains(id.as_str())).collect();
+    let compiled: Vec<CompiledTenant> =
+        tenants.into_iter().map(|t| CompiledTenant::compile_shared(Arc::new(t), revision)).collect();
+    for id in gone {
+        table.remove(&id, revision);
+    }
+    for t in compiled {
+        table.put_compiled(t);
+    }
+    table.advance(revision);
+}
+
+/// Loads the whole store into `table` (replacing what it had); returns the revision loaded.
+/// The daemon calls it before it starts answering, then hands the table to [`follow`].
+pub async fn load_into(store: &Store, table: &Table) -> Result<u64, StoreError> {
+    let (tenants, revision) = store.load_all().await?;
+    install_all(table, tenants, revision);
+    Ok(revision)
+}
+
+/// Brings `table` up to the store's revision: the tenants changed since the table's revision,
+/// each reloaded whole, read in one snapshot and compiled off the async threads.
+///
+/// The table's revision never runs ahead of what it holds: each tenant is put at the revision
+/// of its first change since, in that order (a table at revision R has every change up to R;
+/// a tenant may hold changes of later revisions than the one it is labelled with), and the
+/// table reaches the store's revision once all are in.
+async fn catch_up(store: &Store, table: &Arc<Table>) -> Result<u64, StoreError> {
+    let step = store.catch_up(table.revision()).await?;
+    let table = Arc::clone(table);
+    let applied = tokio::task::spawn_blocking(move || match step {
+        CatchUp::Current => table.revision(),
+        CatchUp::All { revision, tenants } => {
+            install_all(&table, tenants, revision);
+            revision
+        }
+        CatchUp::Changes { revision, tenants } => {
+            // Compile first, then swap them in, in order.
+            let compiled: Vec<Result<CompiledTenant, (String, u64)>> = tenants
+                .into_iter()
+                .map(|(id, first, t)| match t {
+                    Some(t) => Ok(CompiledTenant::compile_shared(Arc::new(t), first)),
+                    None => Err((id, first)),
+                })
+                .collect();
+            for c in compiled {
+                match c {
+                    Ok(t) => table.put_compiled(t),
+                    Err((id, first)) => table.remove(&id, first),
+                }
+            }
+            table.advance(revision);
+            revision
+        }
+    })
+    .await;
+    applied.map_err(|e| {
+        tracing::error!(error = %e, "applying the store's changes to the table failed");
+        StoreError::Database(sqlx::Error::WorkerCrashed)
+    })
+}
+
+/// How often a follower looks for changes: SQLite has nothing to wake it; on Postgres this is
+/// the catch-up in case a notification was missed.
+fn poll_period(store: &Store) -> Duration {
+    match store.backend {
+        Backend::Sqlite(_) => Duration::from_millis(50),
+        Backend::Postgres(_) => Duration::from_secs(1),
+    }
+}
+
+/// The first and longest wait between retries while the store is unreachable.
+const RETRY_MIN: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(2);
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Keeps `table` following the store's change log until `shutdown` resolves: Postgres wakes
+/// on `NOTIFY callgate_changes` (with a catch-up every second in case a notification was
+/// missed), SQLite polls `meta` every 50 ms (another process may write the file).
+///
+/// A table at revision 0 is loaded whole first; otherwise (the daemon already ran
+/// [`load_into`]) it catches up from its revision. A database outage is logged once (and its
+/// end once), retried with backoff; checks keep being answered from the table meanwhile, and
+/// it catches up by itself when the database is back.
+pub async fn follow(store: Store, table: Arc<Table>, shutdown: impl Future<Output = ()>) {
+    let mut shutdown = std::pin::pin!(shutdown);
+    let wake = Arc::new(Notify::new());
+    let _listener = match &store.backend {
+        Backend::Postgres(pool) => Some(AbortOnDrop(tokio::spawn(listen(pool.clone(), Arc::clone(&wake))))),
+        Backend::Sqlite(_) => None,
+    };
+    let period = poll_period(&store);
+    let mut retry: Option<Duration> = None;
+    loop {
+        match catch_up(&store, &table).await {
+            Ok(revision) => {
+                if retry.take().is_some() {
+                    tracing::info!(revision, "store reachable again; the table has caught up");
+                }
+            }
+            Err(e) => {
+                retry = Some(match retry {
+                    None => {
+                        tracing::warn!(
+                            error = %detail(&e),
+                            revision = table.revision(),
+                            "store unreachable; answering from the table as it is, and retrying"
+                        );
+                        RETRY_MIN
+                    }
+                    Some(d) => (d * 2).min(RETRY_MAX),
+                });
+            }
+        }
+        tokio::select! {
+            () = &mut shutdown => return,
+            () = wake.notified(), if retry.is_none() => {}
+            () = tokio::time::sleep(retry.unwrap_or(period)) => {}
+        }
+    }
+}
+
+/// Listens on Postgres for new revisions and wakes the follower on each, and whenever the
+/// listening connection is (re)established (a notification may have been missed meanwhile).
+async fn listen(pool: sqlx::PgPool, wake: Arc<Notify>) {
+    let mut retry = RETRY_MIN;
+    loop {
+        match sqlx::postgres::PgListener::connect_with(&pool).await {
+            Ok(mut listener) => match listener.listen(postgres::CHANNEL).await {
+                Ok(()) => {
+                    retry = RETRY_MIN;
+                    wake.notify_one();
+                    loop {
+                        match listener.try_recv().await {
+                            // A notification, or the connection was lost and re-established.
+                            Ok(_) => wake.notify_one(),
+                            Err(e) => {
+                                tracing::debug!(error = %e, "store listener lost its connection");
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "store listener cannot LISTEN"),
+            },
+            Err(e) => tracing::debug!(error = %e, "store listener cannot connect"),
+        }
+        tokio::time::sleep(retry).await;
+        retry = (retry * 2).min(RETRY_MAX);
+    }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State as Extract};
+use axum::extract::{Path, Query, State as Extract};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -27,6 +27,7 @@ pub(super) fn routes() -> Router<State> {
         .route("/v1/import", post(import))
         .route("/v1/tenants/{tenant}", put(put_tenant).get(get_tenant).delete(delete_tenant))
         .route("/v1/tenants/{tenant}/users/{id}/explain", get(explain))
+        .route("/v1/tenants/{tenant}/audit", get(audit_trail))
         .route("/v1/tenants/{tenant}/users/{id}", put(put_entity::<User>).delete(delete_entity::<User>))
         .route("/v1/tenants/{tenant}/roles/{id}", put(put_entity::<CustomRole>).delete(delete_entity::<CustomRole>))
         .route("/v1/tenants/{tenant}/numbers/{id}", put(put_entity::<Number>).delete(delete_entity::<Number>))
@@ -142,6 +143,41 @@ async fn explain(
     authorize(&state, &headers, &tenant).await?;
     let e = state.table().explain(&tenant, &id).ok_or_else(|| ApiError::NotFound(format!("user `{id}`")))?;
     Ok(axum::Json(e).into_response())
+}
+
+/// `GET /v1/tenants/{t}/audit` filters: times in ms since the epoch.
+#[derive(serde::Deserialize)]
+struct AuditParams {
+    since: Option<i64>,
+    until: Option<i64>,
+    principal: Option<String>,
+    kind: Option<String>,
+    decision: Option<String>,
+    after: Option<String>,
+    limit: Option<u32>,
+}
+
+async fn audit_trail(
+    Extract(state): Extract<State>,
+    Path(tenant): Path<String>,
+    Query(p): Query<AuditParams>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers, &tenant).await?;
+    let limit = p.limit.unwrap_or(100).clamp(1, 1000);
+    let query = crate::store::AuditQuery {
+        tenant,
+        since_ms: p.since,
+        until_ms: p.until,
+        principal: p.principal,
+        kind: p.kind,
+        decision: p.decision,
+        after: p.after,
+        limit,
+    };
+    let rows = store(&state)?.query_audit(&query).await?;
+    let next = (rows.len() == limit as usize).then(|| rows.last().map(|r| r.cursor.clone())).flatten();
+    Ok(axum::Json(json!({ "records": rows, "next": next })).into_response())
 }
 
 /// A kind of thing inside a tenant that the admin API writes one at a time.

@@ -1,0 +1,485 @@
+// The statements and transactions both databases share, written once: `store/sqlite.rs` and
+// `store/postgres.rs` each `include!` this file after defining `Db` (the sqlx database),
+// `begin_write` (takes the writer lock, returns the current revision), `begin_read` (a
+// consistent snapshot) and `announce` (tells other daemons of a new revision). The SQL text
+// is the same for both (`$N` placeholders, which SQLite takes too).
+//
+// Not a module of its own: the code is generic over two concrete databases, and spelling
+// that with sqlx's trait bounds would bury every statement under where-clauses.
+
+use callgate::model::Tenant;
+use sqlx::query_builder::Separated;
+use sqlx::{Pool, QueryBuilder};
+
+use super::rows::{self, Rows};
+use super::{CatchUp, Change, ImportOutcome, StoreError, TokenInfo};
+
+type Conn = <Db as sqlx::Database>::Connection;
+
+/// Bind parameters per statement: under SQLite's limit (32,766) and Postgres's (65,535).
+const MAX_BINDS: usize = 30_000;
+
+/// A tenant's tables, children before parents (the order to delete them in).
+const CHILD_TABLES: [&str; 13] = [
+    "user_grants",
+    "users",
+    "feature_code_roles",
+    "feature_codes",
+    "role_permissions",
+    "roles",
+    "queue_supervisors",
+    "queue_agents",
+    "queues",
+    "extensions",
+    "numbers",
+    "sites",
+    "tenant_emergency_numbers",
+];
+
+/// More tenants changed than this since the table's revision: reload everything at once.
+const CATCH_UP_ALL: usize = 64;
+
+fn db(e: sqlx::Error) -> StoreError {
+    StoreError::Database(e)
+}
+
+fn to_db(revision: u64) -> i64 {
+    i64::try_from(revision).unwrap_or(i64::MAX)
+}
+
+fn from_db(revision: i64) -> u64 {
+    u64::try_from(revision).unwrap_or(0)
+}
+
+/// The current revision.
+async fn head(conn: &mut Conn) -> Result<u64, sqlx::Error> {
+    let (revision,): (i64,) = sqlx::query_as("SELECT revision FROM meta WHERE id = 1").fetch_one(&mut *conn).await?;
+    Ok(from_db(revision))
+}
+
+/// Every row of `select`'s table, or of one tenant's (`key` = `$1`).
+async fn fetch<T>(conn: &mut Conn, select: &str, key: &str, tenant: Option<&str>) -> Result<Vec<T>, sqlx::Error>
+where
+    T: for<'r> sqlx::FromRow<'r, <Db as sqlx::Database>::Row> + Send + Unpin,
+{
+    match tenant {
+        None => sqlx::query_as::<_, T>(select).fetch_all(&mut *conn).await,
+        Some(t) => {
+            let sql = format!("{select} WHERE {key} = $1");
+            sqlx::query_as::<_, T>(&sql).bind(t).fetch_all(&mut *conn).await
+        }
+    }
+}
+
+/// Every row of every tenant (or of one), one query per table.
+async fn load_rows(conn: &mut Conn, tenant: Option<&str>) -> Result<Rows, sqlx::Error> {
+    Ok(Rows {
+        tenants: fetch(conn, "SELECT id, default_caller_id FROM tenants", "id", tenant).await?,
+        emergency_numbers: fetch(conn, "SELECT tenant, dial FROM tenant_emergency_numbers", "tenant", tenant).await?,
+        sites: fetch(conn, "SELECT tenant, id FROM sites", "tenant", tenant).await?,
+        numbers: fetch(
+            conn,
+            "SELECT tenant, number, site, extension, emergency_callback FROM numbers",
+            "tenant",
+            tenant,
+        )
+        .await?,
+        extensions: fetch(conn, "SELECT tenant, ext, site, user_id FROM extensions", "tenant", tenant).await?,
+        queues: fetch(conn, "SELECT tenant, id, number, site FROM queues", "tenant", tenant).await?,
+        queue_agents: fetch(conn, "SELECT tenant, queue, user_id FROM queue_agents", "tenant", tenant).await?,
+        queue_supervisors: fetch(conn, "SELECT tenant, queue, user_id FROM queue_supervisors", "tenant", tenant)
+            .await?,
+        roles: fetch(conn, "SELECT tenant, id, description, scope FROM roles", "tenant", tenant).await?,
+        role_permissions: fetch(
+            conn,
+            "SELECT tenant, role, category, action FROM role_permissions",
+            "tenant",
+            tenant,
+        )
+        .await?,
+        feature_codes: fetch(conn, "SELECT tenant, code, feature, restricted FROM feature_codes", "tenant", tenant)
+            .await?,
+        feature_code_roles: fetch(conn, "SELECT tenant, code, role FROM feature_code_roles", "tenant", tenant).await?,
+        users: fetch(
+            conn,
+            "SELECT tenant, id, role, custom_role, site, default_caller_id, status, full_call_report_access FROM users",
+            "tenant",
+            tenant,
+        )
+        .await?,
+        user_grants: fetch(conn, "SELECT tenant, user_id, kind, value FROM user_grants", "tenant", tenant).await?,
+    })
+}
+
+/// One tenant, as stored.
+async fn load_one(conn: &mut Conn, id: &str) -> Result<Option<Tenant>, sqlx::Error> {
+    Ok(rows::assemble(load_rows(conn, Some(id)).await?).pop())
+}
+
+/// Inserts `items` with `head` (`INSERT INTO t (a, b) `), as many rows per statement as fit.
+async fn insert<'a, T>(
+    conn: &mut Conn,
+    head: &'static str,
+    columns: usize,
+    items: &'a [T],
+    mut push: impl FnMut(&mut Separated<'_, 'a, Db, &'static str>, &'a T),
+) -> Result<(), sqlx::Error> {
+    for chunk in items.chunks((MAX_BINDS / columns).max(1)) {
+        let mut query = QueryBuilder::<Db>::new(head);
+        query.push_values(chunk, |mut row, item| push(&mut row, item));
+        query.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Writes a tenant's rows (there must be none).
+async fn write_tenant(conn: &mut Conn, t: &Tenant) -> Result<(), sqlx::Error> {
+    let id = t.id.as_str();
+    sqlx::query("INSERT INTO tenants (id, default_caller_id) VALUES ($1, $2)")
+        .bind(id)
+        .bind(t.default_caller_id.as_deref())
+        .execute(&mut *conn)
+        .await?;
+    insert(conn, "INSERT INTO tenant_emergency_numbers (tenant, dial) ", 2, &t.emergency_numbers, |row, dial| {
+        row.push_bind(id).push_bind(dial.as_str());
+    })
+    .await?;
+    insert(conn, "INSERT INTO sites (tenant, id) ", 2, &t.sites, |row, s| {
+        row.push_bind(id).push_bind(s.id.as_str());
+    })
+    .await?;
+    insert(conn, "INSERT INTO numbers (tenant, number, site, extension, emergency_callback) ", 5, &t.numbers, |row, n| {
+        row.push_bind(id)
+            .push_bind(n.number.as_str())
+            .push_bind(n.site.as_deref())
+            .push_bind(n.extension.as_deref())
+            .push_bind(n.emergency_callback);
+    })
+    .await?;
+    insert(conn, "INSERT INTO extensions (tenant, ext, site, user_id) ", 4, &t.extensions, |row, e| {
+        row.push_bind(id).push_bind(e.ext.as_str()).push_bind(e.site.as_deref()).push_bind(e.user.as_deref());
+    })
+    .await?;
+    insert(conn, "INSERT INTO queues (tenant, id, number, site) ", 4, &t.queues, |row, q| {
+        row.push_bind(id).push_bind(q.id.as_str()).push_bind(q.number.as_deref()).push_bind(q.site.as_deref());
+    })
+    .await?;
+    let agents: Vec<(&str, &str)> =
+        t.queues.iter().flat_map(|q| q.agents.iter().map(|a| (q.id.as_str(), a.as_str()))).collect();
+    insert(conn, "INSERT INTO queue_agents (tenant, queue, user_id) ", 3, &agents, |row, (q, u)| {
+        row.push_bind(id).push_bind(*q).push_bind(*u);
+    })
+    .await?;
+    let supervisors: Vec<(&str, &str)> =
+        t.queues.iter().flat_map(|q| q.supervisors.iter().map(|s| (q.id.as_str(), s.as_str()))).collect();
+    insert(conn, "INSERT INTO queue_supervisors (tenant, queue, user_id) ", 3, &supervisors, |row, (q, u)| {
+        row.push_bind(id).push_bind(*q).push_bind(*u);
+    })
+    .await?;
+    insert(conn, "INSERT INTO roles (tenant, id, description, scope) ", 4, &t.roles, |row, r| {
+        row.push_bind(id).push_bind(r.id.as_str()).push_bind(r.description.as_deref()).push_bind(r.scope.as_deref());
+    })
+    .await?;
+    let permissions: Vec<(&str, &str, &str)> = t
+        .roles
+        .iter()
+        .flat_map(|r| {
+            r.permissions
+                .iter()
+                .flat_map(move |(c, actions)| actions.iter().map(move |a| (r.id.as_str(), c.as_str(), a.as_str())))
+        })
+        .collect();
+    insert(
+        conn,
+        "INSERT INTO role_permissions (tenant, role, category, action) ",
+        4,
+        &permissions,
+        |row, (r, c, a)| {
+            row.push_bind(id).push_bind(*r).push_bind(*c).push_bind(*a);
+        },
+    )
+    .await?;
+    insert(conn, "INSERT INTO feature_codes (tenant, code, feature, restricted) ", 4, &t.feature_codes, |row, f| {
+        row.push_bind(id).push_bind(f.code.as_str()).push_bind(f.feature.as_str()).push_bind(f.roles.is_some());
+    })
+    .await?;
+    let code_roles: Vec<(&str, &str)> = t
+        .feature_codes
+        .iter()
+        .flat_map(|f| f.roles.iter().flatten().map(|r| (f.code.as_str(), r.as_str())))
+        .collect();
+    insert(conn, "INSERT INTO feature_code_roles (tenant, code, role) ", 3, &code_roles, |row, (c, r)| {
+        row.push_bind(id).push_bind(*c).push_bind(*r);
+    })
+    .await?;
+    insert(
+        conn,
+        "INSERT INTO users (tenant, id, role, custom_role, site, default_caller_id, status, full_call_report_access) ",
+        8,
+        &t.users,
+        |row, u| {
+            row.push_bind(id)
+                .push_bind(u.id.as_str())
+                .push_bind(u.role.as_str())
+                .push_bind(u.custom_role.as_deref())
+                .push_bind(u.site.as_deref())
+                .push_bind(u.default_caller_id.as_deref())
+                .push_bind(u.status.as_deref())
+                .push_bind(u.grants.full_call_report_access);
+        },
+    )
+    .await?;
+    let grants: Vec<(&str, &str, &str)> = t
+        .users
+        .iter()
+        .flat_map(|u| {
+            let g = &u.grants;
+            [
+                (rows::GRANT_EXTENSION, &g.extensions),
+                (rows::GRANT_QUEUE, &g.queues),
+                (rows::GRANT_NUMBER, &g.numbers),
+                (rows::GRANT_FEATURE, &g.features),
+            ]
+            .into_iter()
+            .flat_map(move |(kind, values)| values.iter().map(move |v| (u.id.as_str(), kind, v.as_str())))
+        })
+        .collect();
+    insert(conn, "INSERT INTO user_grants (tenant, user_id, kind, value) ", 4, &grants, |row, (u, k, v)| {
+        row.push_bind(id).push_bind(*u).push_bind(*k).push_bind(*v);
+    })
+    .await?;
+    Ok(())
+}
+
+/// Deletes every row of a tenant; whether it existed.
+async fn delete_rows(conn: &mut Conn, id: &str) -> Result<bool, sqlx::Error> {
+    for table in CHILD_TABLES {
+        sqlx::query(&format!("DELETE FROM {table} WHERE tenant = $1")).bind(id).execute(&mut *conn).await?;
+    }
+    let done = sqlx::query("DELETE FROM tenants WHERE id = $1").bind(id).execute(&mut *conn).await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Logs a change at `revision`, with exactly what it did (the audit trail's "what").
+async fn record(
+    conn: &mut Conn,
+    revision: u64,
+    tenant: &str,
+    kind: &str,
+    actor: &str,
+    before: Option<&Tenant>,
+    after: Option<&Tenant>,
+) -> Result<(), sqlx::Error> {
+    let detail = crate::audit::tenant_diff(before, after).to_string();
+    sqlx::query("INSERT INTO changes (revision, tenant, kind, actor, detail) VALUES ($1, $2, $3, $4, $5)")
+        .bind(to_db(revision))
+        .bind(tenant)
+        .bind(kind)
+        .bind(actor)
+        .bind(detail)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Sets the revision a write transaction ends at, and announces it (on commit).
+async fn finish(conn: &mut Conn, revision: u64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE meta SET revision = $1 WHERE id = 1").bind(to_db(revision)).execute(&mut *conn).await?;
+    announce(conn, revision).await
+}
+
+pub(super) async fn revision(pool: &Pool<Db>) -> Result<u64, StoreError> {
+    let mut conn = pool.acquire().await.map_err(db)?;
+    head(&mut conn).await.map_err(db)
+}
+
+pub(super) async fn is_empty(pool: &Pool<Db>) -> Result<bool, StoreError> {
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM (SELECT 1 FROM tenants LIMIT 1) AS t")
+        .fetch_one(pool)
+        .await
+        .map_err(db)?;
+    Ok(n == 0)
+}
+
+pub(super) async fn load_all(pool: &Pool<Db>) -> Result<(Vec<Tenant>, u64), StoreError> {
+    let mut tx = begin_read(pool).await.map_err(db)?;
+    let revision = head(&mut tx).await.map_err(db)?;
+    let rows = load_rows(&mut tx, None).await.map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    Ok((rows::assemble(rows), revision))
+}
+
+pub(super) async fn load_tenant(pool: &Pool<Db>, id: &str) -> Result<Option<Tenant>, StoreError> {
+    let mut tx = begin_read(pool).await.map_err(db)?;
+    let tenant = load_one(&mut tx, id).await.map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    Ok(tenant)
+}
+
+/// `tenants` must be in stored form ([`rows::storable`] of validated tenants).
+pub(super) async fn import(pool: &Pool<Db>, tenants: &[Tenant], actor: &str) -> Result<ImportOutcome, StoreError> {
+    let (mut tx, base) = begin_write(pool).await.map_err(db)?;
+    let mut outcome = ImportOutcome { revision: base, ..ImportOutcome::default() };
+    for t in tenants {
+        let stored = load_one(&mut tx, &t.id).await.map_err(db)?;
+        if stored.as_ref() == Some(t) {
+            outcome.unchanged.push(t.id.clone());
+            continue;
+        }
+        if stored.is_some() {
+            delete_rows(&mut tx, &t.id).await.map_err(db)?;
+        }
+        write_tenant(&mut tx, t).await.map_err(db)?;
+        outcome.revision += 1;
+        record(&mut tx, outcome.revision, &t.id, "put", actor, stored.as_ref(), Some(t)).await.map_err(db)?;
+        outcome.changed.push(t.id.clone());
+    }
+    if outcome.revision > base {
+        finish(&mut tx, outcome.revision).await.map_err(db)?;
+        tx.commit().await.map_err(db)?;
+    }
+    Ok(outcome)
+}
+
+/// `prepare` turns the edited tenant into its stored form, or refuses it.
+pub(super) async fn update_tenant<F>(
+    pool: &Pool<Db>,
+    id: &str,
+    create: bool,
+    actor: &str,
+    edit: F,
+    prepare: fn(&str, Tenant) -> Result<Tenant, StoreError>,
+) -> Result<Option<u64>, StoreError>
+where
+    F: FnOnce(&mut Tenant) -> Result<(), StoreError> + Send,
+{
+    let (mut tx, base) = begin_write(pool).await.map_err(db)?;
+    let stored = load_one(&mut tx, id).await.map_err(db)?;
+    let mut tenant = match &stored {
+        Some(t) => t.clone(),
+        None if create => Tenant { id: id.to_string(), ..Tenant::default() },
+        None => return Err(StoreError::NotFound(format!("tenant `{id}`"))),
+    };
+    edit(&mut tenant)?;
+    let tenant = prepare(id, tenant)?;
+    if stored.as_ref() == Some(&tenant) {
+        return Ok(None);
+    }
+    if stored.is_some() {
+        delete_rows(&mut tx, id).await.map_err(db)?;
+    }
+    write_tenant(&mut tx, &tenant).await.map_err(db)?;
+    let revision = base + 1;
+    record(&mut tx, revision, id, "put", actor, stored.as_ref(), Some(&tenant)).await.map_err(db)?;
+    finish(&mut tx, revision).await.map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    Ok(Some(revision))
+}
+
+pub(super) async fn delete_tenant(pool: &Pool<Db>, id: &str, actor: &str) -> Result<Option<u64>, StoreError> {
+    let (mut tx, base) = begin_write(pool).await.map_err(db)?;
+    let stored = load_one(&mut tx, id).await.map_err(db)?;
+    if !delete_rows(&mut tx, id).await.map_err(db)? {
+        return Ok(None);
+    }
+    let revision = base + 1;
+    record(&mut tx, revision, id, "delete", actor, stored.as_ref(), None).await.map_err(db)?;
+    finish(&mut tx, revision).await.map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    Ok(Some(revision))
+}
+
+pub(super) async fn export(pool: &Pool<Db>, tenant: Option<&str>) -> Result<Vec<Tenant>, StoreError> {
+    let mut tx = begin_read(pool).await.map_err(db)?;
+    let rows = load_rows(&mut tx, tenant).await.map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    Ok(rows::assemble(rows))
+}
+
+pub(super) async fn changes_since(pool: &Pool<Db>, revision: u64) -> Result<Vec<Change>, StoreError> {
+    let rows: Vec<(i64, String, String, String)> =
+        sqlx::query_as("SELECT revision, tenant, kind, actor FROM changes WHERE revision > $1 ORDER BY revision")
+            .bind(to_db(revision))
+            .fetch_all(pool)
+            .await
+            .map_err(db)?;
+    Ok(rows
+        .into_iter()
+        .map(|(revision, tenant, kind, actor)| Change { revision: from_db(revision), tenant, kind, actor })
+        .collect())
+}
+
+/// What changed after `from`, read in one snapshot.
+pub(super) async fn catch_up(pool: &Pool<Db>, from: u64) -> Result<CatchUp, StoreError> {
+    let mut tx = begin_read(pool).await.map_err(db)?;
+    let revision = head(&mut tx).await.map_err(db)?;
+    if revision == from {
+        return Ok(CatchUp::Current);
+    }
+    if from == 0 || revision < from {
+        let rows = load_rows(&mut tx, None).await.map_err(db)?;
+        return Ok(CatchUp::All { revision, tenants: rows::assemble(rows) });
+    }
+    // Each tenant changed, with its first change after `from`, in that order.
+    let touched: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT tenant, MIN(revision) FROM changes WHERE revision > $1 AND revision <= $2 \
+         GROUP BY tenant ORDER BY MIN(revision)",
+    )
+    .bind(to_db(from))
+    .bind(to_db(revision))
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db)?;
+    let mut tenants = Vec::with_capacity(touched.len());
+    if touched.len() > CATCH_UP_ALL {
+        let rows = load_rows(&mut tx, None).await.map_err(db)?;
+        let mut all: std::collections::HashMap<String, Tenant> =
+            rows::assemble(rows).into_iter().map(|t| (t.id.clone(), t)).collect();
+        for (id, first) in touched {
+            let tenant = all.remove(&id);
+            tenants.push((id, from_db(first), tenant));
+        }
+    } else {
+        for (id, first) in touched {
+            let tenant = load_one(&mut tx, &id).await.map_err(db)?;
+            tenants.push((id, from_db(first), tenant));
+        }
+    }
+    tx.commit().await.map_err(db)?;
+    Ok(CatchUp::Changes { revision, tenants })
+}
+
+pub(super) async fn put_token(pool: &Pool<Db>, name: &str, hash: &str, tenant: Option<&str>) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO tokens (name, secret_sha256, tenant) VALUES ($1, $2, $3) \
+         ON CONFLICT (name) DO UPDATE SET secret_sha256 = excluded.secret_sha256, tenant = excluded.tenant",
+    )
+    .bind(name)
+    .bind(hash)
+    .bind(tenant)
+    .execute(pool)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+pub(super) async fn find_token(pool: &Pool<Db>, hash: &str) -> Result<Option<TokenInfo>, StoreError> {
+    let row: Option<(String, Option<String>)> =
+        sqlx::query_as("SELECT name, tenant FROM tokens WHERE secret_sha256 = $1")
+            .bind(hash)
+            .fetch_optional(pool)
+            .await
+            .map_err(db)?;
+    Ok(row.map(|(name, tenant)| TokenInfo { name, tenant }))
+}
+
+pub(super) async fn remove_token(pool: &Pool<Db>, name: &str) -> Result<bool, StoreError> {
+    let done = sqlx::query("DELETE FROM tokens WHERE name = $1").bind(name).execute(pool).await.map_err(db)?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub(super) async fn tokens(pool: &Pool<Db>) -> Result<Vec<TokenInfo>, StoreError> {
+    let rows: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT name, tenant FROM tokens ORDER BY name").fetch_all(pool).await.map_err(db)?;
+    Ok(rows.into_iter().map(|(name, tenant)| TokenInfo { name, tenant }).collect())
+}

@@ -1,0 +1,888 @@
+//! The store against both databases for real: SQLite files in a temp dir and a Postgres server
+//! the harness starts itself (`support/postgres.rs`). Each `both!` test runs once per
+//! database (`import_is_idempotent::sqlite`, `import_is_idempotent::postgres`).
+//!
+//! The follower tests print the delays they measure (`-- --nocapture` to see them); the goals
+//! (Postgres < 100 ms, SQLite < 1 s) are not asserted here.
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test binary: a step that fails is a failed test"
+)]
+
+#[path = "support/postgres.rs"]
+mod postgres;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use callgate::model::{Directory, Grants, Number, Site, Tenant, User};
+use callgate::{Outcome, Table};
+use callgate_daemon::store::{self, Change, Store, StoreError};
+use sha2::{Digest, Sha256};
+use sqlx::Connection;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+const DEMO: &str = include_str!("../../examples/demo.yaml");
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh, empty database of one kind.
+struct Db {
+    kind: Kind,
+    url: String,
+    _dir: Option<TempDir>,
+}
+
+impl Db {
+    async fn new(kind: Kind) -> Db {
+        match kind {
+            Kind::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}", dir.path().join("callgate.db").display());
+                Db { kind, url, _dir: Some(dir) }
+            }
+            Kind::Postgres => Db { kind, url: postgres::database().await, _dir: None },
+        }
+    }
+
+    async fn open(&self) -> Store {
+        Store::open(&self.url).await.unwrap()
+    }
+
+    /// Runs SQL of the test's own (outside the store) on a connection of its own.
+    async fn execute(&self, sqlite: &str, postgres: &str) {
+        match self.kind {
+            Kind::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+                sqlx::raw_sql(sqlite).execute(&mut c).await.unwrap();
+            }
+            Kind::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&self.url).await.unwrap();
+                sqlx::raw_sql(postgres).execute(&mut c).await.unwrap();
+            }
+        }
+    }
+
+    /// The rows of `SELECT` text columns, on a connection of the test's own.
+    async fn rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        use sqlx::Row;
+        match self.kind {
+            Kind::Sqlite => {
+                let mut c = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+                let rows = sqlx::query(sql).fetch_all(&mut c).await.unwrap();
+                rows.iter().map(|r| (0..r.len()).map(|i| r.get::<Option<String>, _>(i)).collect()).collect()
+            }
+            Kind::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&self.url).await.unwrap();
+                let rows = sqlx::query(sql).fetch_all(&mut c).await.unwrap();
+                rows.iter().map(|r| (0..r.len()).map(|i| r.get::<Option<String>, _>(i)).collect()).collect()
+            }
+        }
+    }
+}
+
+/// Runs each named `async fn(Db)` once against SQLite and once against Postgres.
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(super::Db::new(super::Kind::Sqlite).await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(super::Db::new(super::Kind::Postgres).await).await
+            }
+        }
+    )*};
+}
+
+both!(
+    opens_migrates_and_reopens,
+    import_is_idempotent,
+    later_file_replaces_only_its_tenant,
+    export_import_is_a_fixed_point,
+    every_field_round_trips,
+    bad_files_are_refused_whole,
+    failed_import_leaves_nothing_behind,
+    update_tenant_writes_and_refusals,
+    delete_role_keeps_users_with_their_builtin_role,
+    delete_user_and_number_drop_references,
+    changes_since_is_in_revision_order,
+    concurrent_writers_commit_in_revision_order,
+    tokens_are_stored_hashed,
+    follower_loads_and_applies_puts_and_deletes,
+    follower_sees_writes_of_another_store,
+);
+
+fn demo() -> Vec<Tenant> {
+    callgate::directory::parse(DEMO).unwrap()
+}
+
+/// Everything a client can see of a store, as text: compared before and after a refused
+/// write, it must not differ by a byte.
+async fn snapshot(store: &Store) -> String {
+    let export = store.export(None).await.unwrap();
+    let revision = store.revision().await.unwrap();
+    let changes = store.changes_since(0).await.unwrap();
+    serde_json::to_string(&serde_json::json!({"export": export, "revision": revision, "changes": changes})).unwrap()
+}
+
+fn ids(tenants: &[Tenant]) -> Vec<&str> {
+    tenants.iter().map(|t| t.id.as_str()).collect()
+}
+
+/// A small tenant: user `u` may present `+15550000002` (granted) and defaults to
+/// `+15550000001` (the tenant's).
+fn small(id: &str) -> Tenant {
+    let t = Tenant {
+        id: id.into(),
+        default_caller_id: Some("+15550000001".into()),
+        numbers: vec![
+            Number { number: "+15550000001".into(), ..Number::default() },
+            Number { number: "+15550000002".into(), ..Number::default() },
+        ],
+        users: vec![User {
+            id: "u".into(),
+            role: "non_admin".into(),
+            grants: Grants { numbers: vec!["+15550000002".into()], ..Grants::default() },
+            ..User::default()
+        }],
+        ..Tenant::default()
+    };
+    callgate::directory::validate(Directory { tenants: vec![t] }).unwrap().pop().unwrap()
+}
+
+/// Whether user `u` of `tenant` may present the granted number, per `table`.
+fn may_present(table: &Table, tenant: &str) -> Outcome {
+    table.check_caller_id(tenant, "u", Some("+15550000002"), "15557654321").outcome
+}
+
+/// Grants (or revokes) `+15550000002` to user `u`.
+async fn set_grant(store: &Store, tenant: &str, granted: bool) -> u64 {
+    store
+        .update_tenant(tenant, false, "test", move |t| {
+            let u = t.users.iter_mut().find(|u| u.id == "u").unwrap();
+            u.grants.numbers = if granted { vec!["+15550000002".into()] } else { vec![] };
+            Ok(())
+        })
+        .await
+        .unwrap()
+        .expect("a change")
+}
+
+/// A follower task over a table of its own.
+struct Follower {
+    table: Arc<Table>,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl Follower {
+    fn start(store: Store, table: Arc<Table>) -> Follower {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(store::follow(store, Arc::clone(&table), async {
+            let _ = stopped.await;
+        }));
+        Follower { table, stop, task }
+    }
+
+    /// Waits (up to `limit`) until `done` holds of the table; how long that took.
+    async fn until(&self, limit: Duration, done: impl Fn(&Table) -> bool) -> Duration {
+        let start = Instant::now();
+        while !done(&self.table) {
+            assert!(start.elapsed() < limit, "the follower did not get there in {limit:?} (table {:?})", self.table);
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        start.elapsed()
+    }
+
+    async fn shut_down(self) {
+        let _ = self.stop.send(());
+        tokio::time::timeout(Duration::from_secs(10), self.task).await.expect("follow returns on shutdown").unwrap();
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn summary(delays: &mut [Duration]) -> String {
+    delays.sort();
+    format!(
+        "p50 {:.1?}, p99 {:.1?}, max {:.1?} over {} writes",
+        percentile(delays, 0.5),
+        percentile(delays, 0.99),
+        delays[delays.len() - 1],
+        delays.len()
+    )
+}
+
+async fn opens_migrates_and_reopens(db: Db) {
+    let store = db.open().await;
+    assert_eq!(store.kind(), if db.kind == Kind::Sqlite { "sqlite" } else { "postgres" });
+    assert_eq!(store.revision().await.unwrap(), 0);
+    assert!(store.is_empty().await.unwrap());
+    assert_eq!(store.load_all().await.unwrap(), (vec![], 0));
+    assert_eq!(store.load_tenant("acme").await.unwrap(), None);
+    assert!(store.changes_since(0).await.unwrap().is_empty());
+    store.import(&demo(), "test").await.unwrap();
+    assert!(!store.is_empty().await.unwrap());
+    store.close().await;
+    // Opening again applies nothing twice and finds everything.
+    let again = db.open().await;
+    assert_eq!(again.revision().await.unwrap(), 3);
+    assert_eq!(ids(&again.export(None).await.unwrap()), ["acme", "globex", "initech"]);
+}
+
+async fn import_is_idempotent(db: Db) {
+    let store = db.open().await;
+    let first = store.import(&demo(), "cli").await.unwrap();
+    assert_eq!(first.changed, ["acme", "globex", "initech"]);
+    assert!(first.unchanged.is_empty());
+    assert_eq!(first.revision, 3, "one revision per tenant written");
+    let before = snapshot(&store).await;
+
+    let second = store.import(&demo(), "cli").await.unwrap();
+    assert!(second.changed.is_empty());
+    assert_eq!(second.unchanged, ["acme", "globex", "initech"]);
+    assert_eq!(second.revision, 3, "no revision for an import that changes nothing");
+    // The same file in another order and as JSON is the same directory.
+    let mut shuffled = demo();
+    shuffled.reverse();
+    for t in &mut shuffled {
+        t.users.reverse();
+        t.numbers.reverse();
+    }
+    let json = serde_json::to_string(&Directory { tenants: shuffled }).unwrap();
+    let third = store.import(&callgate::directory::parse(&json).unwrap(), "cli").await.unwrap();
+    assert!(third.changed.is_empty());
+    assert_eq!(snapshot(&store).await, before);
+}
+
+async fn later_file_replaces_only_its_tenant(db: Db) {
+    let store = db.open().await;
+    store.import(&demo(), "cli").await.unwrap();
+    let globex = store.export(Some("globex")).await.unwrap();
+    let later = callgate::directory::parse(
+        r#"
+tenants:
+  - id: acme
+    numbers: [{number: "+15550100000"}]
+    roles: [{id: receptionist, permissions: {extensions: [view]}}]
+    users:
+      - {id: alice, role: tenant_admin}
+      - {id: zoe, role: basic_user, custom_role: receptionist}
+"#,
+    )
+    .unwrap();
+    let outcome = store.import(&later, "cli").await.unwrap();
+    assert_eq!((outcome.changed.as_slice(), outcome.revision), (&["acme".to_string()][..], 4));
+    let acme = store.load_tenant("acme").await.unwrap().unwrap();
+    assert_eq!(acme, later[0], "the tenant is exactly the later file's");
+    assert_eq!(acme.users.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(), ["alice", "zoe"]);
+    assert!(acme.queues.is_empty() && acme.extensions.is_empty() && acme.sites.is_empty());
+    assert_eq!(acme.roles.len(), 1);
+    assert_eq!(store.export(Some("globex")).await.unwrap(), globex, "other tenants are left alone");
+    assert_eq!(ids(&store.export(None).await.unwrap()), ["acme", "globex", "initech"]);
+}
+
+async fn export_import_is_a_fixed_point(db: Db) {
+    let store = db.open().await;
+    store.import(&callgate::directory::parse(DEMO).unwrap(), "cli").await.unwrap();
+    let exported = store.export(None).await.unwrap();
+    assert_eq!(exported, demo(), "the export is the file, canonical");
+    let yaml = serde_yaml_ng::to_string(&Directory { tenants: exported.clone() }).unwrap();
+    let reimported = store.import(&callgate::directory::parse(&yaml).unwrap(), "cli").await.unwrap();
+    assert!(reimported.changed.is_empty(), "re-importing an export changes nothing");
+    assert_eq!(reimported.revision, 3);
+    assert_eq!(store.export(None).await.unwrap(), exported);
+    assert_eq!(store.export(Some("initech")).await.unwrap(), [exported[2].clone()]);
+    assert!(store.export(Some("nobody")).await.unwrap().is_empty());
+    // Into another store, through YAML text: the same export.
+    let other = Db::new(db.kind).await;
+    let other = other.open().await;
+    other.import(&callgate::directory::parse(&yaml).unwrap(), "cli").await.unwrap();
+    assert_eq!(other.export(None).await.unwrap(), exported);
+}
+
+async fn every_field_round_trips(db: Db) {
+    let store = db.open().await;
+    let text = r#"
+tenants:
+  - id: full
+    default_caller_id: "+15550100000"
+    emergency_numbers: ["933", "911", "911"]
+    sites: [{id: hq}, {id: depot}]
+    numbers:
+      - {number: "+15550100000", site: hq}
+      - {number: "+15550100101", site: hq, extension: "101", emergency_callback: true}
+      - {number: "+15550100102"}
+    extensions:
+      - {ext: "101", site: hq, user: ann}
+      - {ext: "102", site: depot}
+    queues:
+      - {id: sales, number: "600", site: hq, agents: [bob, ann], supervisors: [cat]}
+      - {id: quiet}
+    roles:
+      - {id: desk, description: Front desk, scope: site, permissions: {extensions: [view, edit], voicemail: [view], media: []}}
+      - {id: bare}
+      - {id: blank, description: ""}
+    feature_codes:
+      - {code: "*46", feature: queue_pause_toggle, roles: [call_center_agent, desk]}
+      - {code: "*70", feature: disabled}
+      - {code: "*71", feature: park, roles: []}
+    users:
+      - {id: ann, role: tenant_admin, site: hq, extensions: ["101"], default_caller_id: "+15550100101"}
+      - id: bob
+        role: non_admin
+        custom_role: desk
+        status: suspended
+        extensions: ["103"]
+        grants:
+          full_call_report_access: true
+          extensions: ["102", "101"]
+          queues: [sales]
+          numbers: ["+15550100102"]
+          features: [wallboard, sms]
+      - {id: cat, role: call_center_supervisor, status: active}
+"#;
+    let tenants = callgate::directory::parse(text).unwrap();
+    store.import(&tenants, "cli").await.unwrap();
+    let stored = store.load_tenant("full").await.unwrap().unwrap();
+    let mut expected = tenants[0].clone();
+    // The one thing a table of (category, action) rows can't keep: a category with no action.
+    let desk = expected.roles.iter_mut().find(|r| r.id == "desk").unwrap();
+    assert!(desk.permissions.remove("media").is_some());
+    assert_eq!(stored, expected);
+    assert_eq!(store.import(&tenants, "cli").await.unwrap().changed, Vec::<String>::new());
+    let bob = &stored.users[1];
+    assert_eq!(bob.extensions, ["103"], "an extension a user claims is stored with its owner");
+    assert_eq!(bob.status.as_deref(), Some("suspended"));
+    assert!(bob.grants.full_call_report_access);
+    assert_eq!(stored.feature_codes[2].roles, Some(vec![]), "`roles: []` is not `roles` absent");
+    assert_eq!(stored.feature_codes[1].roles, None);
+    assert_eq!(stored.roles[1].description.as_deref(), Some(""));
+}
+
+async fn bad_files_are_refused_whole(db: Db) {
+    let store = db.open().await;
+    store.import(&demo(), "cli").await.unwrap();
+    store.add_token("ops", None).await.unwrap();
+    let before = snapshot(&store).await;
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "every problem of a file, each with its path",
+            &[
+                "tenants[0].numbers[0].number",
+                "tenants[0].users[0].role",
+                "tenants[0].users[2].id",
+                "tenants[0].extensions[0].user",
+            ],
+        ),
+        ("a good tenant beside a bad one: nothing of either", &["tenants[1].users[0].site"]),
+        ("duplicate tenants", &["tenants[1].id"]),
+        (
+            "references to what the tenant lacks",
+            &[
+                "tenants[0].roles[0].id",
+                "tenants[0].feature_codes[0].roles[0]",
+                "tenants[0].users[0].grants.queues[0]",
+                "tenants[0].default_caller_id",
+                "tenants[0].users[0].custom_role",
+            ],
+        ),
+    ];
+    let files = [
+        r#"
+tenants:
+  - id: acme
+    numbers: [{number: "5550100"}]
+    extensions: [{ext: "101", user: ghost}]
+    users: [{id: alice, role: superuser}, {id: bob, role: non_admin}, {id: bob, role: non_admin}]
+"#,
+        r#"
+tenants:
+  - id: globex
+    users: [{id: only, role: owner}]
+  - id: newco
+    users: [{id: x, role: owner, site: nowhere}]
+"#,
+        r#"
+tenants:
+  - id: globex
+  - id: globex
+"#,
+        r#"
+tenants:
+  - id: initech
+    default_caller_id: "+19999999999"
+    roles: [{id: admin}]
+    feature_codes: [{code: "*46", feature: queue_pause_toggle, roles: [nobody]}]
+    users: [{id: bill, role: administrator, custom_role: ghost, grants: {queues: [nowhere]}}]
+"#,
+    ];
+    for ((what, paths), file) in cases.iter().zip(files) {
+        let problems = callgate::directory::parse(file).expect_err(what).problems();
+        for path in *paths {
+            assert!(problems.iter().any(|p| p.path == *path), "{what}: no problem at {path} in {problems:?}");
+        }
+        // The store refuses the same data unvalidated, with the same problems.
+        let raw: Directory = serde_yaml_ng::from_str(file).unwrap();
+        match store.import(&raw.tenants, "cli").await {
+            Err(StoreError::Invalid(e)) => assert_eq!(e.problems(), problems, "{what}"),
+            other => panic!("{what}: {other:?}"),
+        }
+        assert_eq!(snapshot(&store).await, before, "{what}: the store is as it was");
+    }
+    assert!(store.verify_token("cg_nothing").await.unwrap().is_none());
+}
+
+async fn failed_import_leaves_nothing_behind(db: Db) {
+    let store = db.open().await;
+    store.import(&demo(), "cli").await.unwrap();
+    let before = snapshot(&store).await;
+    // The database refuses the second tenant's user `boom` after the first tenant was written
+    // in the same transaction.
+    db.execute(
+        "CREATE TRIGGER boom BEFORE INSERT ON users WHEN NEW.id = 'boom' BEGIN SELECT RAISE(ABORT, 'boom'); END",
+        "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+           IF NEW.id = 'boom' THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END $$; \
+         CREATE TRIGGER boom BEFORE INSERT ON users FOR EACH ROW EXECUTE FUNCTION boom();",
+    )
+    .await;
+    let mut boom = small("newco");
+    boom.users[0].id = "boom".into();
+    boom.users[0].grants = Grants::default();
+    let tenants = vec![small("acme"), boom];
+    let err = store.import(&tenants, "cli").await.unwrap_err();
+    assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+    assert_eq!(err.to_string(), "an internal database error occurred", "no database text for clients");
+    assert_eq!(snapshot(&store).await, before, "nothing half-applied");
+    // The same through update_tenant.
+    let err = store
+        .update_tenant("globex", false, "test", |t| {
+            t.users.push(User { id: "boom".into(), role: "reader".into(), ..User::default() });
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+    assert_eq!(snapshot(&store).await, before);
+}
+
+async fn update_tenant_writes_and_refusals(db: Db) {
+    let store = db.open().await;
+    store.import(&demo(), "cli").await.unwrap();
+    let before = snapshot(&store).await;
+
+    // An edit that leaves the tenant invalid: every problem, nothing written.
+    let err = store
+        .update_tenant("acme", false, "test", |t| {
+            t.users[0].role = "superuser".into();
+            t.users[1].site = Some("mars".into());
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+    let StoreError::Invalid(e) = &err else { panic!("{err:?}") };
+    let paths: Vec<String> = e.problems().into_iter().map(|p| p.path).collect();
+    assert_eq!(paths, ["tenants[0].users[0].role", "tenants[0].users[1].site"]);
+    assert_eq!(snapshot(&store).await, before);
+    // An edit that fails: its error, nothing written.
+    let err = store.update_tenant("acme", false, "test", |_| Err(StoreError::NotFound("user `x`".into()))).await;
+    assert!(matches!(err, Err(StoreError::NotFound(ref w)) if w == "user `x`"), "{err:?}");
+    // An edit that renames the tenant.
+    let err = store
+        .update_tenant("acme", false, "test", |t| {
+            t.id = "other".into();
+            Ok(())
+        })
+        .await;
+    assert!(matches!(err, Err(StoreError::Invalid(_))), "{err:?}");
+    // A tenant that isn't there, without `create`.
+    let err = store.update_tenant("nobody", false, "test", |_| Ok(())).await;
+    assert!(matches!(err, Err(StoreError::NotFound(ref w)) if w == "tenant `nobody`"), "{err:?}");
+    // An edit that changes nothing.
+    assert_eq!(store.update_tenant("acme", false, "test", |_| Ok(())).await.unwrap(), None);
+    assert_eq!(
+        store
+            .update_tenant("acme", false, "test", |t| {
+                t.users.reverse();
+                t.users[0].status = Some("active".into());
+                Ok(())
+            })
+            .await
+            .unwrap(),
+        None,
+        "order and defaults spelled out are no change"
+    );
+    assert_eq!(snapshot(&store).await, before);
+
+    // Creating a tenant, then changing it: a revision each.
+    let rev = store.update_tenant("newco", true, "ops", |_| Ok(())).await.unwrap();
+    assert_eq!(rev, Some(4));
+    assert_eq!(store.load_tenant("newco").await.unwrap(), Some(Tenant { id: "newco".into(), ..Tenant::default() }));
+    let rev = store
+        .update_tenant("newco", false, "ops", |t| {
+            t.sites.push(Site { id: "hq".into() });
+            t.users.push(User { id: "x".into(), role: "owner".into(), site: Some("hq".into()), ..User::default() });
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(rev, Some(5));
+    assert_eq!(store.load_tenant("newco").await.unwrap().unwrap().users[0].site.as_deref(), Some("hq"));
+    assert_eq!(store.delete_tenant("newco", "ops").await.unwrap(), Some(6));
+    assert_eq!(store.delete_tenant("newco", "ops").await.unwrap(), None);
+    assert_eq!(store.load_tenant("newco").await.unwrap(), None);
+    assert_eq!(store.revision().await.unwrap(), 6);
+}
+
+async fn delete_role_keeps_users_with_their_builtin_role(db: Db) {
+    // Seed: "Users with this role lose the role's permissions but keep their built-in role's
+    // defaults. They're not deleted — only the role assignment is removed."
+    let store = db.open().await;
+    store.import(&demo(), "cli").await.unwrap();
+    let rev = store.update_tenant("acme", false, "ops", |t| {
+        assert!(t.delete_role("receptionist"));
+        assert!(t.delete_role("manager"));
+        Ok(())
+    });
+    assert_eq!(rev.await.unwrap(), Some(4));
+    let acme = store.load_tenant("acme").await.unwrap().unwrap();
+    assert!(acme.roles.iter().all(|r| r.id != "receptionist" && r.id != "manager"));
+    let user = |id: &str| acme.users.iter().find(|u| u.id == id).cloned().unwrap();
+    assert_eq!((user("carol").role.as_str(), user("carol").custom_role), ("call_center_supervisor", None));
+    assert_eq!((user("rachel").role.as_str(), user("rachel").custom_role), ("tenant_user", None));
+    assert_eq!((user("grace").role.as_str(), user("grace").custom_role), ("tenant_user", None));
+    assert_eq!(user("heidi").custom_role.as_deref(), Some("auditor"), "other custom roles stay");
+    let star46 = acme.feature_codes.iter().find(|f| f.code == "*46").unwrap();
+    assert_eq!(
+        star46.roles.as_deref(),
+        Some(&["call_center_agent".to_string(), "call_center_supervisor".into(), "tenant_admin".into()][..])
+    );
+    // The table built from the store agrees.
+    let table = Table::new();
+    store::load_into(&store, &table).await.unwrap();
+    assert_eq!(table.revision(), 4);
+    assert!(table.explain("acme", "carol").is_some());
+}
+
+async fn delete_user_and_number_drop_references(db: Db) {
+    let store = db.open().await;
+    store.import(&demo(), "cli").await.unwrap();
+    store
+        .update_tenant("acme", false, "ops", |t| {
+            assert!(t.delete_user("dave"));
+            assert!(t.delete_number("+15550100000"));
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let acme = store.load_tenant("acme").await.unwrap().unwrap();
+    assert!(acme.users.iter().all(|u| u.id != "dave"));
+    assert_eq!(acme.extensions.iter().find(|e| e.ext == "202").unwrap().user, None, "the extension stays, unowned");
+    assert!(acme.queues.iter().all(|q| !q.agents.contains(&"dave".to_string())));
+    assert!(acme.numbers.iter().all(|n| n.number != "+15550100000"));
+    assert_eq!(acme.default_caller_id, None);
+    let bob = acme.users.iter().find(|u| u.id == "bob").unwrap();
+    assert!(bob.grants.numbers.is_empty());
+}
+
+async fn changes_since_is_in_revision_order(db: Db) {
+    let store = db.open().await;
+    store.import(&[small("b"), small("a")], "import").await.unwrap();
+    set_grant(&store, "a", false).await;
+    store.delete_tenant("b", "ops").await.unwrap();
+    store.import(&[small("b"), small("a")], "cli").await.unwrap();
+    let change = |revision: u64, tenant: &str, kind: &str, actor: &str| Change {
+        revision,
+        tenant: tenant.into(),
+        kind: kind.into(),
+        actor: actor.into(),
+    };
+    let all = store.changes_since(0).await.unwrap();
+    assert_eq!(
+        all,
+        [
+            change(1, "b", "put", "import"),
+            change(2, "a", "put", "import"),
+            change(3, "a", "put", "test"),
+            change(4, "b", "delete", "ops"),
+            change(5, "b", "put", "cli"),
+            change(6, "a", "put", "cli"),
+        ]
+    );
+    assert_eq!(store.changes_since(3).await.unwrap(), all[3..]);
+    assert!(store.changes_since(6).await.unwrap().is_empty());
+    assert!(store.changes_since(100).await.unwrap().is_empty());
+    assert_eq!(store.revision().await.unwrap(), 6);
+    // The log's detail column exists for the audit trail; `at` is filled in.
+    let rows = db.rows("SELECT kind, detail FROM changes WHERE revision = 4").await;
+    assert_eq!(rows, [vec![Some("delete".to_string()), None]]);
+}
+
+async fn concurrent_writers_commit_in_revision_order(db: Db) {
+    let a = db.open().await;
+    let b = db.open().await;
+    a.import(&[small("x"), small("y")], "cli").await.unwrap();
+    let writer = |store: Store, tenant: &'static str| {
+        tokio::spawn(async move {
+            let mut revisions = Vec::new();
+            for i in 0..15 {
+                revisions.push(set_grant(&store, tenant, i % 2 == 1).await);
+            }
+            revisions
+        })
+    };
+    let (ra, rb) = tokio::join!(writer(a.clone(), "x"), writer(b.clone(), "y"));
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    assert!(ra.windows(2).all(|w| w[0] < w[1]) && rb.windows(2).all(|w| w[0] < w[1]));
+    let mut all: Vec<u64> = ra.iter().chain(&rb).copied().collect();
+    all.sort();
+    assert_eq!(all, (3..=32).collect::<Vec<_>>(), "every revision once");
+    let log: Vec<u64> = b.changes_since(0).await.unwrap().iter().map(|c| c.revision).collect();
+    assert_eq!(log, (1..=32).collect::<Vec<_>>());
+}
+
+async fn tokens_are_stored_hashed(db: Db) {
+    let store = db.open().await;
+    let all = store.add_token("ops", None).await.unwrap();
+    let acme = store.add_token("acme-admin", Some("acme")).await.unwrap();
+    assert!(all.starts_with("cg_") && all.len() == 3 + 64, "{all}");
+    assert_ne!(all, acme);
+    assert_eq!(
+        store.verify_token(&all).await.unwrap(),
+        Some(store::TokenInfo { name: "ops".into(), tenant: None })
+    );
+    assert_eq!(
+        store.verify_token(&acme).await.unwrap(),
+        Some(store::TokenInfo { name: "acme-admin".into(), tenant: Some("acme".into()) })
+    );
+    assert_eq!(store.verify_token("cg_wrong").await.unwrap(), None);
+    assert_eq!(store.verify_token("").await.unwrap(), None);
+    // Only the SHA-256 of the secret is kept.
+    let rows = db.rows("SELECT name, secret_sha256, tenant FROM tokens ORDER BY name").await;
+    let sha = |s: &str| Sha256::digest(s.as_bytes()).iter().map(|b| format!("{b:02x}")).collect::<String>();
+    assert_eq!(
+        rows,
+        [
+            vec![Some("acme-admin".into()), Some(sha(&acme)), Some("acme".into())],
+            vec![Some("ops".into()), Some(sha(&all)), None],
+        ]
+    );
+    // A new token under the same name replaces the old one.
+    let rotated = store.add_token("ops", Some("globex")).await.unwrap();
+    assert_eq!(store.verify_token(&all).await.unwrap(), None);
+    assert_eq!(store.verify_token(&rotated).await.unwrap().unwrap().tenant.as_deref(), Some("globex"));
+    assert_eq!(store.tokens().await.unwrap().len(), 2);
+    assert!(store.remove_token("ops").await.unwrap());
+    assert!(!store.remove_token("ops").await.unwrap());
+    assert_eq!(store.verify_token(&rotated).await.unwrap(), None);
+    assert_eq!(store.tokens().await.unwrap(), [store::TokenInfo { name: "acme-admin".into(), tenant: Some("acme".into()) }]);
+}
+
+async fn follower_loads_and_applies_puts_and_deletes(db: Db) {
+    let store = db.open().await;
+    store.import(&demo(), "cli").await.unwrap();
+    // A table at revision 0: follow loads it whole first.
+    let f = Follower::start(store.clone(), Arc::new(Table::new()));
+    f.until(Duration::from_secs(10), |t| t.revision() == 3).await;
+    assert_eq!(f.table.tenant_count(), 3);
+    store.import(&[small("newco")], "cli").await.unwrap();
+    store.delete_tenant("globex", "ops").await.unwrap();
+    f.until(Duration::from_secs(10), |t| t.revision() == 5).await;
+    let mut tenants = f.table.tenant_ids();
+    tenants.sort();
+    assert_eq!(tenants, ["acme", "initech", "newco"]);
+    assert_eq!(may_present(&f.table, "newco"), Outcome::Allow);
+    f.shut_down().await;
+
+    // A table already loaded (as the daemon does): follow catches up from its revision, and
+    // past many tenants changed at once reloads them all.
+    let table = Arc::new(Table::new());
+    assert_eq!(store::load_into(&store, &table).await.unwrap(), 5);
+    let many: Vec<Tenant> = (0..100).map(|i| small(&format!("t{i:03}"))).collect();
+    store.import(&many, "cli").await.unwrap();
+    let f = Follower::start(store.clone(), table);
+    f.until(Duration::from_secs(10), |t| t.revision() == 105).await;
+    let mut loaded = f.table.tenant_ids();
+    loaded.sort();
+    assert_eq!(loaded.len(), 103, "{loaded:?} {:?}", store.export(None).await.unwrap().len());
+    store.delete_tenant("t000", "ops").await.unwrap();
+    f.until(Duration::from_secs(10), |t| t.tenant_count() == 102).await;
+    assert_eq!(f.table.revision(), 106);
+    f.shut_down().await;
+}
+
+async fn follower_sees_writes_of_another_store(db: Db) {
+    // Two daemons' stores on one database: B follows, A writes.
+    let a = db.open().await;
+    let b = db.open().await;
+    a.import(&[small("acme")], "cli").await.unwrap();
+    let table = Arc::new(Table::new());
+    store::load_into(&b, &table).await.unwrap();
+    let f = Follower::start(b, table);
+    assert_eq!(may_present(&f.table, "acme"), Outcome::Allow);
+    let mut delays = Vec::new();
+    for i in 0..40 {
+        let granted = i % 2 == 1;
+        let revision = set_grant(&a, "acme", granted).await;
+        let written = Instant::now();
+        let want = if granted { Outcome::Allow } else { Outcome::Substitute };
+        f.until(Duration::from_secs(10), |t| may_present(t, "acme") == want).await;
+        delays.push(written.elapsed());
+        assert_eq!(f.table.revision(), revision);
+        // Spread the writes over the polling period.
+        tokio::time::sleep(Duration::from_millis(7 * (i % 5) as u64)).await;
+    }
+    eprintln!("{:?}: a revocation on store A reaches store B's table: {}", db.kind, summary(&mut delays));
+    f.shut_down().await;
+}
+
+/// The other process of [`sqlite_write_from_another_process`]: when that test runs this test
+/// binary again with `CALLGATE_TEST_WRITER` set, writes to that database; otherwise nothing.
+#[tokio::test]
+async fn child_process_writer() {
+    let Ok(url) = std::env::var("CALLGATE_TEST_WRITER") else { return };
+    let store = Store::open(&url).await.unwrap();
+    for i in 0..20 {
+        let revision = set_grant(&store, "acme", i % 2 == 1).await;
+        let at = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_micros();
+        println!("revision {revision} at {at}");
+        tokio::time::sleep(Duration::from_millis(20 + 13 * (i % 4))).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_write_from_another_process() {
+    let db = Db::new(Kind::Sqlite).await;
+    let store = db.open().await;
+    store.import(&[small("acme")], "cli").await.unwrap();
+    let f = Follower::start(store, Arc::new(Table::new()));
+    f.until(Duration::from_secs(10), |t| t.revision() == 1).await;
+    // Watch the table: when each revision appears (wall clock, to compare with the child's).
+    let table = Arc::clone(&f.table);
+    let seen = tokio::spawn(async move {
+        let mut seen = std::collections::BTreeMap::new();
+        let start = Instant::now();
+        while seen.len() < 20 && start.elapsed() < Duration::from_secs(60) {
+            // A poll may bring several revisions at once: each was seen when the table first
+            // reached it.
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_micros();
+            for r in 2..=table.revision() {
+                seen.entry(r).or_insert(now);
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        seen
+    });
+    let exe = std::env::current_exe().unwrap();
+    let url = db.url.clone();
+    let child = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(exe)
+            .args(["--exact", "child_process_writer", "--nocapture", "--test-threads=1"])
+            .env("CALLGATE_TEST_WRITER", url)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(child.status.success(), "{}", String::from_utf8_lossy(&child.stderr));
+    let seen = seen.await.unwrap();
+    let mut delays = Vec::new();
+    for line in String::from_utf8_lossy(&child.stdout).lines() {
+        // (libtest may print its own "test ... " on the same line, before ours)
+        let Some(rest) = line.find("revision ").map(|i| &line[i + "revision ".len()..]) else { continue };
+        let (revision, at) = rest.split_once(" at ").unwrap();
+        let (revision, at): (u64, u128) = (revision.parse().unwrap(), at.parse().unwrap());
+        let Some(&when) = seen.get(&revision) else { panic!("revision {revision} never reached the table") };
+        delays.push(Duration::from_micros(u64::try_from(when.saturating_sub(at)).unwrap()));
+    }
+    assert_eq!(delays.len(), 20);
+    assert_eq!(may_present(&f.table, "acme"), Outcome::Allow);
+    eprintln!("Sqlite: another process's write reaches the follower's table: {}", summary(&mut delays));
+    f.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follower_rides_out_a_postgres_outage() {
+    let server = postgres::Server::start();
+    let url = postgres::create_database(&server.url("postgres"), "cg_outage").await;
+    let follower_store = Store::open(&url).await.unwrap();
+    let writer = Store::open(&url).await.unwrap();
+    writer.import(&[small("acme")], "cli").await.unwrap();
+    let f = Follower::start(follower_store, Arc::new(Table::new()));
+    f.until(Duration::from_secs(10), |t| t.revision() == 1).await;
+    assert_eq!(may_present(&f.table, "acme"), Outcome::Allow);
+
+    let revoke = |t: &mut Tenant| {
+        t.users[0].grants.numbers.clear();
+        Ok(())
+    };
+    server.stop();
+    // Checks keep being answered from the table.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(may_present(&f.table, "acme"), Outcome::Allow);
+    assert_eq!(f.table.revision(), 1);
+    // Writes fail, clearly and without database text.
+    let started = Instant::now();
+    let err = writer.update_tenant("acme", false, "ops", revoke).await.unwrap_err();
+    assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+    assert_eq!(err.to_string(), "an internal database error occurred");
+    eprintln!("a write with Postgres down failed after {:.1?}", started.elapsed());
+    assert!(matches!(writer.import(&[small("other")], "cli").await, Err(StoreError::Database(_))));
+    assert!(matches!(writer.revision().await, Err(StoreError::Database(_))));
+
+    server.restart();
+    let back = Instant::now();
+    // The same write, now accepted: the failed one had left nothing behind.
+    let revision = loop {
+        match writer.update_tenant("acme", false, "ops", revoke).await {
+            Ok(r) => break r.expect("the failed write changed nothing"),
+            Err(StoreError::Database(_)) if back.elapsed() < Duration::from_secs(30) => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+    };
+    assert_eq!(revision, 2);
+    let caught_up = f.until(Duration::from_secs(30), |t| t.revision() == 2).await;
+    assert_eq!(may_present(&f.table, "acme"), Outcome::Substitute);
+    eprintln!(
+        "Postgres back: the write went through after {:.1?}; the follower had it {:.1?} later",
+        back.elapsed() - caught_up,
+        caught_up
+    );
+    assert_eq!(writer.changes_since(0).await.unwrap().len(), 2, "nothing lost, nothing half-applied");
+    assert_eq!(writer.export(None).await.unwrap().len(), 1);
+    f.shut_down().await;
+}
+
+#[tokio::test]
+async fn urls_and_unreachable_databases() {
+    for url in ["mysql://localhost/x", "callgate.db", "sqlite://", "sqlite::memory:", ""] {
+        assert!(matches!(Store::open(url).await, Err(StoreError::BadUrl(_))), "{url}");
+    }
+    assert!(matches!(Store::open("postgres://x@[::1:5432/db").await, Err(StoreError::BadUrl(_))));
+    // Nothing listens on this port: a database error, whose text says nothing of it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let err = Store::open(&format!("postgres://postgres:secret@127.0.0.1:{port}/x")).await.unwrap_err();
+    assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+    assert_eq!(err.to_string(), "an internal database error occurred");
+    // A directory where the SQLite file should be created.
+    let dir = tempfile::tempdir().unwrap();
+    let err = Store::open(&format!("sqlite://{}/no/such/dir/x.db", dir.path().display())).await.unwrap_err();
+    assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+}

@@ -1,0 +1,174 @@
+//! The replica through the C ABI, driven from Rust: how fast a revocation reaches it (many
+//! times over, median and worst printed), deletes and resyncs that drop tenants, and a
+//! client opened before the daemon exists.
+
+#[path = "support/daemon.rs"]
+mod daemon;
+
+use std::ffi::{CStr, CString};
+use std::time::{Duration, Instant};
+
+use callgate::{
+    CALLGATE_CALLER_ID_MAX, callgate_caller_id, callgate_check_caller_id, callgate_client, callgate_client_free,
+    callgate_client_new, callgate_client_options, callgate_client_revision, callgate_client_staleness_ms,
+    callgate_outcome, callgate_reason, callgate_result,
+};
+
+struct Client(*mut callgate_client);
+
+impl Client {
+    fn open(socket: &std::path::Path, wait_ms: u32) -> Result<Client, callgate_result> {
+        let path = CString::new(socket.to_str().unwrap()).unwrap();
+        let options = callgate_client_options { snapshot_wait_ms: wait_ms, max_backoff_ms: 100, name: c"replica-test".as_ptr() };
+        let mut client = std::ptr::null_mut();
+        match unsafe { callgate_client_new(path.as_ptr(), &options, &mut client) } {
+            callgate_result::Ok => Ok(Client(client)),
+            e => Err(e),
+        }
+    }
+
+    /// Bob's caller-ID answer for `+15550100000`, and the number it gives.
+    fn caller_id(&self, tenant: &CStr, user: &CStr, requested: &CStr) -> (callgate_caller_id, String) {
+        let mut d = callgate_caller_id::default();
+        let mut buf = [0 as std::ffi::c_char; CALLGATE_CALLER_ID_MAX];
+        let mut n = 0;
+        let r = unsafe {
+            callgate_check_caller_id(
+                self.0,
+                tenant.as_ptr(),
+                user.as_ptr(),
+                requested.as_ptr(),
+                c"5551234".as_ptr(),
+                &mut d,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut n,
+            )
+        };
+        assert_eq!(r, callgate_result::Ok);
+        (d, unsafe { CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap().to_string())
+    }
+
+    fn bob(&self) -> u32 {
+        self.caller_id(c"acme", c"bob", c"+15550100000").0.outcome
+    }
+
+    fn revision(&self) -> u64 {
+        let mut r = 0;
+        assert_eq!(unsafe { callgate_client_revision(self.0, &mut r) }, callgate_result::Ok);
+        r
+    }
+
+    fn staleness_ms(&self) -> u64 {
+        let mut ms = 0;
+        assert_eq!(unsafe { callgate_client_staleness_ms(self.0, &mut ms) }, callgate_result::Ok);
+        ms
+    }
+
+    fn wait_for(&self, what: &str, cond: impl Fn(&Client) -> bool) -> Duration {
+        let t = Instant::now();
+        while !cond(self) {
+            assert!(t.elapsed() < Duration::from_secs(10), "{what} never happened");
+            std::thread::yield_now();
+        }
+        t.elapsed()
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        unsafe { callgate_client_free(self.0) };
+    }
+}
+
+const ALLOW: u32 = callgate_outcome::Allow as u32;
+const SUBSTITUTE: u32 = callgate_outcome::Substitute as u32;
+
+#[test]
+fn a_revocation_reaches_the_replica_within_milliseconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("feed.sock");
+    let rt = daemon::runtime();
+    let table = daemon::demo_table();
+    let d = rt.block_on(daemon::start(&socket, table.clone()));
+    let client = Client::open(&socket, 10_000).unwrap();
+    assert_eq!(client.bob(), ALLOW);
+
+    // Take bob's grant away and give it back, 40 times; time each change from the daemon's
+    // table to the replica's answer.
+    let (without, with) = (daemon::acme_without_bobs_number(), daemon::acme());
+    let mut delays = Vec::new();
+    for i in 0..40u64 {
+        let (tenant, expect) = if i % 2 == 0 { (&without, SUBSTITUTE) } else { (&with, ALLOW) };
+        let t = Instant::now();
+        table.put(tenant, i + 2);
+        client.wait_for("the change", |c| c.bob() == expect);
+        delays.push(t.elapsed());
+        // The table's revision moves just after the tenant is swapped in.
+        client.wait_for("the revision", |c| c.revision() == i + 2);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    delays.sort();
+    eprintln!(
+        "revocation delay, daemon table → replica answer, 40 changes: median {:.2?}, p90 {:.2?}, max {:.2?}",
+        delays[delays.len() / 2],
+        delays[delays.len() * 9 / 10],
+        delays[delays.len() - 1]
+    );
+    drop(client);
+    rt.block_on(d.shutdown());
+}
+
+#[test]
+fn deletes_and_resyncs_drop_tenants_the_daemon_no_longer_has() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("feed.sock");
+    let rt = daemon::runtime();
+    let table = daemon::demo_table();
+    // Opened before the daemon exists: it keeps trying, and emergency calls go out meanwhile.
+    let client = Client::open(&socket, 0).unwrap();
+    assert_eq!(client.staleness_ms(), u64::MAX);
+    let (emergency, number) = client.caller_id(c"acme", c"alice", c"+15550100101");
+    assert_eq!(emergency.outcome, callgate_outcome::Deny as u32, "not an emergency number: unknown tenant");
+    assert_eq!(number, "");
+    let mut d = callgate_caller_id::default();
+    let mut buf = [0 as std::ffi::c_char; CALLGATE_CALLER_ID_MAX];
+    let mut n = 0;
+    let r = unsafe {
+        callgate_check_caller_id(client.0, c"acme".as_ptr(), c"alice".as_ptr(), std::ptr::null(), c"911".as_ptr(), &mut d, buf.as_mut_ptr(), buf.len(), &mut n)
+    };
+    assert_eq!((r, d.outcome, d.reason), (callgate_result::Ok, ALLOW, callgate_reason::EmergencyCall as u32));
+
+    let d1 = rt.block_on(daemon::start(&socket, table.clone()));
+    client.wait_for("the first snapshot", |c| c.bob() == ALLOW);
+    let globex = |c: &Client| c.caller_id(c"globex", c"oscar", c"+442070000000").0.reason;
+    assert_eq!(globex(&client), callgate_reason::NumberPermitted as u32);
+
+    // A delete.
+    table.remove("globex", 2);
+    client.wait_for("the delete", |c| globex(c) == callgate_reason::UnknownTenant as u32);
+
+    // The daemon goes; a new one has no initech, and acme at a later revision.
+    rt.block_on(d1.shutdown());
+    let initech = |c: &Client| c.caller_id(c"initech", c"peter", c"+13125550001").0.reason;
+    assert_eq!(initech(&client), callgate_reason::NumberPermitted as u32, "still answers while the daemon is down");
+    let table2 = std::sync::Arc::new(callgate::engine::Table::new());
+    table2.put(&daemon::acme_without_bobs_number(), 5);
+    let d2 = rt.block_on(daemon::start(&socket, table2));
+    let took = client.wait_for("the resync", |c| initech(c) == callgate_reason::UnknownTenant as u32 && c.bob() == SUBSTITUTE);
+    assert_eq!(client.revision(), 5);
+    eprintln!("resynced with a new daemon {took:.2?} after it started");
+    assert!(client.staleness_ms() < 2_000);
+    drop(client);
+    rt.block_on(d2.shutdown());
+}
+
+#[test]
+fn waiting_for_a_snapshot_that_never_comes_fails_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    // A socket that accepts but never answers: connected, no snapshot.
+    let socket = dir.path().join("mute.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    assert_eq!(Client::open(&socket, 300).err(), Some(callgate_result::Timeout));
+    assert_eq!(Client::open(&dir.path().join("none.sock"), 300).err(), Some(callgate_result::ConnectFailed));
+}

@@ -1,0 +1,81 @@
+//! A live daemon for the plugin's tests: the demo directory (or any table) on loopback ports
+//! with its feed on a Unix socket, started in-process; and where the built library is.
+#![allow(dead_code, reason = "each test binary uses part of this")]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use callgate::engine::model::Tenant;
+use callgate::engine::Table;
+use callgate_daemon::config::{Config, Peers};
+use callgate_daemon::serve::{DEMO_DIRECTORY, Daemon};
+use callgate_daemon::state::State;
+
+/// The demo directory's tenants.
+pub fn demo_tenants() -> Vec<Tenant> {
+    callgate::engine::directory::parse(DEMO_DIRECTORY).expect("demo directory")
+}
+
+/// The demo directory in a table at revision 1.
+pub fn demo_table() -> Arc<Table> {
+    let table = Arc::new(Table::new());
+    table.replace_all(&demo_tenants(), 1);
+    table
+}
+
+/// The demo's `acme` with bob's number grant (`+15550100000`) taken away.
+pub fn acme_without_bobs_number() -> Tenant {
+    let mut acme = demo_tenants().into_iter().find(|t| t.id == "acme").expect("acme");
+    acme.users.iter_mut().find(|u| u.id == "bob").expect("bob").grants.numbers.clear();
+    acme
+}
+
+/// The demo's `acme` as it is.
+pub fn acme() -> Tenant {
+    demo_tenants().into_iter().find(|t| t.id == "acme").expect("acme")
+}
+
+/// A daemon over `table` on ephemeral loopback ports, feeding replicas at `feed`.
+pub async fn start(feed: &Path, table: Arc<Table>) -> Daemon {
+    let config = Config {
+        http: "127.0.0.1:0".parse().expect("addr"),
+        sip: "127.0.0.1:0".parse().expect("addr"),
+        feed: Some(feed.to_path_buf()),
+        ..Config::default()
+    };
+    let state = State::new(table, None, Peers::parse(&["127.0.0.1"]).expect("peers"), Duration::from_millis(200));
+    state.set_ready();
+    Daemon::bind(&config, state).await.expect("daemon binds")
+}
+
+/// A tokio runtime for a daemon inside a plain `#[test]` (the C program and Kamailio run as
+/// child processes the test drives synchronously).
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime")
+}
+
+/// The directory cargo put this build's `libcallgate.so` and `libcallgate.a` in: the test
+/// executable lives in its `deps/`.
+pub fn library_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    let dir = exe.parent().and_then(Path::parent).expect("target profile directory").to_path_buf();
+    assert!(
+        dir.join("libcallgate.so").exists(),
+        "no libcallgate.so in {}: build the library first (cargo test -p callgate-ffi builds it)",
+        dir.display()
+    );
+    dir
+}
+
+/// Fails with how to install `tool` if it isn't on the PATH.
+pub fn require(tool: &str, package: &str) {
+    let found = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().map(|o| o.status.success());
+    assert!(found.unwrap_or(false), "`{tool}` is not installed: apt-get install {package} (scripts/test.sh does)");
+}
+
+/// The plugin crate's directory.
+pub fn crate_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}

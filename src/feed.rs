@@ -1,0 +1,271 @@
+//! The replica feed's protocol: the messages the daemon and its in-process replicas (the C
+//! plugin) exchange over a Unix socket, and a blocking codec for them over `std::io`.
+//!
+//! Each frame is a 4-byte big-endian payload length, then that many bytes of JSON: one
+//! [`Message`], tagged by its `type` field. JSON because the directory model leaves empty
+//! fields out (`skip_serializing_if`), which only a self-describing format reads back.
+//!
+//! A session, version 1:
+//!
+//! ```text
+//! client → Hello{version, name, pid}
+//! server → Welcome{version, revision}                  (or Error{message}, then close)
+//! server → Snapshot{revision, tenants: N}, N × Tenant{revision, tenant}, SnapshotEnd{revision}
+//! server → Put{revision, tenant} | Delete{revision, tenant: id} | Heartbeat{revision}   …
+//! client → Audit{records}                              (reserved; the daemon ignores it for now)
+//! ```
+//!
+//! Changes come in revision order. A heartbeat (about once a second) says the daemon's table
+//! is at `revision` and that every change up to it has been sent. A client that falls too far
+//! behind is disconnected and must connect again for a new snapshot.
+
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::Tenant;
+
+/// The protocol version this build speaks.
+pub const VERSION: u32 = 1;
+
+/// The largest payload either side accepts (256 MiB): one tenant of a very large platform,
+/// with room to spare. A bigger length prefix is a broken or hostile peer.
+pub const MAX_FRAME: usize = 256 << 20;
+
+/// One message of the feed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Message {
+    /// Client → server, first: who is asking, and which protocol it speaks.
+    Hello {
+        /// The client's protocol version.
+        version: u32,
+        /// What the client calls itself (a program name), for the daemon's logs.
+        name: String,
+        /// The client's process id, for the daemon's logs.
+        pid: u32,
+    },
+    /// Server → client, after a compatible hello.
+    Welcome {
+        /// The server's protocol version.
+        version: u32,
+        /// The revision the snapshot that follows is at.
+        revision: u64,
+    },
+    /// Server → client: a snapshot of `tenants` tenants follows, one [`Message::Tenant`] each.
+    Snapshot {
+        /// The revision the whole snapshot is at (each tenant is at it or earlier).
+        revision: u64,
+        /// How many tenant frames follow.
+        tenants: u64,
+    },
+    /// Server → client: one tenant of a snapshot.
+    Tenant {
+        /// The revision this tenant was last changed at.
+        revision: u64,
+        /// The tenant, whole.
+        #[serde(with = "shared_tenant")]
+        tenant: Arc<Tenant>,
+    },
+    /// Server → client: the snapshot is complete; swap it in.
+    SnapshotEnd {
+        /// The snapshot's revision.
+        revision: u64,
+    },
+    /// Server → client: a tenant was added or changed; here it is, whole.
+    Put {
+        /// The revision of the change.
+        revision: u64,
+        /// The tenant, whole.
+        #[serde(with = "shared_tenant")]
+        tenant: Arc<Tenant>,
+    },
+    /// Server → client: a tenant was removed.
+    Delete {
+        /// The revision of the change.
+        revision: u64,
+        /// The tenant's id.
+        tenant: String,
+    },
+    /// Server → client: nothing changed; the table is at `revision`.
+    Heartbeat {
+        /// Every change up to this revision has been sent.
+        revision: u64,
+    },
+    /// Either way: the sender refuses to go on (the connection closes after it).
+    Error {
+        /// Why, for people.
+        message: String,
+    },
+    /// Client → server: decisions made in-process, for the daemon's audit log. Reserved: the
+    /// record format is not settled and the daemon currently accepts and drops these.
+    Audit {
+        /// The records, each a JSON object.
+        records: Vec<serde_json::Value>,
+    },
+}
+
+impl Message {
+    /// The message's `type`, for logs and errors.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::Hello { .. } => "hello",
+            Message::Welcome { .. } => "welcome",
+            Message::Snapshot { .. } => "snapshot",
+            Message::Tenant { .. } => "tenant",
+            Message::SnapshotEnd { .. } => "snapshot_end",
+            Message::Put { .. } => "put",
+            Message::Delete { .. } => "delete",
+            Message::Heartbeat { .. } => "heartbeat",
+            Message::Error { .. } => "error",
+            Message::Audit { .. } => "audit",
+        }
+    }
+}
+
+/// Serde for a shared tenant: written from the `Arc` without a copy, read into a new one.
+mod shared_tenant {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::model::Tenant;
+
+    pub fn serialize<S: Serializer>(tenant: &Arc<Tenant>, s: S) -> Result<S::Ok, S::Error> {
+        tenant.as_ref().serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<Tenant>, D::Error> {
+        Tenant::deserialize(d).map(Arc::new)
+    }
+}
+
+/// Why a frame could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    /// The connection failed (or closed: [`io::ErrorKind::UnexpectedEof`]).
+    #[error("feed connection: {0}")]
+    Io(#[from] io::Error),
+    /// A length prefix above [`MAX_FRAME`].
+    #[error("frame of {0} bytes is larger than the {MAX_FRAME}-byte limit")]
+    TooLarge(u64),
+    /// The payload is not a message of this protocol.
+    #[error("malformed message: {0}")]
+    Malformed(#[source] serde_json::Error),
+    /// A message could not be encoded (never happens with the model's types).
+    #[error("cannot encode a `{0}` message")]
+    Encode(&'static str),
+}
+
+/// The payload length a frame header announces, if acceptable.
+pub fn frame_len(header: [u8; 4]) -> Result<usize, FeedError> {
+    let len = u32::from_be_bytes(header);
+    let len = usize::try_from(len).map_err(|_| FeedError::TooLarge(u64::from(len)))?;
+    if len > MAX_FRAME {
+        return Err(FeedError::TooLarge(len as u64));
+    }
+    Ok(len)
+}
+
+/// A whole frame (header and payload) for `message`.
+pub fn encode(message: &Message) -> Result<Vec<u8>, FeedError> {
+    let mut frame = vec![0u8; 4];
+    serde_json::to_writer(&mut frame, message).map_err(|_| FeedError::Encode(message.kind()))?;
+    let len = frame.len() - 4;
+    if len > MAX_FRAME {
+        return Err(FeedError::TooLarge(len as u64));
+    }
+    let header = u32::try_from(len).map_err(|_| FeedError::TooLarge(len as u64))?.to_be_bytes();
+    if let Some(h) = frame.get_mut(..4) {
+        h.copy_from_slice(&header);
+    }
+    Ok(frame)
+}
+
+/// A message from a frame's payload.
+pub fn decode(payload: &[u8]) -> Result<Message, FeedError> {
+    serde_json::from_slice(payload).map_err(FeedError::Malformed)
+}
+
+/// Writes one frame.
+pub fn write_message(w: &mut impl Write, message: &Message) -> Result<(), FeedError> {
+    w.write_all(&encode(message)?)?;
+    Ok(())
+}
+
+/// Reads one frame, using `buf` for the payload (kept between calls to save allocations).
+pub fn read_message(r: &mut impl Read, buf: &mut Vec<u8>) -> Result<Message, FeedError> {
+    let mut header = [0u8; 4];
+    r.read_exact(&mut header)?;
+    let len = frame_len(header)?;
+    buf.clear();
+    // Grow as bytes arrive rather than trusting the prefix with a large allocation up front.
+    let got = r.by_ref().take(len as u64).read_to_end(buf)?;
+    if got < len {
+        return Err(FeedError::Io(io::ErrorKind::UnexpectedEof.into()));
+    }
+    decode(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant() -> Arc<Tenant> {
+        let t = crate::directory::parse(
+            "tenants:\n  - id: acme\n    default_caller_id: \"+15550100000\"\n    numbers: [{number: \"+15550100000\"}]\n    users: [{id: alice, role: tenant_admin}]\n",
+        )
+        .unwrap();
+        Arc::new(t.into_iter().next().unwrap())
+    }
+
+    #[test]
+    fn every_message_round_trips_through_a_frame() {
+        let t = tenant();
+        let messages = [
+            Message::Hello { version: VERSION, name: "test".into(), pid: 7 },
+            Message::Welcome { version: VERSION, revision: 3 },
+            Message::Snapshot { revision: 3, tenants: 1 },
+            Message::Tenant { revision: 2, tenant: Arc::clone(&t) },
+            Message::SnapshotEnd { revision: 3 },
+            Message::Put { revision: 4, tenant: t },
+            Message::Delete { revision: 5, tenant: "acme".into() },
+            Message::Heartbeat { revision: 5 },
+            Message::Error { message: "no".into() },
+            Message::Audit { records: vec![serde_json::json!({"decision": "deny"})] },
+        ];
+        let mut wire = Vec::new();
+        for m in &messages {
+            write_message(&mut wire, m).unwrap();
+        }
+        let mut r = wire.as_slice();
+        let mut buf = Vec::new();
+        for m in &messages {
+            assert_eq!(&read_message(&mut r, &mut buf).unwrap(), m);
+        }
+        assert!(matches!(read_message(&mut r, &mut buf), Err(FeedError::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof));
+    }
+
+    #[test]
+    fn the_wire_format_is_a_big_endian_length_and_tagged_json() {
+        let frame = encode(&Message::Heartbeat { revision: 9 }).unwrap();
+        let json = br#"{"type":"heartbeat","revision":9}"#;
+        assert_eq!(&frame[..4], &(json.len() as u32).to_be_bytes());
+        assert_eq!(&frame[4..], json);
+    }
+
+    #[test]
+    fn oversized_truncated_and_garbage_frames_are_errors() {
+        let mut r: &[u8] = &[0xff, 0xff, 0xff, 0xff, b'{'];
+        assert!(matches!(read_message(&mut r, &mut Vec::new()), Err(FeedError::TooLarge(_))));
+        let mut r: &[u8] = &[0, 0, 0, 10, b'{'];
+        assert!(matches!(read_message(&mut r, &mut Vec::new()), Err(FeedError::Io(_))));
+        let mut r: &[u8] = &[0, 0, 0, 3, b'a', b'b', b'c'];
+        assert!(matches!(read_message(&mut r, &mut Vec::new()), Err(FeedError::Malformed(_))));
+        let unknown = br#"{"type":"launch","revision":1}"#;
+        assert!(matches!(decode(unknown), Err(FeedError::Malformed(_))));
+        assert!(frame_len((MAX_FRAME as u32).to_be_bytes()).is_ok());
+        assert!(frame_len((MAX_FRAME as u32 + 1).to_be_bytes()).is_err());
+    }
+}
