@@ -251,6 +251,14 @@ fn retransmission_key(a: &Addressing) -> u64 {
 /// Serves SIP over UDP on an already-bound socket until `shutdown` resolves, with one
 /// receive loop per core.
 pub async fn run_udp(socket: UdpSocket, sip: Sip, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    // A burst must queue in the kernel rather than be dropped (and retransmitted 500 ms later).
+    let buffers = socket2::SockRef::from(&socket);
+    for bytes in [8 << 20, 4 << 20, 1 << 20] {
+        if buffers.set_recv_buffer_size(bytes).is_ok() {
+            break;
+        }
+    }
+    let _ = buffers.set_send_buffer_size(4 << 20);
     let socket = Arc::new(socket);
     let (stop_tx, stop_rx) = watch::channel(false);
     let loops = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
