@@ -2,6 +2,8 @@
 //! clients dropped without stalling the others, garbage and oversized frames dropped, other
 //! protocol versions refused, and `serve` binding the socket (over a stale one).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, reason = "test code: a failed unwrap is a failed test")]
+
 #[path = "support/daemon.rs"]
 mod daemon;
 
@@ -164,7 +166,7 @@ async fn a_client_gets_a_snapshot_then_every_change_in_revision_order() {
 async fn a_stuck_client_is_dropped_without_stalling_the_others() {
     let dir = tempfile::tempdir().unwrap();
     let table = daemon::demo_table();
-    let settings = Settings { queue: 16, write_timeout: Duration::from_millis(500), ..quick() };
+    let settings = Settings { queue: 128, write_timeout: Duration::from_millis(500), ..quick() };
     let (path, _stop) = serve(dir.path(), Arc::clone(&table), settings);
     let (mut stuck, _, _) = join(&path).await;
     let (mut good, _, _) = join(&path).await;
@@ -180,7 +182,8 @@ async fn a_stuck_client_is_dropped_without_stalling_the_others() {
         }
         last
     });
-    // 200 tenants of ~60 KB: far more than a socket buffer and a 16-frame queue hold.
+    // 200 tenants of ~60 KB: far more than a socket buffer and a 128-frame queue hold (the
+    // stuck client is dropped by whichever comes first: a full queue or a blocked write).
     let started = std::time::Instant::now();
     for i in 0..200u64 {
         table.put(&big_tenant(&format!("bulk{i}"), 1000), i + 2);

@@ -5,7 +5,7 @@
 //!
 //! `cargo bench -p callgate-ffi --bench ffi`
 
-#![expect(clippy::indexing_slicing, clippy::unwrap_used, reason = "bench inputs are generated to fit")]
+#![allow(clippy::indexing_slicing, clippy::unwrap_used, reason = "bench inputs are generated to fit")]
 
 use std::ffi::{CString, c_char};
 use std::hint::black_box;

@@ -3,6 +3,8 @@
 //! test revokes a grant on, stops and restarts while the program runs. Once natively, once
 //! under valgrind (no errors, no leaks).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, reason = "test code: a failed unwrap is a failed test")]
+
 #[path = "support/daemon.rs"]
 mod daemon;
 

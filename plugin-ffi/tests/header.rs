@@ -1,6 +1,8 @@
 //! `include/callgate.h` is what cbindgen makes of the source: regenerates it and fails on any
 //! difference. `CALLGATE_BLESS=1 cargo test -p callgate-ffi --test header` rewrites it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, reason = "test code: a failed unwrap is a failed test")]
+
 use std::path::Path;
 
 #[test]

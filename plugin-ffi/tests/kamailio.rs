@@ -4,6 +4,8 @@
 //! decides each INVITE's caller ID in-process; sipp places the calls and plays the UAS.
 //! Needs `kamailio`, `kamailio-python3-modules` and `sip-tester` (scripts/test.sh installs them).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, reason = "test code: a failed unwrap is a failed test")]
+
 #[path = "support/daemon.rs"]
 mod daemon;
 

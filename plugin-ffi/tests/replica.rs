@@ -2,6 +2,8 @@
 //! times over, median and worst printed), deletes and resyncs that drop tenants, and a
 //! client opened before the daemon exists.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, reason = "test code: a failed unwrap is a failed test")]
+
 #[path = "support/daemon.rs"]
 mod daemon;
 

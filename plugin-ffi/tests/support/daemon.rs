@@ -56,17 +56,16 @@ pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime")
 }
 
-/// The directory cargo put this build's `libcallgate.so` and `libcallgate.a` in: the test
-/// executable lives in its `deps/`.
+/// The directory holding this build's `libcallgate.so` (and `.a`): the test executable's own
+/// `deps/`, where cargo builds the library with all its crate types for the tests (it copies
+/// them up to the profile directory only when the library itself is asked for).
 pub fn library_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable");
-    let dir = exe.parent().and_then(Path::parent).expect("target profile directory").to_path_buf();
-    assert!(
-        dir.join("libcallgate.so").exists(),
-        "no libcallgate.so in {}: build the library first (cargo test -p callgate-ffi builds it)",
-        dir.display()
-    );
-    dir
+    let deps = exe.parent().expect("deps directory").to_path_buf();
+    let candidates = [deps.clone(), deps.parent().map(Path::to_path_buf).unwrap_or_default()];
+    candidates.into_iter().find(|d| d.join("libcallgate.so").exists()).unwrap_or_else(|| {
+        panic!("no libcallgate.so in {} or its parent: cargo test -p callgate-ffi builds it", deps.display())
+    })
 }
 
 /// Fails with how to install `tool` if it isn't on the PATH.
