@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use callgate::Table;
+use callgate_daemon::audit::Auditor;
 use callgate_daemon::config::Peers;
 use callgate_daemon::serve::DEMO_DIRECTORY;
 use callgate_daemon::sip::{Sip, message};
@@ -36,7 +37,12 @@ fn sip_path(c: &mut Criterion) {
     let tenants = callgate::directory::parse(DEMO_DIRECTORY).expect("demo directory");
     let table = Arc::new(Table::new());
     table.replace_all(&tenants, 1);
-    let state = State::new(table, None, Peers::parse(&["127.0.0.1"]).expect("peers"), Duration::from_millis(200));
+    let state = State::new(
+        table,
+        None,
+        Peers::parse(&["127.0.0.1"]).expect("peers"),
+        Duration::from_millis(200),
+    );
     let sip = Sip::new(state);
     let peer: SocketAddr = "127.0.0.1:5060".parse().expect("addr");
     let allow = invite(1, "bob", "+15550100000", "5551234");
@@ -44,17 +50,62 @@ fn sip_path(c: &mut Criterion) {
     let feature = invite(3, "carol", "+15550100000", "*46*201*600");
 
     let mut group = c.benchmark_group("sip");
-    group.bench_function("parse", |b| b.iter(|| black_box(message::parse(black_box(&allow)))));
-    for (name, bytes) in [("invite_allow", &allow), ("invite_substitute", &substitute), ("invite_feature_code", &feature)] {
+    group.bench_function("parse", |b| {
+        b.iter(|| black_box(message::parse(black_box(&allow))))
+    });
+    for (name, bytes) in [
+        ("invite_allow", &allow),
+        ("invite_substitute", &substitute),
+        ("invite_feature_code", &feature),
+    ] {
         group.bench_function(name, |b| {
             b.iter(|| {
-                let Ok(message::Incoming::Invite(inv)) = message::parse(black_box(bytes)) else { unreachable!() };
+                let Ok(message::Incoming::Invite(inv)) = message::parse(black_box(bytes)) else {
+                    unreachable!()
+                };
                 black_box(sip.decide(&inv, peer))
             })
         });
     }
+    // A denial, with the audit trail off and on (on: the record goes to a bounded queue that
+    // a writer drains; here the queue is drained by a thread, as the writer would).
+    let deny = String::from_utf8(invite(4, "milton", "+13125550000", "5551234")).expect("utf8");
+    let deny = deny.replace("@acme", "@initech").into_bytes();
+    let Ok(message::Incoming::Invite(denied)) = message::parse(&deny) else {
+        unreachable!()
+    };
+    group.bench_function("invite_deny_audit_off", |b| {
+        b.iter(|| black_box(sip.decide(&denied, peer)))
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let audited = {
+        let table = Arc::new(Table::new());
+        table.replace_all(&tenants, 1);
+        let state = State::new(
+            table,
+            None,
+            Peers::parse(&["127.0.0.1"]).expect("peers"),
+            Duration::from_millis(200),
+        );
+        let (auditor, mut rx) = Auditor::new(65_536, 0);
+        state.set_auditor(auditor);
+        std::thread::spawn(move || {
+            let mut batch = Vec::with_capacity(1000);
+            while runtime.block_on(rx.recv_many(&mut batch, 1000)) > 0 {
+                batch.clear();
+            }
+        });
+        Sip::new(state)
+    };
+    group.bench_function("invite_deny_audit_on", |b| {
+        b.iter(|| black_box(audited.decide(&denied, peer)))
+    });
     // A retransmission: answered from the per-transaction cache.
-    group.bench_function("invite_retransmission", |b| b.iter(|| black_box(sip.handle(black_box(&allow), peer, "udp"))));
+    group.bench_function("invite_retransmission", |b| {
+        b.iter(|| black_box(sip.handle(black_box(&allow), peer, "udp")))
+    });
     group.finish();
 }
 
