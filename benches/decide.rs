@@ -33,10 +33,19 @@ fn tenant(i: usize) -> Tenant {
         id,
         default_caller_id: Some(did(9_999)),
         emergency_numbers: vec!["911".into()],
-        sites: vec![Site { id: "hq".into() }, Site { id: "branch".into() }],
+        sites: vec![
+            Site { id: "hq".into() },
+            Site {
+                id: "branch".into(),
+            },
+        ],
         ..Tenant::default()
     };
-    t.numbers.push(Number { number: did(9_999), site: Some("hq".into()), ..Number::default() });
+    t.numbers.push(Number {
+        number: did(9_999),
+        site: Some("hq".into()),
+        ..Number::default()
+    });
     for j in 0..USERS_PER_TENANT {
         let site = if j % 3 == 0 { "branch" } else { "hq" };
         let ext = format!("{}", 1000 + j);
@@ -46,10 +55,17 @@ fn tenant(i: usize) -> Tenant {
             extension: Some(ext.clone()),
             emergency_callback: j == 0,
         });
-        t.extensions.push(Extension { ext: ext.clone(), site: Some(site.into()), user: Some(format!("u{j}")) });
+        t.extensions.push(Extension {
+            ext: ext.clone(),
+            site: Some(site.into()),
+            user: Some(format!("u{j}")),
+        });
         let grants = if j % 4 == 0 {
             Grants {
-                numbers: vec![did((j + 1) % USERS_PER_TENANT), did((j + 2) % USERS_PER_TENANT)],
+                numbers: vec![
+                    did((j + 1) % USERS_PER_TENANT),
+                    did((j + 2) % USERS_PER_TENANT),
+                ],
                 queues: vec![format!("q{}", j % 20)],
                 ..Grants::default()
             }
@@ -71,7 +87,9 @@ fn tenant(i: usize) -> Tenant {
             number: Some(format!("{}", 600 + q)),
             site: Some("hq".into()),
             agents: (0..50).map(|k| format!("u{}", q * 50 + k)).collect(),
-            supervisors: (0..2).map(|k| format!("u{}", (q * 50 + 500 + k * 7) % USERS_PER_TENANT)).collect(),
+            supervisors: (0..2)
+                .map(|k| format!("u{}", (q * 50 + 500 + k * 7) % USERS_PER_TENANT))
+                .collect(),
         });
     }
     t
@@ -79,7 +97,11 @@ fn tenant(i: usize) -> Tenant {
 
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
     pages * 4096
 }
 
@@ -119,7 +141,9 @@ fn cases(data: &[Tenant], n: usize, arena: &mut String) -> Vec<[std::ops::Range<
     let mut k: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
-        k = k.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        k = k
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let r = (k >> 11) as usize;
         let t = &data[r % data.len()];
         let j = (r >> 20) % USERS_PER_TENANT;
@@ -176,37 +200,70 @@ fn decisions(c: &mut Criterion) {
             group.bench_function(BenchmarkId::new("caller_id", users), |b| {
                 b.iter(|| {
                     let c = next();
-                    black_box(table.check_caller_id(c.tenant, c.user, Some(c.own_did), black_box("15551234567")))
+                    black_box(table.check_caller_id(
+                        c.tenant,
+                        c.user,
+                        Some(c.own_did),
+                        black_box("15551234567"),
+                    ))
                 })
             });
             group.bench_function(BenchmarkId::new("caller_id_substitute", users), |b| {
                 b.iter(|| {
                     let c = next();
-                    black_box(table.check_caller_id(c.tenant, c.user, Some(c.other_did), black_box("15551234567")))
+                    black_box(table.check_caller_id(
+                        c.tenant,
+                        c.user,
+                        Some(c.other_did),
+                        black_box("15551234567"),
+                    ))
                 })
             });
             group.bench_function(BenchmarkId::new("agent_pause", users), |b| {
                 b.iter(|| {
                     let c = next();
-                    black_box(table.check_agent_pause(c.tenant, c.supervisor, c.agent, c.queue, true))
+                    black_box(table.check_agent_pause(
+                        c.tenant,
+                        c.supervisor,
+                        c.agent,
+                        c.queue,
+                        true,
+                    ))
                 })
             });
             group.bench_function(BenchmarkId::new("recording", users), |b| {
                 let exts = ["1001", "1002"];
-                let rec = Recording { queue: Some("q1"), extensions: &exts, numbers: &[], site: Some("hq") };
+                let rec = Recording {
+                    queue: Some("q1"),
+                    extensions: &exts,
+                    numbers: &[],
+                    site: Some("hq"),
+                };
                 b.iter(|| {
                     let c = next();
-                    black_box(table.check_recording(c.tenant, c.user, RecordingAction::Play, black_box(&rec)))
+                    black_box(table.check_recording(
+                        c.tenant,
+                        c.user,
+                        RecordingAction::Play,
+                        black_box(&rec),
+                    ))
                 })
             });
             group.bench_function(BenchmarkId::new("feature_code", users), |b| {
                 b.iter(|| {
                     let c = next();
-                    black_box(table.check_feature_code(c.tenant, c.supervisor, black_box("*46*1001*601")))
+                    black_box(table.check_feature_code(
+                        c.tenant,
+                        c.supervisor,
+                        black_box("*46*1001*601"),
+                    ))
                 })
             });
             group.bench_function(BenchmarkId::new("permission", users), |b| {
-                let resource = Resource { extension: Some("1500"), ..Resource::default() };
+                let resource = Resource {
+                    extension: Some("1500"),
+                    ..Resource::default()
+                };
                 b.iter(|| {
                     let c = next();
                     black_box(table.check_permission(

@@ -214,7 +214,10 @@ impl Matrix {
     pub const fn with(self, category: Category, actions: ActionSet) -> Matrix {
         let mut rows = self.0;
         // `Category::COUNT` is the array length and every discriminant is below it.
-        #[expect(clippy::indexing_slicing, reason = "enum discriminant < COUNT by construction")]
+        #[expect(
+            clippy::indexing_slicing,
+            reason = "enum discriminant < COUNT by construction"
+        )]
         {
             rows[category as usize] = actions & EVERY;
         }
@@ -263,7 +266,11 @@ impl Matrix {
 
 /// The actions in a set, in declaration order.
 pub fn actions_of(set: ActionSet) -> Vec<Action> {
-    Action::ALL.iter().copied().filter(|a| set & a.bit() != 0).collect()
+    Action::ALL
+        .iter()
+        .copied()
+        .filter(|a| set & a.bit() != 0)
+        .collect()
 }
 
 impl fmt::Debug for Matrix {
@@ -526,20 +533,60 @@ pub struct FeatureToggle {
 
 /// The feature toggles a grant may switch on.
 pub static FEATURE_TOGGLES: [FeatureToggle; 9] = [
-    FeatureToggle { name: "wallboard", category: C::Wallboard, actions: VIEW, scope: Scope::Assigned },
-    FeatureToggle { name: "voicemail", category: C::Voicemail, actions: VCED, scope: Scope::Own },
-    FeatureToggle { name: "sms", category: C::Sms, actions: VCE, scope: Scope::Own },
-    FeatureToggle { name: "fax", category: C::Fax, actions: VCE, scope: Scope::Own },
-    FeatureToggle { name: "email_reports", category: C::Reports, actions: VIEW, scope: Scope::Assigned },
-    FeatureToggle { name: "billing", category: C::Billing, actions: VIEW, scope: Scope::Tenant },
-    FeatureToggle { name: "contacts", category: C::Contacts, actions: VCED, scope: Scope::Tenant },
+    FeatureToggle {
+        name: "wallboard",
+        category: C::Wallboard,
+        actions: VIEW,
+        scope: Scope::Assigned,
+    },
+    FeatureToggle {
+        name: "voicemail",
+        category: C::Voicemail,
+        actions: VCED,
+        scope: Scope::Own,
+    },
+    FeatureToggle {
+        name: "sms",
+        category: C::Sms,
+        actions: VCE,
+        scope: Scope::Own,
+    },
+    FeatureToggle {
+        name: "fax",
+        category: C::Fax,
+        actions: VCE,
+        scope: Scope::Own,
+    },
+    FeatureToggle {
+        name: "email_reports",
+        category: C::Reports,
+        actions: VIEW,
+        scope: Scope::Assigned,
+    },
+    FeatureToggle {
+        name: "billing",
+        category: C::Billing,
+        actions: VIEW,
+        scope: Scope::Tenant,
+    },
+    FeatureToggle {
+        name: "contacts",
+        category: C::Contacts,
+        actions: VCED,
+        scope: Scope::Tenant,
+    },
     FeatureToggle {
         name: "supervisor_workspace",
         category: C::SupervisorWorkspace,
         actions: VIEW,
         scope: Scope::Assigned,
     },
-    FeatureToggle { name: "call_recording_download", category: C::CallRecordings, actions: Action::Download.bit(), scope: Scope::Assigned },
+    FeatureToggle {
+        name: "call_recording_download",
+        category: C::CallRecordings,
+        actions: Action::Download.bit(),
+        scope: Scope::Assigned,
+    },
 ];
 
 /// The index of a feature toggle by name.

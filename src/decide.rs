@@ -10,8 +10,8 @@ use crate::feature::{self, FeatureKind};
 use crate::number::E164;
 use crate::reason::Reason;
 use crate::table::{
-    self, ALWAYS_EMERGENCY, CompiledTenant, REACH_GRANTED, REACH_MEMBER, REACH_OWN, REACH_SITE, REACH_SUPERVISED,
-    REACH_TENANT, Reach, RoleRef, Table, UserEntry, contains,
+    self, ALWAYS_EMERGENCY, CompiledTenant, REACH_GRANTED, REACH_MEMBER, REACH_OWN, REACH_SITE,
+    REACH_SUPERVISED, REACH_TENANT, Reach, RoleRef, Table, UserEntry, contains,
 };
 
 /// The three ways a decision comes out.
@@ -51,10 +51,18 @@ pub struct Verdict {
 
 impl Verdict {
     fn allow(reason: Reason, revision: u64) -> Verdict {
-        Verdict { outcome: Outcome::Allow, reason, revision }
+        Verdict {
+            outcome: Outcome::Allow,
+            reason,
+            revision,
+        }
     }
     fn deny(reason: Reason, revision: u64) -> Verdict {
-        Verdict { outcome: Outcome::Deny, reason, revision }
+        Verdict {
+            outcome: Outcome::Deny,
+            reason,
+            revision,
+        }
     }
     /// Whether it allows.
     pub fn allowed(&self) -> bool {
@@ -154,7 +162,10 @@ pub struct Resource<'a> {
 
 impl Resource<'_> {
     fn is_empty(&self) -> bool {
-        self.site.is_none() && self.queue.is_none() && self.extension.is_none() && self.number.is_none()
+        self.site.is_none()
+            && self.queue.is_none()
+            && self.extension.is_none()
+            && self.number.is_none()
     }
 }
 
@@ -221,33 +232,64 @@ fn active_user<'t>(t: &'t CompiledTenant, user: &str) -> Result<(u32, &'t UserEn
 impl Table {
     /// May `user` present `requested` as caller ID on a call to `dialed`? See DESIGN.md's
     /// caller-ID rule; emergency calls are never denied, whatever the tenant or user state.
-    pub fn check_caller_id(&self, tenant: &str, user: &str, requested: Option<&str>, dialed: &str) -> CallerIdAnswer {
+    pub fn check_caller_id(
+        &self,
+        tenant: &str,
+        user: &str,
+        requested: Option<&str>,
+        dialed: &str,
+    ) -> CallerIdAnswer {
         let revision = self.revision();
         self.with_tenant(tenant, |t| caller_id(t, user, requested, dialed, revision))
             .unwrap_or_else(|| unknown_tenant_caller_id(requested, dialed, revision))
     }
 
     /// May `actor` pause (or unpause) `agent` in `queue`?
-    pub fn check_agent_pause(&self, tenant: &str, actor: &str, agent: &str, queue: &str, _paused: bool) -> Verdict {
+    pub fn check_agent_pause(
+        &self,
+        tenant: &str,
+        actor: &str,
+        agent: &str,
+        queue: &str,
+        _paused: bool,
+    ) -> Verdict {
         let revision = self.revision();
         self.with_tenant(tenant, |t| agent_pause(t, actor, agent, queue, revision))
             .unwrap_or(Verdict::deny(Reason::UnknownTenant, revision))
     }
 
     /// May `actor` do `action` to the recording of this call?
-    pub fn check_recording(&self, tenant: &str, actor: &str, action: RecordingAction, recording: &Recording<'_>) -> Verdict {
+    pub fn check_recording(
+        &self,
+        tenant: &str,
+        actor: &str,
+        action: RecordingAction,
+        recording: &Recording<'_>,
+    ) -> Verdict {
         let revision = self.revision();
-        self.with_tenant(tenant, |t| recording_access(t, actor, action, recording, revision))
-            .unwrap_or(Verdict::deny(Reason::UnknownTenant, revision))
+        self.with_tenant(tenant, |t| {
+            recording_access(t, actor, action, recording, revision)
+        })
+        .unwrap_or(Verdict::deny(Reason::UnknownTenant, revision))
     }
 
     /// May `user` dial `dialed`, a feature code, and what does it mean?
-    pub fn check_feature_code<'d>(&self, tenant: &str, user: &str, dialed: &'d str) -> FeatureAnswer<'d> {
+    pub fn check_feature_code<'d>(
+        &self,
+        tenant: &str,
+        user: &str,
+        dialed: &'d str,
+    ) -> FeatureAnswer<'d> {
         let revision = self.revision();
-        self.with_tenant(tenant, |t| feature_code(t, user, dialed, revision)).unwrap_or_else(|| {
-            let reason = if ALWAYS_EMERGENCY.contains(&dialed) { Reason::EmergencyCall } else { Reason::UnknownTenant };
-            feature_answer(reason, revision)
-        })
+        self.with_tenant(tenant, |t| feature_code(t, user, dialed, revision))
+            .unwrap_or_else(|| {
+                let reason = if ALWAYS_EMERGENCY.contains(&dialed) {
+                    Reason::EmergencyCall
+                } else {
+                    Reason::UnknownTenant
+                };
+                feature_answer(reason, revision)
+            })
     }
 
     /// May `user` do `action` on `category`, over `resource`?
@@ -260,12 +302,18 @@ impl Table {
         resource: &Resource<'_>,
     ) -> Verdict {
         let revision = self.revision();
-        self.with_tenant(tenant, |t| permission(t, user, category, action, resource, revision))
-            .unwrap_or(Verdict::deny(Reason::UnknownTenant, revision))
+        self.with_tenant(tenant, |t| {
+            permission(t, user, category, action, resource, revision)
+        })
+        .unwrap_or(Verdict::deny(Reason::UnknownTenant, revision))
     }
 }
 
-fn unknown_tenant_caller_id(requested: Option<&str>, dialed: &str, revision: u64) -> CallerIdAnswer {
+fn unknown_tenant_caller_id(
+    requested: Option<&str>,
+    dialed: &str,
+    revision: u64,
+) -> CallerIdAnswer {
     if ALWAYS_EMERGENCY.contains(&dialed) {
         CallerIdAnswer {
             outcome: Outcome::Allow,
@@ -274,13 +322,29 @@ fn unknown_tenant_caller_id(requested: Option<&str>, dialed: &str, revision: u64
             revision,
         }
     } else {
-        CallerIdAnswer { outcome: Outcome::Deny, caller_id: None, reason: Reason::UnknownTenant, revision }
+        CallerIdAnswer {
+            outcome: Outcome::Deny,
+            caller_id: None,
+            reason: Reason::UnknownTenant,
+            revision,
+        }
     }
 }
 
 /// The caller-ID rule, on one tenant.
-pub fn caller_id(t: &CompiledTenant, user: &str, requested: Option<&str>, dialed: &str, revision: u64) -> CallerIdAnswer {
-    let answer = |outcome, caller_id, reason| CallerIdAnswer { outcome, caller_id, reason, revision };
+pub fn caller_id(
+    t: &CompiledTenant,
+    user: &str,
+    requested: Option<&str>,
+    dialed: &str,
+    revision: u64,
+) -> CallerIdAnswer {
+    let answer = |outcome, caller_id, reason| CallerIdAnswer {
+        outcome,
+        caller_id,
+        reason,
+        revision,
+    };
     let found = t.users.get(user).map(|(_, u)| u);
     let requested = requested.filter(|r| !r.trim().is_empty());
     let requested_number = requested.and_then(E164::parse_lenient);
@@ -288,9 +352,11 @@ pub fn caller_id(t: &CompiledTenant, user: &str, requested: Option<&str>, dialed
 
     if t.is_emergency(dialed) {
         if let (Some(u), Some((pos, _))) = (found, owned)
-            && u.active && may_present(t, u, pos) {
-                return answer(Outcome::Allow, requested_number, Reason::EmergencyCall);
-            }
+            && u.active
+            && may_present(t, u, pos)
+        {
+            return answer(Outcome::Allow, requested_number, Reason::EmergencyCall);
+        }
         return match emergency_callback(t, found) {
             Some(n) => answer(Outcome::Substitute, Some(n), Reason::EmergencyCallback),
             // Never denied: with no callback number anywhere, the call goes out as asked.
@@ -322,18 +388,24 @@ pub fn may_present(t: &CompiledTenant, u: &UserEntry, pos: u32) -> bool {
     if contains(u.granted_numbers(), pos) {
         return true;
     }
-    let Some(n) = t.numbers.at(pos) else { return false };
+    let Some(n) = t.numbers.at(pos) else {
+        return false;
+    };
     if u.role.get().scope != crate::catalog::Scope::None
         && let Some(e) = n.ext
-            && contains(u.own_exts(), e) {
-                return true;
-            }
+        && contains(u.own_exts(), e)
+    {
+        return true;
+    }
     let (_, reach) = t.reach(u, Category::PhoneNumbers, Action::Edit);
     number_in_reach(t, u, reach, pos)
 }
 
 fn default_caller_id(t: &CompiledTenant, u: &UserEntry) -> Option<E164> {
-    u.default_caller_id.or(t.default_caller_id).and_then(|p| t.numbers.at(p)).map(|n| n.number)
+    u.default_caller_id
+        .or(t.default_caller_id)
+        .and_then(|p| t.numbers.at(p))
+        .map(|n| n.number)
 }
 
 /// The number an emergency call presents when the caller can't present their own: the DID of
@@ -351,7 +423,10 @@ pub fn emergency_callback(t: &CompiledTenant, u: Option<&UserEntry>) -> Option<E
         if let Some(n) = own_did.and_then(number) {
             return Some(n);
         }
-        let site_callback = t.user_site(u).and_then(|s| t.sites.at(s)).and_then(|s| s.emergency_callback);
+        let site_callback = t
+            .user_site(u)
+            .and_then(|s| t.sites.at(s))
+            .and_then(|s| s.emergency_callback);
         if let Some(n) = site_callback.and_then(number) {
             return Some(n);
         }
@@ -366,7 +441,9 @@ fn number_in_reach(t: &CompiledTenant, u: &UserEntry, reach: Reach, pos: u32) ->
     if reach & REACH_TENANT != 0 {
         return true;
     }
-    let Some(n) = t.numbers.at(pos) else { return false };
+    let Some(n) = t.numbers.at(pos) else {
+        return false;
+    };
     (reach & REACH_SITE != 0 && n.site.is_some() && n.site == t.user_site(u))
         || (reach & REACH_OWN != 0 && n.ext.is_some_and(|e| contains(u.own_exts(), e)))
         || (reach & REACH_GRANTED != 0 && contains(u.granted_numbers(), pos))
@@ -376,7 +453,9 @@ fn ext_in_reach(t: &CompiledTenant, u: &UserEntry, reach: Reach, pos: u32) -> bo
     if reach & REACH_TENANT != 0 {
         return true;
     }
-    let Some(e) = t.exts.at(pos) else { return false };
+    let Some(e) = t.exts.at(pos) else {
+        return false;
+    };
     (reach & REACH_SITE != 0 && e.site.is_some() && e.site == t.user_site(u))
         || (reach & REACH_OWN != 0 && contains(u.own_exts(), pos))
         || (reach & REACH_GRANTED != 0 && contains(u.granted_exts(), pos))
@@ -386,7 +465,9 @@ fn queue_in_reach(t: &CompiledTenant, u: &UserEntry, reach: Reach, pos: u32) -> 
     if reach & REACH_TENANT != 0 {
         return true;
     }
-    let Some(q) = t.queues.at(pos) else { return false };
+    let Some(q) = t.queues.at(pos) else {
+        return false;
+    };
     (reach & REACH_SITE != 0 && q.site.is_some() && q.site == t.user_site(u))
         || (reach & REACH_MEMBER != 0 && contains(u.agent_of(), pos))
         || (reach & REACH_SUPERVISED != 0 && contains(u.supervises(), pos))
@@ -403,10 +484,17 @@ fn resource_in_reach(t: &CompiledTenant, u: &UserEntry, reach: Reach, r: &Resour
     let site_ok = r.site.is_none_or(|s| {
         reach & REACH_SITE != 0 && t.sites.find(s).is_some_and(|s| Some(s) == t.user_site(u))
     });
-    let queue_ok = r.queue.is_none_or(|q| t.queue(q).is_some_and(|(p, _)| queue_in_reach(t, u, reach, p)));
-    let ext_ok = r.extension.is_none_or(|e| t.exts.find(e).is_some_and(|p| ext_in_reach(t, u, reach, p)));
+    let queue_ok = r.queue.is_none_or(|q| {
+        t.queue(q)
+            .is_some_and(|(p, _)| queue_in_reach(t, u, reach, p))
+    });
+    let ext_ok = r
+        .extension
+        .is_none_or(|e| t.exts.find(e).is_some_and(|p| ext_in_reach(t, u, reach, p)));
     let number_ok = r.number.is_none_or(|n| {
-        E164::parse_lenient(n).and_then(|n| t.number(n)).is_some_and(|(p, _)| number_in_reach(t, u, reach, p))
+        E164::parse_lenient(n)
+            .and_then(|n| t.number(n))
+            .is_some_and(|(p, _)| number_in_reach(t, u, reach, p))
     });
     site_ok && queue_ok && ext_ok && number_ok
 }
@@ -435,13 +523,23 @@ pub fn permission(
 }
 
 /// The pause rule, on one tenant.
-pub fn agent_pause(t: &CompiledTenant, actor: &str, agent: &str, queue: &str, revision: u64) -> Verdict {
-    let Some((qpos, q)) = t.queue(queue) else { return Verdict::deny(Reason::UnknownQueue, revision) };
+pub fn agent_pause(
+    t: &CompiledTenant,
+    actor: &str,
+    agent: &str,
+    queue: &str,
+    revision: u64,
+) -> Verdict {
+    let Some((qpos, q)) = t.queue(queue) else {
+        return Verdict::deny(Reason::UnknownQueue, revision);
+    };
     let (actor_pos, actor) = match active_user(t, actor) {
         Ok(found) => found,
         Err(reason) => return Verdict::deny(reason, revision),
     };
-    let Some(agent_pos) = t.users.find(agent) else { return Verdict::deny(Reason::UnknownAgent, revision) };
+    let Some(agent_pos) = t.users.find(agent) else {
+        return Verdict::deny(Reason::UnknownAgent, revision);
+    };
     pause_rule(t, actor_pos, actor, agent_pos, qpos, q, revision)
 }
 
@@ -486,7 +584,12 @@ pub fn recording_access(
 /// A recording is within reach if any party to its call is: tenant scope sees all; site
 /// scope its site's; assigned scope its granted or supervised queues, granted extensions and
 /// numbers (and its own); self scope the calls of its own extensions.
-fn recording_in_reach(t: &CompiledTenant, u: &UserEntry, reach: Reach, rec: &Recording<'_>) -> bool {
+fn recording_in_reach(
+    t: &CompiledTenant,
+    u: &UserEntry,
+    reach: Reach,
+    rec: &Recording<'_>,
+) -> bool {
     if reach & REACH_TENANT != 0 {
         return true;
     }
@@ -494,11 +597,15 @@ fn recording_in_reach(t: &CompiledTenant, u: &UserEntry, reach: Reach, rec: &Rec
     if let Some((qpos, _)) = queue
         && ((reach & REACH_SUPERVISED != 0 && contains(u.supervises(), qpos))
             || (reach & REACH_GRANTED != 0 && contains(u.granted_queues(), qpos)))
-        {
-            return true;
-        }
+    {
+        return true;
+    }
     let exts = || rec.extensions.iter().filter_map(|e| t.exts.get(e));
-    let numbers = || rec.numbers.iter().filter_map(|n| E164::parse_lenient(n).and_then(|n| t.number(n)));
+    let numbers = || {
+        rec.numbers
+            .iter()
+            .filter_map(|n| E164::parse_lenient(n).and_then(|n| t.number(n)))
+    };
     if reach & REACH_OWN != 0 && exts().any(|(p, _)| contains(u.own_exts(), p)) {
         return true;
     }
@@ -509,23 +616,39 @@ fn recording_in_reach(t: &CompiledTenant, u: &UserEntry, reach: Reach, rec: &Rec
         return true;
     }
     if reach & REACH_SITE != 0
-        && let Some(site) = t.user_site(u) {
-            let at = |s: Option<u32>| s == Some(site);
-            return rec.site.is_some_and(|s| t.sites.find(s) == Some(site))
-                || queue.is_some_and(|(_, q)| at(q.site))
-                || exts().any(|(_, e)| at(e.site))
-                || numbers().any(|(_, n)| at(n.site));
-        }
+        && let Some(site) = t.user_site(u)
+    {
+        let at = |s: Option<u32>| s == Some(site);
+        return rec.site.is_some_and(|s| t.sites.find(s) == Some(site))
+            || queue.is_some_and(|(_, q)| at(q.site))
+            || exts().any(|(_, e)| at(e.site))
+            || numbers().any(|(_, n)| at(n.site));
+    }
     false
 }
 
 fn feature_answer<'d>(reason: Reason, revision: u64) -> FeatureAnswer<'d> {
-    let outcome = if reason == Reason::EmergencyCall { Outcome::Allow } else { Outcome::Deny };
-    FeatureAnswer { outcome, feature: None, args: Args::default(), reason, revision }
+    let outcome = if reason == Reason::EmergencyCall {
+        Outcome::Allow
+    } else {
+        Outcome::Deny
+    };
+    FeatureAnswer {
+        outcome,
+        feature: None,
+        args: Args::default(),
+        reason,
+        revision,
+    }
 }
 
 /// The feature-code rule, on one tenant.
-pub fn feature_code<'d>(t: &CompiledTenant, user: &str, dialed: &'d str, revision: u64) -> FeatureAnswer<'d> {
+pub fn feature_code<'d>(
+    t: &CompiledTenant,
+    user: &str,
+    dialed: &'d str,
+    revision: u64,
+) -> FeatureAnswer<'d> {
     if t.is_emergency(dialed) {
         return feature_answer(Reason::EmergencyCall, revision);
     }
@@ -533,7 +656,10 @@ pub fn feature_code<'d>(t: &CompiledTenant, user: &str, dialed: &'d str, revisio
         Ok(found) => found,
         Err(reason) => return feature_answer(reason, revision),
     };
-    let Some((entry, rest)) = t.codes.iter().find_map(|c| feature::match_code(&c.code, dialed).map(|rest| (c, rest)))
+    let Some((entry, rest)) = t
+        .codes
+        .iter()
+        .find_map(|c| feature::match_code(&c.code, dialed).map(|rest| (c, rest)))
     else {
         return feature_answer(Reason::UnknownFeatureCode, revision);
     };
@@ -544,7 +670,13 @@ pub fn feature_code<'d>(t: &CompiledTenant, user: &str, dialed: &'d str, revisio
             RoleRef::Custom(c) => u.custom_role == Some(c),
         });
         if !allowed {
-            return FeatureAnswer { outcome: Outcome::Deny, feature, args: Args::default(), reason: Reason::RoleNotAllowed, revision };
+            return FeatureAnswer {
+                outcome: Outcome::Deny,
+                feature,
+                args: Args::default(),
+                reason: Reason::RoleNotAllowed,
+                revision,
+            };
         }
     }
     let mut args = feature::split_args(rest);
@@ -552,7 +684,11 @@ pub fn feature_code<'d>(t: &CompiledTenant, user: &str, dialed: &'d str, revisio
     let done = |verdict: Verdict, args: [Option<Arg<'d>>; 2]| FeatureAnswer {
         outcome: verdict.outcome,
         feature,
-        args: if verdict.allowed() { Args::of(args) } else { Args::default() },
+        args: if verdict.allowed() {
+            Args::of(args)
+        } else {
+            Args::default()
+        },
         reason: verdict.reason,
         revision,
     };
@@ -560,15 +696,27 @@ pub fn feature_code<'d>(t: &CompiledTenant, user: &str, dialed: &'d str, revisio
     if extra {
         return deny(Reason::TooManyArguments);
     }
-    let queue_arg = |q: &str| t.queue(q).map(|(p, q)| (p, q, Some(Arg::Id(Arc::clone(&q.id)))));
-    let own_ext = || u.own_exts().iter().filter_map(|&e| t.exts.at(e).map(|x| (e, x))).min_by(|a, b| a.1.ext.cmp(&b.1.ext));
+    let queue_arg = |q: &str| {
+        t.queue(q)
+            .map(|(p, q)| (p, q, Some(Arg::Id(Arc::clone(&q.id)))))
+    };
+    let own_ext = || {
+        u.own_exts()
+            .iter()
+            .filter_map(|&e| t.exts.at(e).map(|x| (e, x)))
+            .min_by(|a, b| a.1.ext.cmp(&b.1.ext))
+    };
 
     match entry.feature {
         FeatureKind::QueueLoginToggle | FeatureKind::QueuePauseToggle if a1.is_none() => {
             if u.agent_of().is_empty() {
                 deny(Reason::NotQueueMember)
             } else {
-                let reason = if entry.feature == FeatureKind::QueuePauseToggle { Reason::SelfPause } else { Reason::QueueAgent };
+                let reason = if entry.feature == FeatureKind::QueuePauseToggle {
+                    Reason::SelfPause
+                } else {
+                    Reason::QueueAgent
+                };
                 done(Verdict::allow(reason, revision), [None, None])
             }
         }
@@ -576,7 +724,9 @@ pub fn feature_code<'d>(t: &CompiledTenant, user: &str, dialed: &'d str, revisio
             if a2.is_some() {
                 return deny(Reason::TooManyArguments);
             }
-            let Some((qpos, _, id)) = a1.and_then(queue_arg) else { return deny(Reason::UnknownQueue) };
+            let Some((qpos, _, id)) = a1.and_then(queue_arg) else {
+                return deny(Reason::UnknownQueue);
+            };
             if contains(u.agent_of(), qpos) {
                 done(Verdict::allow(Reason::QueueAgent, revision), [id, None])
             } else {
@@ -590,12 +740,18 @@ pub fn feature_code<'d>(t: &CompiledTenant, user: &str, dialed: &'d str, revisio
                 (Some(e), Some(q)) => (Some(e), q),
                 _ => return deny(Reason::MissingArgument),
             };
-            let Some((qpos, q, qid)) = queue_arg(queue) else { return deny(Reason::UnknownQueue) };
+            let Some((qpos, q, qid)) = queue_arg(queue) else {
+                return deny(Reason::UnknownQueue);
+            };
             let (agent_pos, ext_arg) = match agent {
                 None => (upos, None),
                 Some(e) => {
-                    let Some((_, ext)) = t.exts.get(e) else { return deny(Reason::UnknownExtension) };
-                    let Some(owner) = ext.owner else { return deny(Reason::UnknownAgent) };
+                    let Some((_, ext)) = t.exts.get(e) else {
+                        return deny(Reason::UnknownExtension);
+                    };
+                    let Some(owner) = ext.owner else {
+                        return deny(Reason::UnknownAgent);
+                    };
                     (owner, Some(Arg::Id(Arc::clone(&ext.ext))))
                 }
             };
@@ -606,16 +762,23 @@ pub fn feature_code<'d>(t: &CompiledTenant, user: &str, dialed: &'d str, revisio
             }
         }
         FeatureKind::QueueCallers => {
-            let Some(qarg) = a1 else { return deny(Reason::MissingArgument) };
+            let Some(qarg) = a1 else {
+                return deny(Reason::MissingArgument);
+            };
             if a2.is_some() {
                 return deny(Reason::TooManyArguments);
             }
-            let Some((qpos, _, qid)) = queue_arg(qarg) else { return deny(Reason::UnknownQueue) };
+            let Some((qpos, _, qid)) = queue_arg(qarg) else {
+                return deny(Reason::UnknownQueue);
+            };
             if contains(u.agent_of(), qpos) {
                 return done(Verdict::allow(Reason::QueueAgent, revision), [qid, None]);
             }
             let (any, reach) = t.reach(u, Category::CallQueues, Action::View);
-            done(scoped(any, queue_in_reach(t, u, reach, qpos), revision), [qid, None])
+            done(
+                scoped(any, queue_in_reach(t, u, reach, qpos), revision),
+                [qid, None],
+            )
         }
         FeatureKind::CallForwardOn | FeatureKind::CallForwardOff => {
             let target = match (entry.feature, a1, a2) {
@@ -624,16 +787,24 @@ pub fn feature_code<'d>(t: &CompiledTenant, user: &str, dialed: &'d str, revisio
                 (FeatureKind::CallForwardOff, None, _) => None,
                 _ => return deny(Reason::TooManyArguments),
             };
-            let Some((epos, ext)) = own_ext() else { return deny(Reason::NoOwnExtension) };
+            let Some((epos, ext)) = own_ext() else {
+                return deny(Reason::NoOwnExtension);
+            };
             let (any, reach) = t.reach(u, Category::Extensions, Action::Edit);
-            done(scoped(any, ext_in_reach(t, u, reach, epos), revision), [Some(Arg::Id(Arc::clone(&ext.ext))), target])
+            done(
+                scoped(any, ext_in_reach(t, u, reach, epos), revision),
+                [Some(Arg::Id(Arc::clone(&ext.ext))), target],
+            )
         }
         FeatureKind::VoicemailOwn => {
             if a1.is_some() {
                 return deny(Reason::TooManyArguments);
             }
             match own_ext() {
-                Some((_, ext)) => done(Verdict::allow(Reason::OwnExtension, revision), [Some(Arg::Id(Arc::clone(&ext.ext))), None]),
+                Some((_, ext)) => done(
+                    Verdict::allow(Reason::OwnExtension, revision),
+                    [Some(Arg::Id(Arc::clone(&ext.ext))), None],
+                ),
                 None => deny(Reason::NoOwnExtension),
             }
         }
@@ -643,27 +814,47 @@ pub fn feature_code<'d>(t: &CompiledTenant, user: &str, dialed: &'d str, revisio
             }
             let (any, reach) = t.reach(u, Category::Voicemail, Action::View);
             let Some(e) = a1 else {
-                let verdict = if any { Verdict::allow(Reason::Permitted, revision) } else { Verdict::deny(Reason::ActionNotPermitted, revision) };
+                let verdict = if any {
+                    Verdict::allow(Reason::Permitted, revision)
+                } else {
+                    Verdict::deny(Reason::ActionNotPermitted, revision)
+                };
                 return done(verdict, [None, None]);
             };
-            let Some((epos, ext)) = t.exts.get(e) else { return deny(Reason::UnknownExtension) };
-            done(scoped(any, ext_in_reach(t, u, reach, epos), revision), [Some(Arg::Id(Arc::clone(&ext.ext))), None])
+            let Some((epos, ext)) = t.exts.get(e) else {
+                return deny(Reason::UnknownExtension);
+            };
+            done(
+                scoped(any, ext_in_reach(t, u, reach, epos), revision),
+                [Some(Arg::Id(Arc::clone(&ext.ext))), None],
+            )
         }
         FeatureKind::PickupDirected => {
-            let Some(e) = a1 else { return deny(Reason::MissingArgument) };
+            let Some(e) = a1 else {
+                return deny(Reason::MissingArgument);
+            };
             if a2.is_some() {
                 return deny(Reason::TooManyArguments);
             }
-            let Some((epos, ext)) = t.exts.get(e) else { return deny(Reason::UnknownExtension) };
+            let Some((epos, ext)) = t.exts.get(e) else {
+                return deny(Reason::UnknownExtension);
+            };
             let (any, reach) = t.reach(u, Category::PickupGroups, Action::View);
-            done(scoped(any, ext_in_reach(t, u, reach, epos), revision), [Some(Arg::Id(Arc::clone(&ext.ext))), None])
+            done(
+                scoped(any, ext_in_reach(t, u, reach, epos), revision),
+                [Some(Arg::Id(Arc::clone(&ext.ext))), None],
+            )
         }
         FeatureKind::Park => {
             if a1.is_some() {
                 return deny(Reason::TooManyArguments);
             }
             let (any, _) = t.reach(u, Category::ParkingLots, Action::View);
-            let verdict = if any { Verdict::allow(Reason::Permitted, revision) } else { Verdict::deny(Reason::ActionNotPermitted, revision) };
+            let verdict = if any {
+                Verdict::allow(Reason::Permitted, revision)
+            } else {
+                Verdict::deny(Reason::ActionNotPermitted, revision)
+            };
             done(verdict, [None, None])
         }
     }

@@ -52,7 +52,11 @@ impl DirectoryError {
 }
 
 fn join(problems: &[Problem]) -> String {
-    problems.iter().map(Problem::to_string).collect::<Vec<_>>().join("; ")
+    problems
+        .iter()
+        .map(Problem::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Parses a directory file's text (JSON if it starts with `{`, else YAML) and validates it.
@@ -65,9 +69,14 @@ pub fn parse(text: &str) -> Result<Vec<Tenant>, DirectoryError> {
 /// Parses a single tenant document (the body of a whole-tenant `PUT`) and validates it.
 pub fn parse_tenant(text: &str) -> Result<Tenant, DirectoryError> {
     let tenant: Tenant = deserialize(text)?;
-    let mut tenants = validate(Directory { tenants: vec![tenant] })?;
+    let mut tenants = validate(Directory {
+        tenants: vec![tenant],
+    })?;
     tenants.pop().ok_or_else(|| {
-        DirectoryError::Syntax(Problem { path: String::new(), message: "no tenant".into() })
+        DirectoryError::Syntax(Problem {
+            path: String::new(),
+            message: "no tenant".into(),
+        })
     })
 }
 
@@ -81,7 +90,10 @@ fn deserialize<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, Director
         let de = &mut serde_json::Deserializer::from_str(text);
         serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
-            syntax(if path == "." { String::new() } else { path }, e.into_inner().to_string())
+            syntax(
+                if path == "." { String::new() } else { path },
+                e.into_inner().to_string(),
+            )
         })
     } else {
         let de = serde_yaml_ng::Deserializer::from_str(text);
@@ -92,7 +104,9 @@ fn deserialize<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, Director
             // the problem carries the path already, so say it once.
             let message = e.into_inner().to_string();
             let message = match message.split_once(": ") {
-                Some((prefix, rest)) if !prefix.is_empty() && path.starts_with(prefix) => rest.to_string(),
+                Some((prefix, rest)) if !prefix.is_empty() && path.starts_with(prefix) => {
+                    rest.to_string()
+                }
                 _ => message,
             };
             syntax(path, message)
@@ -107,7 +121,10 @@ pub fn validate(directory: Directory) -> Result<Vec<Tenant>, DirectoryError> {
     for (t, tenant) in directory.tenants.iter().enumerate() {
         let path = format!("tenants[{t}]");
         if !seen.insert(tenant.id.as_str()) {
-            problems.add(format!("{path}.id"), format!("duplicate tenant `{}`", tenant.id));
+            problems.add(
+                format!("{path}.id"),
+                format!("duplicate tenant `{}`", tenant.id),
+            );
         }
         validate_tenant(tenant, &path, &mut problems);
     }
@@ -128,18 +145,50 @@ const FIELD_ORDER: [(&str, &[&str]); 9] = [
     (
         "tenants",
         &[
-            "id", "default_caller_id", "emergency_numbers", "sites", "numbers", "extensions", "queues", "roles",
-            "feature_codes", "users",
+            "id",
+            "default_caller_id",
+            "emergency_numbers",
+            "sites",
+            "numbers",
+            "extensions",
+            "queues",
+            "roles",
+            "feature_codes",
+            "users",
         ],
     ),
     ("sites", &["id"]),
-    ("numbers", &["number", "site", "extension", "emergency_callback"]),
+    (
+        "numbers",
+        &["number", "site", "extension", "emergency_callback"],
+    ),
     ("extensions", &["ext", "site", "user"]),
     ("queues", &["id", "number", "site", "agents", "supervisors"]),
     ("roles", &["id", "description", "scope", "permissions"]),
     ("feature_codes", &["code", "feature", "roles"]),
-    ("users", &["id", "role", "custom_role", "site", "extensions", "grants", "default_caller_id", "status"]),
-    ("grants", &["full_call_report_access", "extensions", "queues", "numbers", "features"]),
+    (
+        "users",
+        &[
+            "id",
+            "role",
+            "custom_role",
+            "site",
+            "extensions",
+            "grants",
+            "default_caller_id",
+            "status",
+        ],
+    ),
+    (
+        "grants",
+        &[
+            "full_call_report_access",
+            "extensions",
+            "queues",
+            "numbers",
+            "features",
+        ],
+    ),
 ];
 
 /// A sort key that puts a problem's path (`tenants[0].users[2].grants.queues[1]`) in file
@@ -156,7 +205,11 @@ fn file_order(path: &str) -> Vec<(usize, usize, String)> {
             .unwrap_or(usize::MAX);
         key.push((rank, 0, name.to_string()));
         for index in indices.split('[').filter(|i| !i.is_empty()) {
-            key.push((0, index.trim_end_matches(']').parse().unwrap_or(usize::MAX), String::new()));
+            key.push((
+                0,
+                index.trim_end_matches(']').parse().unwrap_or(usize::MAX),
+                String::new(),
+            ));
         }
         parent = name;
     }
@@ -240,23 +293,27 @@ fn collect_ids<'a, T>(
 fn is_slug(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.'))
+        && id.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
+        })
 }
 
 fn is_dial_string(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 32
         && !s.starts_with('*')
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'+'))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'+'))
 }
 
 fn validate_tenant(t: &Tenant, path: &str, problems: &mut Problems) {
     if !is_slug(&t.id) {
         problems.add(
             format!("{path}.id"),
-            format!("invalid tenant id `{}` (lowercase letters, digits, `-`, `_`, `.`)", t.id),
+            format!(
+                "invalid tenant id `{}` (lowercase letters, digits, `-`, `_`, `.`)",
+                t.id
+            ),
         );
     }
     for (i, e) in t.emergency_numbers.iter().enumerate() {
@@ -268,10 +325,38 @@ fn validate_tenant(t: &Tenant, path: &str, problems: &mut Problems) {
         }
     }
 
-    let sites = collect_ids(&t.sites, |s| s.id.as_str(), &format!("{path}.sites"), "id", "site", problems);
-    let users = collect_ids(&t.users, |u| u.id.as_str(), &format!("{path}.users"), "id", "user", problems);
-    let queues = collect_ids(&t.queues, |q| q.id.as_str(), &format!("{path}.queues"), "id", "queue", problems);
-    let roles = collect_ids(&t.roles, |r| r.id.as_str(), &format!("{path}.roles"), "id", "role", problems);
+    let sites = collect_ids(
+        &t.sites,
+        |s| s.id.as_str(),
+        &format!("{path}.sites"),
+        "id",
+        "site",
+        problems,
+    );
+    let users = collect_ids(
+        &t.users,
+        |u| u.id.as_str(),
+        &format!("{path}.users"),
+        "id",
+        "user",
+        problems,
+    );
+    let queues = collect_ids(
+        &t.queues,
+        |q| q.id.as_str(),
+        &format!("{path}.queues"),
+        "id",
+        "queue",
+        problems,
+    );
+    let roles = collect_ids(
+        &t.roles,
+        |r| r.id.as_str(),
+        &format!("{path}.roles"),
+        "id",
+        "role",
+        problems,
+    );
     let mut numbers = HashSet::new();
     for (i, n) in t.numbers.iter().enumerate() {
         match E164::parse(&n.number) {
@@ -295,12 +380,30 @@ fn validate_tenant(t: &Tenant, path: &str, problems: &mut Problems) {
     for (i, e) in t.extensions.iter().enumerate() {
         let at = format!("{path}.extensions[{i}]");
         if !is_dial_string(&e.ext) {
-            problems.add(format!("{at}.ext"), format!("invalid extension `{}`", e.ext));
+            problems.add(
+                format!("{at}.ext"),
+                format!("invalid extension `{}`", e.ext),
+            );
         } else if exts.insert(e.ext.as_str(), e.user.as_deref()).is_some() {
-            problems.add(format!("{at}.ext"), format!("duplicate extension `{}`", e.ext));
+            problems.add(
+                format!("{at}.ext"),
+                format!("duplicate extension `{}`", e.ext),
+            );
         }
-        check_ref(&sites, e.site.as_deref(), "site", &format!("{at}.site"), problems);
-        check_ref(&users, e.user.as_deref(), "user", &format!("{at}.user"), problems);
+        check_ref(
+            &sites,
+            e.site.as_deref(),
+            "site",
+            &format!("{at}.site"),
+            problems,
+        );
+        check_ref(
+            &users,
+            e.user.as_deref(),
+            "user",
+            &format!("{at}.user"),
+            problems,
+        );
     }
     let mut claimed: HashMap<&str, &str> = HashMap::new();
     for (i, u) in t.users.iter().enumerate() {
@@ -311,32 +414,51 @@ fn validate_tenant(t: &Tenant, path: &str, problems: &mut Problems) {
                 continue;
             }
             if let Some(Some(owner)) = exts.get(ext.as_str())
-                && *owner != u.id {
-                    problems.add(at, format!("extension `{ext}` belongs to user `{owner}`"));
-                    continue;
-                }
+                && *owner != u.id
+            {
+                problems.add(at, format!("extension `{ext}` belongs to user `{owner}`"));
+                continue;
+            }
             if let Some(other) = claimed.insert(ext.as_str(), u.id.as_str())
-                && other != u.id {
-                    problems.add(at, format!("extension `{ext}` is also claimed by user `{other}`"));
-                }
+                && other != u.id
+            {
+                problems.add(
+                    at,
+                    format!("extension `{ext}` is also claimed by user `{other}`"),
+                );
+            }
         }
     }
     let known_ext = |e: &str| exts.contains_key(e) || claimed.contains_key(e);
 
     for (i, n) in t.numbers.iter().enumerate() {
         let at = format!("{path}.numbers[{i}]");
-        check_ref(&sites, n.site.as_deref(), "site", &format!("{at}.site"), problems);
+        check_ref(
+            &sites,
+            n.site.as_deref(),
+            "site",
+            &format!("{at}.site"),
+            problems,
+        );
         if let Some(e) = &n.extension
-            && !known_ext(e) {
-                problems.add(format!("{at}.extension"), format!("unknown extension `{e}`"));
-            }
+            && !known_ext(e)
+        {
+            problems.add(
+                format!("{at}.extension"),
+                format!("unknown extension `{e}`"),
+            );
+        }
     }
 
     let owned = |field: &str, value: &str, problems: &mut Problems| match E164::parse(value) {
-        Err(e) => problems.add(field.to_string(), format!("`{value}` is not an E.164 number ({e})")),
-        Ok(n) if !numbers.contains(&n) => {
-            problems.add(field.to_string(), format!("number `{value}` is not one of the tenant's numbers"))
-        }
+        Err(e) => problems.add(
+            field.to_string(),
+            format!("`{value}` is not an E.164 number ({e})"),
+        ),
+        Ok(n) if !numbers.contains(&n) => problems.add(
+            field.to_string(),
+            format!("number `{value}` is not one of the tenant's numbers"),
+        ),
         Ok(_) => {}
     };
     if let Some(d) = &t.default_caller_id {
@@ -348,35 +470,66 @@ fn validate_tenant(t: &Tenant, path: &str, problems: &mut Problems) {
         let at = format!("{path}.queues[{i}]");
         if let Some(n) = &q.number {
             if !is_dial_string(n) {
-                problems.add(format!("{at}.number"), format!("invalid queue number `{n}`"));
+                problems.add(
+                    format!("{at}.number"),
+                    format!("invalid queue number `{n}`"),
+                );
             } else if !queue_numbers.insert(n.as_str()) {
-                problems.add(format!("{at}.number"), format!("duplicate queue number `{n}`"));
+                problems.add(
+                    format!("{at}.number"),
+                    format!("duplicate queue number `{n}`"),
+                );
             }
         }
-        check_ref(&sites, q.site.as_deref(), "site", &format!("{at}.site"), problems);
+        check_ref(
+            &sites,
+            q.site.as_deref(),
+            "site",
+            &format!("{at}.site"),
+            problems,
+        );
         for (j, a) in q.agents.iter().enumerate() {
-            check_ref(&users, Some(a), "user", &format!("{at}.agents[{j}]"), problems);
+            check_ref(
+                &users,
+                Some(a),
+                "user",
+                &format!("{at}.agents[{j}]"),
+                problems,
+            );
         }
         for (j, s) in q.supervisors.iter().enumerate() {
-            check_ref(&users, Some(s), "user", &format!("{at}.supervisors[{j}]"), problems);
+            check_ref(
+                &users,
+                Some(s),
+                "user",
+                &format!("{at}.supervisors[{j}]"),
+                problems,
+            );
         }
     }
 
     for (i, r) in t.roles.iter().enumerate() {
         let at = format!("{path}.roles[{i}]");
         if RoleId::by_name(&r.id).is_some() {
-            problems.add(format!("{at}.id"), format!("`{}` is a built-in role's name", r.id));
+            problems.add(
+                format!("{at}.id"),
+                format!("`{}` is a built-in role's name", r.id),
+            );
         }
         if let Some(s) = &r.scope
-            && s.parse::<Scope>().is_err() {
-                problems.add(
-                    format!("{at}.scope"),
-                    format!("unknown scope `{s}` (tenant, site, assigned, self, none)"),
-                );
-            }
+            && s.parse::<Scope>().is_err()
+        {
+            problems.add(
+                format!("{at}.scope"),
+                format!("unknown scope `{s}` (tenant, site, assigned, self, none)"),
+            );
+        }
         for (category, actions) in &r.permissions {
             if category.parse::<Category>().is_err() {
-                problems.add(format!("{at}.permissions.{category}"), format!("unknown category `{category}`"));
+                problems.add(
+                    format!("{at}.permissions.{category}"),
+                    format!("unknown category `{category}`"),
+                );
             }
             for (j, a) in actions.iter().enumerate() {
                 if a.parse::<Action>().is_err() {
@@ -395,14 +548,28 @@ fn validate_tenant(t: &Tenant, path: &str, problems: &mut Problems) {
         let well_formed = f.code.len() >= 2
             && f.code.len() <= 16
             && f.code.starts_with('*')
-            && f.code.bytes().all(|b| b.is_ascii_digit() || b == b'*' || b == b'#');
+            && f.code
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b == b'*' || b == b'#');
         if !well_formed {
-            problems.add(format!("{at}.code"), format!("invalid feature code `{}` (`*` then digits, `*`, `#`)", f.code));
+            problems.add(
+                format!("{at}.code"),
+                format!(
+                    "invalid feature code `{}` (`*` then digits, `*`, `#`)",
+                    f.code
+                ),
+            );
         } else if !codes.insert(f.code.as_str()) {
-            problems.add(format!("{at}.code"), format!("duplicate feature code `{}`", f.code));
+            problems.add(
+                format!("{at}.code"),
+                format!("duplicate feature code `{}`", f.code),
+            );
         }
         if f.feature != "disabled" && f.feature.parse::<FeatureKind>().is_err() {
-            problems.add(format!("{at}.feature"), format!("unknown feature `{}`", f.feature));
+            problems.add(
+                format!("{at}.feature"),
+                format!("unknown feature `{}`", f.feature),
+            );
         }
         for (j, role) in f.roles.iter().flatten().enumerate() {
             if RoleId::by_name(role).is_none() && !roles.contains(role.as_str()) {
@@ -417,25 +584,47 @@ fn validate_tenant(t: &Tenant, path: &str, problems: &mut Problems) {
             problems.add(format!("{at}.role"), format!("unknown role `{}`", u.role));
         }
         if let Some(c) = &u.custom_role
-            && !roles.contains(c.as_str()) {
-                problems.add(format!("{at}.custom_role"), format!("unknown custom role `{c}`"));
-            }
-        check_ref(&sites, u.site.as_deref(), "site", &format!("{at}.site"), problems);
+            && !roles.contains(c.as_str())
+        {
+            problems.add(
+                format!("{at}.custom_role"),
+                format!("unknown custom role `{c}`"),
+            );
+        }
+        check_ref(
+            &sites,
+            u.site.as_deref(),
+            "site",
+            &format!("{at}.site"),
+            problems,
+        );
         if let Some(d) = &u.default_caller_id {
             owned(&format!("{at}.default_caller_id"), d, problems);
         }
         match u.status.as_deref() {
             None | Some("active") | Some("suspended") => {}
-            Some(s) => problems.add(format!("{at}.status"), format!("unknown status `{s}` (active, suspended)")),
+            Some(s) => problems.add(
+                format!("{at}.status"),
+                format!("unknown status `{s}` (active, suspended)"),
+            ),
         }
         let g = &u.grants;
         for (j, e) in g.extensions.iter().enumerate() {
             if !known_ext(e) {
-                problems.add(format!("{at}.grants.extensions[{j}]"), format!("unknown extension `{e}`"));
+                problems.add(
+                    format!("{at}.grants.extensions[{j}]"),
+                    format!("unknown extension `{e}`"),
+                );
             }
         }
         for (j, q) in g.queues.iter().enumerate() {
-            check_ref(&queues, Some(q), "queue", &format!("{at}.grants.queues[{j}]"), problems);
+            check_ref(
+                &queues,
+                Some(q),
+                "queue",
+                &format!("{at}.grants.queues[{j}]"),
+                problems,
+            );
         }
         for (j, n) in g.numbers.iter().enumerate() {
             owned(&format!("{at}.grants.numbers[{j}]"), n, problems);
@@ -452,11 +641,18 @@ fn validate_tenant(t: &Tenant, path: &str, problems: &mut Problems) {
     }
 }
 
-fn check_ref(known: &HashSet<&str>, value: Option<&str>, what: &str, at: &str, problems: &mut Problems) {
+fn check_ref(
+    known: &HashSet<&str>,
+    value: Option<&str>,
+    what: &str,
+    at: &str,
+    problems: &mut Problems,
+) {
     if let Some(v) = value
-        && !known.contains(v) {
-            problems.add(at.to_string(), format!("unknown {what} `{v}`"));
-        }
+        && !known.contains(v)
+    {
+        problems.add(at.to_string(), format!("unknown {what} `{v}`"));
+    }
 }
 
 #[cfg(test)]
@@ -466,10 +662,18 @@ mod tests {
 
     /// The fields serde knows for `T`, in declaration order (what it lists for an unknown one).
     fn fields<T: serde::de::DeserializeOwned>() -> Vec<String> {
-        let Err(e) = serde_json::from_str::<T>(r#"{"~": 0}"#) else { return Vec::new() };
+        let Err(e) = serde_json::from_str::<T>(r#"{"~": 0}"#) else {
+            return Vec::new();
+        };
         let text = e.to_string();
-        let list = text.split("expected ").nth(1).unwrap_or("").trim_start_matches("one of ");
-        list.split(", ").map(|f| f.split('`').nth(1).unwrap_or("").to_string()).collect()
+        let list = text
+            .split("expected ")
+            .nth(1)
+            .unwrap_or("")
+            .trim_start_matches("one of ");
+        list.split(", ")
+            .map(|f| f.split('`').nth(1).unwrap_or("").to_string())
+            .collect()
     }
 
     #[test]

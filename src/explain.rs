@@ -8,8 +8,8 @@ use serde::Serialize;
 use crate::catalog::{Action, Category, FEATURE_TOGGLES, Scope};
 use crate::decide::{self, Outcome};
 use crate::table::{
-    CompiledTenant, REACH_GRANTED, REACH_MEMBER, REACH_OWN, REACH_SITE, REACH_SUPERVISED, REACH_TENANT, Reach, Table,
-    UserEntry,
+    CompiledTenant, REACH_GRANTED, REACH_MEMBER, REACH_OWN, REACH_SITE, REACH_SUPERVISED,
+    REACH_TENANT, Reach, Table, UserEntry,
 };
 
 /// A user's effective rights.
@@ -98,7 +98,8 @@ impl Table {
     /// The effective rights of `user` in `tenant`, or `None` if there is no such user.
     pub fn explain(&self, tenant: &str, user: &str) -> Option<Explanation> {
         let revision = self.revision();
-        self.with_tenant(tenant, |t| explain(t, user, revision)).flatten()
+        self.with_tenant(tenant, |t| explain(t, user, revision))
+            .flatten()
     }
 }
 
@@ -134,7 +135,10 @@ pub fn explain(t: &CompiledTenant, user: &str, revision: u64) -> Option<Explanat
         for &a in Action::ALL {
             let (any, reach) = t.reach(u, c, a);
             if any {
-                permissions.entry(c).or_default().insert(a, reach_names(any, reach));
+                permissions
+                    .entry(c)
+                    .or_default()
+                    .insert(a, reach_names(any, reach));
             }
         }
     }
@@ -179,16 +183,22 @@ pub fn explain(t: &CompiledTenant, user: &str, revision: u64) -> Option<Explanat
             admin: role.is_admin(),
             source: role.source,
         },
-        custom_role: u.custom_role.and_then(|c| t.roles.at(c)).map(|r| CustomRoleSummary {
-            id: r.id.to_string(),
-            description: r.description.as_deref().map(str::to_string),
-            scope: r.scope,
-        }),
+        custom_role: u
+            .custom_role
+            .and_then(|c| t.roles.at(c))
+            .map(|r| CustomRoleSummary {
+                id: r.id.to_string(),
+                description: r.description.as_deref().map(str::to_string),
+                scope: r.scope,
+            }),
         site: u.site.and_then(|s| t.sites.at(s)).map(|s| s.id.to_string()),
         extensions,
         permissions,
         caller_ids,
-        default_caller_id: u.default_caller_id.or(t.default_caller_id).and_then(number_name),
+        default_caller_id: u
+            .default_caller_id
+            .or(t.default_caller_id)
+            .and_then(number_name),
         pausable_queues,
         recordings: recording_reach(t, u),
         full_call_report_access: u.full_report,
@@ -213,7 +223,10 @@ fn recording_reach(t: &CompiledTenant, u: &UserEntry) -> RecordingReach {
         return r;
     }
     if reach & REACH_SITE != 0 {
-        r.site = t.user_site(u).and_then(|s| t.sites.at(s)).map(|s| s.id.to_string());
+        r.site = t
+            .user_site(u)
+            .and_then(|s| t.sites.at(s))
+            .map(|s| s.id.to_string());
     }
     let mut queues: Vec<u32> = Vec::new();
     let mut exts: Vec<u32> = Vec::new();
@@ -223,7 +236,12 @@ fn recording_reach(t: &CompiledTenant, u: &UserEntry) -> RecordingReach {
     if reach & REACH_GRANTED != 0 {
         queues.extend_from_slice(u.granted_queues());
         exts.extend_from_slice(u.granted_exts());
-        r.numbers = u.granted_numbers().iter().filter_map(|&n| t.numbers.at(n)).map(|n| n.number.to_string()).collect();
+        r.numbers = u
+            .granted_numbers()
+            .iter()
+            .filter_map(|&n| t.numbers.at(n))
+            .map(|n| n.number.to_string())
+            .collect();
     }
     if reach & REACH_OWN != 0 {
         exts.extend_from_slice(u.own_exts());
@@ -232,8 +250,16 @@ fn recording_reach(t: &CompiledTenant, u: &UserEntry) -> RecordingReach {
     queues.dedup();
     exts.sort_unstable();
     exts.dedup();
-    r.queues = queues.iter().filter_map(|&q| t.queues.at(q)).map(|q| q.id.to_string()).collect();
-    r.extensions = exts.iter().filter_map(|&e| t.exts.at(e)).map(|e| e.ext.to_string()).collect();
+    r.queues = queues
+        .iter()
+        .filter_map(|&q| t.queues.at(q))
+        .map(|q| q.id.to_string())
+        .collect();
+    r.extensions = exts
+        .iter()
+        .filter_map(|&e| t.exts.at(e))
+        .map(|e| e.ext.to_string())
+        .collect();
     r.queues.sort();
     r.extensions.sort();
     r.numbers.sort();

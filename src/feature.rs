@@ -61,7 +61,10 @@ impl FeatureKind {
 impl FromStr for FeatureKind {
     type Err = UnknownName;
     fn from_str(s: &str) -> Result<Self, UnknownName> {
-        FeatureKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or(UnknownName)
+        FeatureKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or(UnknownName)
     }
 }
 

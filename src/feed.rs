@@ -176,7 +176,9 @@ pub fn encode(message: &Message) -> Result<Vec<u8>, FeedError> {
     if len > MAX_FRAME {
         return Err(FeedError::TooLarge(len as u64));
     }
-    let header = u32::try_from(len).map_err(|_| FeedError::TooLarge(len as u64))?.to_be_bytes();
+    let header = u32::try_from(len)
+        .map_err(|_| FeedError::TooLarge(len as u64))?
+        .to_be_bytes();
     if let Some(h) = frame.get_mut(..4) {
         h.copy_from_slice(&header);
     }
@@ -224,16 +226,39 @@ mod tests {
     fn every_message_round_trips_through_a_frame() {
         let t = tenant();
         let messages = [
-            Message::Hello { version: VERSION, name: "test".into(), pid: 7 },
-            Message::Welcome { version: VERSION, revision: 3 },
-            Message::Snapshot { revision: 3, tenants: 1 },
-            Message::Tenant { revision: 2, tenant: Arc::clone(&t) },
+            Message::Hello {
+                version: VERSION,
+                name: "test".into(),
+                pid: 7,
+            },
+            Message::Welcome {
+                version: VERSION,
+                revision: 3,
+            },
+            Message::Snapshot {
+                revision: 3,
+                tenants: 1,
+            },
+            Message::Tenant {
+                revision: 2,
+                tenant: Arc::clone(&t),
+            },
             Message::SnapshotEnd { revision: 3 },
-            Message::Put { revision: 4, tenant: t },
-            Message::Delete { revision: 5, tenant: "acme".into() },
+            Message::Put {
+                revision: 4,
+                tenant: t,
+            },
+            Message::Delete {
+                revision: 5,
+                tenant: "acme".into(),
+            },
             Message::Heartbeat { revision: 5 },
-            Message::Error { message: "no".into() },
-            Message::Audit { records: vec![serde_json::json!({"decision": "deny"})] },
+            Message::Error {
+                message: "no".into(),
+            },
+            Message::Audit {
+                records: vec![serde_json::json!({"decision": "deny"})],
+            },
         ];
         let mut wire = Vec::new();
         for m in &messages {
@@ -244,7 +269,9 @@ mod tests {
         for m in &messages {
             assert_eq!(&read_message(&mut r, &mut buf).unwrap(), m);
         }
-        assert!(matches!(read_message(&mut r, &mut buf), Err(FeedError::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof));
+        assert!(
+            matches!(read_message(&mut r, &mut buf), Err(FeedError::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof)
+        );
     }
 
     #[test]
@@ -258,11 +285,20 @@ mod tests {
     #[test]
     fn oversized_truncated_and_garbage_frames_are_errors() {
         let mut r: &[u8] = &[0xff, 0xff, 0xff, 0xff, b'{'];
-        assert!(matches!(read_message(&mut r, &mut Vec::new()), Err(FeedError::TooLarge(_))));
+        assert!(matches!(
+            read_message(&mut r, &mut Vec::new()),
+            Err(FeedError::TooLarge(_))
+        ));
         let mut r: &[u8] = &[0, 0, 0, 10, b'{'];
-        assert!(matches!(read_message(&mut r, &mut Vec::new()), Err(FeedError::Io(_))));
+        assert!(matches!(
+            read_message(&mut r, &mut Vec::new()),
+            Err(FeedError::Io(_))
+        ));
         let mut r: &[u8] = &[0, 0, 0, 3, b'a', b'b', b'c'];
-        assert!(matches!(read_message(&mut r, &mut Vec::new()), Err(FeedError::Malformed(_))));
+        assert!(matches!(
+            read_message(&mut r, &mut Vec::new()),
+            Err(FeedError::Malformed(_))
+        ));
         let unknown = br#"{"type":"launch","revision":1}"#;
         assert!(matches!(decode(unknown), Err(FeedError::Malformed(_))));
         assert!(frame_len((MAX_FRAME as u32).to_be_bytes()).is_ok());

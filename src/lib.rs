@@ -14,7 +14,9 @@ pub mod reason;
 pub mod table;
 
 pub use catalog::{Action, Category, Scope};
-pub use decide::{Args, CallerIdAnswer, FeatureAnswer, Outcome, Recording, RecordingAction, Resource, Verdict};
+pub use decide::{
+    Args, CallerIdAnswer, FeatureAnswer, Outcome, Recording, RecordingAction, Resource, Verdict,
+};
 pub use directory::{DirectoryError, Problem};
 pub use explain::Explanation;
 pub use feature::FeatureKind;

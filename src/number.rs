@@ -85,7 +85,10 @@ impl E164 {
 
     /// Writes `+<digits>` into a stack buffer and returns it; no allocation.
     pub fn to_buf(self) -> NumberBuf {
-        let mut buf = NumberBuf { bytes: [0; 16], len: 0 };
+        let mut buf = NumberBuf {
+            bytes: [0; 16],
+            len: 0,
+        };
         let mut digits = [0u8; 20];
         let mut n = self.0;
         let mut i = digits.len();
@@ -101,11 +104,12 @@ impl E164 {
         }
         let tail = digits.get(i..).unwrap_or(&[]);
         if let Some(out) = buf.bytes.get_mut(..=tail.len())
-            && let Some((plus, rest)) = out.split_first_mut() {
-                *plus = b'+';
-                rest.copy_from_slice(tail);
-                buf.len = out.len() as u8;
-            }
+            && let Some((plus, rest)) = out.split_first_mut()
+        {
+            *plus = b'+';
+            rest.copy_from_slice(tail);
+            buf.len = out.len() as u8;
+        }
         buf
     }
 }
@@ -166,7 +170,10 @@ mod tests {
         assert_eq!(E164::parse("15550100000"), Err(NumberError::MissingPlus));
         assert_eq!(E164::parse("+"), Err(NumberError::BadLength));
         assert_eq!(E164::parse("+0155"), Err(NumberError::BadLength));
-        assert_eq!(E164::parse("+1234567890123456"), Err(NumberError::BadLength));
+        assert_eq!(
+            E164::parse("+1234567890123456"),
+            Err(NumberError::BadLength)
+        );
         assert_eq!(E164::parse("+1555x"), Err(NumberError::NotDigits));
         assert_eq!(E164::parse("+1 555"), Err(NumberError::NotDigits));
     }

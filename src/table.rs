@@ -13,9 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use dashmap::DashMap;
 use hashbrown::HashTable;
 
-use crate::catalog::{
-    self, Action, Category, FEATURE_TOGGLES, Matrix, REPORTING, RoleId, Scope,
-};
+use crate::catalog::{self, Action, Category, FEATURE_TOGGLES, Matrix, REPORTING, RoleId, Scope};
 use crate::feature::{DEFAULT_CODES, FeatureKind};
 use crate::model::Tenant;
 use crate::number::E164;
@@ -81,8 +79,10 @@ impl Table {
 
     /// Replaces the whole table with `tenants` at `revision` (a snapshot).
     pub fn replace_all<'a>(&self, tenants: impl IntoIterator<Item = &'a Tenant>, revision: u64) {
-        let compiled: Vec<CompiledTenant> =
-            tenants.into_iter().map(|t| CompiledTenant::compile(t, revision)).collect();
+        let compiled: Vec<CompiledTenant> = tenants
+            .into_iter()
+            .map(|t| CompiledTenant::compile(t, revision))
+            .collect();
         let keep: std::collections::HashSet<&str> = compiled.iter().map(|t| &*t.id).collect();
         self.tenants.retain(|id, _| keep.contains(&**id));
         for t in compiled {
@@ -106,7 +106,10 @@ impl Table {
     /// revision or later (a consistent base for a replica to follow changes from).
     pub fn snapshot(&self) -> (u64, Vec<Arc<CompiledTenant>>) {
         let revision = self.revision();
-        (revision, self.tenants.iter().map(|t| Arc::clone(t.value())).collect())
+        (
+            revision,
+            self.tenants.iter().map(|t| Arc::clone(t.value())).collect(),
+        )
     }
 
     /// How many tenants are loaded.
@@ -138,21 +141,29 @@ pub struct Index<T> {
 
 impl<T: Keyed> Index<T> {
     fn with_capacity(n: usize) -> Index<T> {
-        Index { items: Vec::with_capacity(n), slots: HashTable::with_capacity(n), hasher: Hasher::default() }
+        Index {
+            items: Vec::with_capacity(n),
+            slots: HashTable::with_capacity(n),
+            hasher: Hasher::default(),
+        }
     }
 
     /// Adds an item; returns its position, or the existing one's if the key is taken.
     fn push(&mut self, item: T) -> u32 {
         let hash = self.hasher.hash_one(item.key());
         let items = &self.items;
-        if let Some(&i) = self.slots.find(hash, |&i| items.get(i as usize).is_some_and(|x| x.key() == item.key())) {
+        if let Some(&i) = self.slots.find(hash, |&i| {
+            items.get(i as usize).is_some_and(|x| x.key() == item.key())
+        }) {
             return i;
         }
         let i = u32::try_from(self.items.len()).unwrap_or(u32::MAX);
         self.items.push(item);
         let (items, hasher) = (&self.items, &self.hasher);
         self.slots.insert_unique(hash, i, |&j| {
-            items.get(j as usize).map_or(0, |x| hasher.hash_one(x.key()))
+            items
+                .get(j as usize)
+                .map_or(0, |x| hasher.hash_one(x.key()))
         });
         i
     }
@@ -161,7 +172,11 @@ impl<T: Keyed> Index<T> {
     #[inline]
     pub fn find(&self, key: &T::Key) -> Option<u32> {
         let hash = self.hasher.hash_one(key);
-        self.slots.find(hash, |&i| self.items.get(i as usize).is_some_and(|x| x.key() == key)).copied()
+        self.slots
+            .find(hash, |&i| {
+                self.items.get(i as usize).is_some_and(|x| x.key() == key)
+            })
+            .copied()
     }
 
     /// The item with `key`, and its position.
@@ -342,7 +357,9 @@ impl UserEntry {
     }
     /// Whether they have any extension, queue or number grant.
     pub fn has_resource_grants(&self) -> bool {
-        !(self.granted_exts().is_empty() && self.granted_queues().is_empty() && self.granted_numbers().is_empty())
+        !(self.granted_exts().is_empty()
+            && self.granted_queues().is_empty()
+            && self.granted_numbers().is_empty())
     }
 }
 
@@ -451,7 +468,10 @@ impl CompiledTenant {
         let t = &*source;
         let mut sites = Index::with_capacity(t.sites.len());
         for s in &t.sites {
-            sites.push(SiteEntry { id: s.id.as_str().into(), emergency_callback: None });
+            sites.push(SiteEntry {
+                id: s.id.as_str().into(),
+                emergency_callback: None,
+            });
         }
         let site = |id: &Option<String>| id.as_deref().and_then(|s| sites.find(s));
 
@@ -474,22 +494,34 @@ impl CompiledTenant {
 
         let mut numbers = Index::with_capacity(t.numbers.len());
         let mut callbacks = Vec::new();
-        let mut sorted_numbers: Vec<(E164, &crate::model::Number)> =
-            t.numbers.iter().filter_map(|n| E164::parse(&n.number).ok().map(|e| (e, n))).collect();
+        let mut sorted_numbers: Vec<(E164, &crate::model::Number)> = t
+            .numbers
+            .iter()
+            .filter_map(|n| E164::parse(&n.number).ok().map(|e| (e, n)))
+            .collect();
         sorted_numbers.sort_by_key(|(e, _)| *e);
         for (number, n) in &sorted_numbers {
             let ext = n.extension.as_deref().and_then(|e| exts.find(e));
-            let pos = numbers.push(NumberEntry { number: *number, site: site(&n.site), ext });
+            let pos = numbers.push(NumberEntry {
+                number: *number,
+                site: site(&n.site),
+                ext,
+            });
             // Numbers are visited in ascending order: the first one seen is the smallest.
             if let Some(e) = ext.and_then(|e| exts.items.get_mut(e as usize)) {
                 e.did.get_or_insert(pos);
             }
             if n.emergency_callback
-                && let Some(s) = site(&n.site) {
-                    callbacks.push((s, pos));
-                }
+                && let Some(s) = site(&n.site)
+            {
+                callbacks.push((s, pos));
+            }
         }
-        let number = |text: &str| E164::parse(text).ok().and_then(|n| numbers.find(&n.value()));
+        let number = |text: &str| {
+            E164::parse(text)
+                .ok()
+                .and_then(|n| numbers.find(&n.value()))
+        };
 
         let mut queues = Index::with_capacity(t.queues.len());
         let mut queue_numbers = hashbrown::HashMap::with_hasher(Hasher::default());
@@ -510,7 +542,9 @@ impl CompiledTenant {
         for r in &t.roles {
             let mut matrix = Matrix::EMPTY;
             for (category, actions) in &r.permissions {
-                let Ok(category) = category.parse::<Category>() else { continue };
+                let Ok(category) = category.parse::<Category>() else {
+                    continue;
+                };
                 let set = actions
                     .iter()
                     .filter_map(|a| a.parse::<Action>().ok())
@@ -521,7 +555,11 @@ impl CompiledTenant {
                 id: r.id.as_str().into(),
                 description: r.description.as_deref().map(Into::into),
                 matrix,
-                scope: r.scope.as_deref().and_then(|s| s.parse().ok()).unwrap_or(Scope::Tenant),
+                scope: r
+                    .scope
+                    .as_deref()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(Scope::Tenant),
             });
         }
 
@@ -552,9 +590,26 @@ impl CompiledTenant {
             let parts: [Vec<u32>; 6] = [
                 sorted_vec(own_exts.get_mut(ui).map(std::mem::take).unwrap_or_default()),
                 sorted_vec(agent_of.get_mut(ui).map(std::mem::take).unwrap_or_default()),
-                sorted_vec(supervises.get_mut(ui).map(std::mem::take).unwrap_or_default()),
-                sorted_vec(u.grants.extensions.iter().filter_map(|e| exts.find(e)).collect()),
-                sorted_vec(u.grants.queues.iter().filter_map(|q| queues.find(q)).collect()),
+                sorted_vec(
+                    supervises
+                        .get_mut(ui)
+                        .map(std::mem::take)
+                        .unwrap_or_default(),
+                ),
+                sorted_vec(
+                    u.grants
+                        .extensions
+                        .iter()
+                        .filter_map(|e| exts.find(e))
+                        .collect(),
+                ),
+                sorted_vec(
+                    u.grants
+                        .queues
+                        .iter()
+                        .filter_map(|q| queues.find(q))
+                        .collect(),
+                ),
                 sorted_vec(u.grants.numbers.iter().filter_map(|n| number(n)).collect()),
             ];
             let mut ends = [0u32; 6];
@@ -563,7 +618,12 @@ impl CompiledTenant {
                 all.extend_from_slice(part);
                 *end = u32::try_from(all.len()).unwrap_or(u32::MAX);
             }
-            let features = u.grants.features.iter().filter_map(|f| catalog::feature_toggle(f)).fold(0u16, |m, i| m | (1 << i));
+            let features = u
+                .grants
+                .features
+                .iter()
+                .filter_map(|f| catalog::feature_toggle(f))
+                .fold(0u16, |m, i| m | (1 << i));
             users.push(UserEntry {
                 id: u.id.as_str().into(),
                 role: RoleId::by_name(&u.role).unwrap_or(RoleId::NOBODY),
@@ -581,10 +641,16 @@ impl CompiledTenant {
         let mut codes: Vec<CodeEntry> = DEFAULT_CODES
             .iter()
             .filter(|(code, _)| !t.feature_codes.iter().any(|f| f.code == *code))
-            .map(|(code, feature)| CodeEntry { code: (*code).into(), feature: *feature, roles: None })
+            .map(|(code, feature)| CodeEntry {
+                code: (*code).into(),
+                feature: *feature,
+                roles: None,
+            })
             .collect();
         for f in &t.feature_codes {
-            let Ok(feature) = f.feature.parse::<FeatureKind>() else { continue };
+            let Ok(feature) = f.feature.parse::<FeatureKind>() else {
+                continue;
+            };
             let roles = f.roles.as_ref().map(|names| {
                 names
                     .iter()
@@ -594,9 +660,18 @@ impl CompiledTenant {
                     })
                     .collect()
             });
-            codes.push(CodeEntry { code: f.code.as_str().into(), feature, roles });
+            codes.push(CodeEntry {
+                code: f.code.as_str().into(),
+                feature,
+                roles,
+            });
         }
-        codes.sort_by(|a, b| b.code.len().cmp(&a.code.len()).then_with(|| a.code.cmp(&b.code)));
+        codes.sort_by(|a, b| {
+            b.code
+                .len()
+                .cmp(&a.code.len())
+                .then_with(|| a.code.cmp(&b.code))
+        });
 
         let mut emergency: Vec<Box<str>> = ALWAYS_EMERGENCY.iter().map(|e| (*e).into()).collect();
         for e in &t.emergency_numbers {
@@ -673,10 +748,11 @@ impl CompiledTenant {
             reach |= REACH_MEMBER;
         }
         if let Some(custom) = user.custom_role.and_then(|c| self.roles.at(c))
-            && custom.matrix.allows(category, action) {
-                any = true;
-                reach |= reach_of(custom.scope);
-            }
+            && custom.matrix.allows(category, action)
+        {
+            any = true;
+            reach |= reach_of(custom.scope);
+        }
         if REPORTING.allows(category, action) {
             if user.full_report {
                 any = true;
@@ -692,17 +768,23 @@ impl CompiledTenant {
             let i = toggles.trailing_zeros() as usize;
             toggles &= toggles - 1;
             if let Some(t) = FEATURE_TOGGLES.get(i)
-                && t.category == category && t.actions & action.bit() != 0 {
-                    any = true;
-                    reach |= reach_of(t.scope);
-                }
+                && t.category == category
+                && t.actions & action.bit() != 0
+            {
+                any = true;
+                reach |= reach_of(t.scope);
+            }
         }
         (any, reach)
     }
 
     /// The user's site: their own, else their first extension's.
     pub fn user_site(&self, user: &UserEntry) -> Option<u32> {
-        user.site.or_else(|| user.own_exts().iter().find_map(|&e| self.exts.at(e).and_then(|e| e.site)))
+        user.site.or_else(|| {
+            user.own_exts()
+                .iter()
+                .find_map(|&e| self.exts.at(e).and_then(|e| e.site))
+        })
     }
 }
 
@@ -728,5 +810,9 @@ fn sorted_vec(mut v: Vec<u32>) -> Vec<u32> {
 /// Whether a sorted set holds `x`. Sets are tiny; a linear scan beats a binary search there.
 #[inline]
 pub fn contains(set: &[u32], x: u32) -> bool {
-    if set.len() <= 16 { set.contains(&x) } else { set.binary_search(&x).is_ok() }
+    if set.len() <= 16 {
+        set.contains(&x)
+    } else {
+        set.binary_search(&x).is_ok()
+    }
 }

@@ -5,18 +5,29 @@
 //! that needs a particular shape of directory builds a small one inline.
 
 #[path = "support/demo.rs"]
-#[expect(clippy::expect_used, clippy::panic, reason = "a broken test fixture fails the test loudly")]
+#[expect(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a broken test fixture fails the test loudly"
+)]
 mod demo;
 
 use callgate::model::{CustomRole, Queue};
 use callgate::{
-    Action, Category, FeatureKind, Outcome, Reason, Recording, RecordingAction, Resource, Table, Tenant, Verdict,
+    Action, Category, FeatureKind, Outcome, Reason, Recording, RecordingAction, Resource, Table,
+    Tenant, Verdict,
 };
 
 // ------------------------------------------------------------------------- helpers
 
 /// A caller-ID answer as `(outcome, caller ID text, reason)`.
-fn cid(t: &Table, tenant: &str, user: &str, requested: Option<&str>, dialed: &str) -> (Outcome, Option<String>, Reason) {
+fn cid(
+    t: &Table,
+    tenant: &str,
+    user: &str,
+    requested: Option<&str>,
+    dialed: &str,
+) -> (Outcome, Option<String>, Reason) {
     let a = t.check_caller_id(tenant, user, requested, dialed);
     (a.outcome, a.caller_id.map(|n| n.to_string()), a.reason)
 }
@@ -42,16 +53,38 @@ const ALLOWED: Outcome = Outcome::Allow;
 const DENIED: Outcome = Outcome::Deny;
 
 /// A feature-code answer as `(outcome, feature, args, reason)`.
-fn fc(t: &Table, tenant: &str, user: &str, dialed: &str) -> (Outcome, Option<FeatureKind>, Vec<String>, Reason) {
+fn fc(
+    t: &Table,
+    tenant: &str,
+    user: &str,
+    dialed: &str,
+) -> (Outcome, Option<FeatureKind>, Vec<String>, Reason) {
     let a = t.check_feature_code(tenant, user, dialed);
-    (a.outcome, a.feature, a.args.iter().map(str::to_string).collect(), a.reason)
+    (
+        a.outcome,
+        a.feature,
+        a.args.iter().map(str::to_string).collect(),
+        a.reason,
+    )
 }
 
-fn feature(kind: FeatureKind, args: &[&str], reason: Reason) -> (Outcome, Option<FeatureKind>, Vec<String>, Reason) {
-    (Outcome::Allow, Some(kind), args.iter().map(|a| a.to_string()).collect(), reason)
+fn feature(
+    kind: FeatureKind,
+    args: &[&str],
+    reason: Reason,
+) -> (Outcome, Option<FeatureKind>, Vec<String>, Reason) {
+    (
+        Outcome::Allow,
+        Some(kind),
+        args.iter().map(|a| a.to_string()).collect(),
+        reason,
+    )
 }
 
-fn refused(kind: Option<FeatureKind>, reason: Reason) -> (Outcome, Option<FeatureKind>, Vec<String>, Reason) {
+fn refused(
+    kind: Option<FeatureKind>,
+    reason: Reason,
+) -> (Outcome, Option<FeatureKind>, Vec<String>, Reason) {
     (Outcome::Deny, kind, Vec::new(), reason)
 }
 
@@ -59,11 +92,20 @@ fn rec(t: &Table, actor: &str, action: RecordingAction, r: Recording<'_>) -> (Ou
     v(t.check_recording("acme", actor, action, &r))
 }
 
-fn perm(t: &Table, user: &str, category: Category, action: Action, r: Resource<'_>) -> (Outcome, Reason) {
+fn perm(
+    t: &Table,
+    user: &str,
+    category: Category,
+    action: Action,
+    r: Resource<'_>,
+) -> (Outcome, Reason) {
     v(t.check_permission("acme", user, category, action, &r))
 }
 
-#[expect(clippy::unwrap_used, reason = "the demo directory has acme; a test without it should fail")]
+#[expect(
+    clippy::unwrap_used,
+    reason = "the demo directory has acme; a test without it should fail"
+)]
 fn acme(tenants: &mut [Tenant]) -> &mut Tenant {
     tenants.iter_mut().find(|t| t.id == "acme").unwrap()
 }
@@ -93,7 +135,12 @@ fn an_emergency_call_by_a_suspended_user_goes_out_with_their_sites_callback_numb
     let t = demo::table();
     // mallory is suspended; her extension 204 (depot) has no DID; depot's callback is ...200.
     for dialed in ["911", "933", "112"] {
-        for requested in [None, Some("+15550100000"), Some("+15550100201"), Some("garbage")] {
+        for requested in [
+            None,
+            Some("+15550100000"),
+            Some("+15550100201"),
+            Some("garbage"),
+        ] {
             assert_eq!(
                 cid(&t, "acme", "mallory", requested, dialed),
                 substitute("+15550100200", Reason::EmergencyCallback),
@@ -102,7 +149,10 @@ fn an_emergency_call_by_a_suspended_user_goes_out_with_their_sites_callback_numb
         }
     }
     // The same user on an ordinary call is refused.
-    assert_eq!(cid(&t, "acme", "mallory", Some("+15550100000"), "5551234"), deny(Reason::UserSuspended));
+    assert_eq!(
+        cid(&t, "acme", "mallory", Some("+15550100000"), "5551234"),
+        deny(Reason::UserSuspended)
+    );
 }
 
 /// "`dialed` is one of the tenant's emergency numbers → never denied, whatever the user's
@@ -111,11 +161,20 @@ fn an_emergency_call_by_a_suspended_user_goes_out_with_their_sites_callback_numb
 fn an_emergency_call_by_an_unknown_user_goes_out_with_the_tenants_default() {
     let t = demo::table();
     for requested in [None, Some("+15550100101")] {
-        assert_eq!(cid(&t, "acme", "nobody", requested, "911"), substitute("+15550100000", Reason::EmergencyCallback));
+        assert_eq!(
+            cid(&t, "acme", "nobody", requested, "911"),
+            substitute("+15550100000", Reason::EmergencyCallback)
+        );
     }
-    assert_eq!(cid(&t, "globex", "nobody", None, "999"), substitute("+442070000000", Reason::EmergencyCallback));
+    assert_eq!(
+        cid(&t, "globex", "nobody", None, "999"),
+        substitute("+442070000000", Reason::EmergencyCallback)
+    );
     // Not an emergency: refused.
-    assert_eq!(cid(&t, "acme", "nobody", Some("+15550100101"), "5551234"), deny(Reason::UnknownUser));
+    assert_eq!(
+        cid(&t, "acme", "nobody", Some("+15550100101"), "5551234"),
+        deny(Reason::UnknownUser)
+    );
 }
 
 /// "Unknown tenant, unknown user and suspended user are denials." — except that emergency
@@ -124,21 +183,42 @@ fn an_emergency_call_by_an_unknown_user_goes_out_with_the_tenants_default() {
 fn an_emergency_call_in_an_unknown_tenant_is_allowed_on_the_built_in_numbers() {
     let t = demo::table();
     for dialed in ["911", "112"] {
-        assert_eq!(cid(&t, "nowhere", "x", Some("+15550100000"), dialed), allow("+15550100000", Reason::EmergencyCall));
-        assert_eq!(cid(&t, "nowhere", "x", None, dialed), (Outcome::Allow, None, Reason::EmergencyCall));
+        assert_eq!(
+            cid(&t, "nowhere", "x", Some("+15550100000"), dialed),
+            allow("+15550100000", Reason::EmergencyCall)
+        );
+        assert_eq!(
+            cid(&t, "nowhere", "x", None, dialed),
+            (Outcome::Allow, None, Reason::EmergencyCall)
+        );
     }
     // A tenant's own extra emergency numbers are only known with the tenant.
-    assert_eq!(cid(&t, "nowhere", "x", Some("+15550100000"), "933"), deny(Reason::UnknownTenant));
-    assert_eq!(cid(&t, "nowhere", "x", Some("+15550100000"), "5551234"), deny(Reason::UnknownTenant));
+    assert_eq!(
+        cid(&t, "nowhere", "x", Some("+15550100000"), "933"),
+        deny(Reason::UnknownTenant)
+    );
+    assert_eq!(
+        cid(&t, "nowhere", "x", Some("+15550100000"), "5551234"),
+        deny(Reason::UnknownTenant)
+    );
 }
 
 /// "`allow(requested)` if the user may use it" (on an emergency call)
 #[test]
 fn an_emergency_call_keeps_a_number_the_user_may_present() {
     let t = demo::table();
-    assert_eq!(cid(&t, "acme", "alice", Some("+15550100600"), "911"), allow("+15550100600", Reason::EmergencyCall));
-    assert_eq!(cid(&t, "acme", "frank", Some("+15550100102"), "933"), allow("+15550100102", Reason::EmergencyCall));
-    assert_eq!(cid(&t, "acme", "bob", Some("+15550100000"), "112"), allow("+15550100000", Reason::EmergencyCall));
+    assert_eq!(
+        cid(&t, "acme", "alice", Some("+15550100600"), "911"),
+        allow("+15550100600", Reason::EmergencyCall)
+    );
+    assert_eq!(
+        cid(&t, "acme", "frank", Some("+15550100102"), "933"),
+        allow("+15550100102", Reason::EmergencyCall)
+    );
+    assert_eq!(
+        cid(&t, "acme", "bob", Some("+15550100000"), "112"),
+        allow("+15550100000", Reason::EmergencyCall)
+    );
 }
 
 /// "otherwise `substitute` with the emergency callback number: the DID routed to the
@@ -147,10 +227,19 @@ fn an_emergency_call_keeps_a_number_the_user_may_present() {
 fn an_emergency_call_with_a_number_the_user_may_not_present_gets_their_own_did() {
     let t = demo::table();
     // frank may not present the main number; his extension 102 has ...102 routed to it.
-    assert_eq!(cid(&t, "acme", "frank", Some("+15550100000"), "933"), substitute("+15550100102", Reason::EmergencyCallback));
-    assert_eq!(cid(&t, "acme", "frank", None, "911"), substitute("+15550100102", Reason::EmergencyCallback));
+    assert_eq!(
+        cid(&t, "acme", "frank", Some("+15550100000"), "933"),
+        substitute("+15550100102", Reason::EmergencyCallback)
+    );
+    assert_eq!(
+        cid(&t, "acme", "frank", None, "911"),
+        substitute("+15550100102", Reason::EmergencyCallback)
+    );
     // A number the tenant doesn't own is not kept either.
-    assert_eq!(cid(&t, "acme", "frank", Some("+19995550000"), "911"), substitute("+15550100102", Reason::EmergencyCallback));
+    assert_eq!(
+        cid(&t, "acme", "frank", Some("+19995550000"), "911"),
+        substitute("+15550100102", Reason::EmergencyCallback)
+    );
 }
 
 /// "the emergency callback number: the DID routed to the caller's extension, else the
@@ -176,20 +265,59 @@ tenants:
       - {id: u, role: basic_user, site: s, default_caller_id: "+15550000002", extensions: ["1"]}
 "#,
     );
-    let step = |tenants: &[Tenant]| cid(&demo::table_of(tenants), "t", "u", Some("+15550000001"), "999");
+    let step = |tenants: &[Tenant]| {
+        cid(
+            &demo::table_of(tenants),
+            "t",
+            "u",
+            Some("+15550000001"),
+            "999",
+        )
+    };
     // The requested number is the tenant's main line, which a basic user may not present.
-    assert_eq!(step(&tenants), substitute("+15550000004", Reason::EmergencyCallback), "own DID");
-    tenants[0].numbers.iter_mut().for_each(|n| n.extension = None);
-    assert_eq!(step(&tenants), substitute("+15550000003", Reason::EmergencyCallback), "site callback");
+    assert_eq!(
+        step(&tenants),
+        substitute("+15550000004", Reason::EmergencyCallback),
+        "own DID"
+    );
+    tenants[0]
+        .numbers
+        .iter_mut()
+        .for_each(|n| n.extension = None);
+    assert_eq!(
+        step(&tenants),
+        substitute("+15550000003", Reason::EmergencyCallback),
+        "site callback"
+    );
     // The site's callback, even when the user's site is known only from their extension.
     tenants[0].users[0].site = None;
-    assert_eq!(step(&tenants), substitute("+15550000003", Reason::EmergencyCallback), "extension's site");
-    tenants[0].numbers.iter_mut().filter(|n| n.site.as_deref() == Some("s")).for_each(|n| n.emergency_callback = false);
-    assert_eq!(step(&tenants), substitute("+15550000002", Reason::EmergencyCallback), "user default");
+    assert_eq!(
+        step(&tenants),
+        substitute("+15550000003", Reason::EmergencyCallback),
+        "extension's site"
+    );
+    tenants[0]
+        .numbers
+        .iter_mut()
+        .filter(|n| n.site.as_deref() == Some("s"))
+        .for_each(|n| n.emergency_callback = false);
+    assert_eq!(
+        step(&tenants),
+        substitute("+15550000002", Reason::EmergencyCallback),
+        "user default"
+    );
     tenants[0].users[0].default_caller_id = None;
-    assert_eq!(step(&tenants), substitute("+15550000001", Reason::EmergencyCallback), "tenant default");
+    assert_eq!(
+        step(&tenants),
+        substitute("+15550000001", Reason::EmergencyCallback),
+        "tenant default"
+    );
     tenants[0].default_caller_id = None;
-    assert_eq!(step(&tenants), allow("+15550000001", Reason::EmergencyCall), "nothing: as asked");
+    assert_eq!(
+        step(&tenants),
+        allow("+15550000001", Reason::EmergencyCall),
+        "nothing: as asked"
+    );
     assert_eq!(
         cid(&demo::table_of(&tenants), "t", "u", None, "999"),
         (Outcome::Allow, None, Reason::EmergencyCall),
@@ -203,7 +331,11 @@ tenants:
 fn a_tenant_admin_may_present_every_number_of_the_tenant() {
     let t = demo::table();
     for n in ACME_NUMBERS {
-        assert_eq!(cid(&t, "acme", "alice", Some(n), "5551234"), allow(n, Reason::NumberPermitted), "{n}");
+        assert_eq!(
+            cid(&t, "acme", "alice", Some(n), "5551234"),
+            allow(n, Reason::NumberPermitted),
+            "{n}"
+        );
     }
 }
 
@@ -213,7 +345,11 @@ fn a_tenant_admin_may_present_every_number_of_the_tenant() {
 fn a_site_manager_may_present_only_their_sites_numbers() {
     let t = demo::table();
     for n in ["+15550100200", "+15550100201"] {
-        assert_eq!(cid(&t, "acme", "erin", Some(n), "5551234"), allow(n, Reason::NumberPermitted), "{n}");
+        assert_eq!(
+            cid(&t, "acme", "erin", Some(n), "5551234"),
+            allow(n, Reason::NumberPermitted),
+            "{n}"
+        );
     }
     for n in ["+15550100101", "+15550100300", "+15550100600"] {
         assert_eq!(
@@ -236,10 +372,24 @@ fn a_custom_role_with_phone_numbers_edit_adds_its_scopes_numbers() {
         permissions: [("phone_numbers".to_string(), vec!["edit".to_string()])].into(),
         ..CustomRole::default()
     });
-    a.users.iter_mut().find(|u| u.id == "frank").unwrap().custom_role = Some("hq_numbers".into());
+    a.users
+        .iter_mut()
+        .find(|u| u.id == "frank")
+        .unwrap()
+        .custom_role = Some("hq_numbers".into());
     let t = demo::table_of(&tenants);
-    for n in ["+15550100000", "+15550100101", "+15550100102", "+15550100300", "+15550100600"] {
-        assert_eq!(cid(&t, "acme", "frank", Some(n), "5551234"), allow(n, Reason::NumberPermitted), "{n}");
+    for n in [
+        "+15550100000",
+        "+15550100101",
+        "+15550100102",
+        "+15550100300",
+        "+15550100600",
+    ] {
+        assert_eq!(
+            cid(&t, "acme", "frank", Some(n), "5551234"),
+            allow(n, Reason::NumberPermitted),
+            "{n}"
+        );
     }
     for n in ["+15550100200", "+15550100201"] {
         assert_eq!(
@@ -255,9 +405,18 @@ fn a_custom_role_with_phone_numbers_edit_adds_its_scopes_numbers() {
 #[test]
 fn granted_numbers_and_own_dids_may_be_presented() {
     let t = demo::table();
-    assert_eq!(cid(&t, "acme", "bob", Some("+15550100000"), "5551234"), allow("+15550100000", Reason::NumberPermitted));
-    assert_eq!(cid(&t, "acme", "bob", Some("+15550100201"), "5551234"), allow("+15550100201", Reason::NumberPermitted));
-    assert_eq!(cid(&t, "acme", "frank", Some("+15550100102"), "5551234"), allow("+15550100102", Reason::NumberPermitted));
+    assert_eq!(
+        cid(&t, "acme", "bob", Some("+15550100000"), "5551234"),
+        allow("+15550100000", Reason::NumberPermitted)
+    );
+    assert_eq!(
+        cid(&t, "acme", "bob", Some("+15550100201"), "5551234"),
+        allow("+15550100201", Reason::NumberPermitted)
+    );
+    assert_eq!(
+        cid(&t, "acme", "frank", Some("+15550100102"), "5551234"),
+        allow("+15550100102", Reason::NumberPermitted)
+    );
     // Someone else's DID is not frank's to present.
     assert_eq!(
         cid(&t, "acme", "frank", Some("+15550100101"), "5551234"),
@@ -287,8 +446,14 @@ fn a_number_not_permitted_is_replaced_by_the_users_default_else_the_tenants() {
 #[test]
 fn with_no_default_anywhere_a_number_not_permitted_is_denied() {
     let t = demo::table();
-    assert_eq!(cid(&t, "initech", "milton", Some("+13125550001"), "5551234"), deny(Reason::NoPermittedCallerId));
-    assert_eq!(cid(&t, "initech", "milton", None, "5551234"), deny(Reason::NoPermittedCallerId));
+    assert_eq!(
+        cid(&t, "initech", "milton", Some("+13125550001"), "5551234"),
+        deny(Reason::NoPermittedCallerId)
+    );
+    assert_eq!(
+        cid(&t, "initech", "milton", None, "5551234"),
+        deny(Reason::NoPermittedCallerId)
+    );
 }
 
 /// "A `requested` number the tenant doesn't own is never allowed (`number_not_owned`),
@@ -310,9 +475,15 @@ fn a_number_the_tenant_does_not_own_is_never_allowed_even_to_an_admin() {
         cid(&t, "globex", "oscar", Some("+15550100000"), "5551234"),
         substitute("+442070000000", Reason::NumberNotOwned)
     );
-    assert_eq!(cid(&t, "initech", "bill", Some("+15550100000"), "5551234"), deny(Reason::NumberNotOwned));
+    assert_eq!(
+        cid(&t, "initech", "bill", Some("+15550100000"), "5551234"),
+        deny(Reason::NumberNotOwned)
+    );
     // Text that is no number at all is no number the tenant owns.
-    assert_eq!(cid(&t, "acme", "alice", Some("alice"), "5551234"), substitute("+15550100000", Reason::NumberNotOwned));
+    assert_eq!(
+        cid(&t, "acme", "alice", Some("alice"), "5551234"),
+        substitute("+15550100000", Reason::NumberNotOwned)
+    );
 }
 
 /// "Otherwise the user's `default_caller_id`, else the tenant's, → `substitute`." — when
@@ -320,9 +491,18 @@ fn a_number_the_tenant_does_not_own_is_never_allowed_even_to_an_admin() {
 #[test]
 fn no_requested_number_gets_the_default() {
     let t = demo::table();
-    assert_eq!(cid(&t, "acme", "ivan", None, "5551234"), substitute("+15550100600", Reason::NoCallerIdRequested));
-    assert_eq!(cid(&t, "acme", "alice", None, "5551234"), substitute("+15550100000", Reason::NoCallerIdRequested));
-    assert_eq!(cid(&t, "globex", "oscar", None, "5551234"), substitute("+442070000000", Reason::NoCallerIdRequested));
+    assert_eq!(
+        cid(&t, "acme", "ivan", None, "5551234"),
+        substitute("+15550100600", Reason::NoCallerIdRequested)
+    );
+    assert_eq!(
+        cid(&t, "acme", "alice", None, "5551234"),
+        substitute("+15550100000", Reason::NoCallerIdRequested)
+    );
+    assert_eq!(
+        cid(&t, "globex", "oscar", None, "5551234"),
+        substitute("+442070000000", Reason::NoCallerIdRequested)
+    );
 }
 
 /// "may this user present caller ID +X on this outbound call" — phones send numbers without
@@ -330,24 +510,45 @@ fn no_requested_number_gets_the_default() {
 #[test]
 fn a_requested_number_is_read_leniently() {
     let t = demo::table();
-    for text in ["15550100101", "+1 (555) 010-0101", "1-555-010-0101", " +1.555.010.0101 "] {
-        assert_eq!(cid(&t, "acme", "alice", Some(text), "5551234"), allow("+15550100101", Reason::NumberPermitted), "{text}");
+    for text in [
+        "15550100101",
+        "+1 (555) 010-0101",
+        "1-555-010-0101",
+        " +1.555.010.0101 ",
+    ] {
+        assert_eq!(
+            cid(&t, "acme", "alice", Some(text), "5551234"),
+            allow("+15550100101", Reason::NumberPermitted),
+            "{text}"
+        );
         assert_eq!(
             cid(&t, "acme", "frank", Some(text), "5551234"),
             substitute("+15550100000", Reason::NumberNotPermitted),
             "{text}"
         );
     }
-    assert_eq!(cid(&t, "acme", "frank", Some("1 555 010 0102"), "5551234"), allow("+15550100102", Reason::NumberPermitted));
+    assert_eq!(
+        cid(&t, "acme", "frank", Some("1 555 010 0102"), "5551234"),
+        allow("+15550100102", Reason::NumberPermitted)
+    );
 }
 
 /// "Unknown tenant, unknown user and suspended user are denials."
 #[test]
 fn an_unknown_tenant_an_unknown_user_and_a_suspended_user_are_denied() {
     let t = demo::table();
-    assert_eq!(cid(&t, "nowhere", "alice", Some("+15550100000"), "5551234"), deny(Reason::UnknownTenant));
-    assert_eq!(cid(&t, "acme", "oscar", Some("+15550100000"), "5551234"), deny(Reason::UnknownUser));
-    assert_eq!(cid(&t, "acme", "mallory", None, "5551234"), deny(Reason::UserSuspended));
+    assert_eq!(
+        cid(&t, "nowhere", "alice", Some("+15550100000"), "5551234"),
+        deny(Reason::UnknownTenant)
+    );
+    assert_eq!(
+        cid(&t, "acme", "oscar", Some("+15550100000"), "5551234"),
+        deny(Reason::UnknownUser)
+    );
+    assert_eq!(
+        cid(&t, "acme", "mallory", None, "5551234"),
+        deny(Reason::UserSuspended)
+    );
 }
 
 /// "Every answer says at which revision it was decided."
@@ -356,21 +557,43 @@ fn every_answer_carries_the_tables_revision() {
     let mut tenants = demo::tenants();
     let t = demo::table_of(&tenants);
     let revisions = |t: &Table| {
-        let rec = Recording { extensions: &["101"], ..Recording::default() };
+        let rec = Recording {
+            extensions: &["101"],
+            ..Recording::default()
+        };
         vec![
-            t.check_caller_id("acme", "alice", Some("+15550100000"), "5551234").revision,
+            t.check_caller_id("acme", "alice", Some("+15550100000"), "5551234")
+                .revision,
             t.check_caller_id("acme", "nobody", None, "911").revision,
             t.check_caller_id("nowhere", "x", None, "911").revision,
             t.check_caller_id("nowhere", "x", None, "5551234").revision,
-            t.check_agent_pause("acme", "carol", "bob", "sales", true).revision,
-            t.check_agent_pause("nowhere", "carol", "bob", "sales", true).revision,
-            t.check_recording("acme", "alice", RecordingAction::Play, &rec).revision,
-            t.check_recording("acme", "mallory", RecordingAction::Play, &rec).revision,
+            t.check_agent_pause("acme", "carol", "bob", "sales", true)
+                .revision,
+            t.check_agent_pause("nowhere", "carol", "bob", "sales", true)
+                .revision,
+            t.check_recording("acme", "alice", RecordingAction::Play, &rec)
+                .revision,
+            t.check_recording("acme", "mallory", RecordingAction::Play, &rec)
+                .revision,
             t.check_feature_code("acme", "dave", "*46*600").revision,
             t.check_feature_code("acme", "dave", "*0000").revision,
             t.check_feature_code("nowhere", "dave", "911").revision,
-            t.check_permission("acme", "alice", Category::Billing, Action::View, &Resource::default()).revision,
-            t.check_permission("acme", "nobody", Category::Billing, Action::View, &Resource::default()).revision,
+            t.check_permission(
+                "acme",
+                "alice",
+                Category::Billing,
+                Action::View,
+                &Resource::default(),
+            )
+            .revision,
+            t.check_permission(
+                "acme",
+                "nobody",
+                Category::Billing,
+                Action::View,
+                &Resource::default(),
+            )
+            .revision,
             t.explain("acme", "alice").unwrap().revision,
         ]
     };
@@ -380,7 +603,11 @@ fn every_answer_carries_the_tables_revision() {
     t.put(acme(&mut tenants), 7);
     assert_eq!(t.revision(), 7);
     assert!(revisions(&t).iter().all(|&r| r == 7), "{:?}", revisions(&t));
-    assert_eq!(t.check_caller_id("globex", "oscar", None, "5551234").revision, 7);
+    assert_eq!(
+        t.check_caller_id("globex", "oscar", None, "5551234")
+            .revision,
+        7
+    );
 }
 
 // =================================================================== queue agent pause
@@ -390,10 +617,22 @@ fn every_answer_carries_the_tables_revision() {
 fn the_agent_must_be_an_agent_of_the_queue() {
     let t = demo::table();
     // Whoever asks, even an admin or the queue's own supervisor.
-    assert_eq!(v(t.check_agent_pause("acme", "alice", "ivan", "sales", true)), (DENIED, Reason::NotQueueMember));
-    assert_eq!(v(t.check_agent_pause("acme", "carol", "mallory", "sales", true)), (DENIED, Reason::NotQueueMember));
-    assert_eq!(v(t.check_agent_pause("acme", "ivan", "ivan", "sales", true)), (DENIED, Reason::NotQueueMember));
-    assert_eq!(v(t.check_agent_pause("acme", "erin", "bob", "support", false)), (DENIED, Reason::NotQueueMember));
+    assert_eq!(
+        v(t.check_agent_pause("acme", "alice", "ivan", "sales", true)),
+        (DENIED, Reason::NotQueueMember)
+    );
+    assert_eq!(
+        v(t.check_agent_pause("acme", "carol", "mallory", "sales", true)),
+        (DENIED, Reason::NotQueueMember)
+    );
+    assert_eq!(
+        v(t.check_agent_pause("acme", "ivan", "ivan", "sales", true)),
+        (DENIED, Reason::NotQueueMember)
+    );
+    assert_eq!(
+        v(t.check_agent_pause("acme", "erin", "bob", "support", false)),
+        (DENIED, Reason::NotQueueMember)
+    );
 }
 
 /// "An agent may pause and unpause itself."
@@ -401,14 +640,29 @@ fn the_agent_must_be_an_agent_of_the_queue() {
 fn an_agent_may_pause_and_unpause_itself() {
     let t = demo::table();
     for paused in [true, false] {
-        assert_eq!(v(t.check_agent_pause("acme", "dave", "dave", "sales", paused)), (ALLOWED, Reason::SelfPause));
-        assert_eq!(v(t.check_agent_pause("acme", "dave", "dave", "support", paused)), (ALLOWED, Reason::SelfPause));
+        assert_eq!(
+            v(t.check_agent_pause("acme", "dave", "dave", "sales", paused)),
+            (ALLOWED, Reason::SelfPause)
+        );
+        assert_eq!(
+            v(t.check_agent_pause("acme", "dave", "dave", "support", paused)),
+            (ALLOWED, Reason::SelfPause)
+        );
         // bob's role (non_admin) gives him nothing on queues; being an agent is enough.
-        assert_eq!(v(t.check_agent_pause("acme", "bob", "bob", "sales", paused)), (ALLOWED, Reason::SelfPause));
-        assert_eq!(v(t.check_agent_pause("initech", "milton", "milton", "tps", paused)), (ALLOWED, Reason::SelfPause));
+        assert_eq!(
+            v(t.check_agent_pause("acme", "bob", "bob", "sales", paused)),
+            (ALLOWED, Reason::SelfPause)
+        );
+        assert_eq!(
+            v(t.check_agent_pause("initech", "milton", "milton", "tps", paused)),
+            (ALLOWED, Reason::SelfPause)
+        );
     }
     // But not another agent of the same queue.
-    assert_eq!(v(t.check_agent_pause("acme", "dave", "bob", "sales", true)), NOT_PERMITTED);
+    assert_eq!(
+        v(t.check_agent_pause("acme", "dave", "bob", "sales", true)),
+        NOT_PERMITTED
+    );
 }
 
 /// "Anyone else needs to supervise that queue"
@@ -417,12 +671,21 @@ fn a_supervisor_may_pause_the_agents_of_the_queue() {
     let t = demo::table();
     for paused in [true, false] {
         for agent in ["bob", "dave"] {
-            assert_eq!(v(t.check_agent_pause("acme", "carol", agent, "sales", paused)), (ALLOWED, Reason::QueueSupervisor));
+            assert_eq!(
+                v(t.check_agent_pause("acme", "carol", agent, "sales", paused)),
+                (ALLOWED, Reason::QueueSupervisor)
+            );
         }
-        assert_eq!(v(t.check_agent_pause("acme", "erin", "dave", "support", paused)), (ALLOWED, Reason::QueueSupervisor));
+        assert_eq!(
+            v(t.check_agent_pause("acme", "erin", "dave", "support", paused)),
+            (ALLOWED, Reason::QueueSupervisor)
+        );
     }
     // Supervising one queue is nothing in another: carol's call_queues:edit is at assigned scope.
-    assert_eq!(v(t.check_agent_pause("acme", "carol", "dave", "support", true)), OUT_OF_SCOPE);
+    assert_eq!(
+        v(t.check_agent_pause("acme", "carol", "dave", "support", true)),
+        OUT_OF_SCOPE
+    );
 }
 
 /// "or to hold `call_queues:edit` with the queue in scope."
@@ -438,13 +701,37 @@ fn call_queues_edit_with_the_queue_in_scope_may_pause_others() {
         supervisors: vec![],
     });
     let t = demo::table_of(&tenants);
-    assert_eq!(v(t.check_agent_pause("acme", "judy", "bob", "sales", true)), PERMITTED, "office manager");
-    assert_eq!(v(t.check_agent_pause("acme", "alice", "mallory", "support", false)), PERMITTED, "tenant admin");
-    assert_eq!(v(t.check_agent_pause("acme", "grace", "dave", "support", true)), PERMITTED, "custom role manager");
-    assert_eq!(v(t.check_agent_pause("acme", "erin", "bob", "returns", true)), PERMITTED, "site manager, own site");
-    assert_eq!(v(t.check_agent_pause("acme", "erin", "bob", "sales", true)), OUT_OF_SCOPE, "site manager, other site");
+    assert_eq!(
+        v(t.check_agent_pause("acme", "judy", "bob", "sales", true)),
+        PERMITTED,
+        "office manager"
+    );
+    assert_eq!(
+        v(t.check_agent_pause("acme", "alice", "mallory", "support", false)),
+        PERMITTED,
+        "tenant admin"
+    );
+    assert_eq!(
+        v(t.check_agent_pause("acme", "grace", "dave", "support", true)),
+        PERMITTED,
+        "custom role manager"
+    );
+    assert_eq!(
+        v(t.check_agent_pause("acme", "erin", "bob", "returns", true)),
+        PERMITTED,
+        "site manager, own site"
+    );
+    assert_eq!(
+        v(t.check_agent_pause("acme", "erin", "bob", "sales", true)),
+        OUT_OF_SCOPE,
+        "site manager, other site"
+    );
     for actor in ["frank", "ivan", "kim", "rachel", "olivia"] {
-        assert_eq!(v(t.check_agent_pause("acme", actor, "bob", "sales", true)), NOT_PERMITTED, "{actor}");
+        assert_eq!(
+            v(t.check_agent_pause("acme", actor, "bob", "sales", true)),
+            NOT_PERMITTED,
+            "{actor}"
+        );
     }
 }
 
@@ -452,11 +739,23 @@ fn call_queues_edit_with_the_queue_in_scope_may_pause_others() {
 #[test]
 fn a_queue_may_be_named_by_its_number() {
     let t = demo::table();
-    assert_eq!(v(t.check_agent_pause("acme", "carol", "bob", "600", true)), (ALLOWED, Reason::QueueSupervisor));
-    assert_eq!(v(t.check_agent_pause("acme", "dave", "dave", "700", false)), (ALLOWED, Reason::SelfPause));
-    assert_eq!(v(t.check_agent_pause("acme", "carol", "dave", "700", true)), OUT_OF_SCOPE);
+    assert_eq!(
+        v(t.check_agent_pause("acme", "carol", "bob", "600", true)),
+        (ALLOWED, Reason::QueueSupervisor)
+    );
+    assert_eq!(
+        v(t.check_agent_pause("acme", "dave", "dave", "700", false)),
+        (ALLOWED, Reason::SelfPause)
+    );
+    assert_eq!(
+        v(t.check_agent_pause("acme", "carol", "dave", "700", true)),
+        OUT_OF_SCOPE
+    );
     // Numbers are per tenant: 800 is initech's.
-    assert_eq!(v(t.check_agent_pause("acme", "alice", "bob", "800", true)), (DENIED, Reason::UnknownQueue));
+    assert_eq!(
+        v(t.check_agent_pause("acme", "alice", "bob", "800", true)),
+        (DENIED, Reason::UnknownQueue)
+    );
 }
 
 /// "any missing or inconsistent input gives `deny` with a reason" / "Unknown tenant, unknown
@@ -464,26 +763,54 @@ fn a_queue_may_be_named_by_its_number() {
 #[test]
 fn pausing_with_unknown_or_suspended_parties_is_denied() {
     let t = demo::table();
-    assert_eq!(v(t.check_agent_pause("nowhere", "carol", "bob", "sales", true)), (DENIED, Reason::UnknownTenant));
-    assert_eq!(v(t.check_agent_pause("acme", "carol", "bob", "marketing", true)), (DENIED, Reason::UnknownQueue));
-    assert_eq!(v(t.check_agent_pause("acme", "nobody", "bob", "sales", true)), (DENIED, Reason::UnknownUser));
-    assert_eq!(v(t.check_agent_pause("acme", "carol", "nobody", "sales", true)), (DENIED, Reason::UnknownAgent));
-    assert_eq!(v(t.check_agent_pause("acme", "mallory", "mallory", "support", true)), (DENIED, Reason::UserSuspended));
+    assert_eq!(
+        v(t.check_agent_pause("nowhere", "carol", "bob", "sales", true)),
+        (DENIED, Reason::UnknownTenant)
+    );
+    assert_eq!(
+        v(t.check_agent_pause("acme", "carol", "bob", "marketing", true)),
+        (DENIED, Reason::UnknownQueue)
+    );
+    assert_eq!(
+        v(t.check_agent_pause("acme", "nobody", "bob", "sales", true)),
+        (DENIED, Reason::UnknownUser)
+    );
+    assert_eq!(
+        v(t.check_agent_pause("acme", "carol", "nobody", "sales", true)),
+        (DENIED, Reason::UnknownAgent)
+    );
+    assert_eq!(
+        v(t.check_agent_pause("acme", "mallory", "mallory", "support", true)),
+        (DENIED, Reason::UserSuspended)
+    );
     // The actor must be of the queue's tenant.
-    assert_eq!(v(t.check_agent_pause("acme", "bill", "bob", "sales", true)), (DENIED, Reason::UnknownUser));
+    assert_eq!(
+        v(t.check_agent_pause("acme", "bill", "bob", "sales", true)),
+        (DENIED, Reason::UnknownUser)
+    );
 }
 
 // ======================================================================= recordings
 
-const ALL_ACTIONS: [RecordingAction; 4] =
-    [RecordingAction::List, RecordingAction::Play, RecordingAction::Download, RecordingAction::Delete];
+const ALL_ACTIONS: [RecordingAction; 4] = [
+    RecordingAction::List,
+    RecordingAction::Play,
+    RecordingAction::Download,
+    RecordingAction::Delete,
+];
 
 fn on_ext<'a>(exts: &'a [&'a str]) -> Recording<'a> {
-    Recording { extensions: exts, ..Recording::default() }
+    Recording {
+        extensions: exts,
+        ..Recording::default()
+    }
 }
 
 fn on_queue(q: &str) -> Recording<'_> {
-    Recording { queue: Some(q), ..Recording::default() }
+    Recording {
+        queue: Some(q),
+        ..Recording::default()
+    }
 }
 
 /// "list/play need `call_recordings:view`, download `call_recordings:download`, delete
@@ -492,7 +819,11 @@ fn on_queue(q: &str) -> Recording<'_> {
 fn each_recording_action_needs_its_own_permission() {
     let mut tenants = demo::tenants();
     let a = acme(&mut tenants);
-    for (id, action) in [("viewer", "view"), ("downloader", "download"), ("deleter", "delete")] {
+    for (id, action) in [
+        ("viewer", "view"),
+        ("downloader", "download"),
+        ("deleter", "delete"),
+    ] {
         a.roles.push(CustomRole {
             id: id.into(),
             permissions: [("call_recordings".to_string(), vec![action.to_string()])].into(),
@@ -500,8 +831,16 @@ fn each_recording_action_needs_its_own_permission() {
         });
     }
     // Three tenant users (whose built-in role has no recording rights), one custom role each.
-    for (user, role) in [("frank", "viewer"), ("olivia", "downloader"), ("rachel", "deleter")] {
-        a.users.iter_mut().find(|u| u.id == user).unwrap().custom_role = Some(role.into());
+    for (user, role) in [
+        ("frank", "viewer"),
+        ("olivia", "downloader"),
+        ("rachel", "deleter"),
+    ] {
+        a.users
+            .iter_mut()
+            .find(|u| u.id == user)
+            .unwrap()
+            .custom_role = Some(role.into());
     }
     let t = demo::table_of(&tenants);
     let r = on_ext(&["203"]);
@@ -528,20 +867,42 @@ fn tenant_scope_and_full_call_report_access_see_every_recording() {
     let recordings = [
         on_ext(&["203"]),
         on_queue("support"),
-        Recording { numbers: &["+15550100201"], ..Recording::default() },
-        Recording { site: Some("depot"), ..Recording::default() },
+        Recording {
+            numbers: &["+15550100201"],
+            ..Recording::default()
+        },
+        Recording {
+            site: Some("depot"),
+            ..Recording::default()
+        },
         Recording::default(),
     ];
     for r in recordings {
         for action in ALL_ACTIONS {
-            assert_eq!(rec(&t, "alice", action, r), PERMITTED, "alice {action:?} {r:?}");
-            assert_eq!(rec(&t, "judy", action, r), PERMITTED, "judy {action:?} {r:?}");
+            assert_eq!(
+                rec(&t, "alice", action, r),
+                PERMITTED,
+                "alice {action:?} {r:?}"
+            );
+            assert_eq!(
+                rec(&t, "judy", action, r),
+                PERMITTED,
+                "judy {action:?} {r:?}"
+            );
         }
         // full_call_report_access is a view of everything: kim may list and play, not more.
         assert_eq!(rec(&t, "kim", RecordingAction::List, r), PERMITTED, "{r:?}");
         assert_eq!(rec(&t, "kim", RecordingAction::Play, r), PERMITTED, "{r:?}");
-        assert_eq!(rec(&t, "kim", RecordingAction::Delete, r), NOT_PERMITTED, "{r:?}");
-        assert_eq!(rec(&t, "kim", RecordingAction::Download, r), NOT_PERMITTED, "{r:?}");
+        assert_eq!(
+            rec(&t, "kim", RecordingAction::Delete, r),
+            NOT_PERMITTED,
+            "{r:?}"
+        );
+        assert_eq!(
+            rec(&t, "kim", RecordingAction::Download, r),
+            NOT_PERMITTED,
+            "{r:?}"
+        );
     }
 }
 
@@ -550,18 +911,49 @@ fn tenant_scope_and_full_call_report_access_see_every_recording() {
 fn site_scope_sees_the_recordings_of_its_site() {
     let t = demo::table();
     let play = |r| rec(&t, "erin", RecordingAction::Play, r);
-    assert_eq!(play(Recording { site: Some("depot"), ..Recording::default() }), PERMITTED);
+    assert_eq!(
+        play(Recording {
+            site: Some("depot"),
+            ..Recording::default()
+        }),
+        PERMITTED
+    );
     assert_eq!(play(on_ext(&["202"])), PERMITTED);
-    assert_eq!(play(on_ext(&["101", "204"])), PERMITTED, "any party at the site");
-    assert_eq!(play(Recording { numbers: &["+15550100201"], ..Recording::default() }), PERMITTED);
+    assert_eq!(
+        play(on_ext(&["101", "204"])),
+        PERMITTED,
+        "any party at the site"
+    );
+    assert_eq!(
+        play(Recording {
+            numbers: &["+15550100201"],
+            ..Recording::default()
+        }),
+        PERMITTED
+    );
     assert_eq!(play(on_queue("support")), PERMITTED);
-    assert_eq!(play(Recording { site: Some("hq"), ..Recording::default() }), OUT_OF_SCOPE);
+    assert_eq!(
+        play(Recording {
+            site: Some("hq"),
+            ..Recording::default()
+        }),
+        OUT_OF_SCOPE
+    );
     assert_eq!(play(on_ext(&["101", "102"])), OUT_OF_SCOPE);
-    assert_eq!(play(Recording { numbers: &["+15550100101"], ..Recording::default() }), OUT_OF_SCOPE);
+    assert_eq!(
+        play(Recording {
+            numbers: &["+15550100101"],
+            ..Recording::default()
+        }),
+        OUT_OF_SCOPE
+    );
     assert_eq!(play(on_queue("sales")), OUT_OF_SCOPE);
     assert_eq!(play(Recording::default()), OUT_OF_SCOPE);
     // A site manager has every action at their site.
-    assert_eq!(rec(&t, "erin", RecordingAction::Delete, on_ext(&["202"])), PERMITTED);
+    assert_eq!(
+        rec(&t, "erin", RecordingAction::Delete, on_ext(&["202"])),
+        PERMITTED
+    );
 }
 
 /// "assigned scope sees recordings of granted or supervised queues, granted extensions or
@@ -570,22 +962,61 @@ fn site_scope_sees_the_recordings_of_its_site() {
 fn assigned_scope_sees_granted_and_supervised_recordings() {
     let t = demo::table();
     // carol supervises sales.
-    assert_eq!(rec(&t, "carol", RecordingAction::Play, on_queue("sales")), PERMITTED);
-    assert_eq!(rec(&t, "carol", RecordingAction::Play, on_queue("600")), PERMITTED);
-    assert_eq!(rec(&t, "carol", RecordingAction::Play, on_queue("support")), OUT_OF_SCOPE);
-    assert_eq!(rec(&t, "carol", RecordingAction::Play, on_ext(&["101"])), OUT_OF_SCOPE);
+    assert_eq!(
+        rec(&t, "carol", RecordingAction::Play, on_queue("sales")),
+        PERMITTED
+    );
+    assert_eq!(
+        rec(&t, "carol", RecordingAction::Play, on_queue("600")),
+        PERMITTED
+    );
+    assert_eq!(
+        rec(&t, "carol", RecordingAction::Play, on_queue("support")),
+        OUT_OF_SCOPE
+    );
+    assert_eq!(
+        rec(&t, "carol", RecordingAction::Play, on_ext(&["101"])),
+        OUT_OF_SCOPE
+    );
     // bob is granted the sales queue, extension 102 and the main number.
     let bob = |r| rec(&t, "bob", RecordingAction::Play, r);
     assert_eq!(bob(on_queue("sales")), PERMITTED);
     assert_eq!(bob(on_ext(&["102"])), PERMITTED);
-    assert_eq!(bob(Recording { numbers: &["+15550100000"], ..Recording::default() }), PERMITTED);
-    assert_eq!(bob(Recording { numbers: &["15550100000"], ..Recording::default() }), PERMITTED);
+    assert_eq!(
+        bob(Recording {
+            numbers: &["+15550100000"],
+            ..Recording::default()
+        }),
+        PERMITTED
+    );
+    assert_eq!(
+        bob(Recording {
+            numbers: &["15550100000"],
+            ..Recording::default()
+        }),
+        PERMITTED
+    );
     assert_eq!(bob(on_queue("support")), OUT_OF_SCOPE);
     assert_eq!(bob(on_ext(&["101"])), OUT_OF_SCOPE);
-    assert_eq!(bob(Recording { numbers: &["+15550100101"], ..Recording::default() }), OUT_OF_SCOPE);
-    assert_eq!(bob(Recording { site: Some("hq"), ..Recording::default() }), OUT_OF_SCOPE);
+    assert_eq!(
+        bob(Recording {
+            numbers: &["+15550100101"],
+            ..Recording::default()
+        }),
+        OUT_OF_SCOPE
+    );
+    assert_eq!(
+        bob(Recording {
+            site: Some("hq"),
+            ..Recording::default()
+        }),
+        OUT_OF_SCOPE
+    );
     // Grants are a view: bob may not delete what he may play.
-    assert_eq!(rec(&t, "bob", RecordingAction::Delete, on_queue("sales")), NOT_PERMITTED);
+    assert_eq!(
+        rec(&t, "bob", RecordingAction::Delete, on_queue("sales")),
+        NOT_PERMITTED
+    );
 }
 
 /// "self scope sees the calls of its own extensions."
@@ -593,15 +1024,38 @@ fn assigned_scope_sees_granted_and_supervised_recordings() {
 fn self_scope_sees_the_calls_of_its_own_extensions() {
     let t = demo::table();
     let ivan = |action, r| rec(&t, "ivan", action, r);
-    for action in [RecordingAction::List, RecordingAction::Play, RecordingAction::Download] {
+    for action in [
+        RecordingAction::List,
+        RecordingAction::Play,
+        RecordingAction::Download,
+    ] {
         assert_eq!(ivan(action, on_ext(&["105"])), PERMITTED, "{action:?}");
-        assert_eq!(ivan(action, on_ext(&["101", "105"])), PERMITTED, "{action:?}: a call he took part in");
+        assert_eq!(
+            ivan(action, on_ext(&["101", "105"])),
+            PERMITTED,
+            "{action:?}: a call he took part in"
+        );
     }
-    assert_eq!(ivan(RecordingAction::Delete, on_ext(&["105"])), NOT_PERMITTED);
+    assert_eq!(
+        ivan(RecordingAction::Delete, on_ext(&["105"])),
+        NOT_PERMITTED
+    );
     assert_eq!(ivan(RecordingAction::Play, on_ext(&["101"])), OUT_OF_SCOPE);
     assert_eq!(ivan(RecordingAction::Play, on_queue("sales")), OUT_OF_SCOPE);
-    assert_eq!(ivan(RecordingAction::Play, Recording { site: Some("hq"), ..Recording::default() }), OUT_OF_SCOPE);
-    assert_eq!(ivan(RecordingAction::Play, Recording::default()), OUT_OF_SCOPE);
+    assert_eq!(
+        ivan(
+            RecordingAction::Play,
+            Recording {
+                site: Some("hq"),
+                ..Recording::default()
+            }
+        ),
+        OUT_OF_SCOPE
+    );
+    assert_eq!(
+        ivan(RecordingAction::Play, Recording::default()),
+        OUT_OF_SCOPE
+    );
 }
 
 /// "Tenant: `id` (slug). Owns everything below. Nothing ever crosses tenants." — an
@@ -621,13 +1075,28 @@ tenants:
     );
     let t = demo::table_of(&tenants);
     let one = on_ext(&["1"]);
-    assert_eq!(v(t.check_recording("a", "u", RecordingAction::Play, &one)), PERMITTED);
-    assert_eq!(v(t.check_recording("b", "u", RecordingAction::Play, &one)), OUT_OF_SCOPE);
-    assert_eq!(v(t.check_recording("b", "u", RecordingAction::Play, &on_ext(&["2"]))), PERMITTED);
+    assert_eq!(
+        v(t.check_recording("a", "u", RecordingAction::Play, &one)),
+        PERMITTED
+    );
+    assert_eq!(
+        v(t.check_recording("b", "u", RecordingAction::Play, &one)),
+        OUT_OF_SCOPE
+    );
+    assert_eq!(
+        v(t.check_recording("b", "u", RecordingAction::Play, &on_ext(&["2"]))),
+        PERMITTED
+    );
     // In the demo: ivan's 105 means nothing in globex, and 10 nothing in acme.
     let d = demo::table();
-    assert_eq!(v(d.check_recording("globex", "ivan", RecordingAction::Play, &on_ext(&["105"]))), (DENIED, Reason::UnknownUser));
-    assert_eq!(v(d.check_recording("acme", "ivan", RecordingAction::Play, &on_ext(&["10"]))), OUT_OF_SCOPE);
+    assert_eq!(
+        v(d.check_recording("globex", "ivan", RecordingAction::Play, &on_ext(&["105"]))),
+        (DENIED, Reason::UnknownUser)
+    );
+    assert_eq!(
+        v(d.check_recording("acme", "ivan", RecordingAction::Play, &on_ext(&["10"]))),
+        OUT_OF_SCOPE
+    );
 }
 
 /// "Unknown tenant, unknown user and suspended user are denials."
@@ -635,9 +1104,18 @@ tenants:
 fn recordings_are_denied_to_unknown_and_suspended_actors() {
     let t = demo::table();
     let r = on_ext(&["204"]);
-    assert_eq!(rec(&t, "mallory", RecordingAction::Play, r), (DENIED, Reason::UserSuspended));
-    assert_eq!(rec(&t, "nobody", RecordingAction::Play, r), (DENIED, Reason::UnknownUser));
-    assert_eq!(v(t.check_recording("nowhere", "alice", RecordingAction::Play, &r)), (DENIED, Reason::UnknownTenant));
+    assert_eq!(
+        rec(&t, "mallory", RecordingAction::Play, r),
+        (DENIED, Reason::UserSuspended)
+    );
+    assert_eq!(
+        rec(&t, "nobody", RecordingAction::Play, r),
+        (DENIED, Reason::UnknownUser)
+    );
+    assert_eq!(
+        v(t.check_recording("nowhere", "alice", RecordingAction::Play, &r)),
+        (DENIED, Reason::UnknownTenant)
+    );
 }
 
 // ===================================================================== feature codes
@@ -655,12 +1133,27 @@ tenants:
 "#,
     );
     let t = demo::table_of(&tenants);
-    assert_eq!(fc(&t, "t", "a", "*46*600"), feature(FeatureKind::QueuePauseToggle, &["q"], Reason::SelfPause));
-    assert_eq!(fc(&t, "t", "a", "*45*600"), feature(FeatureKind::QueueLoginToggle, &["q"], Reason::QueueAgent));
-    assert_eq!(fc(&t, "t", "a", "*4"), feature(FeatureKind::Park, &[], Reason::Permitted));
-    assert_eq!(fc(&t, "t", "a", "*4#"), feature(FeatureKind::Park, &[], Reason::Permitted));
+    assert_eq!(
+        fc(&t, "t", "a", "*46*600"),
+        feature(FeatureKind::QueuePauseToggle, &["q"], Reason::SelfPause)
+    );
+    assert_eq!(
+        fc(&t, "t", "a", "*45*600"),
+        feature(FeatureKind::QueueLoginToggle, &["q"], Reason::QueueAgent)
+    );
+    assert_eq!(
+        fc(&t, "t", "a", "*4"),
+        feature(FeatureKind::Park, &[], Reason::Permitted)
+    );
+    assert_eq!(
+        fc(&t, "t", "a", "*4#"),
+        feature(FeatureKind::Park, &[], Reason::Permitted)
+    );
     // `*49` is neither `*4` (no boundary) nor anything else.
-    assert_eq!(fc(&t, "t", "a", "*49"), refused(None, Reason::UnknownFeatureCode));
+    assert_eq!(
+        fc(&t, "t", "a", "*49"),
+        refused(None, Reason::UnknownFeatureCode)
+    );
 }
 
 /// "its args follow, separated by `*`" / "*46*ext*queue | queue_pause_toggle | the pause
@@ -668,11 +1161,21 @@ tenants:
 #[test]
 fn args_are_resolved_to_what_they_name() {
     let t = demo::table();
-    assert_eq!(fc(&t, "acme", "dave", "*46*600"), feature(FeatureKind::QueuePauseToggle, &["sales"], Reason::SelfPause));
-    assert_eq!(fc(&t, "acme", "dave", "*46*sales"), feature(FeatureKind::QueuePauseToggle, &["sales"], Reason::SelfPause));
+    assert_eq!(
+        fc(&t, "acme", "dave", "*46*600"),
+        feature(FeatureKind::QueuePauseToggle, &["sales"], Reason::SelfPause)
+    );
+    assert_eq!(
+        fc(&t, "acme", "dave", "*46*sales"),
+        feature(FeatureKind::QueuePauseToggle, &["sales"], Reason::SelfPause)
+    );
     assert_eq!(
         fc(&t, "acme", "carol", "*46*201*600"),
-        feature(FeatureKind::QueuePauseToggle, &["201", "sales"], Reason::QueueSupervisor)
+        feature(
+            FeatureKind::QueuePauseToggle,
+            &["201", "sales"],
+            Reason::QueueSupervisor
+        )
     );
     // 202 is dave's: carol supervises him in sales, not in support.
     assert_eq!(
@@ -684,11 +1187,23 @@ fn args_are_resolved_to_what_they_name() {
         fc(&t, "acme", "carol", "*46*101*600"),
         refused(Some(FeatureKind::QueuePauseToggle), Reason::NotQueueMember)
     );
-    assert_eq!(fc(&t, "acme", "carol", "*46*999*600"), refused(Some(FeatureKind::QueuePauseToggle), Reason::UnknownExtension));
-    assert_eq!(fc(&t, "acme", "dave", "*46*601"), refused(Some(FeatureKind::QueuePauseToggle), Reason::UnknownQueue));
+    assert_eq!(
+        fc(&t, "acme", "carol", "*46*999*600"),
+        refused(
+            Some(FeatureKind::QueuePauseToggle),
+            Reason::UnknownExtension
+        )
+    );
+    assert_eq!(
+        fc(&t, "acme", "dave", "*46*601"),
+        refused(Some(FeatureKind::QueuePauseToggle), Reason::UnknownQueue)
+    );
     assert_eq!(
         fc(&t, "acme", "carol", "*46*201*600*1"),
-        refused(Some(FeatureKind::QueuePauseToggle), Reason::TooManyArguments)
+        refused(
+            Some(FeatureKind::QueuePauseToggle),
+            Reason::TooManyArguments
+        )
     );
 }
 
@@ -697,12 +1212,33 @@ fn args_are_resolved_to_what_they_name() {
 #[test]
 fn a_code_ending_in_star_takes_its_first_arg_at_once() {
     let t = demo::table();
-    assert_eq!(fc(&t, "acme", "alice", "**201"), feature(FeatureKind::PickupDirected, &["201"], Reason::Permitted));
-    assert_eq!(fc(&t, "acme", "erin", "**202"), feature(FeatureKind::PickupDirected, &["202"], Reason::Permitted));
-    assert_eq!(fc(&t, "acme", "erin", "**101"), refused(Some(FeatureKind::PickupDirected), Reason::OutOfScope));
-    assert_eq!(fc(&t, "acme", "ivan", "**101"), refused(Some(FeatureKind::PickupDirected), Reason::ActionNotPermitted));
-    assert_eq!(fc(&t, "acme", "alice", "**"), refused(Some(FeatureKind::PickupDirected), Reason::MissingArgument));
-    assert_eq!(fc(&t, "acme", "alice", "**999"), refused(Some(FeatureKind::PickupDirected), Reason::UnknownExtension));
+    assert_eq!(
+        fc(&t, "acme", "alice", "**201"),
+        feature(FeatureKind::PickupDirected, &["201"], Reason::Permitted)
+    );
+    assert_eq!(
+        fc(&t, "acme", "erin", "**202"),
+        feature(FeatureKind::PickupDirected, &["202"], Reason::Permitted)
+    );
+    assert_eq!(
+        fc(&t, "acme", "erin", "**101"),
+        refused(Some(FeatureKind::PickupDirected), Reason::OutOfScope)
+    );
+    assert_eq!(
+        fc(&t, "acme", "ivan", "**101"),
+        refused(
+            Some(FeatureKind::PickupDirected),
+            Reason::ActionNotPermitted
+        )
+    );
+    assert_eq!(
+        fc(&t, "acme", "alice", "**"),
+        refused(Some(FeatureKind::PickupDirected), Reason::MissingArgument)
+    );
+    assert_eq!(
+        fc(&t, "acme", "alice", "**999"),
+        refused(Some(FeatureKind::PickupDirected), Reason::UnknownExtension)
+    );
 }
 
 /// "The longest code that prefixes the dialed string wins; its args follow, separated by
@@ -711,7 +1247,11 @@ fn a_code_ending_in_star_takes_its_first_arg_at_once() {
 fn a_code_followed_by_a_digit_is_not_that_code() {
     let t = demo::table();
     for dialed in ["*461", "*4600", "*971", "*720"] {
-        assert_eq!(fc(&t, "acme", "alice", dialed), refused(None, Reason::UnknownFeatureCode), "{dialed}");
+        assert_eq!(
+            fc(&t, "acme", "alice", dialed),
+            refused(None, Reason::UnknownFeatureCode),
+            "{dialed}"
+        );
     }
 }
 
@@ -720,23 +1260,43 @@ fn a_code_followed_by_a_digit_is_not_that_code() {
 fn a_codes_role_allowlist_limits_who_may_dial_it() {
     let t = demo::table();
     // acme limits *46 to agents, supervisors, tenant admins and the custom role manager.
-    assert_eq!(fc(&t, "acme", "frank", "*46*600"), refused(Some(FeatureKind::QueuePauseToggle), Reason::RoleNotAllowed));
-    assert_eq!(fc(&t, "acme", "bob", "*46*600"), refused(Some(FeatureKind::QueuePauseToggle), Reason::RoleNotAllowed));
-    assert_eq!(fc(&t, "acme", "judy", "*46*201*600"), refused(Some(FeatureKind::QueuePauseToggle), Reason::RoleNotAllowed));
+    assert_eq!(
+        fc(&t, "acme", "frank", "*46*600"),
+        refused(Some(FeatureKind::QueuePauseToggle), Reason::RoleNotAllowed)
+    );
+    assert_eq!(
+        fc(&t, "acme", "bob", "*46*600"),
+        refused(Some(FeatureKind::QueuePauseToggle), Reason::RoleNotAllowed)
+    );
+    assert_eq!(
+        fc(&t, "acme", "judy", "*46*201*600"),
+        refused(Some(FeatureKind::QueuePauseToggle), Reason::RoleNotAllowed)
+    );
     // grace is a tenant user with the custom role manager.
     assert_eq!(
         fc(&t, "acme", "grace", "*46*201*600"),
-        feature(FeatureKind::QueuePauseToggle, &["201", "sales"], Reason::Permitted)
+        feature(
+            FeatureKind::QueuePauseToggle,
+            &["201", "sales"],
+            Reason::Permitted
+        )
     );
     assert_eq!(
         fc(&t, "acme", "alice", "*46*202*700"),
-        feature(FeatureKind::QueuePauseToggle, &["202", "support"], Reason::Permitted)
+        feature(
+            FeatureKind::QueuePauseToggle,
+            &["202", "support"],
+            Reason::Permitted
+        )
     );
     // The same code in a tenant without the allowlist: bob is an agent of sales.
     let mut tenants = demo::tenants();
     acme(&mut tenants).feature_codes.retain(|f| f.code != "*46");
     let t = demo::table_of(&tenants);
-    assert_eq!(fc(&t, "acme", "bob", "*46*600"), feature(FeatureKind::QueuePauseToggle, &["sales"], Reason::SelfPause));
+    assert_eq!(
+        fc(&t, "acme", "bob", "*46*600"),
+        feature(FeatureKind::QueuePauseToggle, &["sales"], Reason::SelfPause)
+    );
 }
 
 /// "the tenant's own entries override or extend [the defaults] code by code (`feature:
@@ -744,10 +1304,22 @@ fn a_codes_role_allowlist_limits_who_may_dial_it() {
 #[test]
 fn a_tenant_overrides_disables_and_extends_the_default_codes() {
     let t = demo::table();
-    assert_eq!(fc(&t, "acme", "alice", "*70"), refused(None, Reason::UnknownFeatureCode));
-    assert_eq!(fc(&t, "globex", "oscar", "*70"), feature(FeatureKind::Park, &[], Reason::Permitted));
-    assert_eq!(fc(&t, "acme", "ivan", "*99"), feature(FeatureKind::VoicemailOwn, &["105"], Reason::OwnExtension));
-    assert_eq!(fc(&t, "globex", "oscar", "*99"), refused(None, Reason::UnknownFeatureCode));
+    assert_eq!(
+        fc(&t, "acme", "alice", "*70"),
+        refused(None, Reason::UnknownFeatureCode)
+    );
+    assert_eq!(
+        fc(&t, "globex", "oscar", "*70"),
+        feature(FeatureKind::Park, &[], Reason::Permitted)
+    );
+    assert_eq!(
+        fc(&t, "acme", "ivan", "*99"),
+        feature(FeatureKind::VoicemailOwn, &["105"], Reason::OwnExtension)
+    );
+    assert_eq!(
+        fc(&t, "globex", "oscar", "*99"),
+        refused(None, Reason::UnknownFeatureCode)
+    );
 }
 
 /// "Unknown codes are denied (`unknown_feature_code`)."
@@ -755,7 +1327,11 @@ fn a_tenant_overrides_disables_and_extends_the_default_codes() {
 fn unknown_codes_are_denied() {
     let t = demo::table();
     for dialed in ["*00", "*", "*123*4", "#46", "5551234", ""] {
-        assert_eq!(fc(&t, "acme", "alice", dialed), refused(None, Reason::UnknownFeatureCode), "{dialed:?}");
+        assert_eq!(
+            fc(&t, "acme", "alice", dialed),
+            refused(None, Reason::UnknownFeatureCode),
+            "{dialed:?}"
+        );
     }
 }
 
@@ -763,25 +1339,65 @@ fn unknown_codes_are_denied() {
 #[test]
 fn queue_login_is_for_agents_of_the_queue() {
     let t = demo::table();
-    assert_eq!(fc(&t, "acme", "dave", "*45*600"), feature(FeatureKind::QueueLoginToggle, &["sales"], Reason::QueueAgent));
-    assert_eq!(fc(&t, "acme", "dave", "*45"), feature(FeatureKind::QueueLoginToggle, &[], Reason::QueueAgent));
-    assert_eq!(fc(&t, "acme", "bob", "*45*700"), refused(Some(FeatureKind::QueueLoginToggle), Reason::NotQueueMember));
+    assert_eq!(
+        fc(&t, "acme", "dave", "*45*600"),
+        feature(
+            FeatureKind::QueueLoginToggle,
+            &["sales"],
+            Reason::QueueAgent
+        )
+    );
+    assert_eq!(
+        fc(&t, "acme", "dave", "*45"),
+        feature(FeatureKind::QueueLoginToggle, &[], Reason::QueueAgent)
+    );
+    assert_eq!(
+        fc(&t, "acme", "bob", "*45*700"),
+        refused(Some(FeatureKind::QueueLoginToggle), Reason::NotQueueMember)
+    );
     // Rights over the queue are not membership of it.
-    assert_eq!(fc(&t, "acme", "alice", "*45*600"), refused(Some(FeatureKind::QueueLoginToggle), Reason::NotQueueMember));
-    assert_eq!(fc(&t, "acme", "carol", "*45"), refused(Some(FeatureKind::QueueLoginToggle), Reason::NotQueueMember));
+    assert_eq!(
+        fc(&t, "acme", "alice", "*45*600"),
+        refused(Some(FeatureKind::QueueLoginToggle), Reason::NotQueueMember)
+    );
+    assert_eq!(
+        fc(&t, "acme", "carol", "*45"),
+        refused(Some(FeatureKind::QueueLoginToggle), Reason::NotQueueMember)
+    );
 }
 
 /// "*47*queue | queue_callers | an agent, or call_queues:view with the queue in scope"
 #[test]
 fn queue_callers_is_for_agents_or_call_queues_view_in_scope() {
     let t = demo::table();
-    assert_eq!(fc(&t, "acme", "dave", "*47*600"), feature(FeatureKind::QueueCallers, &["sales"], Reason::QueueAgent));
-    assert_eq!(fc(&t, "acme", "bob", "*47*600"), feature(FeatureKind::QueueCallers, &["sales"], Reason::QueueAgent));
-    assert_eq!(fc(&t, "acme", "rachel", "*47*700"), feature(FeatureKind::QueueCallers, &["support"], Reason::Permitted));
-    assert_eq!(fc(&t, "acme", "carol", "*47*600"), feature(FeatureKind::QueueCallers, &["sales"], Reason::Permitted));
-    assert_eq!(fc(&t, "acme", "erin", "*47*600"), refused(Some(FeatureKind::QueueCallers), Reason::OutOfScope));
-    assert_eq!(fc(&t, "acme", "ivan", "*47*600"), refused(Some(FeatureKind::QueueCallers), Reason::ActionNotPermitted));
-    assert_eq!(fc(&t, "acme", "dave", "*47"), refused(Some(FeatureKind::QueueCallers), Reason::MissingArgument));
+    assert_eq!(
+        fc(&t, "acme", "dave", "*47*600"),
+        feature(FeatureKind::QueueCallers, &["sales"], Reason::QueueAgent)
+    );
+    assert_eq!(
+        fc(&t, "acme", "bob", "*47*600"),
+        feature(FeatureKind::QueueCallers, &["sales"], Reason::QueueAgent)
+    );
+    assert_eq!(
+        fc(&t, "acme", "rachel", "*47*700"),
+        feature(FeatureKind::QueueCallers, &["support"], Reason::Permitted)
+    );
+    assert_eq!(
+        fc(&t, "acme", "carol", "*47*600"),
+        feature(FeatureKind::QueueCallers, &["sales"], Reason::Permitted)
+    );
+    assert_eq!(
+        fc(&t, "acme", "erin", "*47*600"),
+        refused(Some(FeatureKind::QueueCallers), Reason::OutOfScope)
+    );
+    assert_eq!(
+        fc(&t, "acme", "ivan", "*47*600"),
+        refused(Some(FeatureKind::QueueCallers), Reason::ActionNotPermitted)
+    );
+    assert_eq!(
+        fc(&t, "acme", "dave", "*47"),
+        refused(Some(FeatureKind::QueueCallers), Reason::MissingArgument)
+    );
 }
 
 /// "*72*target / *73 | call_forward_on / call_forward_off | extensions:edit on the caller's
@@ -791,13 +1407,35 @@ fn call_forwarding_needs_extensions_edit_on_the_callers_own_extension() {
     let t = demo::table();
     assert_eq!(
         fc(&t, "acme", "ivan", "*72*5551234"),
-        feature(FeatureKind::CallForwardOn, &["105", "5551234"], Reason::Permitted)
+        feature(
+            FeatureKind::CallForwardOn,
+            &["105", "5551234"],
+            Reason::Permitted
+        )
     );
-    assert_eq!(fc(&t, "acme", "ivan", "*73"), feature(FeatureKind::CallForwardOff, &["105"], Reason::Permitted));
-    assert_eq!(fc(&t, "acme", "frank", "*72*5551234"), refused(Some(FeatureKind::CallForwardOn), Reason::ActionNotPermitted));
-    assert_eq!(fc(&t, "acme", "frank", "*73"), refused(Some(FeatureKind::CallForwardOff), Reason::ActionNotPermitted));
-    assert_eq!(fc(&t, "acme", "carol", "*73"), refused(Some(FeatureKind::CallForwardOff), Reason::NoOwnExtension));
-    assert_eq!(fc(&t, "acme", "ivan", "*72"), refused(Some(FeatureKind::CallForwardOn), Reason::MissingArgument));
+    assert_eq!(
+        fc(&t, "acme", "ivan", "*73"),
+        feature(FeatureKind::CallForwardOff, &["105"], Reason::Permitted)
+    );
+    assert_eq!(
+        fc(&t, "acme", "frank", "*72*5551234"),
+        refused(Some(FeatureKind::CallForwardOn), Reason::ActionNotPermitted)
+    );
+    assert_eq!(
+        fc(&t, "acme", "frank", "*73"),
+        refused(
+            Some(FeatureKind::CallForwardOff),
+            Reason::ActionNotPermitted
+        )
+    );
+    assert_eq!(
+        fc(&t, "acme", "carol", "*73"),
+        refused(Some(FeatureKind::CallForwardOff), Reason::NoOwnExtension)
+    );
+    assert_eq!(
+        fc(&t, "acme", "ivan", "*72"),
+        refused(Some(FeatureKind::CallForwardOn), Reason::MissingArgument)
+    );
 }
 
 /// "*97 / *98[*ext] | voicemail_own / voicemail_box | own box; voicemail:view on that box's
@@ -805,26 +1443,65 @@ fn call_forwarding_needs_extensions_edit_on_the_callers_own_extension() {
 #[test]
 fn voicemail_codes_reach_the_own_box_or_a_box_in_scope() {
     let t = demo::table();
-    assert_eq!(fc(&t, "acme", "ivan", "*97"), feature(FeatureKind::VoicemailOwn, &["105"], Reason::OwnExtension));
-    assert_eq!(fc(&t, "acme", "frank", "*97"), feature(FeatureKind::VoicemailOwn, &["102"], Reason::OwnExtension));
-    assert_eq!(fc(&t, "acme", "olivia", "*97"), refused(Some(FeatureKind::VoicemailOwn), Reason::NoOwnExtension));
-    assert_eq!(fc(&t, "acme", "ivan", "*98*105"), feature(FeatureKind::VoicemailBox, &["105"], Reason::Permitted));
-    assert_eq!(fc(&t, "acme", "ivan", "*98*101"), refused(Some(FeatureKind::VoicemailBox), Reason::OutOfScope));
-    assert_eq!(fc(&t, "acme", "alice", "*98*204"), feature(FeatureKind::VoicemailBox, &["204"], Reason::Permitted));
-    assert_eq!(fc(&t, "acme", "rachel", "*98*201"), feature(FeatureKind::VoicemailBox, &["201"], Reason::Permitted));
+    assert_eq!(
+        fc(&t, "acme", "ivan", "*97"),
+        feature(FeatureKind::VoicemailOwn, &["105"], Reason::OwnExtension)
+    );
+    assert_eq!(
+        fc(&t, "acme", "frank", "*97"),
+        feature(FeatureKind::VoicemailOwn, &["102"], Reason::OwnExtension)
+    );
+    assert_eq!(
+        fc(&t, "acme", "olivia", "*97"),
+        refused(Some(FeatureKind::VoicemailOwn), Reason::NoOwnExtension)
+    );
+    assert_eq!(
+        fc(&t, "acme", "ivan", "*98*105"),
+        feature(FeatureKind::VoicemailBox, &["105"], Reason::Permitted)
+    );
+    assert_eq!(
+        fc(&t, "acme", "ivan", "*98*101"),
+        refused(Some(FeatureKind::VoicemailBox), Reason::OutOfScope)
+    );
+    assert_eq!(
+        fc(&t, "acme", "alice", "*98*204"),
+        feature(FeatureKind::VoicemailBox, &["204"], Reason::Permitted)
+    );
+    assert_eq!(
+        fc(&t, "acme", "rachel", "*98*201"),
+        feature(FeatureKind::VoicemailBox, &["201"], Reason::Permitted)
+    );
     // olivia's built-in role views her own voicemail only, and she has no extension.
-    assert_eq!(fc(&t, "acme", "olivia", "*98*101"), refused(Some(FeatureKind::VoicemailBox), Reason::OutOfScope));
-    assert_eq!(fc(&t, "globex", "tess", "*98*10"), refused(Some(FeatureKind::VoicemailBox), Reason::ActionNotPermitted));
-    assert_eq!(fc(&t, "acme", "alice", "*98*999"), refused(Some(FeatureKind::VoicemailBox), Reason::UnknownExtension));
+    assert_eq!(
+        fc(&t, "acme", "olivia", "*98*101"),
+        refused(Some(FeatureKind::VoicemailBox), Reason::OutOfScope)
+    );
+    assert_eq!(
+        fc(&t, "globex", "tess", "*98*10"),
+        refused(Some(FeatureKind::VoicemailBox), Reason::ActionNotPermitted)
+    );
+    assert_eq!(
+        fc(&t, "acme", "alice", "*98*999"),
+        refused(Some(FeatureKind::VoicemailBox), Reason::UnknownExtension)
+    );
 }
 
 /// "Unknown tenant, unknown user and suspended user are denials."
 #[test]
 fn feature_codes_are_denied_to_unknown_and_suspended_users() {
     let t = demo::table();
-    assert_eq!(fc(&t, "acme", "mallory", "*45*700"), refused(None, Reason::UserSuspended));
-    assert_eq!(fc(&t, "acme", "nobody", "*97"), refused(None, Reason::UnknownUser));
-    assert_eq!(fc(&t, "nowhere", "alice", "*97"), refused(None, Reason::UnknownTenant));
+    assert_eq!(
+        fc(&t, "acme", "mallory", "*45*700"),
+        refused(None, Reason::UserSuspended)
+    );
+    assert_eq!(
+        fc(&t, "acme", "nobody", "*97"),
+        refused(None, Reason::UnknownUser)
+    );
+    assert_eq!(
+        fc(&t, "nowhere", "alice", "*97"),
+        refused(None, Reason::UnknownTenant)
+    );
 }
 
 /// "`dialed` is one of the tenant's emergency numbers → never denied, whatever the user's
@@ -841,11 +1518,21 @@ fn an_emergency_number_checked_as_a_feature_code_is_allowed() {
         ("nowhere", "x", "112"),
     ] {
         let (outcome, _, args, reason) = fc(&t, tenant, user, dialed);
-        assert_eq!((outcome, args.len(), reason), (ALLOWED, 0, Reason::EmergencyCall), "{tenant} {user} {dialed}");
+        assert_eq!(
+            (outcome, args.len(), reason),
+            (ALLOWED, 0, Reason::EmergencyCall),
+            "{tenant} {user} {dialed}"
+        );
     }
     // 999 is globex's, not acme's nor an unknown tenant's.
-    assert_eq!(fc(&t, "acme", "alice", "999"), refused(None, Reason::UnknownFeatureCode));
-    assert_eq!(fc(&t, "nowhere", "x", "999"), refused(None, Reason::UnknownTenant));
+    assert_eq!(
+        fc(&t, "acme", "alice", "999"),
+        refused(None, Reason::UnknownFeatureCode)
+    );
+    assert_eq!(
+        fc(&t, "nowhere", "x", "999"),
+        refused(None, Reason::UnknownTenant)
+    );
 }
 
 // ======================================================================== permission
@@ -858,14 +1545,47 @@ fn a_page_level_check_uses_the_matrix_only() {
     let t = demo::table();
     let page = Resource::default();
     // Self scope, and scope none: the page is theirs to open.
-    assert_eq!(perm(&t, "frank", Category::Voicemail, Action::View, page), PERMITTED);
-    assert_eq!(v(t.check_permission("globex", "tess", Category::AdminSetup, Action::Edit, &page)), PERMITTED);
-    assert_eq!(perm(&t, "erin", Category::Settings, Action::Edit, page), PERMITTED);
-    assert_eq!(perm(&t, "frank", Category::Settings, Action::View, page), NOT_PERMITTED);
-    // Over a resource, the scope decides.
-    assert_eq!(perm(&t, "frank", Category::Voicemail, Action::View, Resource { extension: Some("101"), ..page }), OUT_OF_SCOPE);
     assert_eq!(
-        v(t.check_permission("globex", "tess", Category::AdminSetup, Action::Edit, &Resource { extension: Some("10"), ..page })),
+        perm(&t, "frank", Category::Voicemail, Action::View, page),
+        PERMITTED
+    );
+    assert_eq!(
+        v(t.check_permission("globex", "tess", Category::AdminSetup, Action::Edit, &page)),
+        PERMITTED
+    );
+    assert_eq!(
+        perm(&t, "erin", Category::Settings, Action::Edit, page),
+        PERMITTED
+    );
+    assert_eq!(
+        perm(&t, "frank", Category::Settings, Action::View, page),
+        NOT_PERMITTED
+    );
+    // Over a resource, the scope decides.
+    assert_eq!(
+        perm(
+            &t,
+            "frank",
+            Category::Voicemail,
+            Action::View,
+            Resource {
+                extension: Some("101"),
+                ..page
+            }
+        ),
+        OUT_OF_SCOPE
+    );
+    assert_eq!(
+        v(t.check_permission(
+            "globex",
+            "tess",
+            Category::AdminSetup,
+            Action::Edit,
+            &Resource {
+                extension: Some("10"),
+                ..page
+            }
+        )),
         OUT_OF_SCOPE
     );
 }
@@ -874,17 +1594,42 @@ fn a_page_level_check_uses_the_matrix_only() {
 #[test]
 fn every_part_of_a_resource_must_be_in_scope() {
     let t = demo::table();
-    let r = |site, queue, extension, number| Resource { site, queue, extension, number };
+    let r = |site, queue, extension, number| Resource {
+        site,
+        queue,
+        extension,
+        number,
+    };
     let erin = |res| perm(&t, "erin", Category::Extensions, Action::Edit, res);
     assert_eq!(erin(r(Some("depot"), None, Some("202"), None)), PERMITTED);
-    assert_eq!(erin(r(Some("depot"), Some("support"), Some("202"), Some("+15550100201"))), PERMITTED);
-    assert_eq!(erin(r(Some("depot"), Some("sales"), Some("202"), None)), OUT_OF_SCOPE);
-    assert_eq!(erin(r(None, None, Some("202"), Some("+15550100101"))), OUT_OF_SCOPE);
+    assert_eq!(
+        erin(r(
+            Some("depot"),
+            Some("support"),
+            Some("202"),
+            Some("+15550100201")
+        )),
+        PERMITTED
+    );
+    assert_eq!(
+        erin(r(Some("depot"), Some("sales"), Some("202"), None)),
+        OUT_OF_SCOPE
+    );
+    assert_eq!(
+        erin(r(None, None, Some("202"), Some("+15550100101"))),
+        OUT_OF_SCOPE
+    );
     assert_eq!(erin(r(Some("hq"), None, Some("202"), None)), OUT_OF_SCOPE);
     // bob: granted queue sales and number ...000, but not extension 101.
     let bob = |res| perm(&t, "bob", Category::CallHistory, Action::View, res);
-    assert_eq!(bob(r(None, Some("sales"), None, Some("+15550100000"))), PERMITTED);
-    assert_eq!(bob(r(None, Some("sales"), Some("101"), Some("+15550100000"))), OUT_OF_SCOPE);
+    assert_eq!(
+        bob(r(None, Some("sales"), None, Some("+15550100000"))),
+        PERMITTED
+    );
+    assert_eq!(
+        bob(r(None, Some("sales"), Some("101"), Some("+15550100000"))),
+        OUT_OF_SCOPE
+    );
 }
 
 /// "Parts are resolved in the tenant's directory" — an extension's site is the directory's,
@@ -893,12 +1638,33 @@ fn every_part_of_a_resource_must_be_in_scope() {
 fn an_extensions_site_comes_from_the_directory_not_the_request() {
     let t = demo::table();
     // 101 is at hq; saying "depot" beside it doesn't bring it into erin's site.
-    let res = Resource { site: Some("depot"), extension: Some("101"), ..Resource::default() };
-    assert_eq!(perm(&t, "erin", Category::Extensions, Action::Edit, res), OUT_OF_SCOPE);
-    let res = Resource { site: Some("depot"), number: Some("+15550100101"), ..Resource::default() };
-    assert_eq!(perm(&t, "erin", Category::PhoneNumbers, Action::Edit, res), OUT_OF_SCOPE);
-    let res = Resource { site: Some("depot"), queue: Some("sales"), ..Resource::default() };
-    assert_eq!(perm(&t, "erin", Category::CallQueues, Action::Edit, res), OUT_OF_SCOPE);
+    let res = Resource {
+        site: Some("depot"),
+        extension: Some("101"),
+        ..Resource::default()
+    };
+    assert_eq!(
+        perm(&t, "erin", Category::Extensions, Action::Edit, res),
+        OUT_OF_SCOPE
+    );
+    let res = Resource {
+        site: Some("depot"),
+        number: Some("+15550100101"),
+        ..Resource::default()
+    };
+    assert_eq!(
+        perm(&t, "erin", Category::PhoneNumbers, Action::Edit, res),
+        OUT_OF_SCOPE
+    );
+    let res = Resource {
+        site: Some("depot"),
+        queue: Some("sales"),
+        ..Resource::default()
+    };
+    assert_eq!(
+        perm(&t, "erin", Category::CallQueues, Action::Edit, res),
+        OUT_OF_SCOPE
+    );
 }
 
 /// "any missing or inconsistent input gives `deny` with a reason" — a resource the tenant
@@ -907,22 +1673,59 @@ fn an_extensions_site_comes_from_the_directory_not_the_request() {
 fn unknown_resources_are_in_reach_of_tenant_scope_only() {
     let t = demo::table();
     let unknown = [
-        Resource { extension: Some("999"), ..Resource::default() },
-        Resource { queue: Some("marketing"), ..Resource::default() },
-        Resource { number: Some("+19995550000"), ..Resource::default() },
-        Resource { number: Some("not a number"), ..Resource::default() },
-        Resource { site: Some("annex"), ..Resource::default() },
+        Resource {
+            extension: Some("999"),
+            ..Resource::default()
+        },
+        Resource {
+            queue: Some("marketing"),
+            ..Resource::default()
+        },
+        Resource {
+            number: Some("+19995550000"),
+            ..Resource::default()
+        },
+        Resource {
+            number: Some("not a number"),
+            ..Resource::default()
+        },
+        Resource {
+            site: Some("annex"),
+            ..Resource::default()
+        },
         // Another tenant's.
-        Resource { extension: Some("10"), ..Resource::default() },
-        Resource { queue: Some("tps"), ..Resource::default() },
+        Resource {
+            extension: Some("10"),
+            ..Resource::default()
+        },
+        Resource {
+            queue: Some("tps"),
+            ..Resource::default()
+        },
     ];
     for res in unknown {
-        assert_eq!(perm(&t, "alice", Category::CallHistory, Action::View, res), PERMITTED, "alice {res:?}");
-        assert_eq!(perm(&t, "kim", Category::CallHistory, Action::View, res), PERMITTED, "kim {res:?}");
+        assert_eq!(
+            perm(&t, "alice", Category::CallHistory, Action::View, res),
+            PERMITTED,
+            "alice {res:?}"
+        );
+        assert_eq!(
+            perm(&t, "kim", Category::CallHistory, Action::View, res),
+            PERMITTED,
+            "kim {res:?}"
+        );
         // (carol's custom role, receptionist, views call history tenant-wide.)
-        assert_eq!(perm(&t, "carol", Category::CallHistory, Action::View, res), PERMITTED, "carol {res:?}");
+        assert_eq!(
+            perm(&t, "carol", Category::CallHistory, Action::View, res),
+            PERMITTED,
+            "carol {res:?}"
+        );
         for user in ["erin", "bob", "ivan", "frank", "dave"] {
-            assert_eq!(perm(&t, user, Category::CallHistory, Action::View, res), OUT_OF_SCOPE, "{user} {res:?}");
+            assert_eq!(
+                perm(&t, user, Category::CallHistory, Action::View, res),
+                OUT_OF_SCOPE,
+                "{user} {res:?}"
+            );
         }
     }
 }
@@ -932,9 +1735,16 @@ fn unknown_resources_are_in_reach_of_tenant_scope_only() {
 fn permission_is_denied_to_unknown_and_suspended_users() {
     let t = demo::table();
     let page = Resource::default();
-    assert_eq!(perm(&t, "mallory", Category::Contacts, Action::View, page), (DENIED, Reason::UserSuspended));
-    assert_eq!(perm(&t, "oscar", Category::Contacts, Action::View, page), (DENIED, Reason::UnknownUser));
-    let unknown = v(t.check_permission("nowhere", "alice", Category::Contacts, Action::View, &page));
+    assert_eq!(
+        perm(&t, "mallory", Category::Contacts, Action::View, page),
+        (DENIED, Reason::UserSuspended)
+    );
+    assert_eq!(
+        perm(&t, "oscar", Category::Contacts, Action::View, page),
+        (DENIED, Reason::UnknownUser)
+    );
+    let unknown =
+        v(t.check_permission("nowhere", "alice", Category::Contacts, Action::View, &page));
     assert_eq!(unknown, (DENIED, Reason::UnknownTenant));
 }
 
@@ -955,16 +1765,34 @@ fn explain_lists_every_number_as_a_tenant_admins_caller_ids() {
 #[test]
 fn explain_lists_granted_numbers_and_own_dids_as_caller_ids() {
     let t = demo::table();
-    assert_eq!(t.explain("acme", "bob").unwrap().caller_ids, ["+15550100000", "+15550100201"]);
-    assert_eq!(t.explain("acme", "frank").unwrap().caller_ids, ["+15550100102"]);
-    assert_eq!(t.explain("acme", "erin").unwrap().caller_ids, ["+15550100200", "+15550100201"]);
-    assert!(t.explain("initech", "milton").unwrap().caller_ids.is_empty());
+    assert_eq!(
+        t.explain("acme", "bob").unwrap().caller_ids,
+        ["+15550100000", "+15550100201"]
+    );
+    assert_eq!(
+        t.explain("acme", "frank").unwrap().caller_ids,
+        ["+15550100102"]
+    );
+    assert_eq!(
+        t.explain("acme", "erin").unwrap().caller_ids,
+        ["+15550100200", "+15550100201"]
+    );
+    assert!(
+        t.explain("initech", "milton")
+            .unwrap()
+            .caller_ids
+            .is_empty()
+    );
     // Each one is what the caller-ID check allows, and nothing else is.
     for user in ["alice", "bob", "erin", "frank", "ivan", "kim"] {
         let allowed = t.explain("acme", user).unwrap().caller_ids;
         for n in ACME_NUMBERS {
             let outcome = t.check_caller_id("acme", user, Some(n), "5551234").outcome;
-            assert_eq!(outcome == Outcome::Allow, allowed.iter().any(|a| a == n), "{user} {n}");
+            assert_eq!(
+                outcome == Outcome::Allow,
+                allowed.iter().any(|a| a == n),
+                "{user} {n}"
+            );
         }
     }
 }
@@ -977,7 +1805,12 @@ fn explain_lists_the_queues_and_agents_a_supervisor_may_pause() {
     assert_eq!(e.pausable_queues.len(), 1, "{:?}", e.pausable_queues);
     assert_eq!(e.pausable_queues["sales"], ["bob", "dave"]);
     // An agent may pause itself, which the list leaves out: dave may pause no one else.
-    assert!(t.explain("acme", "dave").unwrap().pausable_queues.is_empty());
+    assert!(
+        t.explain("acme", "dave")
+            .unwrap()
+            .pausable_queues
+            .is_empty()
+    );
 }
 
 /// "Example 2: A Non-Admin is not granted any call report permissions. They will not see:
@@ -988,7 +1821,10 @@ fn explain_shows_no_recordings_for_a_non_admin_without_report_permissions() {
     let r = t.explain("initech", "milton").unwrap().recordings;
     assert!(!r.all);
     assert_eq!(r.site, None);
-    assert!(r.queues.is_empty() && r.extensions.is_empty() && r.numbers.is_empty(), "{r:?}");
+    assert!(
+        r.queues.is_empty() && r.extensions.is_empty() && r.numbers.is_empty(),
+        "{r:?}"
+    );
 }
 
 /// "site scope sees its site"
@@ -1000,7 +1836,14 @@ fn explain_shows_a_site_managers_recordings_as_their_site() {
     assert_eq!(r.site.as_deref(), Some("depot"));
     assert!(t.explain("acme", "kim").unwrap().recordings.all);
     let bob = t.explain("acme", "bob").unwrap().recordings;
-    assert_eq!((bob.queues, bob.extensions, bob.numbers), (vec!["sales".into()], vec!["102".into()], vec!["+15550100000".into()]));
+    assert_eq!(
+        (bob.queues, bob.extensions, bob.numbers),
+        (
+            vec!["sales".into()],
+            vec!["102".into()],
+            vec!["+15550100000".into()]
+        )
+    );
     assert!(t.explain("acme", "nobody").is_none());
     assert!(t.explain("nowhere", "alice").is_none());
 }

@@ -2,7 +2,11 @@
 //! and that reading, writing and editing a directory keep it meaning the same thing.
 
 #[path = "support/demo.rs"]
-#[expect(clippy::expect_used, clippy::panic, reason = "a broken test fixture fails the test loudly")]
+#[expect(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a broken test fixture fails the test loudly"
+)]
 mod demo;
 
 use callgate::model::{Directory, Extension};
@@ -41,7 +45,10 @@ tenants:
 
 /// The problems of a file that must be refused (none if it was accepted).
 fn problems(text: &str) -> Vec<Problem> {
-    directory::parse(text).err().map(|e| e.problems()).unwrap_or_default()
+    directory::parse(text)
+        .err()
+        .map(|e| e.problems())
+        .unwrap_or_default()
 }
 
 /// The problems as `path: message` lines.
@@ -59,14 +66,24 @@ fn the_design_example_parses() {
     let acme = &tenants[0];
     assert_eq!(acme.id, "acme");
     assert_eq!(acme.numbers.len(), 3);
-    assert_eq!(acme.users.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(), ["alice", "bob", "carol"]);
+    assert_eq!(
+        acme.users.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(),
+        ["alice", "bob", "carol"]
+    );
     let carol = acme.users.iter().find(|u| u.id == "carol").unwrap();
     assert_eq!(carol.custom_role.as_deref(), Some("receptionist"));
     // And it means what it says.
     let t = demo::table_of(&tenants);
     let a = t.check_caller_id("acme", "bob", Some("+15550100000"), "5551234");
-    assert_eq!((a.outcome, a.reason), (Outcome::Allow, Reason::NumberPermitted));
-    assert_eq!(t.check_agent_pause("acme", "carol", "bob", "600", true).reason, Reason::QueueSupervisor);
+    assert_eq!(
+        (a.outcome, a.reason),
+        (Outcome::Allow, Reason::NumberPermitted)
+    );
+    assert_eq!(
+        t.check_agent_pause("acme", "carol", "bob", "600", true)
+            .reason,
+        Reason::QueueSupervisor
+    );
 }
 
 /// "The directory format (YAML or JSON, one or more tenants)" — the same directory as JSON.
@@ -103,7 +120,10 @@ fn the_json_form_parses_to_the_same_tenants() {
 #[test]
 fn a_file_may_hold_several_tenants() {
     let tenants = demo::tenants();
-    assert_eq!(tenants.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), ["acme", "globex", "initech"]);
+    assert_eq!(
+        tenants.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
+        ["acme", "globex", "initech"]
+    );
     assert_eq!(demo::parse("tenants: []"), Vec::<Tenant>::new());
 }
 
@@ -116,10 +136,18 @@ fn a_file_may_hold_several_tenants() {
 fn an_unknown_role_is_reported_at_its_path_in_the_documented_words() {
     let text = "tenants:\n  - id: acme\n    users:\n      - {id: a, role: basic_user}\n      - {id: b, role: basic_user}\n      \
                 - {id: c, role: superuser}\n";
-    assert_eq!(lines(text), ["tenants[0].users[2].role: unknown role `superuser`"]);
-    let Err(e) = directory::parse(text) else { panic!("accepted") };
+    assert_eq!(
+        lines(text),
+        ["tenants[0].users[2].role: unknown role `superuser`"]
+    );
+    let Err(e) = directory::parse(text) else {
+        panic!("accepted")
+    };
     assert!(matches!(e, DirectoryError::Invalid(_)), "{e:?}");
-    assert_eq!(e.to_string(), "1 problem(s): tenants[0].users[2].role: unknown role `superuser`");
+    assert_eq!(
+        e.to_string(),
+        "1 problem(s): tenants[0].users[2].role: unknown role `superuser`"
+    );
 }
 
 /// "Bad input (unknown role, a number that isn't E.164, an extension owned by an unknown
@@ -179,25 +207,62 @@ tenants:
         ],
         "{got:#?}"
     );
-    let text_of = |path: &str| got.iter().find(|p| p.path == path).map(|p| p.message.as_str()).unwrap();
-    assert_eq!(text_of("tenants[0].default_caller_id"), "number `+15559999999` is not one of the tenant's numbers");
-    assert!(text_of("tenants[0].numbers[1].number").starts_with("`5550100001` is not an E.164 number"));
-    assert_eq!(text_of("tenants[0].numbers[2].site"), "unknown site `annex`");
-    assert_eq!(text_of("tenants[0].extensions[1].user"), "unknown user `zed`");
-    assert_eq!(text_of("tenants[0].roles[0].id"), "`admin` is a built-in role's name");
-    assert_eq!(text_of("tenants[0].roles[1].permissions.telepathy"), "unknown category `telepathy`");
-    assert!(text_of("tenants[0].roles[1].permissions.voicemail[0]").starts_with("unknown action `listen`"));
+    let text_of = |path: &str| {
+        got.iter()
+            .find(|p| p.path == path)
+            .map(|p| p.message.as_str())
+            .unwrap()
+    };
+    assert_eq!(
+        text_of("tenants[0].default_caller_id"),
+        "number `+15559999999` is not one of the tenant's numbers"
+    );
+    assert!(
+        text_of("tenants[0].numbers[1].number").starts_with("`5550100001` is not an E.164 number")
+    );
+    assert_eq!(
+        text_of("tenants[0].numbers[2].site"),
+        "unknown site `annex`"
+    );
+    assert_eq!(
+        text_of("tenants[0].extensions[1].user"),
+        "unknown user `zed`"
+    );
+    assert_eq!(
+        text_of("tenants[0].roles[0].id"),
+        "`admin` is a built-in role's name"
+    );
+    assert_eq!(
+        text_of("tenants[0].roles[1].permissions.telepathy"),
+        "unknown category `telepathy`"
+    );
+    assert!(
+        text_of("tenants[0].roles[1].permissions.voicemail[0]")
+            .starts_with("unknown action `listen`")
+    );
     assert!(text_of("tenants[0].feature_codes[0].code").starts_with("invalid feature code `46`"));
-    assert_eq!(text_of("tenants[0].feature_codes[1].feature"), "unknown feature `teleport`");
-    assert_eq!(text_of("tenants[0].users[1].custom_role"), "unknown custom role `ghost`");
+    assert_eq!(
+        text_of("tenants[0].feature_codes[1].feature"),
+        "unknown feature `teleport`"
+    );
+    assert_eq!(
+        text_of("tenants[0].users[1].custom_role"),
+        "unknown custom role `ghost`"
+    );
     assert_eq!(text_of("tenants[0].users[2].id"), "duplicate user `alice`");
-    assert_eq!(text_of("tenants[0].users[3].grants.queues[0]"), "unknown queue `support`");
+    assert_eq!(
+        text_of("tenants[0].users[3].grants.queues[0]"),
+        "unknown queue `support`"
+    );
     assert!(text_of("tenants[0].users[4].status").starts_with("unknown status `retired`"));
     assert_eq!(text_of("tenants[1].id"), "duplicate tenant `acme`");
     // Messages are lowercase, with no final period.
     for p in &got {
         assert!(!p.message.ends_with('.'), "{p}");
-        assert!(!p.message.starts_with(|c: char| c.is_ascii_uppercase()), "{p}");
+        assert!(
+            !p.message.starts_with(|c: char| c.is_ascii_uppercase()),
+            "{p}"
+        );
     }
 }
 
@@ -205,18 +270,27 @@ tenants:
 #[test]
 fn one_bad_tenant_refuses_the_whole_file() {
     let text = "tenants:\n  - {id: good, users: [{id: a, role: basic_user}]}\n  - {id: bad, users: [{id: b, role: nobody}]}\n";
-    assert_eq!(lines(text), ["tenants[1].users[0].role: unknown role `nobody`"]);
+    assert_eq!(
+        lines(text),
+        ["tenants[1].users[0].role: unknown role `nobody`"]
+    );
 }
 
 /// "Bad input [...] is refused whole, with every problem listed with its path" — a file
 /// that isn't YAML at all.
 #[test]
 fn a_syntax_error_is_refused_with_where_it_is() {
-    let e = directory::parse("tenants:\n  - id: acme\n    users: [{id: a, role: basic_user}\n").unwrap_err();
-    let DirectoryError::Syntax(p) = &e else { panic!("{e:?}") };
+    let e = directory::parse("tenants:\n  - id: acme\n    users: [{id: a, role: basic_user}\n")
+        .unwrap_err();
+    let DirectoryError::Syntax(p) = &e else {
+        panic!("{e:?}")
+    };
     assert!(p.to_string().contains("line"), "{p}");
-    let e = directory::parse(r#"{"tenants": [{"id": "acme", "users": [{"id": "a", "role": }]}]}"#).unwrap_err();
-    let DirectoryError::Syntax(p) = &e else { panic!("{e:?}") };
+    let e = directory::parse(r#"{"tenants": [{"id": "acme", "users": [{"id": "a", "role": }]}]}"#)
+        .unwrap_err();
+    let DirectoryError::Syntax(p) = &e else {
+        panic!("{e:?}")
+    };
     assert_eq!(p.path, "tenants[0].users[0].role", "{p}");
     assert!(p.message.contains("line"), "{p}");
 }
@@ -225,20 +299,38 @@ fn a_syntax_error_is_refused_with_where_it_is() {
 /// the format doesn't have is a mistake, not something to ignore.
 #[test]
 fn an_unknown_field_is_refused_with_its_path() {
-    let e = directory::parse("tenants:\n  - id: acme\n    users:\n      - {id: a, role: basic_user, rol: admin}\n")
-        .unwrap_err();
-    let DirectoryError::Syntax(p) = &e else { panic!("{e:?}") };
+    let e = directory::parse(
+        "tenants:\n  - id: acme\n    users:\n      - {id: a, role: basic_user, rol: admin}\n",
+    )
+    .unwrap_err();
+    let DirectoryError::Syntax(p) = &e else {
+        panic!("{e:?}")
+    };
     assert_eq!(p.path, "tenants[0].users[0].rol", "{p}");
     // The path is said once, then what is wrong and where.
-    assert!(p.message.starts_with("unknown field `rol`, expected one of `id`, `role`"), "{p}");
+    assert!(
+        p.message
+            .starts_with("unknown field `rol`, expected one of `id`, `role`"),
+        "{p}"
+    );
     assert!(p.message.ends_with("at line 4 column 35"), "{p}");
 
     let e = directory::parse(r#"{"tenants": [{"id": "acme", "grants": {}}]}"#).unwrap_err();
-    assert!(e.to_string().starts_with("tenants[0].grants: unknown field `grants`"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("tenants[0].grants: unknown field `grants`"),
+        "{e}"
+    );
 
-    let e = directory::parse("tenants: [{id: acme, users: [{id: a, role: basic_user, grants: {everything: true}}]}]")
-        .unwrap_err();
-    assert!(e.to_string().starts_with("tenants[0].users[0].grants.everything: unknown field `everything`"), "{e}");
+    let e = directory::parse(
+        "tenants: [{id: acme, users: [{id: a, role: basic_user, grants: {everything: true}}]}]",
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("tenants[0].users[0].grants.everything: unknown field `everything`"),
+        "{e}"
+    );
 
     // A field of the wrong shape, too.
     let e = directory::parse("tenants:\n  - id: acme\n    users: {id: a}\n").unwrap_err();
@@ -252,14 +344,23 @@ fn ownership_conflicts_are_refused() {
     // Declared for one user, claimed by another.
     let text = "tenants: [{id: t, extensions: [{ext: '1', user: a}], \
                 users: [{id: a, role: basic_user}, {id: b, role: basic_user, extensions: ['1']}]}]";
-    assert_eq!(lines(text), ["tenants[0].users[1].extensions[0]: extension `1` belongs to user `a`"]);
+    assert_eq!(
+        lines(text),
+        ["tenants[0].users[1].extensions[0]: extension `1` belongs to user `a`"]
+    );
     // Claimed by two users, declared by neither.
     let text = "tenants: [{id: t, \
                 users: [{id: a, role: basic_user, extensions: ['1']}, {id: b, role: basic_user, extensions: ['1']}]}]";
-    assert_eq!(lines(text), ["tenants[0].users[1].extensions[0]: extension `1` is also claimed by user `a`"]);
+    assert_eq!(
+        lines(text),
+        ["tenants[0].users[1].extensions[0]: extension `1` is also claimed by user `a`"]
+    );
     // Declared twice.
     let text = "tenants:\n  - id: t\n    extensions: [{ext: '1'}, {ext: '1'}]\n";
-    assert_eq!(lines(text), ["tenants[0].extensions[1].ext: duplicate extension `1`"]);
+    assert_eq!(
+        lines(text),
+        ["tenants[0].extensions[1].ext: duplicate extension `1`"]
+    );
     // Both sides agreeing is not a conflict.
     let text = "tenants: [{id: t, extensions: [{ext: '1', user: a}], users: [{id: a, role: basic_user, extensions: ['1']}]}]";
     assert_eq!(demo::parse(text)[0].extensions.len(), 1);
@@ -358,22 +459,36 @@ tenants:
 #[test]
 fn import_then_export_then_import_is_a_fixed_point() {
     for source in [include_str!("../examples/demo.yaml"), DESIGN_EXAMPLE] {
-        let once = Directory { tenants: demo::parse(source) };
+        let once = Directory {
+            tenants: demo::parse(source),
+        };
         let yaml = serde_yaml_ng::to_string(&once).unwrap();
-        let twice = Directory { tenants: demo::parse(&yaml) };
+        let twice = Directory {
+            tenants: demo::parse(&yaml),
+        };
         assert_eq!(twice, once, "YAML:\n{yaml}");
         assert_eq!(serde_yaml_ng::to_string(&twice).unwrap(), yaml);
 
         let json = serde_json::to_string_pretty(&once).unwrap();
-        let thrice = Directory { tenants: demo::parse(&json) };
+        let thrice = Directory {
+            tenants: demo::parse(&json),
+        };
         assert_eq!(thrice, once, "JSON:\n{json}");
         assert_eq!(serde_json::to_string_pretty(&thrice).unwrap(), json);
     }
     // And the re-imported demo decides as the original does.
-    let exported = serde_yaml_ng::to_string(&Directory { tenants: demo::tenants() }).unwrap();
+    let exported = serde_yaml_ng::to_string(&Directory {
+        tenants: demo::tenants(),
+    })
+    .unwrap();
     let (before, after) = (demo::table(), demo::table_of(&demo::parse(&exported)));
     for user in ["alice", "bob", "frank", "ivan", "mallory", "nobody"] {
-        for requested in [None, Some("+15550100000"), Some("+15550100102"), Some("+15550100201")] {
+        for requested in [
+            None,
+            Some("+15550100000"),
+            Some("+15550100102"),
+            Some("+15550100201"),
+        ] {
             for dialed in ["5551234", "911"] {
                 assert_eq!(
                     after.check_caller_id("acme", user, requested, dialed),
@@ -383,7 +498,10 @@ fn import_then_export_then_import_is_a_fixed_point() {
             }
         }
         for code in ["*46*600", "*97", "**201", "*72*5551234"] {
-            assert_eq!(after.check_feature_code("acme", user, code), before.check_feature_code("acme", user, code));
+            assert_eq!(
+                after.check_feature_code("acme", user, code),
+                before.check_feature_code("acme", user, code)
+            );
         }
     }
 }
@@ -396,14 +514,26 @@ fn a_users_extensions_create_the_extension_if_the_list_lacks_it() {
         "tenants: [{id: t, sites: [{id: s}], numbers: [{number: '+15550000001', extension: '7'}], \
          users: [{id: u, role: basic_user, site: s, extensions: ['7']}]}]",
     );
-    assert_eq!(tenants[0].extensions, [Extension { ext: "7".into(), site: Some("s".into()), user: Some("u".into()) }]);
+    assert_eq!(
+        tenants[0].extensions,
+        [Extension {
+            ext: "7".into(),
+            site: Some("s".into()),
+            user: Some("u".into())
+        }]
+    );
     // And it is theirs: the DID routed to it is a caller ID they may present.
     let t = demo::table_of(&tenants);
     let a = t.check_caller_id("t", "u", Some("+15550000001"), "5551234");
-    assert_eq!((a.outcome, a.reason), (Outcome::Allow, Reason::NumberPermitted));
+    assert_eq!(
+        (a.outcome, a.reason),
+        (Outcome::Allow, Reason::NumberPermitted)
+    );
 
     // Ownership written on the extension alone shows on the user as well.
-    let tenants = demo::parse("tenants: [{id: t, extensions: [{ext: '7', user: u}], users: [{id: u, role: basic_user}]}]");
+    let tenants = demo::parse(
+        "tenants: [{id: t, extensions: [{ext: '7', user: u}], users: [{id: u, role: basic_user}]}]",
+    );
     assert_eq!(tenants[0].users[0].extensions, ["7"]);
 }
 
@@ -412,7 +542,9 @@ fn a_users_extensions_create_the_extension_if_the_list_lacks_it() {
 #[test]
 fn deleting_a_role_a_user_or_a_number_leaves_a_valid_tenant() {
     let validates = |t: &Tenant, what: &str| {
-        if let Err(e) = directory::validate(Directory { tenants: vec![t.clone()] }) {
+        if let Err(e) = directory::validate(Directory {
+            tenants: vec![t.clone()],
+        }) {
             panic!("after deleting {what}: {e}");
         }
     };
@@ -421,7 +553,11 @@ fn deleting_a_role_a_user_or_a_number_leaves_a_valid_tenant() {
             let mut t = tenant.clone();
             assert!(t.delete_role(&role));
             assert!(!t.delete_role(&role), "deleted twice");
-            assert!(t.users.iter().all(|u| u.custom_role.as_deref() != Some(role.as_str())));
+            assert!(
+                t.users
+                    .iter()
+                    .all(|u| u.custom_role.as_deref() != Some(role.as_str()))
+            );
             validates(&t, &role);
         }
         for user in tenant.users.iter().map(|u| u.id.clone()) {
@@ -462,5 +598,8 @@ fn deleting_a_custom_role_drops_it_from_feature_code_allowlists() {
     assert!(!code.roles.as_ref().unwrap().iter().any(|r| r == "manager"));
     let t = demo::table_of(&tenants);
     let a = t.check_feature_code("acme", "grace", "*46*201*600");
-    assert_eq!((a.outcome, a.reason), (Outcome::Deny, Reason::RoleNotAllowed));
+    assert_eq!(
+        (a.outcome, a.reason),
+        (Outcome::Deny, Reason::RoleNotAllowed)
+    );
 }

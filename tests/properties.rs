@@ -3,20 +3,30 @@
 //! a directory file means nothing.
 
 #[path = "support/demo.rs"]
-#[expect(clippy::expect_used, clippy::panic, reason = "a broken test fixture fails the test loudly")]
+#[expect(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a broken test fixture fails the test loudly"
+)]
 mod demo;
 
 use std::collections::BTreeMap;
 
 use callgate::catalog::BUILTIN_ROLES;
 use callgate::model::{CustomRole, Directory, Extension, Number, Queue, User};
-use callgate::{Action, Category, Outcome, Recording, RecordingAction, Resource, Table, Tenant, directory};
+use callgate::{
+    Action, Category, Outcome, Recording, RecordingAction, Resource, Table, Tenant, directory,
+};
 use proptest::prelude::*;
 use proptest::sample::select;
 use serde_json::Value;
 
 fn config(cases: u32) -> ProptestConfig {
-    ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() }
+    ProptestConfig {
+        cases,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
 }
 
 // ------------------------------------------------------------------ questions to ask
@@ -24,8 +34,17 @@ fn config(cases: u32) -> ProptestConfig {
 /// One question to one of the five decisions, owning its text.
 #[derive(Debug, Clone)]
 enum Ask {
-    CallerId { user: String, requested: Option<String>, dialed: String },
-    Pause { actor: String, agent: String, queue: String, paused: bool },
+    CallerId {
+        user: String,
+        requested: Option<String>,
+        dialed: String,
+    },
+    Pause {
+        actor: String,
+        agent: String,
+        queue: String,
+        paused: bool,
+    },
     Recording {
         actor: String,
         action: RecordingAction,
@@ -34,8 +53,16 @@ enum Ask {
         numbers: Vec<String>,
         site: Option<String>,
     },
-    Feature { user: String, dialed: String },
-    Permission { user: String, category: Category, action: Action, resource: [Option<String>; 4] },
+    Feature {
+        user: String,
+        dialed: String,
+    },
+    Permission {
+        user: String,
+        category: Category,
+        action: Action,
+        resource: [Option<String>; 4],
+    },
 }
 
 /// The whole answer (decision, reason, revision, caller ID, feature, args), comparable.
@@ -43,27 +70,62 @@ fn answer(t: &Table, tenant: &str, ask: &Ask) -> Value {
     // Answers always serialize; a `null` would differ from any real answer anyway.
     let json = |v: Result<Value, serde_json::Error>| v.unwrap_or_default();
     match ask {
-        Ask::CallerId { user, requested, dialed } => {
-            json(serde_json::to_value(t.check_caller_id(tenant, user, requested.as_deref(), dialed)))
-        }
-        Ask::Pause { actor, agent, queue, paused } => {
-            json(serde_json::to_value(t.check_agent_pause(tenant, actor, agent, queue, *paused)))
-        }
-        Ask::Recording { actor, action, queue, exts, numbers, site } => {
+        Ask::CallerId {
+            user,
+            requested,
+            dialed,
+        } => json(serde_json::to_value(t.check_caller_id(
+            tenant,
+            user,
+            requested.as_deref(),
+            dialed,
+        ))),
+        Ask::Pause {
+            actor,
+            agent,
+            queue,
+            paused,
+        } => json(serde_json::to_value(
+            t.check_agent_pause(tenant, actor, agent, queue, *paused),
+        )),
+        Ask::Recording {
+            actor,
+            action,
+            queue,
+            exts,
+            numbers,
+            site,
+        } => {
             let exts: Vec<&str> = exts.iter().map(String::as_str).collect();
             let numbers: Vec<&str> = numbers.iter().map(String::as_str).collect();
-            let r = Recording { queue: queue.as_deref(), extensions: &exts, numbers: &numbers, site: site.as_deref() };
-            json(serde_json::to_value(t.check_recording(tenant, actor, *action, &r)))
+            let r = Recording {
+                queue: queue.as_deref(),
+                extensions: &exts,
+                numbers: &numbers,
+                site: site.as_deref(),
+            };
+            json(serde_json::to_value(
+                t.check_recording(tenant, actor, *action, &r),
+            ))
         }
-        Ask::Feature { user, dialed } => json(serde_json::to_value(t.check_feature_code(tenant, user, dialed))),
-        Ask::Permission { user, category, action, resource: [site, queue, extension, number] } => {
+        Ask::Feature { user, dialed } => json(serde_json::to_value(
+            t.check_feature_code(tenant, user, dialed),
+        )),
+        Ask::Permission {
+            user,
+            category,
+            action,
+            resource: [site, queue, extension, number],
+        } => {
             let r = Resource {
                 site: site.as_deref(),
                 queue: queue.as_deref(),
                 extension: extension.as_deref(),
                 number: number.as_deref(),
             };
-            json(serde_json::to_value(t.check_permission(tenant, user, *category, *action, &r)))
+            json(serde_json::to_value(
+                t.check_permission(tenant, user, *category, *action, &r),
+            ))
         }
     }
 }
@@ -74,15 +136,17 @@ fn allows(answer: &Value) -> bool {
 }
 
 const USERS: &[&str] = &[
-    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "kim", "mallory", "olivia",
-    "rachel", "oscar", "wendy", "rita", "tess", "bill", "peter", "samir", "milton", "zed", "gavin", "jared", "dinesh",
-    "gilfoyle", "monica", "nobody", "",
+    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "kim",
+    "mallory", "olivia", "rachel", "oscar", "wendy", "rita", "tess", "bill", "peter", "samir",
+    "milton", "zed", "gavin", "jared", "dinesh", "gilfoyle", "monica", "nobody", "",
 ];
-const QUEUES: &[&str] =
-    &["sales", "support", "600", "700", "extra", "900", "tps", "800", "q1", "q2", "500", "501", "nope", ""];
+const QUEUES: &[&str] = &[
+    "sales", "support", "600", "700", "extra", "900", "tps", "800", "q1", "q2", "500", "501",
+    "nope", "",
+];
 const EXTS: &[&str] = &[
-    "101", "102", "103", "104", "105", "106", "107", "201", "202", "203", "204", "999", "10", "11", "12", "301",
-    "302", "303", "20", "21", "22", "30", "31", "40", "",
+    "101", "102", "103", "104", "105", "106", "107", "201", "202", "203", "204", "999", "10", "11",
+    "12", "301", "302", "303", "20", "21", "22", "30", "31", "40", "",
 ];
 const NUMBERS: &[&str] = &[
     "+15550100000",
@@ -107,8 +171,19 @@ const NUMBERS: &[&str] = &[
     "",
 ];
 const SITES: &[&str] = &["hq", "depot", "annex", ""];
-const DIALED: &[&str] = &["911", "933", "112", "999", "000", "5551234", "+15551234567", ""];
-const CODES: &[&str] = &["*45", "*46", "*47", "*72", "*73", "*97", "*98", "**", "*70", "*99", "*4", "*461", "*", "#"];
+const DIALED: &[&str] = &[
+    "911",
+    "933",
+    "112",
+    "999",
+    "000",
+    "5551234",
+    "+15551234567",
+    "",
+];
+const CODES: &[&str] = &[
+    "*45", "*46", "*47", "*72", "*73", "*97", "*98", "**", "*70", "*99", "*4", "*461", "*", "#",
+];
 
 fn text(pool: &'static [&'static str]) -> impl Strategy<Value = String> {
     select(pool).prop_map(str::to_string)
@@ -125,11 +200,19 @@ fn maybe(pool: &'static [&'static str]) -> impl Strategy<Value = Option<String>>
 
 /// A requested caller ID: a number (in any form), some other text, or none.
 fn requested() -> impl Strategy<Value = Option<String>> {
-    proptest::option::of(prop_oneof![4 => text(NUMBERS), 1 => "[+0-9 ()*#a-z.-]{0,20}", 1 => any::<String>()])
+    proptest::option::of(
+        prop_oneof![4 => text(NUMBERS), 1 => "[+0-9 ()*#a-z.-]{0,20}", 1 => any::<String>()],
+    )
 }
 
 fn feature_dialed() -> impl Strategy<Value = String> {
-    (select(CODES), proptest::collection::vec(prop_oneof![select(EXTS), select(QUEUES), Just("5551234")], 0..3))
+    (
+        select(CODES),
+        proptest::collection::vec(
+            prop_oneof![select(EXTS), select(QUEUES), Just("5551234")],
+            0..3,
+        ),
+    )
         .prop_map(|(code, args)| {
             let mut dialed = code.to_string();
             for (i, a) in args.iter().enumerate() {
@@ -143,7 +226,14 @@ fn feature_dialed() -> impl Strategy<Value = String> {
 }
 
 fn recording_action() -> impl Strategy<Value = RecordingAction> {
-    select(&[RecordingAction::List, RecordingAction::Play, RecordingAction::Download, RecordingAction::Delete][..])
+    select(
+        &[
+            RecordingAction::List,
+            RecordingAction::Play,
+            RecordingAction::Download,
+            RecordingAction::Delete,
+        ][..],
+    )
 }
 
 fn ask() -> impl Strategy<Value = Ask> {
@@ -188,7 +278,10 @@ fn ask() -> impl Strategy<Value = Ask> {
     ]
 }
 
-#[expect(clippy::unwrap_used, reason = "the demo directory has these tenants; a test without one should fail")]
+#[expect(
+    clippy::unwrap_used,
+    reason = "the demo directory has these tenants; a test without one should fail"
+)]
 fn tenant<'a>(tenants: &'a mut [Tenant], id: &str) -> &'a mut Tenant {
     tenants.iter_mut().find(|t| t.id == id).unwrap()
 }
@@ -203,10 +296,27 @@ fn acme_twin(acme: &Tenant, roles: &[usize], custom: &[Option<usize>], full: &[b
     b.default_caller_id = Some("+15550100600".into());
     b.emergency_numbers = vec!["999".into()];
     b.feature_codes.clear();
-    b.numbers.push(Number { number: "+15559990000".into(), extension: Some("999".into()), ..Number::default() });
-    b.extensions.push(Extension { ext: "999".into(), user: Some("zed".into()), ..Extension::default() });
-    b.queues.push(Queue { id: "extra".into(), number: Some("900".into()), ..Queue::default() });
-    b.users.push(User { id: "zed".into(), role: "tenant_admin".into(), extensions: vec!["999".into()], ..User::default() });
+    b.numbers.push(Number {
+        number: "+15559990000".into(),
+        extension: Some("999".into()),
+        ..Number::default()
+    });
+    b.extensions.push(Extension {
+        ext: "999".into(),
+        user: Some("zed".into()),
+        ..Extension::default()
+    });
+    b.queues.push(Queue {
+        id: "extra".into(),
+        number: Some("900".into()),
+        ..Queue::default()
+    });
+    b.users.push(User {
+        id: "zed".into(),
+        role: "tenant_admin".into(),
+        extensions: vec!["999".into()],
+        ..User::default()
+    });
     let everyone: Vec<String> = b.users.iter().map(|u| u.id.clone()).collect();
     let role_ids: Vec<String> = b.roles.iter().map(|r| r.id.clone()).collect();
     for q in &mut b.queues {
@@ -214,13 +324,26 @@ fn acme_twin(acme: &Tenant, roles: &[usize], custom: &[Option<usize>], full: &[b
         q.supervisors = everyone.iter().rev().step_by(2).cloned().collect();
     }
     let (numbers, queues, exts) = (
-        b.numbers.iter().map(|n| n.number.clone()).collect::<Vec<_>>(),
+        b.numbers
+            .iter()
+            .map(|n| n.number.clone())
+            .collect::<Vec<_>>(),
         b.queues.iter().map(|q| q.id.clone()).collect::<Vec<_>>(),
-        b.extensions.iter().map(|e| e.ext.clone()).collect::<Vec<_>>(),
+        b.extensions
+            .iter()
+            .map(|e| e.ext.clone())
+            .collect::<Vec<_>>(),
     );
-    let each = roles.iter().cycle().zip(custom.iter().cycle()).zip(full.iter().cycle());
+    let each = roles
+        .iter()
+        .cycle()
+        .zip(custom.iter().cycle())
+        .zip(full.iter().cycle());
     for (u, ((&role, &custom), &full)) in b.users.iter_mut().zip(each) {
-        u.role = BUILTIN_ROLES.get(role % BUILTIN_ROLES.len()).map_or("basic_user", |r| r.name).to_string();
+        u.role = BUILTIN_ROLES
+            .get(role % BUILTIN_ROLES.len())
+            .map_or("basic_user", |r| r.name)
+            .to_string();
         u.custom_role = custom.and_then(|r| role_ids.get(r % role_ids.len()).cloned());
         u.status = None;
         u.default_caller_id = Some("+15559990000".into());
@@ -264,7 +387,10 @@ proptest! {
 fn custom_role() -> impl Strategy<Value = CustomRole> {
     (
         proptest::collection::vec(
-            (select(Category::ALL), proptest::sample::subsequence(Action::ALL, 0..=Action::ALL.len())),
+            (
+                select(Category::ALL),
+                proptest::sample::subsequence(Action::ALL, 0..=Action::ALL.len()),
+            ),
             0..10,
         ),
         proptest::option::of(select(&["tenant", "site", "assigned", "self", "none"][..])),
@@ -272,9 +398,17 @@ fn custom_role() -> impl Strategy<Value = CustomRole> {
         .prop_map(|(rows, scope)| {
             let mut permissions: BTreeMap<String, Vec<String>> = BTreeMap::new();
             for (c, actions) in rows {
-                permissions.entry(c.to_string()).or_default().extend(actions.iter().map(ToString::to_string));
+                permissions
+                    .entry(c.to_string())
+                    .or_default()
+                    .extend(actions.iter().map(ToString::to_string));
             }
-            CustomRole { id: "extra".into(), description: None, scope: scope.map(str::to_string), permissions }
+            CustomRole {
+                id: "extra".into(),
+                description: None,
+                scope: scope.map(str::to_string),
+                permissions,
+            }
         })
 }
 
@@ -300,38 +434,81 @@ fn acme_questions() -> Vec<Ask> {
         for &category in Category::ALL {
             for &action in Action::ALL {
                 for resource in &resources {
-                    asks.push(Ask::Permission { user: user.into(), category, action, resource: resource.clone() });
+                    asks.push(Ask::Permission {
+                        user: user.into(),
+                        category,
+                        action,
+                        resource: resource.clone(),
+                    });
                 }
             }
         }
         for &agent in users {
             for queue in ["sales", "support"] {
-                asks.push(Ask::Pause { actor: user.into(), agent: agent.into(), queue: queue.into(), paused: true });
+                asks.push(Ask::Pause {
+                    actor: user.into(),
+                    agent: agent.into(),
+                    queue: queue.into(),
+                    paused: true,
+                });
             }
         }
-        for action in [RecordingAction::Play, RecordingAction::Download, RecordingAction::Delete] {
+        for action in [
+            RecordingAction::Play,
+            RecordingAction::Download,
+            RecordingAction::Delete,
+        ] {
             for (queue, exts, numbers, site) in [
                 (s("sales"), vec![], vec![], None),
                 (s("support"), vec![], vec![], None),
                 (None, vec!["101".to_string()], vec![], None),
-                (None, vec!["202".to_string(), "105".to_string()], vec![], None),
+                (
+                    None,
+                    vec!["202".to_string(), "105".to_string()],
+                    vec![],
+                    None,
+                ),
                 (None, vec![], vec!["+15550100000".to_string()], None),
                 (None, vec![], vec![], s("depot")),
                 (None, vec![], vec![], None),
             ] {
-                asks.push(Ask::Recording { actor: user.into(), action, queue, exts, numbers, site });
+                asks.push(Ask::Recording {
+                    actor: user.into(),
+                    action,
+                    queue,
+                    exts,
+                    numbers,
+                    site,
+                });
             }
         }
         for requested in NUMBERS.iter().take(9).map(|n| s(n)).chain([None]) {
             for dialed in ["5551234", "911"] {
-                asks.push(Ask::CallerId { user: user.into(), requested: requested.clone(), dialed: dialed.into() });
+                asks.push(Ask::CallerId {
+                    user: user.into(),
+                    requested: requested.clone(),
+                    dialed: dialed.into(),
+                });
             }
         }
         for dialed in [
-            "*45", "*45*600", "*46", "*46*700", "*46*201*600", "*47*600", "*72*5551234", "*73", "*97", "*98*101", "**201",
+            "*45",
+            "*45*600",
+            "*46",
+            "*46*700",
+            "*46*201*600",
+            "*47*600",
+            "*72*5551234",
+            "*73",
+            "*97",
+            "*98*101",
+            "**201",
             "*99",
         ] {
-            asks.push(Ask::Feature { user: user.into(), dialed: dialed.into() });
+            asks.push(Ask::Feature {
+                user: user.into(),
+                dialed: dialed.into(),
+            });
         }
     }
     asks
@@ -440,7 +617,9 @@ impl Shuffler {
             }
             self.shuffle(&mut t.roles);
             for r in &mut t.roles {
-                r.permissions.values_mut().for_each(|actions| self.shuffle(actions));
+                r.permissions
+                    .values_mut()
+                    .for_each(|actions| self.shuffle(actions));
             }
             self.shuffle(&mut t.feature_codes);
             for f in &mut t.feature_codes {
@@ -505,7 +684,10 @@ tenants:
 "#;
 
 /// The demo file and hooli as written, not yet put in canonical order by `parse`.
-#[expect(clippy::unwrap_used, reason = "both are valid YAML of the format; if not, the test should fail")]
+#[expect(
+    clippy::unwrap_used,
+    reason = "both are valid YAML of the format; if not, the test should fail"
+)]
 fn directory_as_written() -> Directory {
     let mut d: Directory = serde_yaml_ng::from_str(include_str!("../examples/demo.yaml")).unwrap();
     let hooli: Directory = serde_yaml_ng::from_str(HOOLI).unwrap();

@@ -2,43 +2,91 @@
 //!
 //! The demo directory (`examples/demo.yaml`) holds the people these tests ask about.
 
-#![expect(clippy::unwrap_used, reason = "helpers parse literal category and action names")]
+#![expect(
+    clippy::unwrap_used,
+    reason = "helpers parse literal category and action names"
+)]
 
 #[path = "support/demo.rs"]
-#[expect(clippy::expect_used, clippy::panic, reason = "a broken test fixture fails the test loudly")]
+#[expect(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a broken test fixture fails the test loudly"
+)]
 mod demo;
 
-use callgate::{Action, Category, Outcome, Reason, Recording, RecordingAction, Resource, Table, Verdict};
+use callgate::{
+    Action, Category, Outcome, Reason, Recording, RecordingAction, Resource, Table, Verdict,
+};
 
-fn perm(t: &Table, tenant: &str, user: &str, category: &str, action: &str, r: Resource<'_>) -> Verdict {
-    t.check_permission(tenant, user, category.parse().unwrap(), action.parse().unwrap(), &r)
+fn perm(
+    t: &Table,
+    tenant: &str,
+    user: &str,
+    category: &str,
+    action: &str,
+    r: Resource<'_>,
+) -> Verdict {
+    t.check_permission(
+        tenant,
+        user,
+        category.parse().unwrap(),
+        action.parse().unwrap(),
+        &r,
+    )
 }
-fn allowed(t: &Table, tenant: &str, user: &str, category: &str, action: &str, r: Resource<'_>) -> bool {
+fn allowed(
+    t: &Table,
+    tenant: &str,
+    user: &str,
+    category: &str,
+    action: &str,
+    r: Resource<'_>,
+) -> bool {
     perm(t, tenant, user, category, action, r).outcome == Outcome::Allow
 }
 fn page() -> Resource<'static> {
     Resource::default()
 }
 fn ext(e: &str) -> Resource<'_> {
-    Resource { extension: Some(e), ..Resource::default() }
+    Resource {
+        extension: Some(e),
+        ..Resource::default()
+    }
 }
 fn queue(q: &str) -> Resource<'_> {
-    Resource { queue: Some(q), ..Resource::default() }
+    Resource {
+        queue: Some(q),
+        ..Resource::default()
+    }
 }
 fn number(n: &str) -> Resource<'_> {
-    Resource { number: Some(n), ..Resource::default() }
+    Resource {
+        number: Some(n),
+        ..Resource::default()
+    }
 }
 fn site(s: &str) -> Resource<'_> {
-    Resource { site: Some(s), ..Resource::default() }
+    Resource {
+        site: Some(s),
+        ..Resource::default()
+    }
 }
 fn play(t: &Table, tenant: &str, actor: &str, rec: Recording<'_>) -> Outcome {
-    t.check_recording(tenant, actor, RecordingAction::Play, &rec).outcome
+    t.check_recording(tenant, actor, RecordingAction::Play, &rec)
+        .outcome
 }
 fn rec_ext<'a>(exts: &'a [&'a str]) -> Recording<'a> {
-    Recording { extensions: exts, ..Recording::default() }
+    Recording {
+        extensions: exts,
+        ..Recording::default()
+    }
 }
 fn rec_queue(q: &str) -> Recording<'_> {
-    Recording { queue: Some(q), ..Recording::default() }
+    Recording {
+        queue: Some(q),
+        ..Recording::default()
+    }
 }
 const WRITES: [Action; 3] = [Action::Create, Action::Edit, Action::Delete];
 
@@ -51,10 +99,21 @@ fn owner_can_carry_out_all_read_and_write_actions_including_portal_users_and_rol
     let t = demo::table();
     for &c in Category::ALL {
         for &a in Action::ALL {
-            assert!(t.check_permission("globex", "oscar", c, a, &page()).allowed(), "{c}:{a}");
+            assert!(
+                t.check_permission("globex", "oscar", c, a, &page())
+                    .allowed(),
+                "{c}:{a}"
+            );
         }
     }
-    assert!(allowed(&t, "globex", "oscar", "invitations", "create", page()));
+    assert!(allowed(
+        &t,
+        "globex",
+        "oscar",
+        "invitations",
+        "create",
+        page()
+    ));
     assert!(allowed(&t, "globex", "oscar", "roles", "edit", page()));
 }
 
@@ -64,10 +123,17 @@ fn owner_can_carry_out_all_read_and_write_actions_including_portal_users_and_rol
 fn writer_has_only_read_access_to_portal_users_and_invitations() {
     let t = demo::table();
     for c in ["users", "invitations"] {
-        assert!(allowed(&t, "globex", "wendy", c, "view", page()), "{c}:view");
+        assert!(
+            allowed(&t, "globex", "wendy", c, "view", page()),
+            "{c}:view"
+        );
         for a in ["create", "edit", "delete"] {
             let v = perm(&t, "globex", "wendy", c, a, page());
-            assert_eq!((v.outcome, v.reason), (Outcome::Deny, Reason::ActionNotPermitted), "{c}:{a}");
+            assert_eq!(
+                (v.outcome, v.reason),
+                (Outcome::Deny, Reason::ActionNotPermitted),
+                "{c}:{a}"
+            );
         }
     }
 }
@@ -76,14 +142,28 @@ fn writer_has_only_read_access_to_portal_users_and_invitations() {
 #[test]
 fn writer_like_the_owner_manages_all_calling_components() {
     let t = demo::table();
-    for c in ["call_flows", "call_queues", "ring_groups", "extensions", "phone_numbers", "voicemail", "feature_codes"] {
+    for c in [
+        "call_flows",
+        "call_queues",
+        "ring_groups",
+        "extensions",
+        "phone_numbers",
+        "voicemail",
+        "feature_codes",
+    ] {
         for a in WRITES {
-            assert!(allowed(&t, "globex", "wendy", c, a.as_str(), page()), "{c}:{a}");
+            assert!(
+                allowed(&t, "globex", "wendy", c, a.as_str(), page()),
+                "{c}:{a}"
+            );
         }
     }
     // Managing numbers includes presenting any of them.
     let a = t.check_caller_id("globex", "wendy", Some("+442070000001"), "02079460000");
-    assert_eq!((a.outcome, a.reason), (Outcome::Allow, Reason::NumberPermitted));
+    assert_eq!(
+        (a.outcome, a.reason),
+        (Outcome::Allow, Reason::NumberPermitted)
+    );
 }
 
 /// "Full read-only access to the tenant. The user can read and view all tenant objects,
@@ -93,15 +173,33 @@ fn writer_like_the_owner_manages_all_calling_components() {
 fn reader_reads_everything_and_writes_nothing() {
     let t = demo::table();
     for &c in Category::ALL {
-        assert!(t.check_permission("globex", "rita", c, Action::View, &page()).allowed(), "{c}:view");
+        assert!(
+            t.check_permission("globex", "rita", c, Action::View, &page())
+                .allowed(),
+            "{c}:view"
+        );
         for a in WRITES {
-            assert!(!t.check_permission("globex", "rita", c, a, &page()).allowed(), "{c}:{a}");
+            assert!(
+                !t.check_permission("globex", "rita", c, a, &page())
+                    .allowed(),
+                "{c}:{a}"
+            );
         }
     }
-    assert!(allowed(&t, "globex", "rita", "extensions", "view", ext("10")));
+    assert!(allowed(
+        &t,
+        "globex",
+        "rita",
+        "extensions",
+        "view",
+        ext("10")
+    ));
     // No write access to numbers: she cannot take another person's DID as caller ID.
     let a = t.check_caller_id("globex", "rita", Some("+442070000001"), "02079460000");
-    assert_eq!((a.outcome, a.reason), (Outcome::Substitute, Reason::NumberNotPermitted));
+    assert_eq!(
+        (a.outcome, a.reason),
+        (Outcome::Substitute, Reason::NumberNotPermitted)
+    );
     assert_eq!(a.caller_id.unwrap().to_string(), "+442070000000");
 }
 
@@ -115,11 +213,29 @@ fn tenant_setup_sees_only_the_admin_setup_page() {
     assert!(allowed(&t, "globex", "tess", "admin_setup", "edit", page()));
     for &c in Category::ALL.iter().filter(|c| **c != Category::AdminSetup) {
         for &a in Action::ALL {
-            assert!(!t.check_permission("globex", "tess", c, a, &page()).allowed(), "{c}:{a}");
+            assert!(
+                !t.check_permission("globex", "tess", c, a, &page())
+                    .allowed(),
+                "{c}:{a}"
+            );
         }
     }
-    assert!(!allowed(&t, "globex", "tess", "invitations", "create", page()));
-    assert!(!allowed(&t, "globex", "tess", "call_flows", "create", page()));
+    assert!(!allowed(
+        &t,
+        "globex",
+        "tess",
+        "invitations",
+        "create",
+        page()
+    ));
+    assert!(!allowed(
+        &t,
+        "globex",
+        "tess",
+        "call_flows",
+        "create",
+        page()
+    ));
 }
 
 // --------------------------------------------------------- Users & Roles (seed 001)
@@ -131,8 +247,15 @@ fn tenant_admin_has_all_four_on_every_category() {
     let t = demo::table();
     for &c in Category::ALL {
         for a in [Action::View, Action::Create, Action::Edit, Action::Delete] {
-            assert!(t.check_permission("acme", "alice", c, a, &page()).allowed(), "{c}:{a}");
-            assert!(t.check_permission("acme", "alice", c, a, &ext("203")).allowed(), "{c}:{a} on 203");
+            assert!(
+                t.check_permission("acme", "alice", c, a, &page()).allowed(),
+                "{c}:{a}"
+            );
+            assert!(
+                t.check_permission("acme", "alice", c, a, &ext("203"))
+                    .allowed(),
+                "{c}:{a} on 203"
+            );
         }
     }
 }
@@ -142,16 +265,45 @@ fn tenant_admin_has_all_four_on_every_category() {
 #[test]
 fn tenant_user_sees_own_voicemail_and_history_and_the_directory_only() {
     let t = demo::table();
-    assert!(allowed(&t, "acme", "frank", "voicemail", "view", ext("102")));
-    assert!(allowed(&t, "acme", "frank", "call_history", "view", ext("102")));
+    assert!(allowed(
+        &t,
+        "acme",
+        "frank",
+        "voicemail",
+        "view",
+        ext("102")
+    ));
+    assert!(allowed(
+        &t,
+        "acme",
+        "frank",
+        "call_history",
+        "view",
+        ext("102")
+    ));
     assert!(allowed(&t, "acme", "frank", "contacts", "view", page()));
-    for (c, r) in [("voicemail", ext("101")), ("call_history", ext("101")), ("call_history", number("+15550100101"))] {
+    for (c, r) in [
+        ("voicemail", ext("101")),
+        ("call_history", ext("101")),
+        ("call_history", number("+15550100101")),
+    ] {
         let v = perm(&t, "acme", "frank", c, "view", r);
-        assert_eq!((v.outcome, v.reason), (Outcome::Deny, Reason::OutOfScope), "{c}");
+        assert_eq!(
+            (v.outcome, v.reason),
+            (Outcome::Deny, Reason::OutOfScope),
+            "{c}"
+        );
     }
     assert!(!allowed(&t, "acme", "frank", "settings", "edit", page()));
     assert!(!allowed(&t, "acme", "frank", "settings", "view", page()));
-    assert!(!allowed(&t, "acme", "frank", "voicemail", "edit", ext("102")));
+    assert!(!allowed(
+        &t,
+        "acme",
+        "frank",
+        "voicemail",
+        "edit",
+        ext("102")
+    ));
 }
 
 /// "A Tenant User with no custom role gets the defaults above. Apply a custom role to grant
@@ -161,11 +313,40 @@ fn tenant_user_sees_own_voicemail_and_history_and_the_directory_only() {
 fn a_custom_role_grants_additional_permissions_manager() {
     let t = demo::table();
     // frank: defaults only; grace: the same built-in role plus Manager.
-    assert!(!allowed(&t, "acme", "frank", "call_history", "view", ext("201")));
-    assert!(allowed(&t, "acme", "grace", "call_history", "view", ext("201")));
-    assert!(allowed(&t, "acme", "grace", "analytics", "view", queue("support")));
-    assert_eq!(t.check_agent_pause("acme", "grace", "bob", "sales", true).outcome, Outcome::Allow);
-    assert_eq!(t.check_agent_pause("acme", "frank", "bob", "sales", true).outcome, Outcome::Deny);
+    assert!(!allowed(
+        &t,
+        "acme",
+        "frank",
+        "call_history",
+        "view",
+        ext("201")
+    ));
+    assert!(allowed(
+        &t,
+        "acme",
+        "grace",
+        "call_history",
+        "view",
+        ext("201")
+    ));
+    assert!(allowed(
+        &t,
+        "acme",
+        "grace",
+        "analytics",
+        "view",
+        queue("support")
+    ));
+    assert_eq!(
+        t.check_agent_pause("acme", "grace", "bob", "sales", true)
+            .outcome,
+        Outcome::Allow
+    );
+    assert_eq!(
+        t.check_agent_pause("acme", "frank", "bob", "sales", true)
+            .outcome,
+        Outcome::Deny
+    );
     assert!(!allowed(&t, "acme", "grace", "billing", "view", page()));
 }
 
@@ -188,10 +369,23 @@ fn receptionist_matrix_is_exactly_the_seeds() {
         ("billing", ""),
     ];
     for (c, actions) in expect {
-        for (letter, a) in [("v", "view"), ("c", "create"), ("e", "edit"), ("d", "delete")] {
+        for (letter, a) in [
+            ("v", "view"),
+            ("c", "create"),
+            ("e", "edit"),
+            ("d", "delete"),
+        ] {
             // Over another person's extension, so the tenant-user defaults on her own don't count.
-            let r = if *c == "settings" || *c == "users" || *c == "billing" { page() } else { ext("101") };
-            assert_eq!(allowed(&t, "acme", "rachel", c, a, r), actions.contains(letter), "{c}:{a}");
+            let r = if *c == "settings" || *c == "users" || *c == "billing" {
+                page()
+            } else {
+                ext("101")
+            };
+            assert_eq!(
+                allowed(&t, "acme", "rachel", c, a, r),
+                actions.contains(letter),
+                "{c}:{a}"
+            );
         }
     }
 }
@@ -202,8 +396,22 @@ fn billing_person_views_billing_only() {
     let t = demo::table();
     assert!(allowed(&t, "acme", "olivia", "billing", "view", page()));
     assert!(!allowed(&t, "acme", "olivia", "billing", "edit", page()));
-    assert!(!allowed(&t, "acme", "olivia", "extensions", "view", ext("101")));
-    assert!(!allowed(&t, "acme", "olivia", "call_history", "view", ext("101")));
+    assert!(!allowed(
+        &t,
+        "acme",
+        "olivia",
+        "extensions",
+        "view",
+        ext("101")
+    ));
+    assert!(!allowed(
+        &t,
+        "acme",
+        "olivia",
+        "call_history",
+        "view",
+        ext("101")
+    ));
 }
 
 /// "Create custom role "Auditor": View on all categories, Create/Edit/Delete on none [...]
@@ -212,9 +420,26 @@ fn billing_person_views_billing_only() {
 fn auditor_sees_everything_and_changes_nothing() {
     let t = demo::table();
     let seed_categories = [
-        "extensions", "provisioning", "phone_numbers", "call_flows", "ring_groups", "call_queues", "voicemail",
-        "parking_lots", "pickup_groups", "paging_groups", "custom_destinations", "feature_codes", "media",
-        "call_history", "analytics", "users", "settings", "campaigns", "fax", "billing",
+        "extensions",
+        "provisioning",
+        "phone_numbers",
+        "call_flows",
+        "ring_groups",
+        "call_queues",
+        "voicemail",
+        "parking_lots",
+        "pickup_groups",
+        "paging_groups",
+        "custom_destinations",
+        "feature_codes",
+        "media",
+        "call_history",
+        "analytics",
+        "users",
+        "settings",
+        "campaigns",
+        "fax",
+        "billing",
     ];
     for c in seed_categories {
         assert!(allowed(&t, "acme", "heidi", c, "view", page()), "{c}:view");
@@ -222,8 +447,22 @@ fn auditor_sees_everything_and_changes_nothing() {
             assert!(!allowed(&t, "acme", "heidi", c, a, page()), "{c}:{a}");
         }
     }
-    assert!(allowed(&t, "acme", "heidi", "call_history", "view", ext("203")));
-    assert!(allowed(&t, "acme", "heidi", "voicemail", "view", ext("201")));
+    assert!(allowed(
+        &t,
+        "acme",
+        "heidi",
+        "call_history",
+        "view",
+        ext("203")
+    ));
+    assert!(allowed(
+        &t,
+        "acme",
+        "heidi",
+        "voicemail",
+        "view",
+        ext("201")
+    ));
 }
 
 /// "Inviting with wrong role — Tenant Admin = full access; can't restrict an admin with a
@@ -232,14 +471,26 @@ fn auditor_sees_everything_and_changes_nothing() {
 fn a_custom_role_cannot_restrict_a_tenant_admin() {
     let mut tenants = demo::tenants();
     let acme = tenants.iter_mut().find(|t| t.id == "acme").unwrap();
-    acme.users.iter_mut().find(|u| u.id == "alice").unwrap().custom_role = Some("billing_person".into());
+    acme.users
+        .iter_mut()
+        .find(|u| u.id == "alice")
+        .unwrap()
+        .custom_role = Some("billing_person".into());
     let t = demo::table_of(&tenants);
     for &c in Category::ALL {
         for &a in Action::ALL {
-            assert!(t.check_permission("acme", "alice", c, a, &ext("203")).allowed(), "{c}:{a}");
+            assert!(
+                t.check_permission("acme", "alice", c, a, &ext("203"))
+                    .allowed(),
+                "{c}:{a}"
+            );
         }
     }
-    assert_eq!(t.check_caller_id("acme", "alice", Some("+15550100201"), "5551234").outcome, Outcome::Allow);
+    assert_eq!(
+        t.check_caller_id("acme", "alice", Some("+15550100201"), "5551234")
+            .outcome,
+        Outcome::Allow
+    );
 }
 
 /// "Deleting a role: Confirm. Users with this role lose the role's permissions but keep their
@@ -249,12 +500,41 @@ fn deleting_a_role_leaves_its_users_with_their_built_in_defaults() {
     let mut tenants = demo::tenants();
     let acme = tenants.iter_mut().find(|t| t.id == "acme").unwrap();
     assert!(acme.delete_role("manager"));
-    assert!(acme.users.iter().any(|u| u.id == "grace" && u.custom_role.is_none()));
+    assert!(
+        acme.users
+            .iter()
+            .any(|u| u.id == "grace" && u.custom_role.is_none())
+    );
     let t = demo::table_of(&tenants);
-    assert!(!allowed(&t, "acme", "grace", "call_history", "view", ext("201")));
-    assert!(allowed(&t, "acme", "grace", "call_history", "view", ext("103")));
-    assert!(allowed(&t, "acme", "grace", "voicemail", "view", ext("103")));
-    assert_eq!(t.check_agent_pause("acme", "grace", "bob", "sales", true).reason, Reason::ActionNotPermitted);
+    assert!(!allowed(
+        &t,
+        "acme",
+        "grace",
+        "call_history",
+        "view",
+        ext("201")
+    ));
+    assert!(allowed(
+        &t,
+        "acme",
+        "grace",
+        "call_history",
+        "view",
+        ext("103")
+    ));
+    assert!(allowed(
+        &t,
+        "acme",
+        "grace",
+        "voicemail",
+        "view",
+        ext("103")
+    ));
+    assert_eq!(
+        t.check_agent_pause("acme", "grace", "bob", "sales", true)
+            .reason,
+        Reason::ActionNotPermitted
+    );
 }
 
 /// "Edit the role, change the permission matrix, save. Changes apply immediately to every
@@ -265,8 +545,13 @@ fn editing_a_role_applies_immediately_to_every_user_with_it() {
     let t = demo::table_of(&tenants);
     assert!(!allowed(&t, "acme", "olivia", "billing", "edit", page()));
     let acme = tenants.iter_mut().find(|t| t.id == "acme").unwrap();
-    let role = acme.roles.iter_mut().find(|r| r.id == "billing_person").unwrap();
-    role.permissions.insert("billing".into(), vec!["view".into(), "edit".into()]);
+    let role = acme
+        .roles
+        .iter_mut()
+        .find(|r| r.id == "billing_person")
+        .unwrap();
+    role.permissions
+        .insert("billing".into(), vec!["view".into(), "edit".into()]);
     t.put(acme, 2);
     assert!(allowed(&t, "acme", "olivia", "billing", "edit", page()));
     assert_eq!(t.revision(), 2);
@@ -279,8 +564,16 @@ fn a_removed_user_can_no_longer_act() {
     let acme = tenants.iter_mut().find(|t| t.id == "acme").unwrap();
     assert!(acme.delete_user("bob"));
     let t = demo::table_of(&tenants);
-    assert_eq!(t.check_caller_id("acme", "bob", Some("+15550100000"), "5551234").reason, Reason::UnknownUser);
-    assert_eq!(t.check_agent_pause("acme", "carol", "bob", "sales", true).reason, Reason::UnknownAgent);
+    assert_eq!(
+        t.check_caller_id("acme", "bob", Some("+15550100000"), "5551234")
+            .reason,
+        Reason::UnknownUser
+    );
+    assert_eq!(
+        t.check_agent_pause("acme", "carol", "bob", "sales", true)
+            .reason,
+        Reason::UnknownAgent
+    );
 }
 
 /// "Custom role with no permissions checked — user can log in but sees an almost-empty
@@ -309,10 +602,24 @@ fn a_custom_role_with_no_permissions_adds_nothing() {
 #[test]
 fn admin_has_unrestricted_access() {
     let t = demo::table();
-    for a in [RecordingAction::Play, RecordingAction::Download, RecordingAction::Delete] {
-        assert!(t.check_recording("initech", "peter", a, &rec_ext(&["303"])).allowed());
+    for a in [
+        RecordingAction::Play,
+        RecordingAction::Download,
+        RecordingAction::Delete,
+    ] {
+        assert!(
+            t.check_recording("initech", "peter", a, &rec_ext(&["303"]))
+                .allowed()
+        );
     }
-    for c in ["billing", "settings", "integrations", "users", "reports", "analytics"] {
+    for c in [
+        "billing",
+        "settings",
+        "integrations",
+        "users",
+        "reports",
+        "analytics",
+    ] {
         assert!(allowed(&t, "initech", "peter", c, "edit", page()), "{c}");
     }
 }
@@ -321,7 +628,16 @@ fn admin_has_unrestricted_access() {
 #[test]
 fn non_admin_gets_only_what_is_explicitly_allowed() {
     let t = demo::table();
-    for c in ["settings", "billing", "integrations", "users", "wallboard", "reports", "analytics", "call_recordings"] {
+    for c in [
+        "settings",
+        "billing",
+        "integrations",
+        "users",
+        "wallboard",
+        "reports",
+        "analytics",
+        "call_recordings",
+    ] {
         assert!(!allowed(&t, "initech", "milton", c, "view", page()), "{c}");
     }
 }
@@ -333,12 +649,46 @@ fn non_admin_gets_only_what_is_explicitly_allowed() {
 #[test]
 fn example_1_a_granted_extension_shows_that_extension_only() {
     let t = demo::table();
-    assert!(allowed(&t, "initech", "samir", "call_history", "view", ext("303")));
-    assert!(allowed(&t, "initech", "samir", "analytics", "view", ext("303")));
-    assert!(allowed(&t, "initech", "samir", "reports", "view", ext("303")));
-    assert!(!allowed(&t, "initech", "samir", "call_history", "view", ext("301")));
-    assert_eq!(play(&t, "initech", "samir", rec_ext(&["303"])), Outcome::Allow);
-    assert_eq!(play(&t, "initech", "samir", rec_ext(&["301"])), Outcome::Deny);
+    assert!(allowed(
+        &t,
+        "initech",
+        "samir",
+        "call_history",
+        "view",
+        ext("303")
+    ));
+    assert!(allowed(
+        &t,
+        "initech",
+        "samir",
+        "analytics",
+        "view",
+        ext("303")
+    ));
+    assert!(allowed(
+        &t,
+        "initech",
+        "samir",
+        "reports",
+        "view",
+        ext("303")
+    ));
+    assert!(!allowed(
+        &t,
+        "initech",
+        "samir",
+        "call_history",
+        "view",
+        ext("301")
+    ));
+    assert_eq!(
+        play(&t, "initech", "samir", rec_ext(&["303"])),
+        Outcome::Allow
+    );
+    assert_eq!(
+        play(&t, "initech", "samir", rec_ext(&["301"])),
+        Outcome::Deny
+    );
 }
 
 /// "Example 2: A Non-Admin is not granted any call report permissions. They will not see:
@@ -349,12 +699,43 @@ fn example_1_a_granted_extension_shows_that_extension_only() {
 #[test]
 fn example_2_no_report_permissions_means_own_call_history_only() {
     let t = demo::table();
-    assert!(allowed(&t, "initech", "milton", "call_history", "view", ext("303")));
-    assert!(!allowed(&t, "initech", "milton", "call_history", "view", ext("302")));
-    assert!(!allowed(&t, "initech", "milton", "call_history", "view", queue("tps")));
-    assert_eq!(play(&t, "initech", "milton", rec_ext(&["303"])), Outcome::Deny);
+    assert!(allowed(
+        &t,
+        "initech",
+        "milton",
+        "call_history",
+        "view",
+        ext("303")
+    ));
+    assert!(!allowed(
+        &t,
+        "initech",
+        "milton",
+        "call_history",
+        "view",
+        ext("302")
+    ));
+    assert!(!allowed(
+        &t,
+        "initech",
+        "milton",
+        "call_history",
+        "view",
+        queue("tps")
+    ));
+    assert_eq!(
+        play(&t, "initech", "milton", rec_ext(&["303"])),
+        Outcome::Deny
+    );
     assert!(!allowed(&t, "initech", "milton", "reports", "view", page()));
-    assert!(!allowed(&t, "initech", "milton", "analytics", "view", page()));
+    assert!(!allowed(
+        &t,
+        "initech",
+        "milton",
+        "analytics",
+        "view",
+        page()
+    ));
 }
 
 /// "Example 3: A Non-Admin user is given Full Call Report Access. They can: View all logs,
@@ -365,10 +746,34 @@ fn example_2_no_report_permissions_means_own_call_history_only() {
 fn example_3_full_call_report_access_sees_all_but_no_settings() {
     let t = demo::table();
     assert_eq!(play(&t, "acme", "kim", rec_ext(&["203"])), Outcome::Allow);
-    assert_eq!(play(&t, "acme", "kim", rec_queue("support")), Outcome::Allow);
-    assert!(allowed(&t, "acme", "kim", "call_history", "view", ext("201")));
-    assert!(allowed(&t, "acme", "kim", "reports", "view", queue("support")));
-    assert!(allowed(&t, "acme", "kim", "analytics", "view", number("+15550100201")));
+    assert_eq!(
+        play(&t, "acme", "kim", rec_queue("support")),
+        Outcome::Allow
+    );
+    assert!(allowed(
+        &t,
+        "acme",
+        "kim",
+        "call_history",
+        "view",
+        ext("201")
+    ));
+    assert!(allowed(
+        &t,
+        "acme",
+        "kim",
+        "reports",
+        "view",
+        queue("support")
+    ));
+    assert!(allowed(
+        &t,
+        "acme",
+        "kim",
+        "analytics",
+        "view",
+        number("+15550100201")
+    ));
     assert!(!allowed(&t, "acme", "kim", "settings", "view", page()));
     assert!(!allowed(&t, "acme", "kim", "settings", "edit", page()));
 }
@@ -377,9 +782,30 @@ fn example_3_full_call_report_access_sees_all_but_no_settings() {
 #[test]
 fn a_granted_queue_shows_that_queues_reports_and_logs() {
     let t = demo::table();
-    assert!(allowed(&t, "acme", "bob", "reports", "view", queue("sales")));
-    assert!(allowed(&t, "acme", "bob", "call_history", "view", queue("sales")));
-    assert!(!allowed(&t, "acme", "bob", "reports", "view", queue("support")));
+    assert!(allowed(
+        &t,
+        "acme",
+        "bob",
+        "reports",
+        "view",
+        queue("sales")
+    ));
+    assert!(allowed(
+        &t,
+        "acme",
+        "bob",
+        "call_history",
+        "view",
+        queue("sales")
+    ));
+    assert!(!allowed(
+        &t,
+        "acme",
+        "bob",
+        "reports",
+        "view",
+        queue("support")
+    ));
     assert_eq!(play(&t, "acme", "bob", rec_queue("sales")), Outcome::Allow);
     assert_eq!(play(&t, "acme", "bob", rec_queue("support")), Outcome::Deny);
 }
@@ -388,9 +814,26 @@ fn a_granted_queue_shows_that_queues_reports_and_logs() {
 #[test]
 fn a_granted_number_shows_that_numbers_activity() {
     let t = demo::table();
-    assert!(allowed(&t, "initech", "samir", "call_history", "view", number("+13125550002")));
-    assert!(!allowed(&t, "initech", "samir", "call_history", "view", number("+13125550000")));
-    let rec = Recording { numbers: &["+13125550002"], ..Recording::default() };
+    assert!(allowed(
+        &t,
+        "initech",
+        "samir",
+        "call_history",
+        "view",
+        number("+13125550002")
+    ));
+    assert!(!allowed(
+        &t,
+        "initech",
+        "samir",
+        "call_history",
+        "view",
+        number("+13125550000")
+    ));
+    let rec = Recording {
+        numbers: &["+13125550002"],
+        ..Recording::default()
+    };
     assert_eq!(play(&t, "initech", "samir", rec), Outcome::Allow);
 }
 
@@ -401,12 +844,21 @@ fn a_granted_number_shows_that_numbers_activity() {
 fn granted_numbers_may_be_chosen_as_caller_id() {
     let t = demo::table();
     let a = t.check_caller_id("acme", "bob", Some("+15550100000"), "5551234");
-    assert_eq!((a.outcome, a.reason), (Outcome::Allow, Reason::NumberPermitted));
+    assert_eq!(
+        (a.outcome, a.reason),
+        (Outcome::Allow, Reason::NumberPermitted)
+    );
     let a = t.check_caller_id("initech", "samir", Some("+13125550002"), "5551234");
-    assert_eq!((a.outcome, a.caller_id.unwrap().to_string().as_str()), (Outcome::Allow, "+13125550002"));
+    assert_eq!(
+        (a.outcome, a.caller_id.unwrap().to_string().as_str()),
+        (Outcome::Allow, "+13125550002")
+    );
     // Not one of his: initech has no default, and samir none of his own.
     let a = t.check_caller_id("initech", "samir", Some("+13125550000"), "5551234");
-    assert_eq!((a.outcome, a.reason), (Outcome::Deny, Reason::NoPermittedCallerId));
+    assert_eq!(
+        (a.outcome, a.reason),
+        (Outcome::Deny, Reason::NoPermittedCallerId)
+    );
 }
 
 /// "User Has No Access to Numbers: In this case, outbound calls (with a caller ID) are only
@@ -428,7 +880,10 @@ fn without_number_access_the_preconfigured_default_is_used() {
 fn without_number_access_or_default_there_is_no_caller_id() {
     let t = demo::table();
     let a = t.check_caller_id("initech", "milton", Some("+13125550000"), "5551234");
-    assert_eq!((a.outcome, a.caller_id, a.reason), (Outcome::Deny, None, Reason::NoPermittedCallerId));
+    assert_eq!(
+        (a.outcome, a.caller_id, a.reason),
+        (Outcome::Deny, None, Reason::NoPermittedCallerId)
+    );
 }
 
 /// "Enable/disable individual feature modules (e.g., Voicemail, Wallboard, Billing)" /
@@ -438,8 +893,22 @@ fn feature_toggles_open_their_modules_only() {
     let t = demo::table();
     assert!(allowed(&t, "initech", "samir", "wallboard", "view", page()));
     assert!(allowed(&t, "initech", "samir", "sms", "create", page()));
-    assert!(!allowed(&t, "initech", "samir", "voicemail", "view", page()));
-    assert!(!allowed(&t, "initech", "milton", "wallboard", "view", page()));
+    assert!(!allowed(
+        &t,
+        "initech",
+        "samir",
+        "voicemail",
+        "view",
+        page()
+    ));
+    assert!(!allowed(
+        &t,
+        "initech",
+        "milton",
+        "wallboard",
+        "view",
+        page()
+    ));
     // bob has voicemail switched on: his own box, not others'.
     assert!(allowed(&t, "acme", "bob", "voicemail", "view", ext("201")));
     assert!(!allowed(&t, "acme", "bob", "voicemail", "view", ext("101")));
@@ -453,12 +922,33 @@ fn feature_toggles_open_their_modules_only() {
 fn office_manager_views_and_changes_the_whole_domain() {
     let t = demo::table();
     assert!(allowed(&t, "acme", "judy", "settings", "edit", page()));
-    assert!(allowed(&t, "acme", "judy", "extensions", "edit", ext("203")));
-    assert!(allowed(&t, "acme", "judy", "call_queues", "edit", queue("support")));
+    assert!(allowed(
+        &t,
+        "acme",
+        "judy",
+        "extensions",
+        "edit",
+        ext("203")
+    ));
+    assert!(allowed(
+        &t,
+        "acme",
+        "judy",
+        "call_queues",
+        "edit",
+        queue("support")
+    ));
     assert_eq!(play(&t, "acme", "judy", rec_ext(&["203"])), Outcome::Allow);
-    assert_eq!(t.check_agent_pause("acme", "judy", "dave", "support", true).outcome, Outcome::Allow);
+    assert_eq!(
+        t.check_agent_pause("acme", "judy", "dave", "support", true)
+            .outcome,
+        Outcome::Allow
+    );
     // Within the domain they belong to only.
-    assert_eq!(perm(&t, "globex", "judy", "settings", "view", page()).reason, Reason::UnknownUser);
+    assert_eq!(
+        perm(&t, "globex", "judy", "settings", "view", page()).reason,
+        Reason::UnknownUser
+    );
 }
 
 /// "A Site Manager is a scope similar to an Office Manager, it can access all information and
@@ -466,22 +956,64 @@ fn office_manager_views_and_changes_the_whole_domain() {
 #[test]
 fn site_manager_changes_only_their_own_site() {
     let t = demo::table();
-    assert!(allowed(&t, "acme", "erin", "extensions", "edit", ext("202")));
-    assert!(allowed(&t, "acme", "erin", "extensions", "edit", site("depot")));
+    assert!(allowed(
+        &t,
+        "acme",
+        "erin",
+        "extensions",
+        "edit",
+        ext("202")
+    ));
+    assert!(allowed(
+        &t,
+        "acme",
+        "erin",
+        "extensions",
+        "edit",
+        site("depot")
+    ));
     let v = perm(&t, "acme", "erin", "extensions", "edit", ext("101"));
     assert_eq!((v.outcome, v.reason), (Outcome::Deny, Reason::OutOfScope));
-    assert!(!allowed(&t, "acme", "erin", "call_queues", "edit", queue("sales")));
-    assert!(!allowed(&t, "acme", "erin", "phone_numbers", "view", number("+15550100101")));
+    assert!(!allowed(
+        &t,
+        "acme",
+        "erin",
+        "call_queues",
+        "edit",
+        queue("sales")
+    ));
+    assert!(!allowed(
+        &t,
+        "acme",
+        "erin",
+        "phone_numbers",
+        "view",
+        number("+15550100101")
+    ));
     assert_eq!(play(&t, "acme", "erin", rec_ext(&["202"])), Outcome::Allow);
     assert_eq!(play(&t, "acme", "erin", rec_ext(&["101"])), Outcome::Deny);
-    let depot = Recording { site: Some("depot"), ..Recording::default() };
+    let depot = Recording {
+        site: Some("depot"),
+        ..Recording::default()
+    };
     assert_eq!(play(&t, "acme", "erin", depot), Outcome::Allow);
     // Caller ID: the site's numbers, not the other site's.
-    assert_eq!(t.check_caller_id("acme", "erin", Some("+15550100201"), "5551234").outcome, Outcome::Allow);
+    assert_eq!(
+        t.check_caller_id("acme", "erin", Some("+15550100201"), "5551234")
+            .outcome,
+        Outcome::Allow
+    );
     let a = t.check_caller_id("acme", "erin", Some("+15550100101"), "5551234");
-    assert_eq!((a.outcome, a.reason), (Outcome::Substitute, Reason::NumberNotPermitted));
+    assert_eq!(
+        (a.outcome, a.reason),
+        (Outcome::Substitute, Reason::NumberNotPermitted)
+    );
     // Pausing: not in the hq queue.
-    assert_eq!(t.check_agent_pause("acme", "erin", "bob", "sales", true).reason, Reason::OutOfScope);
+    assert_eq!(
+        t.check_agent_pause("acme", "erin", "bob", "sales", true)
+            .reason,
+        Reason::OutOfScope
+    );
 }
 
 /// "A Call Center Supervisor has access to all queues, call center reports and agents that
@@ -490,12 +1022,39 @@ fn site_manager_changes_only_their_own_site() {
 fn supervisor_reaches_the_queues_and_agents_they_manage() {
     let t = demo::table();
     let v = t.check_agent_pause("acme", "carol", "bob", "sales", true);
-    assert_eq!((v.outcome, v.reason), (Outcome::Allow, Reason::QueueSupervisor));
-    assert_eq!(t.check_agent_pause("acme", "carol", "dave", "support", true).outcome, Outcome::Deny);
-    assert!(allowed(&t, "acme", "carol", "reports", "view", queue("sales")));
-    assert!(!allowed(&t, "acme", "carol", "reports", "view", queue("support")));
-    assert_eq!(play(&t, "acme", "carol", rec_queue("sales")), Outcome::Allow);
-    assert_eq!(play(&t, "acme", "carol", rec_queue("support")), Outcome::Deny);
+    assert_eq!(
+        (v.outcome, v.reason),
+        (Outcome::Allow, Reason::QueueSupervisor)
+    );
+    assert_eq!(
+        t.check_agent_pause("acme", "carol", "dave", "support", true)
+            .outcome,
+        Outcome::Deny
+    );
+    assert!(allowed(
+        &t,
+        "acme",
+        "carol",
+        "reports",
+        "view",
+        queue("sales")
+    ));
+    assert!(!allowed(
+        &t,
+        "acme",
+        "carol",
+        "reports",
+        "view",
+        queue("support")
+    ));
+    assert_eq!(
+        play(&t, "acme", "carol", rec_queue("sales")),
+        Outcome::Allow
+    );
+    assert_eq!(
+        play(&t, "acme", "carol", rec_queue("support")),
+        Outcome::Deny
+    );
 }
 
 /// "A Call Center Agent has the same access level as Basic User with the addition of being
@@ -503,12 +1062,44 @@ fn supervisor_reaches_the_queues_and_agents_they_manage() {
 #[test]
 fn agent_is_a_basic_user_who_views_and_uses_assigned_queues() {
     let t = demo::table();
-    assert!(allowed(&t, "acme", "dave", "call_queues", "view", queue("sales")));
-    assert!(!allowed(&t, "acme", "ivan", "call_queues", "view", queue("sales")));
-    assert!(!allowed(&t, "acme", "dave", "call_queues", "edit", queue("sales")));
-    assert_eq!(t.check_agent_pause("acme", "dave", "dave", "sales", true).reason, Reason::SelfPause);
-    assert_eq!(t.check_agent_pause("acme", "dave", "bob", "sales", true).outcome, Outcome::Deny);
-    assert_eq!(t.check_feature_code("acme", "dave", "*45*600").outcome, Outcome::Allow);
+    assert!(allowed(
+        &t,
+        "acme",
+        "dave",
+        "call_queues",
+        "view",
+        queue("sales")
+    ));
+    assert!(!allowed(
+        &t,
+        "acme",
+        "ivan",
+        "call_queues",
+        "view",
+        queue("sales")
+    ));
+    assert!(!allowed(
+        &t,
+        "acme",
+        "dave",
+        "call_queues",
+        "edit",
+        queue("sales")
+    ));
+    assert_eq!(
+        t.check_agent_pause("acme", "dave", "dave", "sales", true)
+            .reason,
+        Reason::SelfPause
+    );
+    assert_eq!(
+        t.check_agent_pause("acme", "dave", "bob", "sales", true)
+            .outcome,
+        Outcome::Deny
+    );
+    assert_eq!(
+        t.check_feature_code("acme", "dave", "*45*600").outcome,
+        Outcome::Allow
+    );
     // Otherwise the same as a basic user: own profile only.
     for c in ["call_history", "voicemail", "extensions"] {
         assert_eq!(
@@ -525,10 +1116,31 @@ fn agent_is_a_basic_user_who_views_and_uses_assigned_queues() {
 #[test]
 fn basic_user_sees_their_profile_and_the_domain_contacts() {
     let t = demo::table();
-    assert!(allowed(&t, "acme", "ivan", "call_history", "view", ext("105")));
+    assert!(allowed(
+        &t,
+        "acme",
+        "ivan",
+        "call_history",
+        "view",
+        ext("105")
+    ));
     assert!(allowed(&t, "acme", "ivan", "voicemail", "view", ext("105")));
-    assert!(!allowed(&t, "acme", "ivan", "call_history", "view", ext("101")));
-    assert!(!allowed(&t, "acme", "ivan", "voicemail", "view", ext("101")));
+    assert!(!allowed(
+        &t,
+        "acme",
+        "ivan",
+        "call_history",
+        "view",
+        ext("101")
+    ));
+    assert!(!allowed(
+        &t,
+        "acme",
+        "ivan",
+        "voicemail",
+        "view",
+        ext("101")
+    ));
     assert!(allowed(&t, "acme", "ivan", "contacts", "view", page()));
     assert!(!allowed(&t, "acme", "ivan", "settings", "view", page()));
 }
@@ -540,10 +1152,34 @@ fn basic_user_sees_their_profile_and_the_domain_contacts() {
 #[test]
 fn administrator_reaches_all_calls_recordings_voicemails_and_analytics() {
     let t = demo::table();
-    assert_eq!(play(&t, "initech", "bill", rec_ext(&["302"])), Outcome::Allow);
-    assert!(allowed(&t, "initech", "bill", "voicemail", "view", ext("302")));
-    assert!(allowed(&t, "initech", "bill", "analytics", "view", queue("tps")));
-    assert!(allowed(&t, "initech", "bill", "call_history", "view", ext("301")));
+    assert_eq!(
+        play(&t, "initech", "bill", rec_ext(&["302"])),
+        Outcome::Allow
+    );
+    assert!(allowed(
+        &t,
+        "initech",
+        "bill",
+        "voicemail",
+        "view",
+        ext("302")
+    ));
+    assert!(allowed(
+        &t,
+        "initech",
+        "bill",
+        "analytics",
+        "view",
+        queue("tps")
+    ));
+    assert!(allowed(
+        &t,
+        "initech",
+        "bill",
+        "call_history",
+        "view",
+        ext("301")
+    ));
 }
 
 /// "Supervisor workspace — Full access" / "Reports — View & manage — All: access to all
@@ -556,15 +1192,42 @@ fn administrator_reaches_all_calls_recordings_voicemails_and_analytics() {
 #[test]
 fn administrator_manages_every_area() {
     let t = demo::table();
-    assert!(allowed(&t, "initech", "bill", "supervisor_workspace", "edit", page()));
-    assert!(allowed(&t, "initech", "bill", "reports", "download", page()));
+    assert!(allowed(
+        &t,
+        "initech",
+        "bill",
+        "supervisor_workspace",
+        "edit",
+        page()
+    ));
+    assert!(allowed(
+        &t,
+        "initech",
+        "bill",
+        "reports",
+        "download",
+        page()
+    ));
     for c in [
-        "campaigns", "dnc_lists", "call_flows", "phone_numbers", "users", "invitations", "workgroups", "roles",
-        "integrations", "contacts", "billing",
+        "campaigns",
+        "dnc_lists",
+        "call_flows",
+        "phone_numbers",
+        "users",
+        "invitations",
+        "workgroups",
+        "roles",
+        "integrations",
+        "contacts",
+        "billing",
     ] {
         for a in ["view", "create", "edit", "delete"] {
             assert!(allowed(&t, "initech", "bill", c, a, page()), "{c}:{a}");
         }
     }
-    assert_eq!(t.check_caller_id("initech", "bill", Some("+13125550001"), "5551234").outcome, Outcome::Allow);
+    assert_eq!(
+        t.check_caller_id("initech", "bill", Some("+13125550001"), "5551234")
+            .outcome,
+        Outcome::Allow
+    );
 }

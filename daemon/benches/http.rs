@@ -37,14 +37,22 @@ fn ask(stream: &mut TcpStream, request: &[u8], buf: &mut Vec<u8>) -> usize {
 }
 
 fn http_check(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let addr: SocketAddr = runtime.block_on(async {
         let tenants = callgate::directory::parse(DEMO_DIRECTORY).expect("demo directory");
         let table = Arc::new(Table::new());
         table.replace_all(&tenants, 1);
         let state = State::new(table, None, Peers::default(), Duration::from_millis(200));
         state.set_ready();
-        let config = Config { http: "127.0.0.1:0".parse().expect("addr"), sip: "127.0.0.1:0".parse().expect("addr"), ..Config::default() };
+        let config = Config {
+            http: "127.0.0.1:0".parse().expect("addr"),
+            sip: "127.0.0.1:0".parse().expect("addr"),
+            ..Config::default()
+        };
         let daemon = Daemon::bind(&config, state).await.expect("daemon");
         let addr = daemon.http;
         std::mem::forget(daemon);
@@ -60,7 +68,9 @@ fn http_check(c: &mut Criterion) {
     let mut buf = Vec::with_capacity(4096);
     let n = ask(&mut stream, request.as_bytes(), &mut buf);
     assert!(String::from_utf8_lossy(&buf[..n]).contains("\"allow\""));
-    c.bench_function("http/caller_id_loopback", |b| b.iter(|| black_box(ask(&mut stream, request.as_bytes(), &mut buf))));
+    c.bench_function("http/caller_id_loopback", |b| {
+        b.iter(|| black_box(ask(&mut stream, request.as_bytes(), &mut buf)))
+    });
     drop(runtime);
 }
 

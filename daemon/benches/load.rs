@@ -6,7 +6,11 @@
 //! `cargo bench -p callgate-daemon --bench load` (add `-- sqlite` or `-- postgres` to pick).
 //! Writing the data takes a while before the first measurement.
 
-#![expect(clippy::expect_used, clippy::indexing_slicing, reason = "a bench: a failed step fails it")]
+#![expect(
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a bench: a failed step fails it"
+)]
 
 #[path = "../tests/support/postgres.rs"]
 mod postgres;
@@ -15,7 +19,9 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use callgate::Table;
-use callgate::model::{CustomRole, Extension, FeatureCode, Grants, Number, Queue, Site, Tenant, User};
+use callgate::model::{
+    CustomRole, Extension, FeatureCode, Grants, Number, Queue, Site, Tenant, User,
+};
 use callgate_daemon::store::{self, Store};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 
@@ -41,22 +47,34 @@ fn tenant(i: usize) -> Tenant {
         id: format!("t{i:04}"),
         default_caller_id: Some(did(9_999)),
         emergency_numbers: vec!["911".into()],
-        sites: vec![Site { id: "hq".into() }, Site { id: "branch".into() }],
+        sites: vec![
+            Site { id: "hq".into() },
+            Site {
+                id: "branch".into(),
+            },
+        ],
         roles: vec![
             CustomRole {
                 id: "receptionist".into(),
                 description: Some("Front desk".into()),
                 scope: None,
-                permissions: [("extensions", vec!["view"]), ("voicemail", vec!["view", "create", "edit"])]
-                    .into_iter()
-                    .map(|(c, a)| (c.to_string(), a.into_iter().map(String::from).collect()))
-                    .collect(),
+                permissions: [
+                    ("extensions", vec!["view"]),
+                    ("voicemail", vec!["view", "create", "edit"]),
+                ]
+                .into_iter()
+                .map(|(c, a)| (c.to_string(), a.into_iter().map(String::from).collect()))
+                .collect(),
             },
             CustomRole {
                 id: "manager".into(),
                 description: None,
                 scope: Some("site".into()),
-                permissions: [("call_queues".to_string(), vec!["view".to_string(), "edit".to_string()])].into(),
+                permissions: [(
+                    "call_queues".to_string(),
+                    vec!["view".to_string(), "edit".to_string()],
+                )]
+                .into(),
             },
         ],
         feature_codes: vec![FeatureCode {
@@ -66,7 +84,11 @@ fn tenant(i: usize) -> Tenant {
         }],
         ..Tenant::default()
     };
-    t.numbers.push(Number { number: did(9_999), site: Some("hq".into()), ..Number::default() });
+    t.numbers.push(Number {
+        number: did(9_999),
+        site: Some("hq".into()),
+        ..Number::default()
+    });
     for j in 0..USERS_PER_TENANT {
         let site = if j % 3 == 0 { "branch" } else { "hq" };
         let ext = format!("{}", 1000 + j);
@@ -76,10 +98,17 @@ fn tenant(i: usize) -> Tenant {
             extension: Some(ext.clone()),
             emergency_callback: j == 0,
         });
-        t.extensions.push(Extension { ext: ext.clone(), site: Some(site.into()), user: Some(format!("u{j}")) });
+        t.extensions.push(Extension {
+            ext: ext.clone(),
+            site: Some(site.into()),
+            user: Some(format!("u{j}")),
+        });
         let grants = if j % 4 == 0 {
             Grants {
-                numbers: vec![did((j + 1) % USERS_PER_TENANT), did((j + 2) % USERS_PER_TENANT)],
+                numbers: vec![
+                    did((j + 1) % USERS_PER_TENANT),
+                    did((j + 2) % USERS_PER_TENANT),
+                ],
                 queues: vec![format!("q{}", j % 20)],
                 ..Grants::default()
             }
@@ -102,7 +131,9 @@ fn tenant(i: usize) -> Tenant {
             number: Some(format!("{}", 600 + q)),
             site: Some("hq".into()),
             agents: (0..50).map(|k| format!("u{}", q * 50 + k)).collect(),
-            supervisors: (0..2).map(|k| format!("u{}", (q * 50 + 500 + k * 7) % USERS_PER_TENANT)).collect(),
+            supervisors: (0..2)
+                .map(|k| format!("u{}", (q * 50 + 500 + k * 7) % USERS_PER_TENANT))
+                .collect(),
         });
     }
     t
@@ -113,17 +144,31 @@ fn fill(runtime: &tokio::runtime::Runtime, store: &Store) {
     let start = Instant::now();
     for batch in 0..TENANTS / 100 {
         let tenants: Vec<Tenant> = (batch * 100..(batch + 1) * 100).map(tenant).collect();
-        runtime.block_on(store.import(&tenants, "bench")).expect("import");
+        runtime
+            .block_on(store.import(&tenants, "bench"))
+            .expect("import");
     }
-    eprintln!("{}: wrote {TENANTS} tenants / {} users in {:.1?}", store.kind(), TENANTS * USERS_PER_TENANT, start.elapsed());
+    eprintln!(
+        "{}: wrote {TENANTS} tenants / {} users in {:.1?}",
+        store.kind(),
+        TENANTS * USERS_PER_TENANT,
+        start.elapsed()
+    );
 }
 
 fn load(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
     let sqlite = format!("sqlite://{}", dir.path().join("callgate.db").display());
     let mut group = c.benchmark_group("load_1m_users");
-    group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(60));
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(60));
     for kind in ["sqlite", "postgres"] {
         if !c_filter_matches(kind) {
             continue;
@@ -142,14 +187,19 @@ fn load(c: &mut Criterion) {
         let table = Table::new();
         let start = Instant::now();
         table.replace_all(&tenants, revision);
-        eprintln!("{kind}: load_all of {users} users {read:.2?}; compiling them {:.2?}", start.elapsed());
+        eprintln!(
+            "{kind}: load_all of {users} users {read:.2?}; compiling them {:.2?}",
+            start.elapsed()
+        );
         drop((table, tenants));
 
         group.bench_function(kind, |b| {
             b.iter_batched(
                 Table::new,
                 |table| {
-                    let revision = runtime.block_on(store::load_into(&store, &table)).expect("load");
+                    let revision = runtime
+                        .block_on(store::load_into(&store, &table))
+                        .expect("load");
                     assert_eq!(black_box(&table).tenant_count(), TENANTS);
                     (table, revision)
                 },
@@ -164,8 +214,14 @@ fn load(c: &mut Criterion) {
 /// Whether the command line's filter (if any) picks `kind`, so the data for the other isn't
 /// written for nothing.
 fn c_filter_matches(kind: &str) -> bool {
-    let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
-    filters.is_empty() || filters.iter().any(|f| format!("load_1m_users/{kind}").contains(f.as_str()))
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    filters.is_empty()
+        || filters
+            .iter()
+            .any(|f| format!("load_1m_users/{kind}").contains(f.as_str()))
 }
 
 criterion_group!(benches, load);

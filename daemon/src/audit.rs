@@ -45,7 +45,10 @@ pub struct AuditRecord {
 
 impl AuditRecord {
     /// A decision record stamped now.
-    #[expect(clippy::too_many_arguments, reason = "one field each, named at every call site")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one field each, named at every call site"
+    )]
     pub fn decision(
         tenant: &str,
         action: &str,
@@ -73,7 +76,9 @@ impl AuditRecord {
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Where audit batches are written (the store).
@@ -211,7 +216,10 @@ async fn write_with_retry<S: AuditSink>(sink: &S, records: &[AuditRecord], stopp
                     tracing::warn!(error = %e, records = records.len(), "audit write failed; retrying");
                 }
                 if stopping && attempt >= 3 {
-                    tracing::error!(records = records.len(), "audit records lost at shutdown: the store is unreachable");
+                    tracing::error!(
+                        records = records.len(),
+                        "audit records lost at shutdown: the store is unreachable"
+                    );
                     metrics::counter!(AUDIT_DROPPED).increment(records.len() as u64);
                     return;
                 }
@@ -225,16 +233,25 @@ async fn write_with_retry<S: AuditSink>(sink: &S, records: &[AuditRecord], stopp
 /// What a change did to a tenant, precisely: for each list of the directory format, the
 /// items added (whole), removed (by key) and changed (before and after), and the tenant's own
 /// fields that changed. `None` on a side means the tenant didn't exist (created / deleted).
-pub fn tenant_diff(before: Option<&callgate::Tenant>, after: Option<&callgate::Tenant>) -> serde_json::Value {
+pub fn tenant_diff(
+    before: Option<&callgate::Tenant>,
+    after: Option<&callgate::Tenant>,
+) -> serde_json::Value {
     use serde_json::{Map, Value, json};
-    let to_value = |t: Option<&callgate::Tenant>| t.and_then(|t| serde_json::to_value(t).ok()).unwrap_or(Value::Null);
+    let to_value = |t: Option<&callgate::Tenant>| {
+        t.and_then(|t| serde_json::to_value(t).ok())
+            .unwrap_or(Value::Null)
+    };
     let (b, a) = (to_value(before), to_value(after));
     let mut out = Map::new();
-    out.insert("operation".into(), Value::from(match (before, after) {
-        (None, Some(_)) => "create",
-        (Some(_), None) => "delete",
-        _ => "update",
-    }));
+    out.insert(
+        "operation".into(),
+        Value::from(match (before, after) {
+            (None, Some(_)) => "create",
+            (Some(_), None) => "delete",
+            _ => "update",
+        }),
+    );
     let keys: [(&str, &str); 7] = [
         ("sites", "id"),
         ("numbers", "number"),
@@ -257,21 +274,46 @@ pub fn tenant_diff(before: Option<&callgate::Tenant>, after: Option<&callgate::T
                 .and_then(Value::as_array)
                 .map(|xs| {
                     xs.iter()
-                        .map(|x| (x.get(key).and_then(Value::as_str).unwrap_or_default().to_string(), x.clone()))
+                        .map(|x| {
+                            (
+                                x.get(key)
+                                    .and_then(Value::as_str)
+                                    .unwrap_or_default()
+                                    .to_string(),
+                                x.clone(),
+                            )
+                        })
                         .collect()
                 })
                 .unwrap_or_default()
         };
         let (old, new) = (items(&b), items(&a));
-        let find = |xs: &[(String, Value)], k: &str| xs.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone());
-        let added: Vec<Value> = new.iter().filter(|(k, _)| find(&old, k).is_none()).map(|(_, v)| v.clone()).collect();
-        let removed: Vec<&str> = old.iter().filter(|(k, _)| find(&new, k).is_none()).map(|(k, _)| k.as_str()).collect();
+        let find = |xs: &[(String, Value)], k: &str| {
+            xs.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone())
+        };
+        let added: Vec<Value> = new
+            .iter()
+            .filter(|(k, _)| find(&old, k).is_none())
+            .map(|(_, v)| v.clone())
+            .collect();
+        let removed: Vec<&str> = old
+            .iter()
+            .filter(|(k, _)| find(&new, k).is_none())
+            .map(|(k, _)| k.as_str())
+            .collect();
         let changed: Vec<Value> = new
             .iter()
-            .filter_map(|(k, v)| find(&old, k).filter(|o| o != v).map(|o| json!({ "key": k, "before": o, "after": v })))
+            .filter_map(|(k, v)| {
+                find(&old, k)
+                    .filter(|o| o != v)
+                    .map(|o| json!({ "key": k, "before": o, "after": v }))
+            })
             .collect();
         if !(added.is_empty() && removed.is_empty() && changed.is_empty()) {
-            out.insert(list.into(), json!({ "added": added, "removed": removed, "changed": changed }));
+            out.insert(
+                list.into(),
+                json!({ "added": added, "removed": removed, "changed": changed }),
+            );
         }
     }
     Value::Object(out)
@@ -283,12 +325,16 @@ mod tests {
 
     #[test]
     fn a_diff_names_exactly_what_changed() {
-        let before = callgate::directory::parse("tenants: [{id: t, users: [{id: a, role: basic_user}, {id: b, role: admin}]}]")
-            .unwrap()
-            .remove(0);
-        let after = callgate::directory::parse("tenants: [{id: t, users: [{id: a, role: admin}, {id: c, role: admin}]}]")
-            .unwrap()
-            .remove(0);
+        let before = callgate::directory::parse(
+            "tenants: [{id: t, users: [{id: a, role: basic_user}, {id: b, role: admin}]}]",
+        )
+        .unwrap()
+        .remove(0);
+        let after = callgate::directory::parse(
+            "tenants: [{id: t, users: [{id: a, role: admin}, {id: c, role: admin}]}]",
+        )
+        .unwrap()
+        .remove(0);
         let d = tenant_diff(Some(&before), Some(&after));
         assert_eq!(d["operation"], "update");
         assert_eq!(d["users"]["removed"], serde_json::json!(["b"]));

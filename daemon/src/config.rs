@@ -86,9 +86,14 @@ impl Default for Config {
 impl Config {
     /// Reads a TOML file over the defaults.
     pub fn from_file(path: &str) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.into(), source })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.into(),
+            message: e.to_string(),
+        })
     }
 
     /// The configured peers, parsed.
@@ -98,7 +103,8 @@ impl Config {
 
     /// The audit retention as a duration (`None`: forever).
     pub fn audit_retention(&self) -> Result<Option<Duration>, ConfigError> {
-        parse_duration(&self.audit_retention).map_err(|_| ConfigError::Retention(self.audit_retention.clone()))
+        parse_duration(&self.audit_retention)
+            .map_err(|_| ConfigError::Retention(self.audit_retention.clone()))
     }
 
     /// `min_revision`'s bound.
@@ -124,7 +130,11 @@ pub fn parse_duration(text: &str) -> Result<Option<Duration>, ()> {
         _ => None,
     }
     .ok_or(())?;
-    if secs == 0 { Ok(None) } else { Ok(Some(Duration::from_secs(secs))) }
+    if secs == 0 {
+        Ok(None)
+    } else {
+        Ok(Some(Duration::from_secs(secs)))
+    }
 }
 
 /// The SIP peers allowed an answer.
@@ -174,8 +184,14 @@ mod tests {
 
     #[test]
     fn durations_read_as_people_write_them() {
-        assert_eq!(parse_duration("90d"), Ok(Some(Duration::from_secs(90 * 86_400))));
-        assert_eq!(parse_duration("12h"), Ok(Some(Duration::from_secs(12 * 3_600))));
+        assert_eq!(
+            parse_duration("90d"),
+            Ok(Some(Duration::from_secs(90 * 86_400)))
+        );
+        assert_eq!(
+            parse_duration("12h"),
+            Ok(Some(Duration::from_secs(12 * 3_600)))
+        );
         assert_eq!(parse_duration("0"), Ok(None));
         assert!(parse_duration("ninety").is_err());
         assert!(parse_duration("5y").is_err());

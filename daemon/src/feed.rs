@@ -77,7 +77,10 @@ pub fn bind(path: &Path) -> io::Result<UnixListener> {
             if std::os::unix::net::UnixStream::connect(path).is_ok() {
                 return Err(io::Error::new(
                     io::ErrorKind::AddrInUse,
-                    format!("another process is serving the feed socket `{}`", path.display()),
+                    format!(
+                        "another process is serving the feed socket `{}`",
+                        path.display()
+                    ),
                 ));
             }
             std::fs::remove_file(path)?;
@@ -96,7 +99,11 @@ pub fn bind(path: &Path) -> io::Result<UnixListener> {
 
 /// Serves the feed on an already-bound listener until `shutdown` resolves, with the default
 /// [`Settings`]. Removes the socket file when it stops.
-pub async fn run(listener: UnixListener, table: Arc<Table>, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+pub async fn run(
+    listener: UnixListener,
+    table: Arc<Table>,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
     run_with(listener, table, Settings::default(), shutdown).await
 }
 
@@ -107,7 +114,10 @@ pub async fn run_with(
     settings: Settings,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
-    let path: Option<PathBuf> = listener.local_addr().ok().and_then(|a| a.as_pathname().map(Path::to_path_buf));
+    let path: Option<PathBuf> = listener
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_pathname().map(Path::to_path_buf));
     let settings = Arc::new(settings);
     let (stop_tx, stop_rx) = watch::channel(false);
     let (join_tx, join_rx) = mpsc::channel::<Join>(64);
@@ -193,7 +203,13 @@ impl Hub {
     fn new(table: Arc<Table>, settings: Arc<Settings>) -> Hub {
         let (revision, tenants) = table.snapshot();
         let sent = tenants.into_iter().map(|t| (t.id.clone(), t)).collect();
-        Hub { table, settings, sent, revision, followers: Vec::new() }
+        Hub {
+            table,
+            settings,
+            sent,
+            revision,
+            followers: Vec::new(),
+        }
     }
 
     async fn run(mut self, mut joins: mpsc::Receiver<Join>, mut stop: watch::Receiver<bool>) {
@@ -226,16 +242,25 @@ impl Hub {
     fn join(&mut self, join: Join) {
         let (changes_tx, changes) = mpsc::channel(self.settings.queue.max(1));
         let (dropped_tx, dropped) = oneshot::channel();
-        let joined = Joined { revision: self.revision, tenants: self.sent.values().cloned().collect(), changes, dropped };
+        let joined = Joined {
+            revision: self.revision,
+            tenants: self.sent.values().cloned().collect(),
+            changes,
+            dropped,
+        };
         if join.reply.send(joined).is_ok() {
-            self.followers.push(Follower { changes: changes_tx, _dropped: dropped_tx });
+            self.followers.push(Follower {
+                changes: changes_tx,
+                _dropped: dropped_tx,
+            });
         }
     }
 
     /// Diffs the table against what was sent and sends the difference, in revision order.
     fn sync(&mut self) {
         let (revision, tenants) = self.table.snapshot();
-        let mut current: HashMap<Box<str>, Arc<CompiledTenant>> = HashMap::with_capacity(tenants.len());
+        let mut current: HashMap<Box<str>, Arc<CompiledTenant>> =
+            HashMap::with_capacity(tenants.len());
         let mut changes: Vec<(u64, Change)> = Vec::new();
         for t in tenants {
             if !self.sent.get(&t.id).is_some_and(|old| Arc::ptr_eq(old, &t)) {
@@ -256,8 +281,14 @@ impl Hub {
         for (rev, change) in changes {
             top = top.max(rev);
             let message = match change {
-                Change::Put(t) => Message::Put { revision: rev, tenant: Arc::clone(&t.source) },
-                Change::Delete(id) => Message::Delete { revision: rev, tenant: id.into() },
+                Change::Put(t) => Message::Put {
+                    revision: rev,
+                    tenant: Arc::clone(&t.source),
+                },
+                Change::Delete(id) => Message::Delete {
+                    revision: rev,
+                    tenant: id.into(),
+                },
             };
             self.broadcast(&message);
         }
@@ -269,13 +300,20 @@ impl Hub {
     /// still being sent its snapshot) hears from the daemon soon anyway, and a heartbeat
     /// must not be what fills its queue.
     fn heartbeat(&mut self) {
-        let Ok(frame) = feed::encode(&Message::Heartbeat { revision: self.revision }) else { return };
+        let Ok(frame) = feed::encode(&Message::Heartbeat {
+            revision: self.revision,
+        }) else {
+            return;
+        };
         let frame = Bytes::from(frame);
         self.followers.retain(|f| {
             if f.changes.capacity() < f.changes.max_capacity() {
                 return !f.changes.is_closed();
             }
-            !matches!(f.changes.try_send(frame.clone()), Err(mpsc::error::TrySendError::Closed(_)))
+            !matches!(
+                f.changes.try_send(frame.clone()),
+                Err(mpsc::error::TrySendError::Closed(_))
+            )
         });
     }
 
@@ -294,14 +332,15 @@ impl Hub {
                 return;
             }
         };
-        self.followers.retain(|f| match f.changes.try_send(frame.clone()) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                tracing::warn!("feed: a client fell too far behind; disconnecting it");
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        });
+        self.followers
+            .retain(|f| match f.changes.try_send(frame.clone()) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    tracing::warn!("feed: a client fell too far behind; disconnecting it");
+                    false
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            });
     }
 }
 
@@ -323,22 +362,42 @@ impl Drop for Counted {
 
 /// Tells a connection why it is refused, best effort, and closes it.
 async fn refuse(mut stream: UnixStream, why: &str) {
-    if let Ok(frame) = feed::encode(&Message::Error { message: why.into() }) {
+    if let Ok(frame) = feed::encode(&Message::Error {
+        message: why.into(),
+    }) {
         let _ = timeout(Duration::from_millis(200), stream.write_all(&frame)).await;
     }
 }
 
 /// One client: hello, snapshot, then its queue of changes, until it or the daemon goes.
-async fn serve_client(stream: UnixStream, hub: mpsc::Sender<Join>, settings: Arc<Settings>, mut stop: watch::Receiver<bool>) {
+async fn serve_client(
+    stream: UnixStream,
+    hub: mpsc::Sender<Join>,
+    settings: Arc<Settings>,
+    mut stop: watch::Receiver<bool>,
+) {
     let _counted = Counted::new();
     let (mut rd, mut wr) = stream.into_split();
     let mut buf = Vec::new();
-    let hello = timeout(settings.handshake_timeout, read_message(&mut rd, &mut buf, settings.max_client_frame)).await;
+    let hello = timeout(
+        settings.handshake_timeout,
+        read_message(&mut rd, &mut buf, settings.max_client_frame),
+    )
+    .await;
     let (name, pid) = match hello {
-        Ok(Ok(Message::Hello { version: VERSION, name, pid })) => (name, pid),
+        Ok(Ok(Message::Hello {
+            version: VERSION,
+            name,
+            pid,
+        })) => (name, pid),
         Ok(Ok(Message::Hello { version, .. })) => {
-            let message = format!("unsupported feed protocol version `{version}`: this daemon speaks version {VERSION}");
-            tracing::info!(version, "feed: refused a client of another protocol version");
+            let message = format!(
+                "unsupported feed protocol version `{version}`: this daemon speaks version {VERSION}"
+            );
+            tracing::info!(
+                version,
+                "feed: refused a client of another protocol version"
+            );
             let _ = write_frame(&mut wr, &Message::Error { message }, settings.write_timeout).await;
             return;
         }
@@ -360,7 +419,15 @@ async fn serve_client(stream: UnixStream, hub: mpsc::Sender<Join>, settings: Arc
     if hub.send(Join { reply }).await.is_err() {
         return;
     }
-    let Ok(Joined { revision, tenants, mut changes, mut dropped }) = joined.await else { return };
+    let Ok(Joined {
+        revision,
+        tenants,
+        mut changes,
+        mut dropped,
+    }) = joined.await
+    else {
+        return;
+    };
     tracing::info!(client = %name, pid, revision, tenants = tenants.len(), "feed: client joined");
 
     let reader = async {
@@ -368,18 +435,46 @@ async fn serve_client(stream: UnixStream, hub: mpsc::Sender<Join>, settings: Arc
             match read_message(&mut rd, &mut buf, settings.max_client_frame).await {
                 // Reserved: accepted and dropped until the audit log takes them.
                 Ok(Message::Audit { .. }) => {}
-                Ok(other) => return format!("unexpected `{}` message from the client", other.kind()),
-                Err(FeedError::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof => return "the client closed".to_string(),
+                Ok(other) => {
+                    return format!("unexpected `{}` message from the client", other.kind());
+                }
+                Err(FeedError::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    return "the client closed".to_string();
+                }
                 Err(e) => return e.to_string(),
             }
         }
     };
     let writer = async {
         let wt = settings.write_timeout;
-        write_frame(&mut wr, &Message::Welcome { version: VERSION, revision }, wt).await?;
-        write_frame(&mut wr, &Message::Snapshot { revision, tenants: tenants.len() as u64 }, wt).await?;
+        write_frame(
+            &mut wr,
+            &Message::Welcome {
+                version: VERSION,
+                revision,
+            },
+            wt,
+        )
+        .await?;
+        write_frame(
+            &mut wr,
+            &Message::Snapshot {
+                revision,
+                tenants: tenants.len() as u64,
+            },
+            wt,
+        )
+        .await?;
         for t in tenants {
-            write_frame(&mut wr, &Message::Tenant { revision: t.revision, tenant: Arc::clone(&t.source) }, wt).await?;
+            write_frame(
+                &mut wr,
+                &Message::Tenant {
+                    revision: t.revision,
+                    tenant: Arc::clone(&t.source),
+                },
+                wt,
+            )
+            .await?;
         }
         write_frame(&mut wr, &Message::SnapshotEnd { revision }, wt).await?;
         while let Some(frame) = changes.recv().await {
@@ -400,7 +495,11 @@ async fn serve_client(stream: UnixStream, hub: mpsc::Sender<Join>, settings: Arc
     tracing::info!(client = %name, pid, why = %why, "feed: client disconnected");
 }
 
-async fn read_message<R: AsyncRead + Unpin>(r: &mut R, buf: &mut Vec<u8>, max: usize) -> Result<Message, FeedError> {
+async fn read_message<R: AsyncRead + Unpin>(
+    r: &mut R,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> Result<Message, FeedError> {
     let mut header = [0u8; 4];
     r.read_exact(&mut header).await?;
     let len = feed::frame_len(header)?;
@@ -415,12 +514,20 @@ async fn read_message<R: AsyncRead + Unpin>(r: &mut R, buf: &mut Vec<u8>, max: u
     feed::decode(buf)
 }
 
-async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, message: &Message, limit: Duration) -> Result<(), String> {
+async fn write_frame<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    message: &Message,
+    limit: Duration,
+) -> Result<(), String> {
     let frame = feed::encode(message).map_err(|e| e.to_string())?;
     write_bytes(w, &frame, limit).await
 }
 
-async fn write_bytes<W: AsyncWrite + Unpin>(w: &mut W, frame: &[u8], limit: Duration) -> Result<(), String> {
+async fn write_bytes<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    frame: &[u8],
+    limit: Duration,
+) -> Result<(), String> {
     match timeout(limit, w.write_all(frame)).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(format!("write failed: {e}")),

@@ -15,8 +15,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use callgate::{Action, Category, Reason, Recording, RecordingAction, Resource};
-use serde::{Deserialize, Serialize};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -43,8 +43,14 @@ pub fn app(state: State) -> Router {
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` resolves; in-flight requests finish.
-pub async fn run(listener: TcpListener, state: State, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+pub async fn run(
+    listener: TcpListener,
+    state: State,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Parses a JSON body, naming the offending field in the error.
@@ -54,11 +60,13 @@ pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
         let path = e.path().to_string();
         let inner = e.into_inner();
         let message = inner.to_string();
-        ApiError::BadRequest(if inner.is_syntax() || inner.is_eof() || path == "." || path.is_empty() {
-            format!("invalid JSON body: {message}")
-        } else {
-            format!("field `{path}`: {message}")
-        })
+        ApiError::BadRequest(
+            if inner.is_syntax() || inner.is_eof() || path == "." || path.is_empty() {
+                format!("invalid JSON body: {message}")
+            } else {
+                format!("field `{path}`: {message}")
+            },
+        )
     })
 }
 
@@ -81,7 +89,11 @@ fn answer<F: FnOnce() -> Value>(
     asked: Asked<'_, F>,
 ) -> Response {
     let mut body = body;
-    let decision = body.get("decision").and_then(Value::as_str).map(decision_label).unwrap_or("deny");
+    let decision = body
+        .get("decision")
+        .and_then(Value::as_str)
+        .map(decision_label)
+        .unwrap_or("deny");
     telemetry::record_check(kind, decision, started.elapsed());
     if let Some(auditor) = state.auditor().filter(|a| a.wants(decision)) {
         let revision = body.get("revision").and_then(Value::as_u64).unwrap_or(0);
@@ -135,9 +147,26 @@ async fn caller_id(Extract(state): Extract<State>, body: Bytes) -> Result<Respon
     let req: CallerIdRequest = parse_json(&body)?;
     let waited = catch_up(&state, req.min_revision).await;
     let started = Instant::now();
-    let a = state.table().check_caller_id(&req.tenant, &req.user, req.requested.as_deref(), &req.dialed);
-    let asked = Asked { tenant: &req.tenant, principal: &req.user, detail: || json!(req) };
-    Ok(answer(&state, "caller_id", started, json!(a), a.reason, waited, asked))
+    let a = state.table().check_caller_id(
+        &req.tenant,
+        &req.user,
+        req.requested.as_deref(),
+        &req.dialed,
+    );
+    let asked = Asked {
+        tenant: &req.tenant,
+        principal: &req.user,
+        detail: || json!(req),
+    };
+    Ok(answer(
+        &state,
+        "caller_id",
+        started,
+        json!(a),
+        a.reason,
+        waited,
+        asked,
+    ))
 }
 
 #[derive(Deserialize, Serialize)]
@@ -155,9 +184,27 @@ async fn agent_pause(Extract(state): Extract<State>, body: Bytes) -> Result<Resp
     let req: AgentPauseRequest = parse_json(&body)?;
     let waited = catch_up(&state, req.min_revision).await;
     let started = Instant::now();
-    let v = state.table().check_agent_pause(&req.tenant, &req.actor, &req.agent, &req.queue, req.paused);
-    let asked = Asked { tenant: &req.tenant, principal: &req.actor, detail: || json!(req) };
-    Ok(answer(&state, "agent_pause", started, json!(v), v.reason, waited, asked))
+    let v = state.table().check_agent_pause(
+        &req.tenant,
+        &req.actor,
+        &req.agent,
+        &req.queue,
+        req.paused,
+    );
+    let asked = Asked {
+        tenant: &req.tenant,
+        principal: &req.actor,
+        detail: || json!(req),
+    };
+    Ok(answer(
+        &state,
+        "agent_pause",
+        started,
+        json!(v),
+        v.reason,
+        waited,
+        asked,
+    ))
 }
 
 #[derive(Deserialize, Serialize, Default)]
@@ -183,7 +230,12 @@ async fn recording(Extract(state): Extract<State>, body: Bytes) -> Result<Respon
     let req: RecordingRequest = parse_json(&body)?;
     let waited = catch_up(&state, req.min_revision).await;
     let started = Instant::now();
-    let exts: Vec<&str> = req.recording.extensions.iter().map(String::as_str).collect();
+    let exts: Vec<&str> = req
+        .recording
+        .extensions
+        .iter()
+        .map(String::as_str)
+        .collect();
     let numbers: Vec<&str> = req.recording.numbers.iter().map(String::as_str).collect();
     let rec = Recording {
         queue: req.recording.queue.as_deref(),
@@ -191,9 +243,23 @@ async fn recording(Extract(state): Extract<State>, body: Bytes) -> Result<Respon
         numbers: &numbers,
         site: req.recording.site.as_deref(),
     };
-    let v = state.table().check_recording(&req.tenant, &req.actor, req.action, &rec);
-    let asked = Asked { tenant: &req.tenant, principal: &req.actor, detail: || json!(req) };
-    Ok(answer(&state, "recording", started, json!(v), v.reason, waited, asked))
+    let v = state
+        .table()
+        .check_recording(&req.tenant, &req.actor, req.action, &rec);
+    let asked = Asked {
+        tenant: &req.tenant,
+        principal: &req.actor,
+        detail: || json!(req),
+    };
+    Ok(answer(
+        &state,
+        "recording",
+        started,
+        json!(v),
+        v.reason,
+        waited,
+        asked,
+    ))
 }
 
 #[derive(Deserialize, Serialize)]
@@ -209,10 +275,24 @@ async fn feature_code(Extract(state): Extract<State>, body: Bytes) -> Result<Res
     let req: FeatureCodeRequest = parse_json(&body)?;
     let waited = catch_up(&state, req.min_revision).await;
     let started = Instant::now();
-    let a = state.table().check_feature_code(&req.tenant, &req.user, &req.dialed);
+    let a = state
+        .table()
+        .check_feature_code(&req.tenant, &req.user, &req.dialed);
     let body = json!(a);
-    let asked = Asked { tenant: &req.tenant, principal: &req.user, detail: || json!(req) };
-    Ok(answer(&state, "feature_code", started, body, a.reason, waited, asked))
+    let asked = Asked {
+        tenant: &req.tenant,
+        principal: &req.user,
+        detail: || json!(req),
+    };
+    Ok(answer(
+        &state,
+        "feature_code",
+        started,
+        body,
+        a.reason,
+        waited,
+        asked,
+    ))
 }
 
 #[derive(Deserialize, Serialize, Default)]
@@ -247,9 +327,24 @@ async fn permission(Extract(state): Extract<State>, body: Bytes) -> Result<Respo
         extension: r.extension.as_deref(),
         number: r.number.as_deref(),
     };
-    let v = state.table().check_permission(&req.tenant, &req.user, req.category, req.action, &resource);
-    let asked = Asked { tenant: &req.tenant, principal: &req.user, detail: || json!(req) };
-    Ok(answer(&state, "permission", started, json!(v), v.reason, waited, asked))
+    let v =
+        state
+            .table()
+            .check_permission(&req.tenant, &req.user, req.category, req.action, &resource);
+    let asked = Asked {
+        tenant: &req.tenant,
+        principal: &req.user,
+        detail: || json!(req),
+    };
+    Ok(answer(
+        &state,
+        "permission",
+        started,
+        json!(v),
+        v.reason,
+        waited,
+        asked,
+    ))
 }
 
 async fn healthz() -> &'static str {
@@ -258,9 +353,17 @@ async fn healthz() -> &'static str {
 
 async fn readyz(Extract(state): Extract<State>) -> Response {
     if state.is_ready() {
-        (StatusCode::OK, axum::Json(json!({"ready": true, "revision": state.table().revision()}))).into_response()
+        (
+            StatusCode::OK,
+            axum::Json(json!({"ready": true, "revision": state.table().revision()})),
+        )
+            .into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"ready": false}))).into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"ready": false})),
+        )
+            .into_response()
     }
 }
 

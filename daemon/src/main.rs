@@ -199,7 +199,10 @@ enum Check {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
     runtime.block_on(run(cli))
 }
 
@@ -242,7 +245,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         command => {
             telemetry::init_logs(false);
             let url = db.unwrap_or_else(|| Config::default().db);
-            let store = Store::open(&url).await.with_context(|| format!("opening the store at `{url}`"))?;
+            let store = Store::open(&url)
+                .await
+                .with_context(|| format!("opening the store at `{url}`"))?;
             offline(command, store).await
         }
     }
@@ -253,12 +258,17 @@ async fn offline(command: Command, store: Store) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match command {
         Command::Serve(_) => bail!("serve is handled elsewhere"),
-        Command::Migrate => writeln!(out, "migrations applied (revision {})", store.revision().await?)?,
+        Command::Migrate => writeln!(
+            out,
+            "migrations applied (revision {})",
+            store.revision().await?
+        )?,
         Command::Import { file } => {
             let text = if file.as_os_str() == "-" {
                 std::io::read_to_string(std::io::stdin()).context("reading standard input")?
             } else {
-                std::fs::read_to_string(&file).with_context(|| format!("reading `{}`", file.display()))?
+                std::fs::read_to_string(&file)
+                    .with_context(|| format!("reading `{}`", file.display()))?
             };
             let tenants = match callgate::directory::parse(&text) {
                 Ok(t) => t,
@@ -302,10 +312,21 @@ async fn offline(command: Command, store: Store) -> anyhow::Result<()> {
         }
         Command::Explain { tenant, user } => {
             let table = load(&store).await?;
-            let e = table.explain(&tenant, &user).with_context(|| format!("no user `{user}` in tenant `{tenant}`"))?;
+            let e = table
+                .explain(&tenant, &user)
+                .with_context(|| format!("no user `{user}` in tenant `{tenant}`"))?;
             writeln!(out, "{}", serde_json::to_string_pretty(&e)?)?;
         }
-        Command::Audit { tenant, since, until, principal, kind, decision, limit, json } => {
+        Command::Audit {
+            tenant,
+            since,
+            until,
+            principal,
+            kind,
+            decision,
+            limit,
+            json,
+        } => {
             let query = callgate_daemon::store::AuditQuery {
                 tenant,
                 since_ms: since,
@@ -324,7 +345,15 @@ async fn offline(command: Command, store: Store) -> anyhow::Result<()> {
                     writeln!(
                         out,
                         "{}\t{}\t{}\t{}\t{}\t{}\trev={}\t{}\t{}",
-                        r.at_ms, r.kind, r.action, r.principal, r.decision, r.reason, r.revision, r.source, r.detail
+                        r.at_ms,
+                        r.kind,
+                        r.action,
+                        r.principal,
+                        r.decision,
+                        r.reason,
+                        r.revision,
+                        r.source,
+                        r.detail
                     )?;
                 }
             }
@@ -346,25 +375,75 @@ async fn load(store: &Store) -> anyhow::Result<Table> {
 
 fn decide(table: &Table, check: Check) -> anyhow::Result<serde_json::Value> {
     Ok(match check {
-        Check::CallerId { tenant, user, requested, dialed } => {
-            serde_json::to_value(table.check_caller_id(&tenant, &user, requested.as_deref(), &dialed))?
-        }
-        Check::AgentPause { tenant, actor, agent, queue, unpause } => {
-            serde_json::to_value(table.check_agent_pause(&tenant, &actor, &agent, &queue, !unpause))?
-        }
-        Check::Recording { tenant, actor, action, queue, extensions, numbers, site } => {
-            let action: RecordingAction =
-                action.parse().map_err(|_| anyhow::anyhow!("unknown action `{action}` (list, play, download, delete)"))?;
+        Check::CallerId {
+            tenant,
+            user,
+            requested,
+            dialed,
+        } => serde_json::to_value(table.check_caller_id(
+            &tenant,
+            &user,
+            requested.as_deref(),
+            &dialed,
+        ))?,
+        Check::AgentPause {
+            tenant,
+            actor,
+            agent,
+            queue,
+            unpause,
+        } => serde_json::to_value(
+            table.check_agent_pause(&tenant, &actor, &agent, &queue, !unpause),
+        )?,
+        Check::Recording {
+            tenant,
+            actor,
+            action,
+            queue,
+            extensions,
+            numbers,
+            site,
+        } => {
+            let action: RecordingAction = action.parse().map_err(|_| {
+                anyhow::anyhow!("unknown action `{action}` (list, play, download, delete)")
+            })?;
             let exts: Vec<&str> = extensions.iter().map(String::as_str).collect();
             let nums: Vec<&str> = numbers.iter().map(String::as_str).collect();
-            let rec = Recording { queue: queue.as_deref(), extensions: &exts, numbers: &nums, site: site.as_deref() };
+            let rec = Recording {
+                queue: queue.as_deref(),
+                extensions: &exts,
+                numbers: &nums,
+                site: site.as_deref(),
+            };
             serde_json::to_value(table.check_recording(&tenant, &actor, action, &rec))?
         }
-        Check::FeatureCode { tenant, user, dialed } => serde_json::to_value(table.check_feature_code(&tenant, &user, &dialed))?,
-        Check::Permission { tenant, user, category, action, site, queue, extension, number } => {
-            let c: Category = category.parse().map_err(|_| anyhow::anyhow!("unknown category `{category}`"))?;
-            let a: Action = action.parse().map_err(|_| anyhow::anyhow!("unknown action `{action}`"))?;
-            let r = Resource { site: site.as_deref(), queue: queue.as_deref(), extension: extension.as_deref(), number: number.as_deref() };
+        Check::FeatureCode {
+            tenant,
+            user,
+            dialed,
+        } => serde_json::to_value(table.check_feature_code(&tenant, &user, &dialed))?,
+        Check::Permission {
+            tenant,
+            user,
+            category,
+            action,
+            site,
+            queue,
+            extension,
+            number,
+        } => {
+            let c: Category = category
+                .parse()
+                .map_err(|_| anyhow::anyhow!("unknown category `{category}`"))?;
+            let a: Action = action
+                .parse()
+                .map_err(|_| anyhow::anyhow!("unknown action `{action}`"))?;
+            let r = Resource {
+                site: site.as_deref(),
+                queue: queue.as_deref(),
+                extension: extension.as_deref(),
+                number: number.as_deref(),
+            };
             serde_json::to_value(table.check_permission(&tenant, &user, c, a, &r))?
         }
     })

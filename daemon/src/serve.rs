@@ -35,39 +35,69 @@ pub struct Daemon {
 impl Daemon {
     /// Opens the store, loads the table, binds every listener and starts serving.
     pub async fn start(config: &Config) -> anyhow::Result<Daemon> {
-        let store = Store::open(&config.db).await.with_context(|| format!("opening the store at `{}`", config.db))?;
+        let store = Store::open(&config.db)
+            .await
+            .with_context(|| format!("opening the store at `{}`", config.db))?;
         if config.demo && store.is_empty().await? {
-            let tenants = callgate::directory::parse(DEMO_DIRECTORY).context("the built-in demo directory")?;
+            let tenants = callgate::directory::parse(DEMO_DIRECTORY)
+                .context("the built-in demo directory")?;
             let outcome = store.import(&tenants, "demo").await?;
-            tracing::info!(revision = outcome.revision, tenants = outcome.changed.len(), "loaded the demo directory");
+            tracing::info!(
+                revision = outcome.revision,
+                tenants = outcome.changed.len(),
+                "loaded the demo directory"
+            );
         }
         let table = Arc::new(Table::new());
         let (tenants, revision) = store.load_all().await.context("loading the grant table")?;
         table.replace_all(&tenants, revision);
         tracing::info!(tenants = tenants.len(), revision, "grant table loaded");
         drop(tenants);
-        let state = State::new(Arc::clone(&table), Some(store.clone()), config.peer_set()?, config.min_revision_wait());
+        let state = State::new(
+            Arc::clone(&table),
+            Some(store.clone()),
+            config.peer_set()?,
+            config.min_revision_wait(),
+        );
         state.set_ready();
         let retention = config.audit_retention()?;
         let (auditor, queue) = Auditor::new(config.audit_queue, config.audit_allows);
         state.set_auditor(auditor.clone());
         let mut daemon = Daemon::bind(config, state).await?;
-        daemon.tasks.spawn(audit::run_writer(store.clone(), auditor, queue, 1000, stopped(daemon.stop.subscribe())));
+        daemon.tasks.spawn(audit::run_writer(
+            store.clone(),
+            auditor,
+            queue,
+            1000,
+            stopped(daemon.stop.subscribe()),
+        ));
         if let Some(keep) = retention {
-            daemon.tasks.spawn(apply_retention(store.clone(), keep, stopped(daemon.stop.subscribe())));
+            daemon.tasks.spawn(apply_retention(
+                store.clone(),
+                keep,
+                stopped(daemon.stop.subscribe()),
+            ));
         }
         let stop = daemon.stop.subscribe();
-        daemon.tasks.spawn(store::follow(store, table, stopped(stop)));
+        daemon
+            .tasks
+            .spawn(store::follow(store, table, stopped(stop)));
         Ok(daemon)
     }
 
     /// Binds the listeners over an already-built state (tests use this without a store).
     pub async fn bind(config: &Config, state: State) -> anyhow::Result<Daemon> {
         let (stop, _) = watch::channel(false);
-        let http_listener = TcpListener::bind(config.http).await.with_context(|| format!("binding HTTP on {}", config.http))?;
-        let udp = UdpSocket::bind(config.sip).await.with_context(|| format!("binding SIP/UDP on {}", config.sip))?;
+        let http_listener = TcpListener::bind(config.http)
+            .await
+            .with_context(|| format!("binding HTTP on {}", config.http))?;
+        let udp = UdpSocket::bind(config.sip)
+            .await
+            .with_context(|| format!("binding SIP/UDP on {}", config.sip))?;
         let sip_addr = udp.local_addr()?;
-        let tcp = TcpListener::bind(sip_addr).await.with_context(|| format!("binding SIP/TCP on {sip_addr}"))?;
+        let tcp = TcpListener::bind(sip_addr)
+            .await
+            .with_context(|| format!("binding SIP/TCP on {sip_addr}"))?;
         let http_addr = http_listener.local_addr()?;
         let sip_endpoint = Sip::new(state.clone());
         let mut tasks = JoinSet::new();
@@ -91,7 +121,8 @@ impl Daemon {
             }
         });
         if let Some(path) = &config.feed {
-            let listener = crate::feed::bind(path).with_context(|| format!("binding the feed socket `{}`", path.display()))?;
+            let listener = crate::feed::bind(path)
+                .with_context(|| format!("binding the feed socket `{}`", path.display()))?;
             let (table, rx) = (state.table_arc(), stop.subscribe());
             tasks.spawn(async move {
                 if let Err(e) = crate::feed::run(listener, table, stopped(rx)).await {
@@ -100,7 +131,13 @@ impl Daemon {
             });
         }
         tracing::info!(http = %http_addr, sip = %sip_addr, "callgate is listening");
-        Ok(Daemon { http: http_addr, sip: sip_addr, state, stop, tasks })
+        Ok(Daemon {
+            http: http_addr,
+            sip: sip_addr,
+            state,
+            stop,
+            tasks,
+        })
     }
 
     /// Tells every listener to stop, and waits for in-flight requests to finish.
@@ -111,7 +148,11 @@ impl Daemon {
 }
 
 /// Deletes decision records older than `keep`, at start and then hourly, until `shutdown`.
-async fn apply_retention(store: Store, keep: std::time::Duration, shutdown: impl std::future::Future<Output = ()>) {
+async fn apply_retention(
+    store: Store,
+    keep: std::time::Duration,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
     tokio::pin!(shutdown);
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
     loop {

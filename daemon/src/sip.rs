@@ -45,7 +45,10 @@ pub struct Sip {
 impl Sip {
     /// The SIP endpoint over a daemon's state.
     pub fn new(state: State) -> Sip {
-        Sip { state, answered: Arc::new(DashMap::default()) }
+        Sip {
+            state,
+            answered: Arc::new(DashMap::default()),
+        }
     }
 
     /// Handles one whole message from `peer`; the bytes to send back, if any.
@@ -61,8 +64,12 @@ impl Sip {
         }
         let incoming = match message::parse(bytes) {
             Ok(i) => i,
-            Err(ParseError::Malformed) => return self.broken(bytes, peer, 400, "Bad Request", "malformed"),
-            Err(ParseError::MissingHeader) => return self.broken(bytes, peer, 400, "Bad Request", "missing_header"),
+            Err(ParseError::Malformed) => {
+                return self.broken(bytes, peer, 400, "Bad Request", "malformed");
+            }
+            Err(ParseError::MissingHeader) => {
+                return self.broken(bytes, peer, 400, "Bad Request", "missing_header");
+            }
         };
         let allowed = self.state.peers().allows(peer.ip());
         let (method, reply) = match incoming {
@@ -71,15 +78,27 @@ impl Sip {
                 return None;
             }
             Incoming::Ack => ("ACK", None),
-            Incoming::Options(a) if allowed => {
-                ("OPTIONS", Some(Answer::new(200, "OK", &a, peer).header("Allow", ALLOW).header("Accept", "application/sdp").finish()))
-            }
-            Incoming::Cancel(a) if allowed => {
-                ("CANCEL", Some(Answer::new(481, "Call/Transaction Does Not Exist", &a, peer).finish()))
-            }
-            Incoming::Other(a, _) if allowed => {
-                ("OTHER", Some(Answer::new(405, "Method Not Allowed", &a, peer).header("Allow", ALLOW).finish()))
-            }
+            Incoming::Options(a) if allowed => (
+                "OPTIONS",
+                Some(
+                    Answer::new(200, "OK", &a, peer)
+                        .header("Allow", ALLOW)
+                        .header("Accept", "application/sdp")
+                        .finish(),
+                ),
+            ),
+            Incoming::Cancel(a) if allowed => (
+                "CANCEL",
+                Some(Answer::new(481, "Call/Transaction Does Not Exist", &a, peer).finish()),
+            ),
+            Incoming::Other(a, _) if allowed => (
+                "OTHER",
+                Some(
+                    Answer::new(405, "Method Not Allowed", &a, peer)
+                        .header("Allow", ALLOW)
+                        .finish(),
+                ),
+            ),
             Incoming::Invite(invite) if allowed => ("INVITE", Some(self.invite(&invite, peer))),
             Incoming::Options(a) | Incoming::Cancel(a) | Incoming::Other(a, _) => {
                 ("OTHER", Some(self.stranger(&a, peer)))
@@ -87,7 +106,8 @@ impl Sip {
             Incoming::Invite(invite) => ("INVITE", Some(self.stranger(&invite.addressing, peer))),
         };
         let status = reply.as_ref().map_or("absorbed", |r| status_of(r));
-        metrics::counter!(telemetry::SIP_REQUESTS, "method" => method, "answer" => status).increment(1);
+        metrics::counter!(telemetry::SIP_REQUESTS, "method" => method, "answer" => status)
+            .increment(1);
         reply
     }
 
@@ -99,10 +119,18 @@ impl Sip {
     }
 
     /// A message that didn't parse: an error answer if it can be addressed, else dropped.
-    fn broken(&self, bytes: &[u8], peer: SocketAddr, code: u16, phrase: &str, why: &'static str) -> Option<Bytes> {
+    fn broken(
+        &self,
+        bytes: &[u8],
+        peer: SocketAddr,
+        code: u16,
+        phrase: &str,
+        why: &'static str,
+    ) -> Option<Bytes> {
         match frame::addressing(bytes) {
             Some(a) if self.state.peers().allows(peer.ip()) => {
-                metrics::counter!(telemetry::SIP_REQUESTS, "method" => "BROKEN", "answer" => why).increment(1);
+                metrics::counter!(telemetry::SIP_REQUESTS, "method" => "BROKEN", "answer" => why)
+                    .increment(1);
                 Some(Answer::new(code, phrase, &a, peer).finish())
             }
             _ => {
@@ -122,7 +150,8 @@ impl Sip {
         }
         let bytes = self.decide(invite, peer);
         if self.answered.len() >= RETRANSMIT_CAPACITY {
-            self.answered.retain(|_, (at, _)| at.elapsed() < RETRANSMIT_WINDOW);
+            self.answered
+                .retain(|_, (at, _)| at.elapsed() < RETRANSMIT_WINDOW);
         }
         if self.answered.len() < RETRANSMIT_CAPACITY {
             self.answered.insert(key, (Instant::now(), bytes.clone()));
@@ -142,7 +171,10 @@ impl Sip {
         let decision = d.outcome.as_str();
         telemetry::record_check(kind, decision, started.elapsed());
         if let Some(auditor) = self.state.auditor().filter(|a| a.wants(decision)) {
-            let principal = invite.user.clone().unwrap_or_else(|| format!("ext:{}", invite.from_user));
+            let principal = invite
+                .user
+                .clone()
+                .unwrap_or_else(|| format!("ext:{}", invite.from_user));
             auditor.record(AuditRecord::decision(
                 &invite.tenant,
                 kind,
@@ -168,45 +200,81 @@ impl Sip {
         let requested = inv.requested.as_deref();
         let a = table
             .with_tenant(&inv.tenant, |t| {
-                let user = inv.user.as_deref().or_else(|| t.owner_of(&inv.from_user)).unwrap_or("");
+                let user = inv
+                    .user
+                    .as_deref()
+                    .or_else(|| t.owner_of(&inv.from_user))
+                    .unwrap_or("");
                 decide::caller_id(t, user, requested, &inv.dialed, revision)
             })
             .unwrap_or_else(|| table.check_caller_id(&inv.tenant, "", requested, &inv.dialed));
-        let header = format!("{}; reason={}; rev={}", a.outcome.as_str(), a.reason.code(), a.revision);
+        let header = format!(
+            "{}; reason={}; rev={}",
+            a.outcome.as_str(),
+            a.reason.code(),
+            a.revision
+        );
         let bytes = if a.outcome == Outcome::Deny {
-            Answer::new(403, "Forbidden", &inv.addressing, peer).header("X-Callgate-Decision", header).finish()
+            Answer::new(403, "Forbidden", &inv.addressing, peer)
+                .header("X-Callgate-Decision", header)
+                .finish()
         } else {
-            let mut answer =
-                Answer::new(302, "Moved Temporarily", &inv.addressing, peer).header("Contact", format_args!("<{}>", inv.request_uri));
+            let mut answer = Answer::new(302, "Moved Temporarily", &inv.addressing, peer)
+                .header("Contact", format_args!("<{}>", inv.request_uri));
             if let Some(number) = a.caller_id {
-                answer = answer.header("P-Asserted-Identity", format_args!("<sip:{number}@{}>", inv.tenant));
+                answer = answer.header(
+                    "P-Asserted-Identity",
+                    format_args!("<sip:{number}@{}>", inv.tenant),
+                );
             }
             answer.header("X-Callgate-Decision", header).finish()
         };
-        Decided { outcome: a.outcome, reason: a.reason, revision: a.revision, bytes }
+        Decided {
+            outcome: a.outcome,
+            reason: a.reason,
+            revision: a.revision,
+            bytes,
+        }
     }
 
     fn feature_code(&self, inv: &Invite, peer: SocketAddr) -> Decided {
         let table = self.state.table();
         let revision = table.revision();
         let write = |a: &callgate::FeatureAnswer<'_>| {
-            let header = format!("{}; reason={}; rev={}", a.outcome.as_str(), a.reason.code(), a.revision);
+            let header = format!(
+                "{}; reason={}; rev={}",
+                a.outcome.as_str(),
+                a.reason.code(),
+                a.revision
+            );
             let bytes = if a.outcome == Outcome::Allow {
                 let mut answer = Answer::new(302, "Moved Temporarily", &inv.addressing, peer)
                     .header("Contact", format_args!("<{}>", inv.request_uri));
                 if let Some(feature) = a.feature {
                     let args = a.args.iter().collect::<Vec<_>>().join(",");
-                    answer = answer.header("X-Callgate-Feature", format_args!("{feature}; args={args}"));
+                    answer =
+                        answer.header("X-Callgate-Feature", format_args!("{feature}; args={args}"));
                 }
                 answer.header("X-Callgate-Decision", header).finish()
             } else {
-                Answer::new(403, "Forbidden", &inv.addressing, peer).header("X-Callgate-Decision", header).finish()
+                Answer::new(403, "Forbidden", &inv.addressing, peer)
+                    .header("X-Callgate-Decision", header)
+                    .finish()
             };
-            Decided { outcome: a.outcome, reason: a.reason, revision: a.revision, bytes }
+            Decided {
+                outcome: a.outcome,
+                reason: a.reason,
+                revision: a.revision,
+                bytes,
+            }
         };
         table
             .with_tenant(&inv.tenant, |t| {
-                let user = inv.user.as_deref().or_else(|| t.owner_of(&inv.from_user)).unwrap_or("");
+                let user = inv
+                    .user
+                    .as_deref()
+                    .or_else(|| t.owner_of(&inv.from_user))
+                    .unwrap_or("");
                 write(&decide::feature_code(t, user, &inv.dialed, revision))
             })
             .unwrap_or_else(|| write(&table.check_feature_code(&inv.tenant, "", &inv.dialed)))
@@ -214,7 +282,8 @@ impl Sip {
 
     /// Forgets answers older than the retransmission window.
     pub fn expire(&self) {
-        self.answered.retain(|_, (at, _)| at.elapsed() < RETRANSMIT_WINDOW);
+        self.answered
+            .retain(|_, (at, _)| at.elapsed() < RETRANSMIT_WINDOW);
     }
 }
 
@@ -250,7 +319,11 @@ fn retransmission_key(a: &Addressing) -> u64 {
 
 /// Serves SIP over UDP on an already-bound socket until `shutdown` resolves, with one
 /// receive loop per core.
-pub async fn run_udp(socket: UdpSocket, sip: Sip, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn run_udp(
+    socket: UdpSocket,
+    sip: Sip,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     // A burst must queue in the kernel rather than be dropped (and retransmitted 500 ms later).
     let buffers = socket2::SockRef::from(&socket);
     for bytes in [8 << 20, 4 << 20, 1 << 20] {
@@ -261,7 +334,9 @@ pub async fn run_udp(socket: UdpSocket, sip: Sip, shutdown: impl Future<Output =
     let _ = buffers.set_send_buffer_size(4 << 20);
     let socket = Arc::new(socket);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let loops = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
+    let loops = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 8);
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..loops {
         let (socket, sip, mut stop) = (Arc::clone(&socket), sip.clone(), stop_rx.clone());
@@ -345,7 +420,12 @@ pub async fn run_tcp(
     Ok(())
 }
 
-async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, sip: &Sip, mut stop: watch::Receiver<bool>) -> std::io::Result<()> {
+async fn serve_connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    sip: &Sip,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<()> {
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut chunk = vec![0u8; 16 * 1024];
     loop {

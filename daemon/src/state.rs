@@ -26,7 +26,12 @@ struct Inner {
 
 impl State {
     /// State over a table, and the store it follows (if any).
-    pub fn new(table: Arc<Table>, store: Option<Store>, peers: Peers, min_revision_wait: Duration) -> State {
+    pub fn new(
+        table: Arc<Table>,
+        store: Option<Store>,
+        peers: Peers,
+        min_revision_wait: Duration,
+    ) -> State {
         State {
             inner: Arc::new(Inner {
                 table,
@@ -71,7 +76,9 @@ impl State {
 
     /// Marks the table loaded.
     pub fn set_ready(&self) {
-        self.inner.ready.store(true, std::sync::atomic::Ordering::Release);
+        self.inner
+            .ready
+            .store(true, std::sync::atomic::Ordering::Release);
     }
 
     /// Whether the table has been loaded.
@@ -81,7 +88,8 @@ impl State {
 
     /// Waits (up to the configured bound) for the table to reach `revision`; whether it did.
     pub async fn wait_for_revision(&self, revision: u64) -> bool {
-        self.wait_for_revision_within(revision, self.inner.min_revision_wait).await
+        self.wait_for_revision_within(revision, self.inner.min_revision_wait)
+            .await
     }
 
     /// Waits up to `bound` for the table to reach `revision`; whether it did.

@@ -87,7 +87,10 @@ enum CatchUp {
     Current,
     /// The tenants changed since the table's revision, in the order of their first change
     /// since, each with that change's revision and as it is now (`None`: deleted).
-    Changes { revision: u64, tenants: Vec<(String, u64, Option<Tenant>)> },
+    Changes {
+        revision: u64,
+        tenants: Vec<(String, u64, Option<Tenant>)>,
+    },
     /// The whole directory: the table was empty (revision 0), or the store went back.
     All { revision: u64, tenants: Vec<Tenant> },
 }
@@ -139,12 +142,16 @@ fn prepare(tenants: Vec<Tenant>) -> Result<Vec<Tenant>, StoreError> {
 /// An edited tenant as it is stored, or why not (its id may not change).
 fn prepare_edited(id: &str, tenant: Tenant) -> Result<Tenant, StoreError> {
     if tenant.id != id {
-        return Err(StoreError::Invalid(DirectoryError::Invalid(vec![Problem {
-            path: "id".into(),
-            message: format!("the tenant's id may not change (`{id}` to `{}`)", tenant.id),
-        }])));
+        return Err(StoreError::Invalid(DirectoryError::Invalid(vec![
+            Problem {
+                path: "id".into(),
+                message: format!("the tenant's id may not change (`{id}` to `{}`)", tenant.id),
+            },
+        ])));
     }
-    prepare(vec![tenant])?.pop().ok_or_else(|| StoreError::NotFound(format!("tenant `{id}`")))
+    prepare(vec![tenant])?
+        .pop()
+        .ok_or_else(|| StoreError::NotFound(format!("tenant `{id}`")))
 }
 
 /// The SHA-256 of a token's secret, in lowercase hex: what the store keeps.
@@ -157,7 +164,9 @@ fn hex(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {
         for nibble in [b >> 4, b & 0xf] {
-            out.push(char::from(DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0')));
+            out.push(char::from(
+                DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0'),
+            ));
         }
     }
     out
@@ -166,10 +175,12 @@ fn hex(bytes: &[u8]) -> String {
 /// A new token secret: `cg_` and 32 random bytes from the kernel, in hex.
 fn new_secret() -> Result<String, StoreError> {
     let mut bytes = [0u8; 32];
-    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).map_err(|e| {
-        tracing::error!(error = %e, "cannot read /dev/urandom");
-        StoreError::Database(sqlx::Error::Io(e))
-    })?;
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot read /dev/urandom");
+            StoreError::Database(sqlx::Error::Io(e))
+        })?;
     Ok(format!("cg_{}", hex(&bytes)))
 }
 
@@ -233,7 +244,11 @@ impl Store {
     /// changed); tenants not in `tenants` are left as they are. They are validated again
     /// here ([`StoreError::Invalid`], nothing written), and role matrix entries that grant no
     /// action (`extensions: []`) are not kept.
-    pub async fn import(&self, tenants: &[Tenant], actor: &str) -> Result<ImportOutcome, StoreError> {
+    pub async fn import(
+        &self,
+        tenants: &[Tenant],
+        actor: &str,
+    ) -> Result<ImportOutcome, StoreError> {
         let tenants = prepare(tenants.to_vec())?;
         logged("import", dispatch!(self, import(&tenants, actor)))
     }
@@ -246,11 +261,20 @@ impl Store {
     /// [`StoreError::NotFound`]; an edit that leaves the tenant invalid (or changes its id) is
     /// [`StoreError::Invalid`] with every problem; either way, or when `edit` fails, nothing
     /// is written.
-    pub async fn update_tenant<F>(&self, id: &str, create: bool, actor: &str, edit: F) -> Result<Option<u64>, StoreError>
+    pub async fn update_tenant<F>(
+        &self,
+        id: &str,
+        create: bool,
+        actor: &str,
+        edit: F,
+    ) -> Result<Option<u64>, StoreError>
     where
         F: FnOnce(&mut Tenant) -> Result<(), StoreError> + Send,
     {
-        logged("update_tenant", dispatch!(self, update_tenant(id, create, actor, edit, prepare_edited)))
+        logged(
+            "update_tenant",
+            dispatch!(self, update_tenant(id, create, actor, edit, prepare_edited)),
+        )
     }
 
     /// Deletes a tenant. Returns the new revision, or `None` if there was no such tenant.
@@ -300,13 +324,18 @@ impl Store {
     }
 }
 
-/// Puts `tenants` in the table in place of everything it had, at `revision` (compiling each
-/// tenant without copying it, unlike [`Table::replace_all`]).
+/// Puts `tenants` in the table in place of everything it had, at `revision`: compiled on
+/// every core, and without copying them (unlike [`Table::replace_all`]).
 fn install_all(table: &Table, tenants: Vec<Tenant>, revision: u64) {
     let keep: HashSet<&str> = tenants.iter().map(|t| t.id.as_str()).collect();
-    let gone: Vec<String> = table.tenant_ids().into_iter().filter(|id| !keep.contains(id.as_str())).collect();
-    let compiled: Vec<CompiledTenant> =
-        tenants.into_iter().map(|t| CompiledTenant::compile_shared(Arc::new(t), revision)).collect();
+    let gone: Vec<String> = table
+        .tenant_ids()
+        .into_iter()
+        .filter(|id| !keep.contains(id.as_str()))
+        .collect();
+    let compiled = rows::in_parallel(tenants, |t| {
+        CompiledTenant::compile_shared(Arc::new(t), revision)
+    });
     for id in gone {
         table.remove(&id, revision);
     }
@@ -400,7 +429,10 @@ pub async fn follow(store: Store, table: Arc<Table>, shutdown: impl Future<Outpu
     let mut shutdown = std::pin::pin!(shutdown);
     let wake = Arc::new(Notify::new());
     let _listener = match &store.backend {
-        Backend::Postgres(pool) => Some(AbortOnDrop(tokio::spawn(listen(pool.clone(), Arc::clone(&wake))))),
+        Backend::Postgres(pool) => Some(AbortOnDrop(tokio::spawn(listen(
+            pool.clone(),
+            Arc::clone(&wake),
+        )))),
         Backend::Sqlite(_) => None,
     };
     let period = poll_period(&store);

@@ -2,7 +2,13 @@
 //! clients dropped without stalling the others, garbage and oversized frames dropped, other
 //! protocol versions refused, and `serve` binding the socket (over a stale one).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, reason = "test code: a failed unwrap is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 #[path = "support/daemon.rs"]
 mod daemon;
@@ -23,7 +29,11 @@ use tokio::sync::oneshot;
 use tokio::time::timeout;
 
 /// A feed over `table` on a socket in `dir`; stops when the sender is dropped or fired.
-fn serve(dir: &Path, table: Arc<Table>, settings: Settings) -> (std::path::PathBuf, oneshot::Sender<()>) {
+fn serve(
+    dir: &Path,
+    table: Arc<Table>,
+    settings: Settings,
+) -> (std::path::PathBuf, oneshot::Sender<()>) {
     let path = dir.join("feed.sock");
     let listener = UnixListener::bind(&path).unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -64,19 +74,41 @@ async fn next_change(stream: &mut UnixStream) -> Message {
 }
 
 fn hello() -> Message {
-    Message::Hello { version: VERSION, name: "test".into(), pid: std::process::id() }
+    Message::Hello {
+        version: VERSION,
+        name: "test".into(),
+        pid: std::process::id(),
+    }
 }
 
 /// Connects, says hello, reads the whole snapshot; the snapshot's revision and tenant ids.
 async fn join(path: &Path) -> (UnixStream, u64, Vec<String>) {
     let mut s = UnixStream::connect(path).await.unwrap();
     send(&mut s, &hello()).await;
-    let Message::Welcome { version: VERSION, revision } = recv(&mut s).await else { panic!("no welcome") };
-    let Message::Snapshot { revision: r, tenants } = recv(&mut s).await else { panic!("no snapshot") };
+    let Message::Welcome {
+        version: VERSION,
+        revision,
+    } = recv(&mut s).await
+    else {
+        panic!("no welcome")
+    };
+    let Message::Snapshot {
+        revision: r,
+        tenants,
+    } = recv(&mut s).await
+    else {
+        panic!("no snapshot")
+    };
     assert_eq!(r, revision);
     let mut ids = Vec::new();
     for _ in 0..tenants {
-        let Message::Tenant { tenant, revision: tr } = recv(&mut s).await else { panic!("no tenant frame") };
+        let Message::Tenant {
+            tenant,
+            revision: tr,
+        } = recv(&mut s).await
+        else {
+            panic!("no tenant frame")
+        };
         assert!(tr <= revision);
         ids.push(tenant.id.clone());
     }
@@ -108,13 +140,22 @@ fn acme(table: &Table) -> Tenant {
 fn big_tenant(id: &str, users: usize) -> Tenant {
     Tenant {
         id: id.into(),
-        users: (0..users).map(|i| User { id: format!("user{i}"), role: "basic_user".into(), ..User::default() }).collect(),
+        users: (0..users)
+            .map(|i| User {
+                id: format!("user{i}"),
+                role: "basic_user".into(),
+                ..User::default()
+            })
+            .collect(),
         ..Tenant::default()
     }
 }
 
 fn quick() -> Settings {
-    Settings { heartbeat: Duration::from_millis(100), ..Settings::default() }
+    Settings {
+        heartbeat: Duration::from_millis(100),
+        ..Settings::default()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -128,12 +169,31 @@ async fn a_client_gets_a_snapshot_then_every_change_in_revision_order() {
 
     // A revocation: bob loses his number grant.
     let mut changed = acme(&table);
-    changed.users.iter_mut().find(|u| u.id == "bob").unwrap().grants.numbers.clear();
+    changed
+        .users
+        .iter_mut()
+        .find(|u| u.id == "bob")
+        .unwrap()
+        .grants
+        .numbers
+        .clear();
     table.put(&changed, 2);
-    let Message::Put { revision: 2, tenant } = next_change(&mut s).await else { panic!("no put") };
+    let Message::Put {
+        revision: 2,
+        tenant,
+    } = next_change(&mut s).await
+    else {
+        panic!("no put")
+    };
     assert_eq!(*tenant, changed);
     table.remove("globex", 3);
-    assert_eq!(next_change(&mut s).await, Message::Delete { revision: 3, tenant: "globex".into() });
+    assert_eq!(
+        next_change(&mut s).await,
+        Message::Delete {
+            revision: 3,
+            tenant: "globex".into()
+        }
+    );
     // Several changes between two polls still arrive, in revision order.
     table.put(&big_tenant("new1", 1), 4);
     table.put(&big_tenant("new2", 1), 5);
@@ -142,8 +202,12 @@ async fn a_client_gets_a_snapshot_then_every_change_in_revision_order() {
     let mut seen = Vec::new();
     loop {
         match recv(&mut s).await {
-            Message::Put { revision, tenant } => seen.push((revision, format!("put {}", tenant.id))),
-            Message::Delete { revision, tenant } => seen.push((revision, format!("delete {tenant}"))),
+            Message::Put { revision, tenant } => {
+                seen.push((revision, format!("put {}", tenant.id)))
+            }
+            Message::Delete { revision, tenant } => {
+                seen.push((revision, format!("delete {tenant}")))
+            }
             Message::Heartbeat { revision } if revision >= 6 => break,
             Message::Heartbeat { .. } => {}
             m => panic!("unexpected {m:?}"),
@@ -166,7 +230,11 @@ async fn a_client_gets_a_snapshot_then_every_change_in_revision_order() {
 async fn a_stuck_client_is_dropped_without_stalling_the_others() {
     let dir = tempfile::tempdir().unwrap();
     let table = daemon::demo_table();
-    let settings = Settings { queue: 128, write_timeout: Duration::from_millis(500), ..quick() };
+    let settings = Settings {
+        queue: 128,
+        write_timeout: Duration::from_millis(500),
+        ..quick()
+    };
     let (path, _stop) = serve(dir.path(), Arc::clone(&table), settings);
     let (mut stuck, _, _) = join(&path).await;
     let (mut good, _, _) = join(&path).await;
@@ -176,7 +244,10 @@ async fn a_stuck_client_is_dropped_without_stalling_the_others() {
         let mut last = 0;
         while last < 201 {
             if let Message::Put { revision, .. } = next_change(&mut good).await {
-                assert!(revision > last, "changes out of order: {revision} after {last}");
+                assert!(
+                    revision > last,
+                    "changes out of order: {revision} after {last}"
+                );
                 last = revision;
             }
         }
@@ -191,10 +262,19 @@ async fn a_stuck_client_is_dropped_without_stalling_the_others() {
             tokio::time::sleep(Duration::from_millis(3)).await;
         }
     }
-    let last = timeout(Duration::from_secs(30), reader).await.expect("the good client keeps up").unwrap();
+    let last = timeout(Duration::from_secs(30), reader)
+        .await
+        .expect("the good client keeps up")
+        .unwrap();
     assert_eq!(last, 201);
-    eprintln!("good client got 200 changes of ~60 KB in {:?} while the stuck one was dropped", started.elapsed());
-    assert!(closed_within(&mut stuck, Duration::from_secs(10)).await, "the stuck client was never dropped");
+    eprintln!(
+        "good client got 200 changes of ~60 KB in {:?} while the stuck one was dropped",
+        started.elapsed()
+    );
+    assert!(
+        closed_within(&mut stuck, Duration::from_secs(10)).await,
+        "the stuck client was never dropped"
+    );
     // And the daemon still serves new clients.
     let (_again, revision, ids) = join(&path).await;
     assert_eq!(revision, 201);
@@ -211,26 +291,49 @@ async fn garbage_and_oversized_frames_get_a_client_dropped() {
     // Garbage instead of a hello.
     let mut s = UnixStream::connect(&path).await.unwrap();
     s.write_all(b"\0\0\0\x05hello").await.unwrap();
-    assert!(closed_within(&mut s, Duration::from_secs(5)).await, "garbage hello");
+    assert!(
+        closed_within(&mut s, Duration::from_secs(5)).await,
+        "garbage hello"
+    );
     // A length prefix of 4 GiB - 1, before and after the hello.
     let mut s = UnixStream::connect(&path).await.unwrap();
     s.write_all(&[0xff, 0xff, 0xff, 0xff]).await.unwrap();
-    assert!(closed_within(&mut s, Duration::from_secs(5)).await, "oversized hello");
+    assert!(
+        closed_within(&mut s, Duration::from_secs(5)).await,
+        "oversized hello"
+    );
     let (mut s, _, _) = join(&path).await;
     s.write_all(&[0xff, 0xff, 0xff, 0xff]).await.unwrap();
-    assert!(closed_within(&mut s, Duration::from_secs(5)).await, "oversized frame after the snapshot");
+    assert!(
+        closed_within(&mut s, Duration::from_secs(5)).await,
+        "oversized frame after the snapshot"
+    );
     // A well-formed message a client may not send.
     let (mut s, _, _) = join(&path).await;
     send(&mut s, &Message::Heartbeat { revision: 1 }).await;
-    assert!(closed_within(&mut s, Duration::from_secs(5)).await, "a client heartbeat");
+    assert!(
+        closed_within(&mut s, Duration::from_secs(5)).await,
+        "a client heartbeat"
+    );
     // Audit records are accepted (and, for now, dropped).
     let (mut s, _, _) = join(&path).await;
-    send(&mut s, &Message::Audit { records: vec![serde_json::json!({"decision": "deny"})] }).await;
-    assert!(!closed_within(&mut s, Duration::from_millis(300)).await, "an audit message must not get a client dropped");
+    send(
+        &mut s,
+        &Message::Audit {
+            records: vec![serde_json::json!({"decision": "deny"})],
+        },
+    )
+    .await;
+    assert!(
+        !closed_within(&mut s, Duration::from_millis(300)).await,
+        "an audit message must not get a client dropped"
+    );
 
     // The well-behaved client never noticed.
     table.put(&big_tenant("after", 1), 2);
-    let Message::Put { revision: 2, .. } = next_change(&mut watcher).await else { panic!("no put") };
+    let Message::Put { revision: 2, .. } = next_change(&mut watcher).await else {
+        panic!("no put")
+    };
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -238,14 +341,26 @@ async fn a_client_of_another_protocol_version_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let (path, _stop) = serve(dir.path(), daemon::demo_table(), quick());
     let mut s = UnixStream::connect(&path).await.unwrap();
-    send(&mut s, &Message::Hello { version: 99, name: "future".into(), pid: 1 }).await;
-    let Message::Error { message } = recv(&mut s).await else { panic!("no error") };
+    send(
+        &mut s,
+        &Message::Hello {
+            version: 99,
+            name: "future".into(),
+            pid: 1,
+        },
+    )
+    .await;
+    let Message::Error { message } = recv(&mut s).await else {
+        panic!("no error")
+    };
     assert!(message.contains("version `99`"), "{message}");
     assert!(closed_within(&mut s, Duration::from_secs(5)).await);
     // Anything but a hello first is refused the same way.
     let mut s = UnixStream::connect(&path).await.unwrap();
     send(&mut s, &Message::Heartbeat { revision: 1 }).await;
-    let Message::Error { message } = recv(&mut s).await else { panic!("no error") };
+    let Message::Error { message } = recv(&mut s).await else {
+        panic!("no error")
+    };
     assert!(message.contains("hello"), "{message}");
 }
 
@@ -262,18 +377,34 @@ async fn serve_binds_the_feed_over_a_stale_socket_and_removes_it_on_shutdown() {
         feed: Some(path.clone()),
         ..Config::default()
     };
-    let d = Daemon::bind(&config, daemon::demo_state(&["127.0.0.1"])).await.unwrap();
+    let d = Daemon::bind(&config, daemon::demo_state(&["127.0.0.1"]))
+        .await
+        .unwrap();
     let (_s, revision, ids) = join(&path).await;
     assert_eq!((revision, ids.len()), (1, 3));
     // A second daemon on the same live socket is refused rather than stealing it.
-    let second = Config { http: "127.0.0.1:0".parse().unwrap(), sip: "127.0.0.1:0".parse().unwrap(), ..config.clone() };
-    let err = Daemon::bind(&second, daemon::demo_state(&["127.0.0.1"])).await.err().expect("refused");
+    let second = Config {
+        http: "127.0.0.1:0".parse().unwrap(),
+        sip: "127.0.0.1:0".parse().unwrap(),
+        ..config.clone()
+    };
+    let err = Daemon::bind(&second, daemon::demo_state(&["127.0.0.1"]))
+        .await
+        .err()
+        .expect("refused");
     assert!(format!("{err:#}").contains("another process"), "{err:#}");
     // Nor does it replace something that is not a socket.
     let file = dir.path().join("not-a-socket");
     std::fs::write(&file, "data").unwrap();
-    let third = Config { feed: Some(file.clone()), ..second };
-    assert!(Daemon::bind(&third, daemon::demo_state(&["127.0.0.1"])).await.is_err());
+    let third = Config {
+        feed: Some(file.clone()),
+        ..second
+    };
+    assert!(
+        Daemon::bind(&third, daemon::demo_state(&["127.0.0.1"]))
+            .await
+            .is_err()
+    );
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "data");
     d.shutdown().await;
     assert!(!path.exists(), "the socket file is removed on shutdown");

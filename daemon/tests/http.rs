@@ -21,7 +21,8 @@ async fn call(method: &str, path: &str, body: Option<&str>) -> (StatusCode, Valu
     let resp = app.oneshot(req).await.unwrap();
     let status = resp.status();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    let value = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+    let value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
     (status, value)
 }
 
@@ -43,16 +44,37 @@ async fn caller_id_allows_substitutes_and_denies() {
     assert_eq!(v["revision"], 1);
     assert!(v["reason_text"].as_str().unwrap().contains("may present"));
 
-    let (_, v) = post("/v1/check/caller-id", json!({"tenant": "acme", "user": "ivan", "requested": "+15550100101", "dialed": "5551234"})).await;
-    assert_eq!((v["decision"].as_str(), v["caller_id"].as_str()), (Some("substitute"), Some("+15550100600")));
+    let (_, v) = post(
+        "/v1/check/caller-id",
+        json!({"tenant": "acme", "user": "ivan", "requested": "+15550100101", "dialed": "5551234"}),
+    )
+    .await;
+    assert_eq!(
+        (v["decision"].as_str(), v["caller_id"].as_str()),
+        (Some("substitute"), Some("+15550100600"))
+    );
 
-    let (_, v) = post("/v1/check/caller-id", json!({"tenant": "initech", "user": "milton", "requested": null, "dialed": "5551234"})).await;
-    assert_eq!((v["decision"].as_str(), v["reason"].as_str()), (Some("deny"), Some("no_permitted_caller_id")));
+    let (_, v) = post(
+        "/v1/check/caller-id",
+        json!({"tenant": "initech", "user": "milton", "requested": null, "dialed": "5551234"}),
+    )
+    .await;
+    assert_eq!(
+        (v["decision"].as_str(), v["reason"].as_str()),
+        (Some("deny"), Some("no_permitted_caller_id"))
+    );
     assert!(v.get("caller_id").is_none());
 
     // Emergency: never denied, even for a suspended user.
-    let (_, v) = post("/v1/check/caller-id", json!({"tenant": "acme", "user": "mallory", "dialed": "911"})).await;
-    assert_eq!((v["decision"].as_str(), v["caller_id"].as_str()), (Some("substitute"), Some("+15550100200")));
+    let (_, v) = post(
+        "/v1/check/caller-id",
+        json!({"tenant": "acme", "user": "mallory", "dialed": "911"}),
+    )
+    .await;
+    assert_eq!(
+        (v["decision"].as_str(), v["caller_id"].as_str()),
+        (Some("substitute"), Some("+15550100200"))
+    );
 }
 
 #[tokio::test]
@@ -62,16 +84,26 @@ async fn agent_pause_recording_feature_code_and_permission_answer() {
         json!({"tenant": "acme", "actor": "carol", "agent": "bob", "queue": "sales", "paused": true}),
     )
     .await;
-    assert_eq!((v["decision"].as_str(), v["reason"].as_str()), (Some("allow"), Some("queue_supervisor")));
+    assert_eq!(
+        (v["decision"].as_str(), v["reason"].as_str()),
+        (Some("allow"), Some("queue_supervisor"))
+    );
 
     let (_, v) = post(
         "/v1/check/recording",
         json!({"tenant": "acme", "actor": "carol", "action": "play", "recording": {"queue": "support", "extensions": ["202"]}}),
     )
     .await;
-    assert_eq!((v["decision"].as_str(), v["reason"].as_str()), (Some("deny"), Some("out_of_scope")));
+    assert_eq!(
+        (v["decision"].as_str(), v["reason"].as_str()),
+        (Some("deny"), Some("out_of_scope"))
+    );
 
-    let (_, v) = post("/v1/check/feature-code", json!({"tenant": "acme", "user": "carol", "dialed": "*46*201*600"})).await;
+    let (_, v) = post(
+        "/v1/check/feature-code",
+        json!({"tenant": "acme", "user": "carol", "dialed": "*46*201*600"}),
+    )
+    .await;
     assert_eq!(v["decision"], "allow");
     assert_eq!(v["feature"], "queue_pause_toggle");
     assert_eq!(v["args"], json!(["201", "sales"]));
@@ -81,8 +113,15 @@ async fn agent_pause_recording_feature_code_and_permission_answer() {
         json!({"tenant": "acme", "user": "erin", "category": "extensions", "action": "edit", "resource": {"extension": "101"}}),
     )
     .await;
-    assert_eq!((v["decision"].as_str(), v["reason"].as_str()), (Some("deny"), Some("out_of_scope")));
-    let (_, v) = post("/v1/check/permission", json!({"tenant": "acme", "user": "judy", "category": "settings", "action": "edit"})).await;
+    assert_eq!(
+        (v["decision"].as_str(), v["reason"].as_str()),
+        (Some("deny"), Some("out_of_scope"))
+    );
+    let (_, v) = post(
+        "/v1/check/permission",
+        json!({"tenant": "acme", "user": "judy", "category": "settings", "action": "edit"}),
+    )
+    .await;
     assert_eq!(v["decision"], "allow");
 }
 
@@ -113,10 +152,18 @@ async fn malformed_requests_get_400_naming_the_field() {
 
 #[tokio::test]
 async fn min_revision_waits_and_says_when_it_could_not() {
-    let (_, v) = post("/v1/check/caller-id", json!({"tenant": "acme", "user": "bob", "dialed": "1", "min_revision": 1})).await;
+    let (_, v) = post(
+        "/v1/check/caller-id",
+        json!({"tenant": "acme", "user": "bob", "dialed": "1", "min_revision": 1}),
+    )
+    .await;
     assert_eq!(v["min_revision_reached"], true);
     let started = std::time::Instant::now();
-    let (s, v) = post("/v1/check/caller-id", json!({"tenant": "acme", "user": "bob", "dialed": "1", "min_revision": 99})).await;
+    let (s, v) = post(
+        "/v1/check/caller-id",
+        json!({"tenant": "acme", "user": "bob", "dialed": "1", "min_revision": 99}),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["min_revision_reached"], false);
     assert_eq!(v["revision"], 1);
@@ -130,7 +177,11 @@ async fn health_readiness_and_metrics() {
     let (s, v) = call("GET", "/readyz", None).await;
     assert_eq!((s, v["ready"].as_bool()), (StatusCode::OK, Some(true)));
     callgate_daemon::telemetry::install();
-    post("/v1/check/caller-id", json!({"tenant": "acme", "user": "bob", "dialed": "1"})).await;
+    post(
+        "/v1/check/caller-id",
+        json!({"tenant": "acme", "user": "bob", "dialed": "1"}),
+    )
+    .await;
     let (s, v) = call("GET", "/metrics", None).await;
     assert_eq!(s, StatusCode::OK);
     let text = v.as_str().unwrap();
@@ -140,7 +191,12 @@ async fn health_readiness_and_metrics() {
 
 #[tokio::test]
 async fn admin_routes_need_a_store_and_a_token() {
-    let (s, v) = call("PUT", "/v1/tenants/acme/users/zed", Some(r#"{"role": "basic_user"}"#)).await;
+    let (s, v) = call(
+        "PUT",
+        "/v1/tenants/acme/users/zed",
+        Some(r#"{"role": "basic_user"}"#),
+    )
+    .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
     let (s, _) = call("GET", "/v1/tenants/acme", None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);

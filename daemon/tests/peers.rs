@@ -15,15 +15,24 @@ fn examples() -> PathBuf {
 }
 
 fn require(tool: &str, package: &str) {
-    let found = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().map(|o| o.status.success());
-    assert!(found.unwrap_or(false), "`{tool}` is not installed: apt-get install {package} (scripts/test.sh does)");
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .map(|o| o.status.success());
+    assert!(
+        found.unwrap_or(false),
+        "`{tool}` is not installed: apt-get install {package} (scripts/test.sh does)"
+    );
 }
 
 fn free_port() -> u16 {
     let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = udp.local_addr().unwrap().port();
     // Make sure TCP is free on the same port too (Kamailio listens on both).
-    std::net::TcpListener::bind(("127.0.0.1", port)).map(|_| port).unwrap_or_else(|_| free_port())
+    std::net::TcpListener::bind(("127.0.0.1", port))
+        .map(|_| port)
+        .unwrap_or_else(|_| free_port())
 }
 
 /// Runs a sipp UAC scenario for one call; its exit code (0 = the call went as the scenario
@@ -33,19 +42,45 @@ fn sipp(scenario: &str, target: u16, vars: &[(&str, &str)], extra: &[&str]) -> (
     let log = dir.path().join("sipp.log");
     let mut cmd = Command::new("sipp");
     cmd.arg("-sf").arg(examples().join("sipp").join(scenario));
-    cmd.args(["-i", "127.0.0.1", "-p", &free_port().to_string(), "-m", "1", "-nostdin"]);
-    cmd.args(["-timeout", "15s", "-timeout_error", "-trace_logs", "-log_file"]).arg(&log);
+    cmd.args([
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &free_port().to_string(),
+        "-m",
+        "1",
+        "-nostdin",
+    ]);
+    cmd.args([
+        "-timeout",
+        "15s",
+        "-timeout_error",
+        "-trace_logs",
+        "-log_file",
+    ])
+    .arg(&log);
     for (k, v) in vars {
         cmd.args(["-set", k, v]);
     }
     cmd.args(extra);
     cmd.arg(format!("127.0.0.1:{target}"));
-    let out = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).output().expect("sipp runs");
+    let out = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("sipp runs");
     let log = std::fs::read_to_string(&log).unwrap_or_default();
-    (out.status.code().unwrap_or(-1), format!("{log}\n{}", String::from_utf8_lossy(&out.stderr)))
+    (
+        out.status.code().unwrap_or(-1),
+        format!("{log}\n{}", String::from_utf8_lossy(&out.stderr)),
+    )
 }
 
-async fn sipp_async(scenario: &'static str, target: u16, vars: Vec<(&'static str, String)>) -> (i32, String) {
+async fn sipp_async(
+    scenario: &'static str,
+    target: u16,
+    vars: Vec<(&'static str, String)>,
+) -> (i32, String) {
     tokio::task::spawn_blocking(move || {
         let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
         sipp(scenario, target, &vars, &[])
@@ -55,7 +90,12 @@ async fn sipp_async(scenario: &'static str, target: u16, vars: Vec<(&'static str
 }
 
 fn call(user: &str, tenant: &str, ppi: &str, dialed: &str) -> Vec<(&'static str, String)> {
-    vec![("tenant", tenant.into()), ("user", user.into()), ("ppi", ppi.into()), ("dialed", dialed.into())]
+    vec![
+        ("tenant", tenant.into()),
+        ("user", user.into()),
+        ("ppi", ppi.into()),
+        ("dialed", dialed.into()),
+    ]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,7 +123,12 @@ async fn sipp_gets_302_with_the_right_identity_or_403() {
     assert_eq!(code, 1, "a wrong expectation must fail the scenario");
 
     // Denied: milton has no number access and no default.
-    let (code, log) = sipp_async("uac_deny.xml", port, call("milton", "initech", "+13125550000", "5551234")).await;
+    let (code, log) = sipp_async(
+        "uac_deny.xml",
+        port,
+        call("milton", "initech", "+13125550000", "5551234"),
+    )
+    .await;
     assert_eq!(code, 0, "denied call: {log}");
 
     // Feature code: carol pauses bob (owner of 201) in sales (dialed as queue number 600).
@@ -91,7 +136,10 @@ async fn sipp_gets_302_with_the_right_identity_or_403() {
         ("tenant", "acme".to_string()),
         ("user", "carol".to_string()),
         ("dialed", "*46*201*600".to_string()),
-        ("expect_feature", "queue_pause_toggle; args=201,sales".to_string()),
+        (
+            "expect_feature",
+            "queue_pause_toggle; args=201,sales".to_string(),
+        ),
     ];
     let (code, log) = sipp_async("uac_feature.xml", port, vars).await;
     assert_eq!(code, 0, "feature code: {log}");
@@ -110,7 +158,9 @@ impl Drop for Reaper {
         for c in &mut self.0 {
             // SIGTERM first: Kamailio's main process then stops the workers it forked (a
             // SIGKILL would orphan them).
-            let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
             for _ in 0..50 {
                 if matches!(c.try_wait(), Ok(Some(_))) {
                     break;
@@ -127,7 +177,17 @@ fn start_uas(port: u16, calls: usize, log: &Path) -> Child {
     Command::new("sipp")
         .arg("-sf")
         .arg(examples().join("sipp/uas_record.xml"))
-        .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-m", &calls.to_string(), "-nostdin", "-trace_logs", "-log_file"])
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-m",
+            &calls.to_string(),
+            "-nostdin",
+            "-trace_logs",
+            "-log_file",
+        ])
         .arg(log)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -146,9 +206,20 @@ fn start_kamailio(dir: &Path, listen: u16, callgate: u16, uas: u16) -> Child {
         .arg(dir.join("relay.pid"))
         .arg("-Y")
         .arg(dir)
-        .args(["-A", &format!("LISTEN_PORT={listen}"), "-A", &format!("CALLGATE_PORT={callgate}"), "-A", &format!("UAS_PORT={uas}")])
+        .args([
+            "-A",
+            &format!("LISTEN_PORT={listen}"),
+            "-A",
+            &format!("CALLGATE_PORT={callgate}"),
+            "-A",
+            &format!("UAS_PORT={uas}"),
+        ])
         .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("kamailio.log")).map(Stdio::from).unwrap_or_else(|_| Stdio::null()))
+        .stderr(
+            std::fs::File::create(dir.join("kamailio.log"))
+                .map(Stdio::from)
+                .unwrap_or_else(|_| Stdio::null()),
+        )
         .spawn()
         .expect("kamailio starts")
 }
@@ -156,7 +227,9 @@ fn start_kamailio(dir: &Path, listen: u16, callgate: u16, uas: u16) -> Child {
 /// Waits until something answers OPTIONS on `port` (Kamailio's start-up takes a moment).
 fn wait_for_options(port: u16) {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
     let local = socket.local_addr().unwrap();
     for i in 0..50 {
         let msg = format!(
@@ -182,15 +255,48 @@ async fn kamailio_forwards_allowed_calls_with_callgates_identity_and_rejects_den
     let (relay, uas) = (free_port(), free_port());
     let uas_log = dir.path().join("uas.log");
     // The UAS expects exactly the calls callgate allows: three.
-    let children = Reaper(vec![start_uas(uas, 3, &uas_log), start_kamailio(dir.path(), relay, d.sip.port(), uas)]);
-    tokio::task::spawn_blocking(move || wait_for_options(relay)).await.unwrap();
+    let children = Reaper(vec![
+        start_uas(uas, 3, &uas_log),
+        start_kamailio(dir.path(), relay, d.sip.port(), uas),
+    ]);
+    tokio::task::spawn_blocking(move || wait_for_options(relay))
+        .await
+        .unwrap();
 
     let calls = [
         // (user, tenant, requested, dialed, scenario, expected PAI at the UAS)
-        ("bob", "acme", "+15550100000", "5551234", "uac_call.xml", Some("<sip:+15550100000@acme>")),
-        ("ivan", "acme", "+15550100101", "5551235", "uac_call.xml", Some("<sip:+15550100600@acme>")),
-        ("milton", "initech", "+13125550000", "5551236", "uac_call_denied.xml", None),
-        ("mallory", "acme", "+15550100000", "911", "uac_call.xml", Some("<sip:+15550100200@acme>")),
+        (
+            "bob",
+            "acme",
+            "+15550100000",
+            "5551234",
+            "uac_call.xml",
+            Some("<sip:+15550100000@acme>"),
+        ),
+        (
+            "ivan",
+            "acme",
+            "+15550100101",
+            "5551235",
+            "uac_call.xml",
+            Some("<sip:+15550100600@acme>"),
+        ),
+        (
+            "milton",
+            "initech",
+            "+13125550000",
+            "5551236",
+            "uac_call_denied.xml",
+            None,
+        ),
+        (
+            "mallory",
+            "acme",
+            "+15550100000",
+            "911",
+            "uac_call.xml",
+            Some("<sip:+15550100200@acme>"),
+        ),
     ];
     for (user, tenant, ppi, dialed, scenario, _) in calls {
         let (code, log) = sipp_async(scenario, relay, call(user, tenant, ppi, dialed)).await;
@@ -208,12 +314,18 @@ async fn kamailio_forwards_allowed_calls_with_callgates_identity_and_rejects_den
     let received: Vec<&str> = seen.lines().filter(|l| l.contains("RECEIVED")).collect();
     assert_eq!(received.len(), 3, "{seen}");
     for (_, _, _, dialed, _, pai) in calls {
-        let line = received.iter().find(|l| l.contains(&format!("ruri=sip:{dialed}@")));
+        let line = received
+            .iter()
+            .find(|l| l.contains(&format!("ruri=sip:{dialed}@")));
         match pai {
             Some(pai) => {
-                let line = line.unwrap_or_else(|| panic!("the UAS never saw the call to {dialed}: {seen}"));
+                let line = line
+                    .unwrap_or_else(|| panic!("the UAS never saw the call to {dialed}: {seen}"));
                 assert!(line.contains(&format!("pai={pai} ")), "{line}");
-                assert!(!line.contains("ppi=<"), "the caller's preferred identity must not reach the UAS: {line}");
+                assert!(
+                    !line.contains("ppi=<"),
+                    "the caller's preferred identity must not reach the UAS: {line}"
+                );
             }
             None => assert!(line.is_none(), "a denied call reached the UAS: {seen}"),
         }

@@ -36,25 +36,46 @@ async fn udp_ask(to: SocketAddr, message: &[u8]) -> Option<String> {
 }
 
 fn header<'a>(response: &'a str, name: &str) -> Option<&'a str> {
-    response
-        .split("\r\n")
-        .find_map(|l| l.split_once(':').filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim()))
+    response.split("\r\n").find_map(|l| {
+        l.split_once(':')
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim())
+    })
 }
 
 #[tokio::test]
 async fn an_allowed_invite_gets_302_with_the_caller_id() {
     let d = daemon::start(&["127.0.0.1"]).await;
-    let msg = invite("c-allow", "201", "acme", "5551234", "P-Preferred-Identity: <sip:+15550100000@acme>\r\n");
+    let msg = invite(
+        "c-allow",
+        "201",
+        "acme",
+        "5551234",
+        "P-Preferred-Identity: <sip:+15550100000@acme>\r\n",
+    );
     let r = udp_ask(d.sip, msg.as_bytes()).await.expect("an answer");
     assert!(r.starts_with("SIP/2.0 302 Moved Temporarily\r\n"), "{r}");
     assert_eq!(header(&r, "Contact"), Some("<sip:5551234@acme>"));
-    assert_eq!(header(&r, "P-Asserted-Identity"), Some("<sip:+15550100000@acme>"));
-    assert_eq!(header(&r, "X-Callgate-Decision"), Some("allow; reason=number_permitted; rev=1"));
+    assert_eq!(
+        header(&r, "P-Asserted-Identity"),
+        Some("<sip:+15550100000@acme>")
+    );
+    assert_eq!(
+        header(&r, "X-Callgate-Decision"),
+        Some("allow; reason=number_permitted; rev=1")
+    );
     // RFC 3261 §8.2.6: Vias in order, From, To with a tag, Call-ID, CSeq.
-    assert!(r.contains("Via: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-c-allow;rport="), "{r}");
+    assert!(
+        r.contains("Via: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-c-allow;rport="),
+        "{r}"
+    );
     assert!(r.contains("Via: SIP/2.0/UDP 10.9.9.9:5060;branch=z9hG4bK-origin\r\n"));
     assert_eq!(header(&r, "From"), Some("<sip:201@acme>;tag=f1"));
-    assert!(header(&r, "To").unwrap().starts_with("<sip:5551234@acme>;tag="));
+    assert!(
+        header(&r, "To")
+            .unwrap()
+            .starts_with("<sip:5551234@acme>;tag=")
+    );
     assert_eq!(header(&r, "Call-ID"), Some("c-allow"));
     assert_eq!(header(&r, "CSeq"), Some("1 INVITE"));
     d.shutdown().await;
@@ -64,15 +85,38 @@ async fn an_allowed_invite_gets_302_with_the_caller_id() {
 async fn identity_comes_from_x_callgate_user_else_the_from_extension() {
     let d = daemon::start(&["127.0.0.1"]).await;
     // From 201 is bob's extension; the proxy says the caller is ivan: ivan's rules apply.
-    let msg = invite("c-ivan", "201", "acme", "5551234", "X-Callgate-User: ivan\r\nX-Callgate-Caller-Id: +15550100000\r\n");
+    let msg = invite(
+        "c-ivan",
+        "201",
+        "acme",
+        "5551234",
+        "X-Callgate-User: ivan\r\nX-Callgate-Caller-Id: +15550100000\r\n",
+    );
     let r = udp_ask(d.sip, msg.as_bytes()).await.unwrap();
-    assert_eq!(header(&r, "P-Asserted-Identity"), Some("<sip:+15550100600@acme>"), "{r}");
-    assert!(header(&r, "X-Callgate-Decision").unwrap().starts_with("substitute; reason=number_not_permitted"));
+    assert_eq!(
+        header(&r, "P-Asserted-Identity"),
+        Some("<sip:+15550100600@acme>"),
+        "{r}"
+    );
+    assert!(
+        header(&r, "X-Callgate-Decision")
+            .unwrap()
+            .starts_with("substitute; reason=number_not_permitted")
+    );
     // No user header, and From is nobody's extension: denied.
-    let msg = invite("c-nobody", "999", "acme", "5551234", "P-Preferred-Identity: <sip:+15550100000@acme>\r\n");
+    let msg = invite(
+        "c-nobody",
+        "999",
+        "acme",
+        "5551234",
+        "P-Preferred-Identity: <sip:+15550100000@acme>\r\n",
+    );
     let r = udp_ask(d.sip, msg.as_bytes()).await.unwrap();
     assert!(r.starts_with("SIP/2.0 403 Forbidden"), "{r}");
-    assert_eq!(header(&r, "X-Callgate-Decision"), Some("deny; reason=unknown_user; rev=1"));
+    assert_eq!(
+        header(&r, "X-Callgate-Decision"),
+        Some("deny; reason=unknown_user; rev=1")
+    );
     d.shutdown().await;
 }
 
@@ -90,14 +134,27 @@ async fn an_emergency_call_is_never_refused() {
 #[tokio::test]
 async fn a_feature_code_gets_302_with_the_feature_or_403() {
     let d = daemon::start(&["127.0.0.1"]).await;
-    let msg = invite("c-f1", "101", "acme", "*46*201*600", "X-Callgate-User: carol\r\n");
+    let msg = invite(
+        "c-f1",
+        "101",
+        "acme",
+        "*46*201*600",
+        "X-Callgate-User: carol\r\n",
+    );
     let r = udp_ask(d.sip, msg.as_bytes()).await.unwrap();
     assert!(r.starts_with("SIP/2.0 302"), "{r}");
-    assert_eq!(header(&r, "X-Callgate-Feature"), Some("queue_pause_toggle; args=201,sales"));
+    assert_eq!(
+        header(&r, "X-Callgate-Feature"),
+        Some("queue_pause_toggle; args=201,sales")
+    );
     let msg = invite("c-f2", "102", "acme", "*46*201*600", "");
     let r = udp_ask(d.sip, msg.as_bytes()).await.unwrap();
     assert!(r.starts_with("SIP/2.0 403"), "{r}");
-    assert!(header(&r, "X-Callgate-Decision").unwrap().starts_with("deny; reason=role_not_allowed"));
+    assert!(
+        header(&r, "X-Callgate-Decision")
+            .unwrap()
+            .starts_with("deny; reason=role_not_allowed")
+    );
     d.shutdown().await;
 }
 
@@ -132,7 +189,8 @@ async fn malformed_truncated_and_oversized_messages() {
     assert!(r.starts_with("SIP/2.0 400 Bad Request"), "{r}");
     assert_eq!(header(&r, "Call-ID"), Some("bad1"));
     // Truncated: Content-Length promises more than arrived.
-    let msg = invite("c-trunc", "101", "acme", "5551234", "").replace("Content-Length: 0", "Content-Length: 200");
+    let msg = invite("c-trunc", "101", "acme", "5551234", "")
+        .replace("Content-Length: 0", "Content-Length: 200");
     let r = udp_ask(d.sip, msg.as_bytes()).await.unwrap();
     assert!(r.starts_with("SIP/2.0 400"), "{r}");
     // Missing Call-ID: unaddressable, dropped.
@@ -141,19 +199,42 @@ async fn malformed_truncated_and_oversized_messages() {
     // Not SIP at all: dropped.
     assert_eq!(udp_ask(d.sip, b"\x00\x01\x02hello").await, None);
     // Oversized: 513.
-    let big = invite("c-big", "101", "acme", "5551234", &format!("X-Padding: {}\r\n", "a".repeat(20_000)));
+    let big = invite(
+        "c-big",
+        "101",
+        "acme",
+        "5551234",
+        &format!("X-Padding: {}\r\n", "a".repeat(20_000)),
+    );
     let r = udp_ask(d.sip, big.as_bytes()).await.unwrap();
     assert!(r.starts_with("SIP/2.0 513"), "{r}");
     // And the daemon still answers good requests.
-    let msg = invite("c-after", "201", "acme", "5551234", "P-Preferred-Identity: <sip:+15550100000@acme>\r\n");
-    assert!(udp_ask(d.sip, msg.as_bytes()).await.unwrap().starts_with("SIP/2.0 302"));
+    let msg = invite(
+        "c-after",
+        "201",
+        "acme",
+        "5551234",
+        "P-Preferred-Identity: <sip:+15550100000@acme>\r\n",
+    );
+    assert!(
+        udp_ask(d.sip, msg.as_bytes())
+            .await
+            .unwrap()
+            .starts_with("SIP/2.0 302")
+    );
     d.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_stranger_gets_403_without_a_decision() {
     let d = daemon::start(&["10.0.0.0/8"]).await;
-    let msg = invite("c-stranger", "201", "acme", "5551234", "P-Preferred-Identity: <sip:+15550100000@acme>\r\n");
+    let msg = invite(
+        "c-stranger",
+        "201",
+        "acme",
+        "5551234",
+        "P-Preferred-Identity: <sip:+15550100000@acme>\r\n",
+    );
     let r = udp_ask(d.sip, msg.as_bytes()).await.unwrap();
     assert!(r.starts_with("SIP/2.0 403 Forbidden"), "{r}");
     assert_eq!(header(&r, "X-Callgate-Decision"), None);
@@ -165,12 +246,21 @@ async fn a_stranger_gets_403_without_a_decision() {
 async fn a_retransmitted_invite_gets_the_same_answer() {
     let d = daemon::start(&["127.0.0.1"]).await;
     let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let msg = invite("c-rtx", "201", "acme", "5551234", "P-Preferred-Identity: <sip:+15550100000@acme>\r\n");
+    let msg = invite(
+        "c-rtx",
+        "201",
+        "acme",
+        "5551234",
+        "P-Preferred-Identity: <sip:+15550100000@acme>\r\n",
+    );
     let mut answers = Vec::new();
     for _ in 0..3 {
         socket.send_to(msg.as_bytes(), d.sip).await.unwrap();
         let mut buf = vec![0u8; 4096];
-        let (n, _) = tokio::time::timeout(Duration::from_millis(500), socket.recv_from(&mut buf)).await.unwrap().unwrap();
+        let (n, _) = tokio::time::timeout(Duration::from_millis(500), socket.recv_from(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
         answers.push(buf[..n].to_vec());
     }
     assert_eq!(answers[0], answers[1]);
@@ -182,28 +272,53 @@ async fn a_retransmitted_invite_gets_the_same_answer() {
 async fn tcp_carries_several_messages_and_survives_garbage() {
     let d = daemon::start(&["127.0.0.1"]).await;
     let mut stream = TcpStream::connect(d.sip).await.unwrap();
-    let one = invite("t1", "201", "acme", "5551234", "P-Preferred-Identity: <sip:+15550100000@acme>\r\n").replace("UDP", "TCP");
+    let one = invite(
+        "t1",
+        "201",
+        "acme",
+        "5551234",
+        "P-Preferred-Identity: <sip:+15550100000@acme>\r\n",
+    )
+    .replace("UDP", "TCP");
     let two = invite("t2", "102", "acme", "*46*201*600", "").replace("UDP", "TCP");
     // Two pipelined messages, the second split across writes, with a keep-alive between.
-    stream.write_all(format!("{one}\r\n\r\n{}", &two[..40]).as_bytes()).await.unwrap();
+    stream
+        .write_all(format!("{one}\r\n\r\n{}", &two[..40]).as_bytes())
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
     stream.write_all(two[40..].as_bytes()).await.unwrap();
     let mut got = String::new();
     let mut buf = vec![0u8; 8192];
     while got.matches("SIP/2.0 ").count() < 2 {
-        let n = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buf)).await.unwrap().unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
         assert!(n > 0, "closed early: {got}");
         got.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
     assert!(got.starts_with("SIP/2.0 302"), "{got}");
     assert!(got.contains("SIP/2.0 403"), "{got}");
     // Garbage that can't be framed closes the connection; other connections carry on.
-    stream.write_all(b"INVITE x SIP/2.0\r\nContent-Length: nope\r\n\r\n").await.unwrap();
-    let n = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buf)).await.unwrap().unwrap_or(0);
+    stream
+        .write_all(b"INVITE x SIP/2.0\r\nContent-Length: nope\r\n\r\n")
+        .await
+        .unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap_or(0);
     assert_eq!(n, 0, "{}", String::from_utf8_lossy(&buf[..n]));
     let mut fresh = TcpStream::connect(d.sip).await.unwrap();
-    fresh.write_all(one.replace("t1", "t3").as_bytes()).await.unwrap();
-    let n = tokio::time::timeout(Duration::from_secs(2), fresh.read(&mut buf)).await.unwrap().unwrap();
+    fresh
+        .write_all(one.replace("t1", "t3").as_bytes())
+        .await
+        .unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(2), fresh.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("SIP/2.0 302"));
     d.shutdown().await;
 }
@@ -213,8 +328,17 @@ async fn a_stalled_tcp_client_does_not_stall_others() {
     let d = daemon::start(&["127.0.0.1"]).await;
     // Half a message, then silence.
     let mut stalled = TcpStream::connect(d.sip).await.unwrap();
-    stalled.write_all(b"INVITE sip:1@acme SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1").await.unwrap();
-    let msg = invite("c-other", "201", "acme", "5551234", "P-Preferred-Identity: <sip:+15550100000@acme>\r\n");
+    stalled
+        .write_all(b"INVITE sip:1@acme SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1")
+        .await
+        .unwrap();
+    let msg = invite(
+        "c-other",
+        "201",
+        "acme",
+        "5551234",
+        "P-Preferred-Identity: <sip:+15550100000@acme>\r\n",
+    );
     let r = udp_ask(d.sip, msg.as_bytes()).await.unwrap();
     assert!(r.starts_with("SIP/2.0 302"));
     d.shutdown().await;

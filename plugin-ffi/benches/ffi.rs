@@ -5,7 +5,11 @@
 //!
 //! `cargo bench -p callgate-ffi --bench ffi`
 
-#![allow(clippy::indexing_slicing, clippy::unwrap_used, reason = "bench inputs are generated to fit")]
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    reason = "bench inputs are generated to fit"
+)]
 
 use std::ffi::{CString, c_char};
 use std::hint::black_box;
@@ -15,8 +19,9 @@ use std::time::{Duration, Instant};
 use callgate::engine::Table;
 use callgate::engine::model::{Extension, Grants, Number, Queue, Site, Tenant, User};
 use callgate::{
-    CALLGATE_CALLER_ID_MAX, callgate_caller_id, callgate_check_caller_id, callgate_client, callgate_client_free,
-    callgate_client_new, callgate_client_options, callgate_client_revision, callgate_outcome, callgate_result,
+    CALLGATE_CALLER_ID_MAX, callgate_caller_id, callgate_check_caller_id, callgate_client,
+    callgate_client_free, callgate_client_new, callgate_client_options, callgate_client_revision,
+    callgate_outcome, callgate_result,
 };
 use callgate_daemon::config::{Config, Peers};
 use callgate_daemon::serve::Daemon;
@@ -45,18 +50,39 @@ fn tenant(i: usize) -> Tenant {
         id,
         default_caller_id: Some(did(9_999)),
         emergency_numbers: vec!["911".into()],
-        sites: vec![Site { id: "hq".into() }, Site { id: "branch".into() }],
+        sites: vec![
+            Site { id: "hq".into() },
+            Site {
+                id: "branch".into(),
+            },
+        ],
         ..Tenant::default()
     };
-    t.numbers.push(Number { number: did(9_999), site: Some("hq".into()), ..Number::default() });
+    t.numbers.push(Number {
+        number: did(9_999),
+        site: Some("hq".into()),
+        ..Number::default()
+    });
     for j in 0..USERS_PER_TENANT {
         let site = if j % 3 == 0 { "branch" } else { "hq" };
         let ext = format!("{}", 1000 + j);
-        t.numbers.push(Number { number: did(j), site: Some(site.into()), extension: Some(ext.clone()), emergency_callback: j == 0 });
-        t.extensions.push(Extension { ext: ext.clone(), site: Some(site.into()), user: Some(format!("u{j}")) });
+        t.numbers.push(Number {
+            number: did(j),
+            site: Some(site.into()),
+            extension: Some(ext.clone()),
+            emergency_callback: j == 0,
+        });
+        t.extensions.push(Extension {
+            ext: ext.clone(),
+            site: Some(site.into()),
+            user: Some(format!("u{j}")),
+        });
         let grants = if j % 4 == 0 {
             Grants {
-                numbers: vec![did((j + 1) % USERS_PER_TENANT), did((j + 2) % USERS_PER_TENANT)],
+                numbers: vec![
+                    did((j + 1) % USERS_PER_TENANT),
+                    did((j + 2) % USERS_PER_TENANT),
+                ],
                 queues: vec![format!("q{}", j % 20)],
                 ..Grants::default()
             }
@@ -78,7 +104,9 @@ fn tenant(i: usize) -> Tenant {
             number: Some(format!("{}", 600 + q)),
             site: Some("hq".into()),
             agents: (0..50).map(|k| format!("u{}", q * 50 + k)).collect(),
-            supervisors: (0..2).map(|k| format!("u{}", (q * 50 + 500 + k * 7) % USERS_PER_TENANT)).collect(),
+            supervisors: (0..2)
+                .map(|k| format!("u{}", (q * 50 + 500 + k * 7) % USERS_PER_TENANT))
+                .collect(),
         });
     }
     t
@@ -105,7 +133,9 @@ fn cases(data: &[Tenant], n: usize) -> Cases {
     let mut offsets = Vec::with_capacity(n);
     let mut k: u64 = 0x9e37_79b9_7f4a_7c15;
     for _ in 0..n {
-        k = k.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        k = k
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let r = (k >> 11) as usize;
         let t = &data[r % data.len()];
         let j = (r >> 20) % USERS_PER_TENANT;
@@ -115,12 +145,22 @@ fn cases(data: &[Tenant], n: usize) -> Cases {
             arena.push(0);
             at
         };
-        offsets.push([push(&t.id), push(&t.users[j].id), push(&t.numbers[j + 1].number)]);
+        offsets.push([
+            push(&t.id),
+            push(&t.users[j].id),
+            push(&t.numbers[j + 1].number),
+        ]);
     }
     let base = arena.as_ptr().cast::<c_char>();
     // SAFETY: every offset is within the arena.
-    let ptrs = offsets.iter().map(|o| o.map(|at| unsafe { base.add(at) })).collect();
-    Cases { _arena: arena, ptrs }
+    let ptrs = offsets
+        .iter()
+        .map(|o| o.map(|at| unsafe { base.add(at) }))
+        .collect();
+    Cases {
+        _arena: arena,
+        ptrs,
+    }
 }
 
 #[inline]
@@ -159,24 +199,44 @@ fn bench(c: &mut Criterion) {
     table.replace_all(&data, 1);
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("feed.sock");
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let config = Config {
         http: "127.0.0.1:0".parse().unwrap(),
         sip: "127.0.0.1:0".parse().unwrap(),
         feed: Some(socket.clone()),
         ..Config::default()
     };
-    let state = State::new(Arc::clone(&table), None, Peers::parse(&["127.0.0.1"]).unwrap(), Duration::from_millis(200));
+    let state = State::new(
+        Arc::clone(&table),
+        None,
+        Peers::parse(&["127.0.0.1"]).unwrap(),
+        Duration::from_millis(200),
+    );
     let daemon: Daemon = rt.block_on(Daemon::bind(&config, state)).unwrap();
 
     let path = CString::new(socket.to_str().unwrap()).unwrap();
-    let options = callgate_client_options { snapshot_wait_ms: 600_000, max_backoff_ms: 0, name: c"bench".as_ptr() };
+    let options = callgate_client_options {
+        snapshot_wait_ms: 600_000,
+        max_backoff_ms: 0,
+        name: c"bench".as_ptr(),
+    };
     let mut raw = std::ptr::null_mut();
     let started = Instant::now();
     // SAFETY: valid path, options and out pointer.
-    assert_eq!(unsafe { callgate_client_new(path.as_ptr(), &options, &mut raw) }, callgate_result::Ok);
+    assert_eq!(
+        unsafe { callgate_client_new(path.as_ptr(), &options, &mut raw) },
+        callgate_result::Ok
+    );
     let client = Client(raw);
-    eprintln!("replica of {} users: snapshot received and compiled in {:.2?}", TENANTS * USERS_PER_TENANT, started.elapsed());
+    eprintln!(
+        "replica of {} users: snapshot received and compiled in {:.2?}",
+        TENANTS * USERS_PER_TENANT,
+        started.elapsed()
+    );
 
     // How long one tenant's change takes to reach the replica at this size.
     let mut delays = Vec::new();
@@ -200,7 +260,11 @@ fn bench(c: &mut Criterion) {
 
     for (label, n) in [("hot", 64usize), ("random", 1_000_000)] {
         let cases = Arc::new(cases(&data, n));
-        assert_eq!(check(client, &cases.ptrs[0]), callgate_outcome::Allow as u32, "a user's own DID is allowed");
+        assert_eq!(
+            check(client, &cases.ptrs[0]),
+            callgate_outcome::Allow as u32,
+            "a user's own DID is allowed"
+        );
         let mut group = c.benchmark_group(format!("ffi_{label}"));
         let mut i = 0usize;
         group.bench_function("caller_id/1_000_000_users", |b| {
@@ -242,7 +306,11 @@ fn bench(c: &mut Criterion) {
                         })
                     })
                     .collect();
-                threads.into_iter().map(|h| h.join().unwrap()).max().unwrap_or_default()
+                threads
+                    .into_iter()
+                    .map(|h| h.join().unwrap())
+                    .max()
+                    .unwrap_or_default()
             })
         });
         group.finish();

@@ -169,7 +169,11 @@ impl<'a> Strs<'a> {
     /// `ptr` is NULL (only if `count` is 0) or valid for `count` reads of string pointers,
     /// each NUL-terminated and alive for `'a`.
     unsafe fn read(ptr: *const *const c_char, count: usize) -> Result<Strs<'a>, callgate_result> {
-        let mut strs = Strs { inline: [""; 16], len: count, heap: Vec::new() };
+        let mut strs = Strs {
+            inline: [""; 16],
+            len: count,
+            heap: Vec::new(),
+        };
         if count == 0 {
             return Ok(strs);
         }
@@ -184,7 +188,8 @@ impl<'a> Strs<'a> {
             // SAFETY: `i < count`, within the caller's array.
             let item = unsafe { ptr.add(i).read() };
             // SAFETY: each item is NULL or NUL-terminated (the caller's promise).
-            let s = unsafe { crate::panic::str_from(item) }?.ok_or(callgate_result::NullParameter)?;
+            let s =
+                unsafe { crate::panic::str_from(item) }?.ok_or(callgate_result::NullParameter)?;
             if inline {
                 if let Some(slot) = strs.inline.get_mut(i) {
                     *slot = s;
@@ -197,7 +202,11 @@ impl<'a> Strs<'a> {
     }
 
     fn as_slice(&self) -> &[&'a str] {
-        if self.heap.is_empty() { self.inline.get(..self.len).unwrap_or(&[]) } else { &self.heap }
+        if self.heap.is_empty() {
+            self.inline.get(..self.len).unwrap_or(&[])
+        } else {
+            &self.heap
+        }
     }
 }
 

@@ -125,7 +125,10 @@ pub unsafe extern "C" fn callgate_client_free(client: *mut callgate_client) {
 /// # Safety
 /// `client` is a live client; `out_revision` is valid for writes.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn callgate_client_revision(client: *const callgate_client, out_revision: *mut u64) -> callgate_result {
+pub unsafe extern "C" fn callgate_client_revision(
+    client: *const callgate_client,
+    out_revision: *mut u64,
+) -> callgate_result {
     ffi_panic_boundary! {
         let replica = try_client!(client);
         let out = try_mut!(out_revision);
@@ -144,7 +147,10 @@ pub unsafe extern "C" fn callgate_client_revision(client: *const callgate_client
 /// # Safety
 /// `client` is a live client; `out_ms` is valid for writes.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn callgate_client_staleness_ms(client: *const callgate_client, out_ms: *mut u64) -> callgate_result {
+pub unsafe extern "C" fn callgate_client_staleness_ms(
+    client: *const callgate_client,
+    out_ms: *mut u64,
+) -> callgate_result {
     ffi_panic_boundary! {
         let replica = try_client!(client);
         let out = try_mut!(out_ms);

@@ -263,7 +263,9 @@ impl From<Option<FeatureKind>> for callgate_feature {
 
 /// The engine's feature kind for a C feature value.
 pub fn feature_from_value(value: u32) -> Option<FeatureKind> {
-    FeatureKind::ALL.into_iter().find(|k| callgate_feature::from(Some(*k)) as u32 == value)
+    FeatureKind::ALL
+        .into_iter()
+        .find(|k| callgate_feature::from(Some(*k)) as u32 == value)
 }
 
 /// NUL-terminated copies of the engine's texts, made once.
@@ -382,7 +384,10 @@ mod tests {
         for r in Reason::ALL {
             let v = callgate_reason::from(*r) as u32;
             assert!(v > 0 && seen.insert(v), "{r:?} = {v}");
-            assert!(v as usize <= Reason::ALL.len(), "reason values are dense from 1");
+            assert!(
+                v as usize <= Reason::ALL.len(),
+                "reason values are dense from 1"
+            );
             assert_eq!(reason_from_value(v), Some(*r));
             assert_eq!(text(callgate_reason_code(v)), r.code());
             assert_eq!(text(callgate_reason_text(v)), r.text());
@@ -394,7 +399,10 @@ mod tests {
     #[test]
     fn every_feature_and_result_has_a_text() {
         for k in FeatureKind::ALL {
-            assert_eq!(text(callgate_feature_text(callgate_feature::from(Some(k)) as u32)), k.as_str());
+            assert_eq!(
+                text(callgate_feature_text(callgate_feature::from(Some(k)) as u32)),
+                k.as_str()
+            );
         }
         assert_eq!(text(callgate_feature_text(0)), "none");
         assert_eq!(text(callgate_feature_text(77)), "unknown");

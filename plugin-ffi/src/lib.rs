@@ -12,7 +12,10 @@
 //! UTF-8 (`CALLGATE_RESULT_INVALID_UTF8` otherwise) and are only read during the call; no
 //! panic crosses the boundary (`CALLGATE_RESULT_PANIC`). The header is `include/callgate.h`.
 
-#![expect(non_camel_case_types, reason = "C type names, as the header shows them")]
+#![expect(
+    non_camel_case_types,
+    reason = "C type names, as the header shows them"
+)]
 
 mod panic;
 
@@ -22,17 +25,18 @@ pub mod codes;
 pub mod replica;
 
 pub use check::{
-    CALLGATE_CALLER_ID_MAX, callgate_caller_id, callgate_check_agent_pause, callgate_check_caller_id,
-    callgate_check_feature_code, callgate_check_permission, callgate_check_recording, callgate_feature_code,
-    callgate_verdict,
+    CALLGATE_CALLER_ID_MAX, callgate_caller_id, callgate_check_agent_pause,
+    callgate_check_caller_id, callgate_check_feature_code, callgate_check_permission,
+    callgate_check_recording, callgate_feature_code, callgate_verdict,
 };
 pub use client::{
-    callgate_client, callgate_client_free, callgate_client_last_error, callgate_client_new, callgate_client_options,
-    callgate_client_revision, callgate_client_staleness_ms,
+    callgate_client, callgate_client_free, callgate_client_last_error, callgate_client_new,
+    callgate_client_options, callgate_client_revision, callgate_client_staleness_ms,
 };
 pub use codes::{
-    callgate_feature, callgate_feature_text, callgate_outcome, callgate_outcome_text, callgate_reason,
-    callgate_reason_code, callgate_reason_text, callgate_result, callgate_result_text,
+    callgate_feature, callgate_feature_text, callgate_outcome, callgate_outcome_text,
+    callgate_reason, callgate_reason_code, callgate_reason_text, callgate_result,
+    callgate_result_text,
 };
 
 /// The engine this library embeds, for Rust users of the rlib (tests, benches).

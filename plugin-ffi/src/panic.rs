@@ -103,14 +103,21 @@ pub(crate) unsafe fn str_from<'a>(ptr: *const c_char) -> Result<Option<&'a str>,
     }
     // SAFETY: non-NULL, NUL-terminated by the caller's promise.
     let bytes = unsafe { CStr::from_ptr(ptr) };
-    bytes.to_str().map(Some).map_err(|_| callgate_result::InvalidUtf8)
+    bytes
+        .to_str()
+        .map(Some)
+        .map_err(|_| callgate_result::InvalidUtf8)
 }
 
 /// Copies `text` and a NUL into a caller's buffer of `len` bytes; the text's length.
 ///
 /// # Safety
 /// `buf` is NULL or valid for writes of `len` bytes.
-pub(crate) unsafe fn write_text(text: &[u8], buf: *mut c_char, len: usize) -> Result<usize, callgate_result> {
+pub(crate) unsafe fn write_text(
+    text: &[u8],
+    buf: *mut c_char,
+    len: usize,
+) -> Result<usize, callgate_result> {
     if buf.is_null() {
         return Err(callgate_result::NullParameter);
     }

@@ -103,7 +103,10 @@ impl Replica {
                 move || follow(&shared)
             })
             .map_err(|_| StartError::Thread)?;
-        let replica = Replica { shared, thread: Some(thread) };
+        let replica = Replica {
+            shared,
+            thread: Some(thread),
+        };
         if wait.is_zero() {
             return Ok(replica);
         }
@@ -112,11 +115,20 @@ impl Replica {
         while state.snapshots == 0 {
             let now = Instant::now();
             if now >= deadline {
-                let err = if state.connected_ever { StartError::Timeout } else { StartError::ConnectFailed };
+                let err = if state.connected_ever {
+                    StartError::Timeout
+                } else {
+                    StartError::ConnectFailed
+                };
                 drop(state);
                 return Err(err);
             }
-            state = replica.shared.changed.wait_timeout(state, deadline - now).unwrap_or_else(PoisonError::into_inner).0;
+            state = replica
+                .shared
+                .changed
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
         drop(state);
         Ok(replica)
@@ -135,8 +147,17 @@ impl Replica {
 
     /// How long since the last frame from the daemon; `None` if none ever came.
     pub fn staleness(&self) -> Option<Duration> {
-        let at = self.shared.last_frame.load(Ordering::Acquire).checked_sub(1)?;
-        Some(self.shared.epoch.elapsed().saturating_sub(Duration::from_micros(at)))
+        let at = self
+            .shared
+            .last_frame
+            .load(Ordering::Acquire)
+            .checked_sub(1)?;
+        Some(
+            self.shared
+                .epoch
+                .elapsed()
+                .saturating_sub(Duration::from_micros(at)),
+        )
     }
 
     /// How many snapshots have been applied (1 after the first sync, +1 per resync).
@@ -177,7 +198,8 @@ impl Shared {
 
     fn touch(&self) {
         let micros = u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX - 1);
-        self.last_frame.store(micros.saturating_add(1), Ordering::Release);
+        self.last_frame
+            .store(micros.saturating_add(1), Ordering::Release);
     }
 
     /// Sleeps for `d` unless told to stop first; whether to stop.
@@ -189,7 +211,11 @@ impl Shared {
             if now >= deadline {
                 return false;
             }
-            state = self.changed.wait_timeout(state, deadline - now).unwrap_or_else(PoisonError::into_inner).0;
+            state = self
+                .changed
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
         true
     }
@@ -238,9 +264,14 @@ enum SessionError {
 /// One connection: hello, snapshot, then changes until something fails.
 fn session(shared: &Shared, backoff: &mut Duration) -> Result<(), SessionError> {
     let path = &shared.options.socket;
-    let stream = UnixStream::connect(path).map_err(|e| SessionError::Connect(path.display().to_string(), e))?;
-    stream.set_read_timeout(Some(READ_TIMEOUT)).map_err(FeedError::Io)?;
-    stream.set_write_timeout(Some(READ_TIMEOUT)).map_err(FeedError::Io)?;
+    let stream = UnixStream::connect(path)
+        .map_err(|e| SessionError::Connect(path.display().to_string(), e))?;
+    stream
+        .set_read_timeout(Some(READ_TIMEOUT))
+        .map_err(FeedError::Io)?;
+    stream
+        .set_write_timeout(Some(READ_TIMEOUT))
+        .map_err(FeedError::Io)?;
     {
         let mut state = shared.lock();
         if state.stop {
@@ -252,7 +283,11 @@ fn session(shared: &Shared, backoff: &mut Duration) -> Result<(), SessionError> 
     shared.changed.notify_all();
 
     let mut w = BufWriter::new(&stream);
-    let hello = Message::Hello { version: VERSION, name: shared.options.name.clone(), pid: std::process::id() };
+    let hello = Message::Hello {
+        version: VERSION,
+        name: shared.options.name.clone(),
+        pid: std::process::id(),
+    };
     feed::write_message(&mut w, &hello)?;
     w.flush().map_err(FeedError::Io)?;
     drop(w);
@@ -269,7 +304,9 @@ fn session(shared: &Shared, backoff: &mut Duration) -> Result<(), SessionError> 
     };
 
     match next(&mut buf)? {
-        Message::Welcome { version: VERSION, .. } => {}
+        Message::Welcome {
+            version: VERSION, ..
+        } => {}
         other => return Err(SessionError::Unexpected(other.kind())),
     }
     let count = match next(&mut buf)? {
@@ -279,7 +316,9 @@ fn session(shared: &Shared, backoff: &mut Duration) -> Result<(), SessionError> 
     let mut compiled = Vec::with_capacity(usize::try_from(count.min(1 << 16)).unwrap_or(0));
     for _ in 0..count {
         match next(&mut buf)? {
-            Message::Tenant { revision, tenant } => compiled.push(CompiledTenant::compile_shared(tenant, revision)),
+            Message::Tenant { revision, tenant } => {
+                compiled.push(CompiledTenant::compile_shared(tenant, revision))
+            }
             other => return Err(SessionError::Unexpected(other.kind())),
         }
         if shared.stopped() {
@@ -300,7 +339,9 @@ fn session(shared: &Shared, backoff: &mut Duration) -> Result<(), SessionError> 
 
     loop {
         match next(&mut buf)? {
-            Message::Put { revision, tenant } => shared.table.put_compiled(CompiledTenant::compile_shared(tenant, revision)),
+            Message::Put { revision, tenant } => shared
+                .table
+                .put_compiled(CompiledTenant::compile_shared(tenant, revision)),
             Message::Delete { revision, tenant } => shared.table.remove(&tenant, revision),
             Message::Heartbeat { revision } => shared.table.advance(revision),
             other => return Err(SessionError::Unexpected(other.kind())),

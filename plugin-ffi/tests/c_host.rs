@@ -3,7 +3,13 @@
 //! test revokes a grant on, stops and restarts while the program runs. Once natively, once
 //! under valgrind (no errors, no leaks).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, reason = "test code: a failed unwrap is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 #[path = "support/daemon.rs"]
 mod daemon;
@@ -32,7 +38,11 @@ fn compile(dir: &Path) -> PathBuf {
         .arg(&exe)
         .output()
         .expect("the C compiler runs");
-    assert!(out.status.success(), "compiling host.c failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "compiling host.c failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     exe
 }
 
@@ -58,7 +68,11 @@ fn run_host(under_valgrind: bool, iterations: u32, pause_us: u32) -> Measured {
 
     let mut cmd = if under_valgrind {
         let mut c = Command::new("valgrind");
-        c.args(["--error-exitcode=99", "--leak-check=full", "--errors-for-leak-kinds=definite,indirect,possible"]);
+        c.args([
+            "--error-exitcode=99",
+            "--leak-check=full",
+            "--errors-for-leak-kinds=definite,indirect,possible",
+        ]);
         c.arg(&exe);
         c
     } else {
@@ -133,12 +147,23 @@ fn run_host(under_valgrind: bool, iterations: u32, pause_us: u32) -> Measured {
     assert!(
         status.success(),
         "host program {} ({status}):\n--- stdout\n{log}--- stderr\n{stderr}",
-        if under_valgrind { "under valgrind" } else { "natively" }
+        if under_valgrind {
+            "under valgrind"
+        } else {
+            "natively"
+        }
     );
     assert!(log.contains("DONE failures=0"), "{log}");
     if under_valgrind {
         assert!(stderr.contains("ERROR SUMMARY: 0 errors"), "{stderr}");
-        let summary: Vec<&str> = stderr.lines().filter(|l| l.contains("ERROR SUMMARY") || l.contains("definitely lost") || l.contains("in use at exit")).collect();
+        let summary: Vec<&str> = stderr
+            .lines()
+            .filter(|l| {
+                l.contains("ERROR SUMMARY")
+                    || l.contains("definitely lost")
+                    || l.contains("in use at exit")
+            })
+            .collect();
         eprintln!("valgrind: {}", summary.join(" | "));
     }
     m
@@ -158,5 +183,8 @@ fn a_c_program_gets_every_decision_and_survives_the_daemon_going_away() {
 fn the_c_program_runs_clean_under_valgrind() {
     daemon::require("valgrind", "valgrind");
     let m = run_host(true, 300, 2_000);
-    eprintln!("under valgrind: {}; revocation {:.2?}; resynced {} ms after the restart", m.threads, m.revocation, m.resync_ms);
+    eprintln!(
+        "under valgrind: {}; revocation {:.2?}; resynced {} ms after the restart",
+        m.threads, m.revocation, m.resync_ms
+    );
 }

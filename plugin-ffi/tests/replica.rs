@@ -2,7 +2,13 @@
 //! times over, median and worst printed), deletes and resyncs that drop tenants, and a
 //! client opened before the daemon exists.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, reason = "test code: a failed unwrap is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 #[path = "support/daemon.rs"]
 mod daemon;
@@ -11,9 +17,9 @@ use std::ffi::{CStr, CString};
 use std::time::{Duration, Instant};
 
 use callgate::{
-    CALLGATE_CALLER_ID_MAX, callgate_caller_id, callgate_check_caller_id, callgate_client, callgate_client_free,
-    callgate_client_new, callgate_client_options, callgate_client_revision, callgate_client_staleness_ms,
-    callgate_outcome, callgate_reason, callgate_result,
+    CALLGATE_CALLER_ID_MAX, callgate_caller_id, callgate_check_caller_id, callgate_client,
+    callgate_client_free, callgate_client_new, callgate_client_options, callgate_client_revision,
+    callgate_client_staleness_ms, callgate_outcome, callgate_reason, callgate_result,
 };
 
 struct Client(*mut callgate_client);
@@ -21,7 +27,11 @@ struct Client(*mut callgate_client);
 impl Client {
     fn open(socket: &std::path::Path, wait_ms: u32) -> Result<Client, callgate_result> {
         let path = CString::new(socket.to_str().unwrap()).unwrap();
-        let options = callgate_client_options { snapshot_wait_ms: wait_ms, max_backoff_ms: 100, name: c"replica-test".as_ptr() };
+        let options = callgate_client_options {
+            snapshot_wait_ms: wait_ms,
+            max_backoff_ms: 100,
+            name: c"replica-test".as_ptr(),
+        };
         let mut client = std::ptr::null_mut();
         match unsafe { callgate_client_new(path.as_ptr(), &options, &mut client) } {
             callgate_result::Ok => Ok(Client(client)),
@@ -30,7 +40,12 @@ impl Client {
     }
 
     /// Bob's caller-ID answer for `+15550100000`, and the number it gives.
-    fn caller_id(&self, tenant: &CStr, user: &CStr, requested: &CStr) -> (callgate_caller_id, String) {
+    fn caller_id(
+        &self,
+        tenant: &CStr,
+        user: &CStr,
+        requested: &CStr,
+    ) -> (callgate_caller_id, String) {
         let mut d = callgate_caller_id::default();
         let mut buf = [0 as std::ffi::c_char; CALLGATE_CALLER_ID_MAX];
         let mut n = 0;
@@ -48,7 +63,13 @@ impl Client {
             )
         };
         assert_eq!(r, callgate_result::Ok);
-        (d, unsafe { CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap().to_string())
+        (
+            d,
+            unsafe { CStr::from_ptr(buf.as_ptr()) }
+                .to_str()
+                .unwrap()
+                .to_string(),
+        )
     }
 
     fn bob(&self) -> u32 {
@@ -57,20 +78,29 @@ impl Client {
 
     fn revision(&self) -> u64 {
         let mut r = 0;
-        assert_eq!(unsafe { callgate_client_revision(self.0, &mut r) }, callgate_result::Ok);
+        assert_eq!(
+            unsafe { callgate_client_revision(self.0, &mut r) },
+            callgate_result::Ok
+        );
         r
     }
 
     fn staleness_ms(&self) -> u64 {
         let mut ms = 0;
-        assert_eq!(unsafe { callgate_client_staleness_ms(self.0, &mut ms) }, callgate_result::Ok);
+        assert_eq!(
+            unsafe { callgate_client_staleness_ms(self.0, &mut ms) },
+            callgate_result::Ok
+        );
         ms
     }
 
     fn wait_for(&self, what: &str, cond: impl Fn(&Client) -> bool) -> Duration {
         let t = Instant::now();
         while !cond(self) {
-            assert!(t.elapsed() < Duration::from_secs(10), "{what} never happened");
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "{what} never happened"
+            );
             std::thread::yield_now();
         }
         t.elapsed()
@@ -101,7 +131,11 @@ fn a_revocation_reaches_the_replica_within_milliseconds() {
     let (without, with) = (daemon::acme_without_bobs_number(), daemon::acme());
     let mut delays = Vec::new();
     for i in 0..40u64 {
-        let (tenant, expect) = if i % 2 == 0 { (&without, SUBSTITUTE) } else { (&with, ALLOW) };
+        let (tenant, expect) = if i % 2 == 0 {
+            (&without, SUBSTITUTE)
+        } else {
+            (&with, ALLOW)
+        };
         let t = Instant::now();
         table.put(tenant, i + 2);
         client.wait_for("the change", |c| c.bob() == expect);
@@ -131,15 +165,36 @@ fn deletes_and_resyncs_drop_tenants_the_daemon_no_longer_has() {
     let client = Client::open(&socket, 0).unwrap();
     assert_eq!(client.staleness_ms(), u64::MAX);
     let (emergency, number) = client.caller_id(c"acme", c"alice", c"+15550100101");
-    assert_eq!(emergency.outcome, callgate_outcome::Deny as u32, "not an emergency number: unknown tenant");
+    assert_eq!(
+        emergency.outcome,
+        callgate_outcome::Deny as u32,
+        "not an emergency number: unknown tenant"
+    );
     assert_eq!(number, "");
     let mut d = callgate_caller_id::default();
     let mut buf = [0 as std::ffi::c_char; CALLGATE_CALLER_ID_MAX];
     let mut n = 0;
     let r = unsafe {
-        callgate_check_caller_id(client.0, c"acme".as_ptr(), c"alice".as_ptr(), std::ptr::null(), c"911".as_ptr(), &mut d, buf.as_mut_ptr(), buf.len(), &mut n)
+        callgate_check_caller_id(
+            client.0,
+            c"acme".as_ptr(),
+            c"alice".as_ptr(),
+            std::ptr::null(),
+            c"911".as_ptr(),
+            &mut d,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut n,
+        )
     };
-    assert_eq!((r, d.outcome, d.reason), (callgate_result::Ok, ALLOW, callgate_reason::EmergencyCall as u32));
+    assert_eq!(
+        (r, d.outcome, d.reason),
+        (
+            callgate_result::Ok,
+            ALLOW,
+            callgate_reason::EmergencyCall as u32
+        )
+    );
 
     let d1 = rt.block_on(daemon::start(&socket, table.clone()));
     client.wait_for("the first snapshot", |c| c.bob() == ALLOW);
@@ -148,16 +203,24 @@ fn deletes_and_resyncs_drop_tenants_the_daemon_no_longer_has() {
 
     // A delete.
     table.remove("globex", 2);
-    client.wait_for("the delete", |c| globex(c) == callgate_reason::UnknownTenant as u32);
+    client.wait_for("the delete", |c| {
+        globex(c) == callgate_reason::UnknownTenant as u32
+    });
 
     // The daemon goes; a new one has no initech, and acme at a later revision.
     rt.block_on(d1.shutdown());
     let initech = |c: &Client| c.caller_id(c"initech", c"peter", c"+13125550001").0.reason;
-    assert_eq!(initech(&client), callgate_reason::NumberPermitted as u32, "still answers while the daemon is down");
+    assert_eq!(
+        initech(&client),
+        callgate_reason::NumberPermitted as u32,
+        "still answers while the daemon is down"
+    );
     let table2 = std::sync::Arc::new(callgate::engine::Table::new());
     table2.put(&daemon::acme_without_bobs_number(), 5);
     let d2 = rt.block_on(daemon::start(&socket, table2));
-    let took = client.wait_for("the resync", |c| initech(c) == callgate_reason::UnknownTenant as u32 && c.bob() == SUBSTITUTE);
+    let took = client.wait_for("the resync", |c| {
+        initech(c) == callgate_reason::UnknownTenant as u32 && c.bob() == SUBSTITUTE
+    });
     assert_eq!(client.revision(), 5);
     eprintln!("resynced with a new daemon {took:.2?} after it started");
     assert!(client.staleness_ms() < 2_000);
@@ -171,6 +234,12 @@ fn waiting_for_a_snapshot_that_never_comes_fails_cleanly() {
     // A socket that accepts but never answers: connected, no snapshot.
     let socket = dir.path().join("mute.sock");
     let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
-    assert_eq!(Client::open(&socket, 300).err(), Some(callgate_result::Timeout));
-    assert_eq!(Client::open(&dir.path().join("none.sock"), 300).err(), Some(callgate_result::ConnectFailed));
+    assert_eq!(
+        Client::open(&socket, 300).err(),
+        Some(callgate_result::Timeout)
+    );
+    assert_eq!(
+        Client::open(&dir.path().join("none.sock"), 300).err(),
+        Some(callgate_result::ConnectFailed)
+    );
 }

@@ -25,17 +25,32 @@ const APPLY_WAIT: Duration = Duration::from_secs(2);
 pub(super) fn routes() -> Router<State> {
     Router::new()
         .route("/v1/import", post(import))
-        .route("/v1/tenants/{tenant}", put(put_tenant).get(get_tenant).delete(delete_tenant))
+        .route(
+            "/v1/tenants/{tenant}",
+            put(put_tenant).get(get_tenant).delete(delete_tenant),
+        )
         .route("/v1/tenants/{tenant}/users/{id}/explain", get(explain))
         .route("/v1/tenants/{tenant}/audit", get(audit_trail))
-        .route("/v1/tenants/{tenant}/users/{id}", put(put_entity::<User>).delete(delete_entity::<User>))
-        .route("/v1/tenants/{tenant}/roles/{id}", put(put_entity::<CustomRole>).delete(delete_entity::<CustomRole>))
-        .route("/v1/tenants/{tenant}/numbers/{id}", put(put_entity::<Number>).delete(delete_entity::<Number>))
+        .route(
+            "/v1/tenants/{tenant}/users/{id}",
+            put(put_entity::<User>).delete(delete_entity::<User>),
+        )
+        .route(
+            "/v1/tenants/{tenant}/roles/{id}",
+            put(put_entity::<CustomRole>).delete(delete_entity::<CustomRole>),
+        )
+        .route(
+            "/v1/tenants/{tenant}/numbers/{id}",
+            put(put_entity::<Number>).delete(delete_entity::<Number>),
+        )
         .route(
             "/v1/tenants/{tenant}/extensions/{id}",
             put(put_entity::<Extension>).delete(delete_entity::<Extension>),
         )
-        .route("/v1/tenants/{tenant}/queues/{id}", put(put_entity::<Queue>).delete(delete_entity::<Queue>))
+        .route(
+            "/v1/tenants/{tenant}/queues/{id}",
+            put(put_entity::<Queue>).delete(delete_entity::<Queue>),
+        )
         .route(
             "/v1/tenants/{tenant}/feature_codes/{id}",
             put(put_entity::<FeatureCode>).delete(delete_entity::<FeatureCode>),
@@ -43,7 +58,9 @@ pub(super) fn routes() -> Router<State> {
 }
 
 fn store(state: &State) -> Result<&Store, ApiError> {
-    state.store().ok_or_else(|| ApiError::Unavailable("this daemon has no store".into()))
+    state
+        .store()
+        .ok_or_else(|| ApiError::Unavailable("this daemon has no store".into()))
 }
 
 /// The token a request carries, checked against the store.
@@ -55,11 +72,18 @@ async fn authenticate(state: &State, headers: &HeaderMap) -> Result<TokenInfo, A
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .ok_or(ApiError::Unauthorized)?;
-    store(state)?.verify_token(secret).await?.ok_or(ApiError::Unauthorized)
+    store(state)?
+        .verify_token(secret)
+        .await?
+        .ok_or(ApiError::Unauthorized)
 }
 
 /// The token, if it may act on `tenant`.
-async fn authorize(state: &State, headers: &HeaderMap, tenant: &str) -> Result<TokenInfo, ApiError> {
+async fn authorize(
+    state: &State,
+    headers: &HeaderMap,
+    tenant: &str,
+) -> Result<TokenInfo, ApiError> {
     let token = authenticate(state, headers).await?;
     match &token.tenant {
         Some(t) if t != tenant => Err(ApiError::Forbidden(tenant.to_string())),
@@ -72,9 +96,16 @@ async fn written(state: &State, revision: Option<u64>) -> Response {
     match revision {
         Some(r) => {
             let applied = state.wait_for_revision_within(r, APPLY_WAIT).await;
-            (StatusCode::OK, axum::Json(json!({"changed": true, "revision": r, "applied": applied}))).into_response()
+            (
+                StatusCode::OK,
+                axum::Json(json!({"changed": true, "revision": r, "applied": applied})),
+            )
+                .into_response()
         }
-        None => (StatusCode::OK, axum::Json(json!({"changed": false, "revision": state.table().revision()})))
+        None => (
+            StatusCode::OK,
+            axum::Json(json!({"changed": false, "revision": state.table().revision()})),
+        )
             .into_response(),
     }
 }
@@ -83,7 +114,11 @@ fn text(body: &Bytes) -> Result<&str, ApiError> {
     std::str::from_utf8(body).map_err(|_| ApiError::BadRequest("the body is not UTF-8".into()))
 }
 
-async fn import(Extract(state): Extract<State>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn import(
+    Extract(state): Extract<State>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let token = authenticate(&state, &headers).await?;
     let tenants = callgate::directory::parse(text(&body)?).map_err(StoreError::Invalid)?;
     if let Some(scope) = &token.tenant {
@@ -92,8 +127,14 @@ async fn import(Extract(state): Extract<State>, headers: HeaderMap, body: Bytes)
         }
     }
     let outcome = store(&state)?.import(&tenants, &token.name).await?;
-    let applied = state.wait_for_revision_within(outcome.revision, APPLY_WAIT).await;
-    Ok((StatusCode::OK, axum::Json(json!({"import": outcome, "applied": applied}))).into_response())
+    let applied = state
+        .wait_for_revision_within(outcome.revision, APPLY_WAIT)
+        .await;
+    Ok((
+        StatusCode::OK,
+        axum::Json(json!({"import": outcome, "applied": applied})),
+    )
+        .into_response())
 }
 
 async fn put_tenant(
@@ -105,7 +146,10 @@ async fn put_tenant(
     let token = authorize(&state, &headers, &tenant).await?;
     let mut new = callgate::directory::parse_tenant(text(&body)?).map_err(StoreError::Invalid)?;
     if new.id != tenant {
-        return Err(ApiError::BadRequest(format!("the body is tenant `{}`, the path `{tenant}`", new.id)));
+        return Err(ApiError::BadRequest(format!(
+            "the body is tenant `{}`, the path `{tenant}`",
+            new.id
+        )));
     }
     let revision = store(&state)?
         .update_tenant(&tenant, true, &token.name, move |t| {
@@ -116,7 +160,11 @@ async fn put_tenant(
     Ok(written(&state, revision).await)
 }
 
-async fn get_tenant(Extract(state): Extract<State>, Path(tenant): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn get_tenant(
+    Extract(state): Extract<State>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     authorize(&state, &headers, &tenant).await?;
     let found = store(&state)?.load_tenant(&tenant).await?;
     let t = found.ok_or_else(|| ApiError::NotFound(format!("tenant `{tenant}`")))?;
@@ -141,7 +189,10 @@ async fn explain(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers, &tenant).await?;
-    let e = state.table().explain(&tenant, &id).ok_or_else(|| ApiError::NotFound(format!("user `{id}`")))?;
+    let e = state
+        .table()
+        .explain(&tenant, &id)
+        .ok_or_else(|| ApiError::NotFound(format!("user `{id}`")))?;
     Ok(axum::Json(e).into_response())
 }
 
@@ -176,7 +227,9 @@ async fn audit_trail(
         limit,
     };
     let rows = store(&state)?.query_audit(&query).await?;
-    let next = (rows.len() == limit as usize).then(|| rows.last().map(|r| r.cursor.clone())).flatten();
+    let next = (rows.len() == limit as usize)
+        .then(|| rows.last().map(|r| r.cursor.clone()))
+        .flatten();
     Ok(axum::Json(json!({ "records": rows, "next": next })).into_response())
 }
 
@@ -316,7 +369,11 @@ impl Entity for FeatureCode {
 /// The body's key, if it names one, must be the path's.
 fn with_key<E: Entity>(mut item: E, key: String) -> Result<E, ApiError> {
     if !item.key().is_empty() && item.key() != key {
-        return Err(ApiError::BadRequest(format!("the body is {} `{}`, the path `{key}`", E::WHAT, item.key())));
+        return Err(ApiError::BadRequest(format!(
+            "the body is {} `{}`, the path `{key}`",
+            E::WHAT,
+            item.key()
+        )));
     }
     item.set_key(key);
     Ok(item)
@@ -326,7 +383,8 @@ fn with_key<E: Entity>(mut item: E, key: String) -> Result<E, ApiError> {
 fn parse_entity<E: Entity>(body: &[u8], key: &str) -> Result<E, ApiError> {
     let mut value: serde_json::Value = parse_json(body)?;
     if let serde_json::Value::Object(map) = &mut value {
-        map.entry(E::KEY_FIELD).or_insert_with(|| serde_json::Value::from(key));
+        map.entry(E::KEY_FIELD)
+            .or_insert_with(|| serde_json::Value::from(key));
     }
     let bytes = serde_json::to_vec(&value).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     parse_json(&bytes)
@@ -362,7 +420,11 @@ async fn delete_entity<E: Entity>(
     let missing = format!("{} `{key}`", E::WHAT);
     let revision = store(&state)?
         .update_tenant(&tenant, false, &token.name, move |t| {
-            if E::delete(t, &key) { Ok(()) } else { Err(StoreError::NotFound(missing)) }
+            if E::delete(t, &key) {
+                Ok(())
+            } else {
+                Err(StoreError::NotFound(missing))
+            }
         })
         .await?;
     Ok(written(&state, revision).await)

@@ -32,7 +32,9 @@ pub enum ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
-            StoreError::Invalid(d) => ApiError::Invalid(d.problems().iter().map(ToString::to_string).collect()),
+            StoreError::Invalid(d) => {
+                ApiError::Invalid(d.problems().iter().map(ToString::to_string).collect())
+            }
             StoreError::NotFound(what) => ApiError::NotFound(what),
             StoreError::BadUrl(_) | StoreError::Database(_) | StoreError::Migrate(_) => {
                 tracing::error!(error = ?e, "store error");
@@ -58,7 +60,9 @@ impl IntoResponse for ApiError {
         let mut response = (status, axum::Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
             if let Ok(v) = "Bearer".parse() {
-                response.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, v);
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::WWW_AUTHENTICATE, v);
             }
         }
         response

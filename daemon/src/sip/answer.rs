@@ -50,7 +50,8 @@ impl Answer {
 
     /// Ends the header section (no body).
     pub fn finish(mut self) -> bytes::Bytes {
-        self.text.push_str("Server: callgate\r\nContent-Length: 0\r\n\r\n");
+        self.text
+            .push_str("Server: callgate\r\nContent-Length: 0\r\n\r\n");
         bytes::Bytes::from(self.text)
     }
 }
@@ -58,7 +59,10 @@ impl Answer {
 fn has_tag(to: &str) -> bool {
     // The tag is a header parameter: after the name-addr's closing `>` if there is one.
     let params = to.rfind('>').map_or(to, |i| to.get(i..).unwrap_or(""));
-    params.split(';').skip(1).any(|p| p.trim().to_ascii_lowercase().starts_with("tag="))
+    params
+        .split(';')
+        .skip(1)
+        .any(|p| p.trim().to_ascii_lowercase().starts_with("tag="))
 }
 
 /// A To tag that is the same for every retransmission of a request (so a retransmitted
@@ -87,8 +91,18 @@ fn top_via(via: &str, peer: SocketAddr) -> String {
             let _ = write!(out, ";{p}");
         }
     }
-    let sent_by = via.split(';').next().and_then(|s| s.split_whitespace().nth(1)).unwrap_or("");
-    let host = sent_by.rsplit_once(':').map_or(sent_by, |(h, port)| if port.chars().all(|c| c.is_ascii_digit()) { h } else { sent_by });
+    let sent_by = via
+        .split(';')
+        .next()
+        .and_then(|s| s.split_whitespace().nth(1))
+        .unwrap_or("");
+    let host = sent_by.rsplit_once(':').map_or(sent_by, |(h, port)| {
+        if port.chars().all(|c| c.is_ascii_digit()) {
+            h
+        } else {
+            sent_by
+        }
+    });
     if !received && host.trim_matches(|c| c == '[' || c == ']') != peer.ip().to_string() {
         let _ = write!(out, ";received={}", peer.ip());
     }
@@ -101,7 +115,10 @@ mod tests {
 
     fn addressing() -> Addressing {
         Addressing {
-            vias: vec!["SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1;rport".into(), "SIP/2.0/UDP h2;branch=z9hG4bK0".into()],
+            vias: vec![
+                "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1;rport".into(),
+                "SIP/2.0/UDP h2;branch=z9hG4bK0".into(),
+            ],
             from: Some("<sip:101@acme>;tag=a".into()),
             to: Some("<sip:5551234@acme>".into()),
             call_id: "c1".into(),
@@ -113,15 +130,27 @@ mod tests {
     #[test]
     fn answers_echo_what_rfc_3261_requires() {
         let peer: SocketAddr = "127.0.0.1:5099".parse().unwrap();
-        let text = String::from_utf8(Answer::new(403, "Forbidden", &addressing(), peer).finish().to_vec()).unwrap();
+        let text = String::from_utf8(
+            Answer::new(403, "Forbidden", &addressing(), peer)
+                .finish()
+                .to_vec(),
+        )
+        .unwrap();
         assert!(text.starts_with("SIP/2.0 403 Forbidden\r\n"));
-        assert!(text.contains("Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1;rport=5099;received=127.0.0.1\r\n"));
+        assert!(text.contains(
+            "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1;rport=5099;received=127.0.0.1\r\n"
+        ));
         assert!(text.contains("Via: SIP/2.0/UDP h2;branch=z9hG4bK0\r\n"));
         assert!(text.contains("To: <sip:5551234@acme>;tag=cg"));
         assert!(text.contains("Call-ID: c1\r\nCSeq: 1 INVITE\r\n"));
         assert!(text.ends_with("Content-Length: 0\r\n\r\n"));
         // Same request, same tag.
-        let again = String::from_utf8(Answer::new(403, "Forbidden", &addressing(), peer).finish().to_vec()).unwrap();
+        let again = String::from_utf8(
+            Answer::new(403, "Forbidden", &addressing(), peer)
+                .finish()
+                .to_vec(),
+        )
+        .unwrap();
         assert_eq!(text, again);
     }
 

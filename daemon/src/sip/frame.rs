@@ -23,12 +23,19 @@ pub enum Frame {
 /// Finds the first frame in a stream buffer (RFC 3261 §18.3: the header section ends at the
 /// first empty line; `Content-Length` is mandatory on streams and gives the body's size).
 pub fn next_frame(buf: &[u8]) -> Frame {
-    let skip = buf.iter().take_while(|b| **b == b'\r' || **b == b'\n').count();
+    let skip = buf
+        .iter()
+        .take_while(|b| **b == b'\r' || **b == b'\n')
+        .count();
     if skip > 0 {
         return Frame::KeepAlive(skip);
     }
     let Some(head_end) = find(buf, b"\r\n\r\n") else {
-        return if buf.len() > MAX_MESSAGE { Frame::Oversized } else { Frame::Partial };
+        return if buf.len() > MAX_MESSAGE {
+            Frame::Oversized
+        } else {
+            Frame::Partial
+        };
     };
     let head = buf.get(..head_end).unwrap_or(&[]);
     let length = match content_length(head) {
@@ -47,7 +54,9 @@ pub fn next_frame(buf: &[u8]) -> Frame {
 
 /// Whether a datagram's body is shorter than its `Content-Length` says (a truncated message).
 pub fn is_truncated(datagram: &[u8]) -> bool {
-    let Some(head_end) = find(datagram, b"\r\n\r\n") else { return true };
+    let Some(head_end) = find(datagram, b"\r\n\r\n") else {
+        return true;
+    };
     let head = datagram.get(..head_end).unwrap_or(&[]);
     match content_length(head) {
         Ok(Some(n)) => datagram.len() < head_end + 4 + n,
@@ -64,7 +73,9 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 fn content_length(head: &[u8]) -> Result<Option<usize>, ()> {
     for line in head.split(|b| *b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let Some(colon) = line.iter().position(|b| *b == b':') else { continue };
+        let Some(colon) = line.iter().position(|b| *b == b':') else {
+            continue;
+        };
         let (name, value) = line.split_at(colon);
         let name = trim(name);
         if name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l") {
@@ -76,8 +87,14 @@ fn content_length(head: &[u8]) -> Result<Option<usize>, ()> {
 }
 
 fn trim(s: &[u8]) -> &[u8] {
-    let start = s.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(s.len());
-    let end = s.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(start, |e| e + 1);
+    let start = s
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(s.len());
+    let end = s
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
     s.get(start..end).unwrap_or(&[])
 }
 
@@ -105,9 +122,14 @@ pub fn addressing(bytes: &[u8]) -> Option<Addressing> {
     let head = text.split("\r\n\r\n").next()?;
     let mut lines = head.split("\r\n");
     let first = lines.next()?;
-    let mut a = Addressing { is_request: !first.starts_with("SIP/") && first.contains("SIP/2.0"), ..Addressing::default() };
+    let mut a = Addressing {
+        is_request: !first.starts_with("SIP/") && first.contains("SIP/2.0"),
+        ..Addressing::default()
+    };
     for line in lines {
-        let Some((name, value)) = line.split_once(':') else { continue };
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
         let (name, value) = (name.trim(), value.trim().to_string());
         if value.chars().any(|c| c.is_control()) {
             continue;
@@ -135,14 +157,21 @@ mod tests {
         assert_eq!(next_frame(&msg[..msg.len() - 1]), Frame::Partial);
         assert_eq!(next_frame(b"\r\n\r\nOPTIONS"), Frame::KeepAlive(4));
         assert_eq!(next_frame(b"X\r\nl: zz\r\n\r\n"), Frame::BadLength);
-        assert_eq!(next_frame(b"X\r\nContent-Length: 99999\r\n\r\n"), Frame::Oversized);
+        assert_eq!(
+            next_frame(b"X\r\nContent-Length: 99999\r\n\r\n"),
+            Frame::Oversized
+        );
         assert_eq!(next_frame(&vec![b'a'; MAX_MESSAGE + 1]), Frame::Oversized);
     }
 
     #[test]
     fn truncated_datagrams_are_seen() {
-        assert!(is_truncated(b"INVITE sip:x SIP/2.0\r\nContent-Length: 10\r\n\r\nabc"));
-        assert!(!is_truncated(b"INVITE sip:x SIP/2.0\r\nContent-Length: 3\r\n\r\nabc"));
+        assert!(is_truncated(
+            b"INVITE sip:x SIP/2.0\r\nContent-Length: 10\r\n\r\nabc"
+        ));
+        assert!(!is_truncated(
+            b"INVITE sip:x SIP/2.0\r\nContent-Length: 3\r\n\r\nabc"
+        ));
         assert!(is_truncated(b"INVITE sip:x SIP/2.0\r\nVia: SIP/2.0/UDP h"));
     }
 }

@@ -59,21 +59,38 @@ pub fn parse(bytes: &[u8]) -> Result<Incoming, ParseError> {
     if bytes.starts_with(b"SIP/") {
         return Ok(Incoming::Response);
     }
-    let (_, req) = rsip::message::request::Tokenizer::tokenize(bytes).map_err(|_| ParseError::Malformed)?;
+    let (_, req) =
+        rsip::message::request::Tokenizer::tokenize(bytes).map_err(|_| ParseError::Malformed)?;
     let method = rsip::Method::try_from(req.method).map_err(|_| ParseError::Malformed)?;
 
-    let mut a = Addressing { is_request: true, ..Addressing::default() };
+    let mut a = Addressing {
+        is_request: true,
+        ..Addressing::default()
+    };
     let mut from_value = None;
     let mut user = None;
     let mut ppi = None;
     let mut x_caller_id = None;
     for h in &req.headers {
-        let name = std::str::from_utf8(h.name).map_err(|_| ParseError::Malformed)?.trim();
-        let value = std::str::from_utf8(h.value).map_err(|_| ParseError::Malformed)?.trim();
-        let is = |long: &str, short: &str| name.eq_ignore_ascii_case(long) || (!short.is_empty() && name.eq_ignore_ascii_case(short));
+        let name = std::str::from_utf8(h.name)
+            .map_err(|_| ParseError::Malformed)?
+            .trim();
+        let value = std::str::from_utf8(h.value)
+            .map_err(|_| ParseError::Malformed)?
+            .trim();
+        let is = |long: &str, short: &str| {
+            name.eq_ignore_ascii_case(long)
+                || (!short.is_empty() && name.eq_ignore_ascii_case(short))
+        };
         if is("via", "v") {
             // A Via header may carry several comma-separated values (RFC 3261 §7.3.1).
-            a.vias.extend(value.split(',').map(str::trim).filter(|v| !v.is_empty()).map(str::to_string));
+            a.vias.extend(
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_string),
+            );
         } else if is("from", "f") {
             a.from = Some(value.to_string());
             from_value = Some(value);
@@ -91,13 +108,20 @@ pub fn parse(bytes: &[u8]) -> Result<Incoming, ParseError> {
             x_caller_id = Some(value.to_string());
         }
     }
-    if a.vias.is_empty() || a.call_id.is_empty() || a.cseq.is_empty() || a.from.is_none() || a.to.is_none() {
+    if a.vias.is_empty()
+        || a.call_id.is_empty()
+        || a.cseq.is_empty()
+        || a.from.is_none()
+        || a.to.is_none()
+    {
         return Err(ParseError::MissingHeader);
     }
     // CSeq: a 32-bit sequence number and the request's own method (RFC 3261 §8.1.1.5).
     let mut cseq = a.cseq.split_whitespace();
     let cseq_ok = cseq.next().is_some_and(|n| n.parse::<u32>().is_ok())
-        && cseq.next().is_some_and(|m| m.eq_ignore_ascii_case(&method.to_string()))
+        && cseq
+            .next()
+            .is_some_and(|m| m.eq_ignore_ascii_case(&method.to_string()))
         && cseq.next().is_none();
     if !cseq_ok {
         return Err(ParseError::MissingHeader);
@@ -111,9 +135,21 @@ pub fn parse(bytes: &[u8]) -> Result<Incoming, ParseError> {
             let from = rsip::headers::From::new(from_value.unwrap_or_default());
             let from_uri = from.uri().map_err(|_| ParseError::MissingHeader)?;
             let request_uri = rsip::Uri::try_from(req.uri).map_err(|_| ParseError::Malformed)?;
-            let tenant = from_uri.host_with_port.host.to_string().to_ascii_lowercase();
-            let from_user = from_uri.auth.as_ref().map(|a| unescape(&a.user)).unwrap_or_default();
-            let dialed = request_uri.auth.as_ref().map(|a| unescape(&a.user)).unwrap_or_default();
+            let tenant = from_uri
+                .host_with_port
+                .host
+                .to_string()
+                .to_ascii_lowercase();
+            let from_user = from_uri
+                .auth
+                .as_ref()
+                .map(|a| unescape(&a.user))
+                .unwrap_or_default();
+            let dialed = request_uri
+                .auth
+                .as_ref()
+                .map(|a| unescape(&a.user))
+                .unwrap_or_default();
             Ok(Incoming::Invite(Invite {
                 addressing: a,
                 request_uri: request_uri.to_string(),
@@ -154,7 +190,10 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
-        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
         match (b, hex) {
             (b'%', Some(decoded)) => {
                 out.push(decoded);
@@ -175,9 +214,18 @@ mod tests {
 
     #[test]
     fn uri_users_are_read_from_name_addrs() {
-        assert_eq!(uri_user("<sip:+15550100101@acme>").as_deref(), Some("+15550100101"));
-        assert_eq!(uri_user("\"Alice\" <sip:+1555@acme;transport=udp>").as_deref(), Some("+1555"));
-        assert_eq!(uri_user("<tel:+15550100101;phone-context=x>").as_deref(), Some("+15550100101"));
+        assert_eq!(
+            uri_user("<sip:+15550100101@acme>").as_deref(),
+            Some("+15550100101")
+        );
+        assert_eq!(
+            uri_user("\"Alice\" <sip:+1555@acme;transport=udp>").as_deref(),
+            Some("+1555")
+        );
+        assert_eq!(
+            uri_user("<tel:+15550100101;phone-context=x>").as_deref(),
+            Some("+15550100101")
+        );
         assert_eq!(uri_user("sip:101@acme").as_deref(), Some("101"));
         assert_eq!(uri_user("garbage"), None);
         assert_eq!(unescape("*46%23"), "*46#");

@@ -135,8 +135,16 @@ macro_rules! backend_fns {
     };
 }
 
-backend_fns!(sqlite_audit, sqlx::SqlitePool, "CAST(ROUND((julianday(at) - 2440587.5) * 86400000) AS INTEGER)");
-backend_fns!(postgres_audit, sqlx::PgPool, "CAST(EXTRACT(EPOCH FROM at) * 1000 AS BIGINT)");
+backend_fns!(
+    sqlite_audit,
+    sqlx::SqlitePool,
+    "CAST(ROUND((julianday(at) - 2440587.5) * 86400000) AS INTEGER)"
+);
+backend_fns!(
+    postgres_audit,
+    sqlx::PgPool,
+    "CAST(EXTRACT(EPOCH FROM at) * 1000 AS BIGINT)"
+);
 
 /// `AT.PART.SEQ` → its parts.
 fn parse_cursor(cursor: &str) -> Option<(i64, i64, i64)> {

@@ -19,7 +19,8 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Connects to `url` and applies the migrations.
 pub(super) async fn open(url: &str) -> Result<PgPool, StoreError> {
-    let options = PgConnectOptions::from_str(url).map_err(|_| StoreError::BadUrl(url.to_string()))?;
+    let options =
+        PgConnectOptions::from_str(url).map_err(|_| StoreError::BadUrl(url.to_string()))?;
     let pool = PgPoolOptions::new()
         .max_connections(8)
         .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -29,27 +30,39 @@ pub(super) async fn open(url: &str) -> Result<PgPool, StoreError> {
             tracing::error!(error = %e, "cannot connect to the Postgres store");
             StoreError::Database(e)
         })?;
-    sqlx::migrate!("../migrations/postgres").run(&pool).await.map_err(StoreError::Migrate)?;
+    sqlx::migrate!("../migrations/postgres")
+        .run(&pool)
+        .await
+        .map_err(StoreError::Migrate)?;
     Ok(pool)
 }
 
 /// A write transaction holding the `meta` row's lock, and the revision it starts from.
 async fn begin_write(pool: &PgPool) -> Result<(Transaction<'static, Db>, u64), sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let (revision,): (i64,) =
-        sqlx::query_as("SELECT revision FROM meta WHERE id = 1 FOR UPDATE").fetch_one(&mut *tx).await?;
+    let (revision,): (i64,) = sqlx::query_as("SELECT revision FROM meta WHERE id = 1 FOR UPDATE")
+        .fetch_one(&mut *tx)
+        .await?;
     Ok((tx, from_db(revision)))
 }
 
 /// A read-only snapshot.
 async fn begin_read(pool: &PgPool) -> Result<Transaction<'static, Db>, sqlx::Error> {
-    pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await
+    pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .await
 }
 
 /// Tells every listening daemon of `revision` when the transaction commits.
 async fn announce(conn: &mut Conn, revision: u64) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(revision.to_string()).execute(&mut *conn).await?;
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANNEL)
+        .bind(revision.to_string())
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
+
+/// How a load aggregates a table's columns per tenant: a JSON array of arrays, as text.
+const AGGREGATE: (&str, &str) = ("json_agg(json_build_array(", "))::text");
 
 include!("sql.rs");

@@ -1,46 +1,99 @@
-//! Tenants as table rows and back: what a load reads (one query per table, every tenant's rows
-//! together) is assembled here in memory, whichever database it came from.
+//! Tenants out of their rows. A load reads each table with one query, the database
+//! aggregating the table's rows per tenant into a JSON array of arrays (far cheaper to carry
+//! through sqlx than a row each: a million users are a thousand values, not a million rows);
+//! here each tenant's arrays are parsed and put together, tenants in parallel.
+
+use std::num::NonZeroUsize;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use callgate::model::{CustomRole, Extension, FeatureCode, Number, Queue, Site, Tenant, User};
+use serde::de::DeserializeOwned;
 
-/// `tenants`: id, default_caller_id.
-pub(super) type TenantRow = (String, Option<String>);
-/// `tenant_emergency_numbers`, `sites`: tenant, value.
-pub(super) type PairRow = (String, String);
-/// `numbers`: tenant, number, site, extension, emergency_callback.
-pub(super) type NumberRow = (String, String, Option<String>, Option<String>, bool);
-/// `extensions`: tenant, ext, site, user_id; `queues`: tenant, id, number, site; `roles`:
-/// tenant, id, description, scope.
-pub(super) type QuadRow = (String, String, Option<String>, Option<String>);
-/// `queue_agents`, `queue_supervisors`: tenant, queue, user; `feature_code_roles`: tenant,
-/// code, role.
-pub(super) type MemberRow = (String, String, String);
-/// `role_permissions`: tenant, role, category, action; `user_grants`: tenant, user, kind, value.
-pub(super) type FourRow = (String, String, String, String);
-/// `feature_codes`: tenant, code, feature, restricted.
-pub(super) type FeatureCodeRow = (String, String, String, bool);
-/// `users`: tenant, id, role, custom_role, site, default_caller_id, status,
-/// full_call_report_access.
-pub(super) type UserRow =
-    (String, String, String, Option<String>, Option<String>, Option<String>, Option<String>, bool);
+/// A table a tenant's things are stored in, and the columns a load reads (after `tenant`).
+pub(super) struct Part {
+    /// The table.
+    pub table: &'static str,
+    /// The columns, in the order of the tuples they are parsed into.
+    pub columns: &'static str,
+}
 
-/// Every row of some tenants, as read.
+const EMERGENCY_NUMBERS: usize = 0;
+const SITES: usize = 1;
+const NUMBERS: usize = 2;
+const EXTENSIONS: usize = 3;
+const QUEUES: usize = 4;
+const QUEUE_AGENTS: usize = 5;
+const QUEUE_SUPERVISORS: usize = 6;
+const ROLES: usize = 7;
+const ROLE_PERMISSIONS: usize = 8;
+const FEATURE_CODES: usize = 9;
+const FEATURE_CODE_ROLES: usize = 10;
+const USERS: usize = 11;
+const USER_GRANTS: usize = 12;
+
+/// Every table of a tenant's things but `tenants` itself.
+pub(super) const PARTS: [Part; 13] = [
+    Part {
+        table: "tenant_emergency_numbers",
+        columns: "dial",
+    },
+    Part {
+        table: "sites",
+        columns: "id",
+    },
+    Part {
+        table: "numbers",
+        columns: "number, site, extension, emergency_callback",
+    },
+    Part {
+        table: "extensions",
+        columns: "ext, site, user_id",
+    },
+    Part {
+        table: "queues",
+        columns: "id, number, site",
+    },
+    Part {
+        table: "queue_agents",
+        columns: "queue, user_id",
+    },
+    Part {
+        table: "queue_supervisors",
+        columns: "queue, user_id",
+    },
+    Part {
+        table: "roles",
+        columns: "id, description, scope",
+    },
+    Part {
+        table: "role_permissions",
+        columns: "role, category, action",
+    },
+    Part {
+        table: "feature_codes",
+        columns: "code, feature, restricted",
+    },
+    Part {
+        table: "feature_code_roles",
+        columns: "code, role",
+    },
+    Part {
+        table: "users",
+        columns: "id, role, custom_role, site, default_caller_id, status, full_call_report_access",
+    },
+    Part {
+        table: "user_grants",
+        columns: "user_id, kind, value",
+    },
+];
+
+/// What a load read: the `tenants` rows (id, default_caller_id), and for each of [`PARTS`]
+/// its rows aggregated per tenant (tenant, JSON array of the columns' arrays).
 #[derive(Default)]
 pub(super) struct Rows {
-    pub tenants: Vec<TenantRow>,
-    pub emergency_numbers: Vec<PairRow>,
-    pub sites: Vec<PairRow>,
-    pub numbers: Vec<NumberRow>,
-    pub extensions: Vec<QuadRow>,
-    pub queues: Vec<QuadRow>,
-    pub queue_agents: Vec<MemberRow>,
-    pub queue_supervisors: Vec<MemberRow>,
-    pub roles: Vec<QuadRow>,
-    pub role_permissions: Vec<FourRow>,
-    pub feature_codes: Vec<FeatureCodeRow>,
-    pub feature_code_roles: Vec<MemberRow>,
-    pub users: Vec<UserRow>,
-    pub user_grants: Vec<FourRow>,
+    pub tenants: Vec<(String, Option<String>)>,
+    pub parts: [Vec<(String, String)>; 13],
 }
 
 /// The kinds of grant rows, as `user_grants.kind` writes them.
@@ -48,6 +101,31 @@ pub(super) const GRANT_EXTENSION: &str = "extension";
 pub(super) const GRANT_QUEUE: &str = "queue";
 pub(super) const GRANT_NUMBER: &str = "number";
 pub(super) const GRANT_FEATURE: &str = "feature";
+
+/// A boolean column: JSON `true`/`false` from Postgres, `1`/`0` from SQLite.
+struct Flag(bool);
+
+impl<'de> serde::Deserialize<'de> for Flag {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Flag, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Flag;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a boolean or 0/1")
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Flag, E> {
+                Ok(Flag(v))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Flag, E> {
+                Ok(Flag(v != 0))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Flag, E> {
+                Ok(Flag(v != 0))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
 
 /// Finds items in a slice sorted by key, remembering the last hit (rows mostly come grouped).
 struct Finder {
@@ -71,112 +149,141 @@ impl Finder {
     }
 }
 
-/// Runs `f` on the tenant a row belongs to (rows of unknown tenants can't exist: foreign keys).
-fn in_tenant<'t>(tenants: &'t mut [Tenant], finder: &mut Finder, id: &str) -> Option<&'t mut Tenant> {
-    let i = finder.find(tenants, |t| t.id.as_str(), id)?;
-    tenants.get_mut(i)
+fn parse<T: DeserializeOwned>(json: Option<&String>) -> Result<Vec<T>, serde_json::Error> {
+    json.map_or_else(|| Ok(Vec::new()), |j| serde_json::from_str(j))
 }
 
-/// Builds canonical tenants (sorted by id) out of their rows.
-pub(super) fn assemble(rows: Rows) -> Vec<Tenant> {
-    let mut tenants: Vec<Tenant> = rows
-        .tenants
+/// One tenant out of its `tenants` row and its parts' JSON.
+fn tenant(
+    id: String,
+    default_caller_id: Option<String>,
+    parts: &[Option<String>; 13],
+) -> Result<Tenant, serde_json::Error> {
+    let part = |i: usize| parts.get(i).and_then(Option::as_ref);
+    let mut t = Tenant {
+        id,
+        default_caller_id,
+        ..Tenant::default()
+    };
+    t.emergency_numbers = parse::<(String,)>(part(EMERGENCY_NUMBERS))?
         .into_iter()
-        .map(|(id, default_caller_id)| Tenant { id, default_caller_id, ..Tenant::default() })
+        .map(|(d,)| d)
         .collect();
-    tenants.sort_by(|a, b| a.id.cmp(&b.id));
-
-    let mut f = Finder::new();
-    for (tenant, dial) in rows.emergency_numbers {
-        if let Some(t) = in_tenant(&mut tenants, &mut f, &tenant) {
-            t.emergency_numbers.push(dial);
-        }
-    }
-    for (tenant, id) in rows.sites {
-        if let Some(t) = in_tenant(&mut tenants, &mut f, &tenant) {
-            t.sites.push(Site { id });
-        }
-    }
-    for (tenant, number, site, extension, emergency_callback) in rows.numbers {
-        if let Some(t) = in_tenant(&mut tenants, &mut f, &tenant) {
-            t.numbers.push(Number { number, site, extension, emergency_callback });
-        }
-    }
-    for (tenant, id, number, site) in rows.queues {
-        if let Some(t) = in_tenant(&mut tenants, &mut f, &tenant) {
-            t.queues.push(Queue { id, number, site, ..Queue::default() });
-        }
-    }
-    for (tenant, id, description, scope) in rows.roles {
-        if let Some(t) = in_tenant(&mut tenants, &mut f, &tenant) {
-            t.roles.push(CustomRole { id, description, scope, ..CustomRole::default() });
-        }
-    }
-    for (tenant, code, feature, restricted) in rows.feature_codes {
-        if let Some(t) = in_tenant(&mut tenants, &mut f, &tenant) {
-            t.feature_codes.push(FeatureCode { code, feature, roles: restricted.then(Vec::new) });
-        }
-    }
-    for (tenant, id, role, custom_role, site, default_caller_id, status, full) in rows.users {
-        if let Some(t) = in_tenant(&mut tenants, &mut f, &tenant) {
-            let mut user = User { id, role, custom_role, site, default_caller_id, status, ..User::default() };
-            user.grants.full_call_report_access = full;
-            t.users.push(user);
-        }
-    }
+    t.sites = parse::<(String,)>(part(SITES))?
+        .into_iter()
+        .map(|(id,)| Site { id })
+        .collect();
+    t.numbers = parse::<(String, Option<String>, Option<String>, Flag)>(part(NUMBERS))?
+        .into_iter()
+        .map(|(number, site, extension, flag)| Number {
+            number,
+            site,
+            extension,
+            emergency_callback: flag.0,
+        })
+        .collect();
+    t.queues = parse::<(String, Option<String>, Option<String>)>(part(QUEUES))?
+        .into_iter()
+        .map(|(id, number, site)| Queue {
+            id,
+            number,
+            site,
+            ..Queue::default()
+        })
+        .collect();
+    t.roles = parse::<(String, Option<String>, Option<String>)>(part(ROLES))?
+        .into_iter()
+        .map(|(id, description, scope)| CustomRole {
+            id,
+            description,
+            scope,
+            ..CustomRole::default()
+        })
+        .collect();
+    t.feature_codes = parse::<(String, String, Flag)>(part(FEATURE_CODES))?
+        .into_iter()
+        .map(|(code, feature, restricted)| FeatureCode {
+            code,
+            feature,
+            roles: restricted.0.then(Vec::new),
+        })
+        .collect();
+    type UserRow = (
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Flag,
+    );
+    t.users = parse::<UserRow>(part(USERS))?
+        .into_iter()
+        .map(
+            |(id, role, custom_role, site, default_caller_id, status, full)| {
+                let mut user = User {
+                    id,
+                    role,
+                    custom_role,
+                    site,
+                    default_caller_id,
+                    status,
+                    ..User::default()
+                };
+                user.grants.full_call_report_access = full.0;
+                user
+            },
+        )
+        .collect();
     // Parents sorted by key, so their children's rows find them by binary search.
-    for t in &mut tenants {
-        t.users.sort_by(|a, b| a.id.cmp(&b.id));
-        t.queues.sort_by(|a, b| a.id.cmp(&b.id));
-        t.roles.sort_by(|a, b| a.id.cmp(&b.id));
-        t.feature_codes.sort_by(|a, b| a.code.cmp(&b.code));
-    }
+    t.users.sort_by(|a, b| a.id.cmp(&b.id));
+    t.queues.sort_by(|a, b| a.id.cmp(&b.id));
+    t.roles.sort_by(|a, b| a.id.cmp(&b.id));
+    t.feature_codes.sort_by(|a, b| a.code.cmp(&b.code));
 
-    let mut child = Finder::new();
-    for (tenant, ext, site, user) in rows.extensions {
-        if let Some(t) = in_tenant(&mut tenants, &mut f, &tenant) {
-            if let Some(owner) = &user
-                && let Some(i) = child.find(&t.users, |u| u.id.as_str(), owner)
-                && let Some(u) = t.users.get_mut(i)
-            {
-                u.extensions.push(ext.clone());
-            }
-            t.extensions.push(Extension { ext, site, user });
+    let mut owner = Finder::new();
+    for (ext, site, user) in parse::<(String, Option<String>, Option<String>)>(part(EXTENSIONS))? {
+        if let Some(u) = &user
+            && let Some(i) = owner.find(&t.users, |u| u.id.as_str(), u)
+            && let Some(u) = t.users.get_mut(i)
+        {
+            u.extensions.push(ext.clone());
         }
+        t.extensions.push(Extension { ext, site, user });
     }
-    for (rows, supervisors) in [(rows.queue_agents, false), (rows.queue_supervisors, true)] {
-        let mut child = Finder::new();
-        for (tenant, queue, user) in rows {
-            if let Some(t) = in_tenant(&mut tenants, &mut f, &tenant)
-                && let Some(i) = child.find(&t.queues, |q| q.id.as_str(), &queue)
+    for (index, supervisors) in [(QUEUE_AGENTS, false), (QUEUE_SUPERVISORS, true)] {
+        let mut queue = Finder::new();
+        for (q, user) in parse::<(String, String)>(part(index))? {
+            if let Some(i) = queue.find(&t.queues, |q| q.id.as_str(), &q)
                 && let Some(q) = t.queues.get_mut(i)
             {
-                if supervisors { q.supervisors.push(user) } else { q.agents.push(user) }
+                if supervisors {
+                    q.supervisors.push(user)
+                } else {
+                    q.agents.push(user)
+                }
             }
         }
     }
-    let mut child = Finder::new();
-    for (tenant, role, category, action) in rows.role_permissions {
-        if let Some(t) = in_tenant(&mut tenants, &mut f, &tenant)
-            && let Some(i) = child.find(&t.roles, |r| r.id.as_str(), &role)
+    let mut role = Finder::new();
+    for (r, category, action) in parse::<(String, String, String)>(part(ROLE_PERMISSIONS))? {
+        if let Some(i) = role.find(&t.roles, |r| r.id.as_str(), &r)
             && let Some(r) = t.roles.get_mut(i)
         {
             r.permissions.entry(category).or_default().push(action);
         }
     }
-    let mut child = Finder::new();
-    for (tenant, code, role) in rows.feature_code_roles {
-        if let Some(t) = in_tenant(&mut tenants, &mut f, &tenant)
-            && let Some(i) = child.find(&t.feature_codes, |c| c.code.as_str(), &code)
+    let mut code = Finder::new();
+    for (c, r) in parse::<(String, String)>(part(FEATURE_CODE_ROLES))? {
+        if let Some(i) = code.find(&t.feature_codes, |c| c.code.as_str(), &c)
             && let Some(c) = t.feature_codes.get_mut(i)
         {
-            c.roles.get_or_insert_with(Vec::new).push(role);
+            c.roles.get_or_insert_with(Vec::new).push(r);
         }
     }
-    let mut child = Finder::new();
-    for (tenant, user, kind, value) in rows.user_grants {
-        if let Some(t) = in_tenant(&mut tenants, &mut f, &tenant)
-            && let Some(i) = child.find(&t.users, |u| u.id.as_str(), &user)
+    let mut user = Finder::new();
+    for (u, kind, value) in parse::<(String, String, String)>(part(USER_GRANTS))? {
+        if let Some(i) = user.find(&t.users, |x| x.id.as_str(), &u)
             && let Some(u) = t.users.get_mut(i)
         {
             let list = match kind.as_str() {
@@ -189,7 +296,66 @@ pub(super) fn assemble(rows: Rows) -> Vec<Tenant> {
             list.push(value);
         }
     }
-    tenants.into_iter().map(Tenant::canonical).collect()
+    Ok(t.canonical())
+}
+
+/// Builds canonical tenants (sorted by id) out of what a load read, tenants in parallel.
+pub(super) fn assemble(rows: Rows) -> Result<Vec<Tenant>, serde_json::Error> {
+    let mut tenants: Vec<(String, Option<String>, [Option<String>; 13])> = rows
+        .tenants
+        .into_iter()
+        .map(|(id, default)| (id, default, Default::default()))
+        .collect();
+    tenants.sort_by(|a, b| a.0.cmp(&b.0));
+    for (index, part) in rows.parts.into_iter().enumerate() {
+        let mut finder = Finder::new();
+        for (id, json) in part {
+            // Rows of unknown tenants can't exist (foreign keys).
+            if let Some(i) = finder.find(&tenants, |t| t.0.as_str(), &id)
+                && let Some(slot) = tenants.get_mut(i).and_then(|t| t.2.get_mut(index))
+            {
+                *slot = Some(json);
+            }
+        }
+    }
+    in_parallel(tenants, |(id, default, parts)| tenant(id, default, &parts))
+        .into_iter()
+        .collect()
+}
+
+/// `f` of each item, in order, computed on every core (items taken one at a time, so a few
+/// large ones don't leave the other threads idle).
+pub(super) fn in_parallel<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, NonZeroUsize::get)
+        .min(items.len());
+    if threads <= 1 {
+        return items.into_iter().map(f).collect();
+    }
+    let inputs: Vec<Mutex<Option<T>>> = items.into_iter().map(|t| Mutex::new(Some(t))).collect();
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(slot) = inputs.get(i) else { break };
+            let item = slot.lock().map_or(None, |mut s| s.take());
+            if let Some(item) = item {
+                done.push((i, f(item)));
+            }
+        }
+        done
+    };
+    let mut results: Vec<(usize, R)> = std::thread::scope(|s| {
+        let helpers: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
+        let mut all = work();
+        for h in helpers {
+            all.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        }
+        all
+    });
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
 }
 
 /// The form a tenant is stored in: validated (so canonical, extension ownership written both
@@ -206,25 +372,38 @@ pub(super) fn storable(mut tenant: Tenant) -> Tenant {
 mod tests {
     use super::*;
 
-    #[test]
-    fn rows_of_several_tenants_assemble_in_any_order() {
-        let rows = Rows {
-            tenants: vec![("b".into(), None), ("a".into(), Some("+15550100000".into()))],
-            users: vec![
-                ("b".into(), "zed".into(), "basic_user".into(), None, None, None, None, false),
-                ("a".into(), "bob".into(), "non_admin".into(), None, None, None, Some("suspended".into()), true),
-                ("a".into(), "al".into(), "tenant_admin".into(), None, None, None, None, false),
-            ],
-            extensions: vec![("a".into(), "101".into(), None, Some("al".into()))],
-            user_grants: vec![
-                ("a".into(), "bob".into(), GRANT_QUEUE.into(), "q".into()),
-                ("a".into(), "al".into(), GRANT_FEATURE.into(), "sms".into()),
-            ],
-            feature_codes: vec![("b".into(), "*46".into(), "queue_pause_toggle".into(), true)],
+    fn rows(tenants: &[&str], parts: &[(usize, &str, &str)]) -> Rows {
+        let mut rows = Rows {
+            tenants: tenants.iter().map(|t| (t.to_string(), None)).collect(),
             ..Rows::default()
         };
-        let tenants = assemble(rows);
-        assert_eq!(tenants.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        for (i, tenant, json) in parts {
+            rows.parts[*i].push((tenant.to_string(), json.to_string()));
+        }
+        rows
+    }
+
+    #[test]
+    fn parts_of_several_tenants_assemble_in_any_order() {
+        let tenants = assemble(rows(
+            &["b", "a"],
+            &[
+                (USERS, "b", r#"[["zed","basic_user",null,null,null,null,0]]"#),
+                (
+                    USERS,
+                    "a",
+                    r#"[["bob","non_admin",null,null,null,"suspended",true],["al","tenant_admin",null,null,null,null,false]]"#,
+                ),
+                (EXTENSIONS, "a", r#"[["101",null,"al"]]"#),
+                (USER_GRANTS, "a", r#"[["bob","queue","q"],["al","feature","sms"],["al","what","x"]]"#),
+                (FEATURE_CODES, "b", r#"[["*46","queue_pause_toggle",1]]"#),
+            ],
+        ))
+        .unwrap();
+        assert_eq!(
+            tenants.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
         let a = &tenants[0];
         assert_eq!(a.users[0].id, "al");
         assert_eq!(a.users[0].extensions, ["101"]);
@@ -232,5 +411,17 @@ mod tests {
         assert_eq!(a.users[1].grants.queues, ["q"]);
         assert!(a.users[1].grants.full_call_report_access);
         assert_eq!(tenants[1].feature_codes[0].roles, Some(vec![]));
+    }
+
+    #[test]
+    fn a_malformed_part_is_an_error() {
+        assert!(assemble(rows(&["a"], &[(USERS, "a", r#"[["x"]]"#)])).is_err());
+    }
+
+    #[test]
+    fn in_parallel_keeps_the_order() {
+        let out = in_parallel((0..1000).collect(), |i: u32| i * 2);
+        assert_eq!(out, (0..1000).map(|i| i * 2).collect::<Vec<_>>());
+        assert_eq!(in_parallel(Vec::<u32>::new(), |i| i), Vec::<u32>::new());
     }
 }

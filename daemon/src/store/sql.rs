@@ -57,63 +57,46 @@ async fn head(conn: &mut Conn) -> Result<u64, sqlx::Error> {
     Ok(from_db(revision))
 }
 
-/// Every row of `select`'s table, or of one tenant's (`key` = `$1`).
-async fn fetch<T>(conn: &mut Conn, select: &str, key: &str, tenant: Option<&str>) -> Result<Vec<T>, sqlx::Error>
+/// The rows of `select`, of every tenant or of one (`key` = `$1`), then `tail`.
+async fn fetch<T>(conn: &mut Conn, select: &str, key: &str, tenant: Option<&str>, tail: &str) -> Result<Vec<T>, sqlx::Error>
 where
     T: for<'r> sqlx::FromRow<'r, <Db as sqlx::Database>::Row> + Send + Unpin,
 {
     match tenant {
-        None => sqlx::query_as::<_, T>(select).fetch_all(&mut *conn).await,
+        None => sqlx::query_as::<_, T>(&format!("{select}{tail}")).fetch_all(&mut *conn).await,
         Some(t) => {
-            let sql = format!("{select} WHERE {key} = $1");
+            let sql = format!("{select} WHERE {key} = $1{tail}");
             sqlx::query_as::<_, T>(&sql).bind(t).fetch_all(&mut *conn).await
         }
     }
 }
 
-/// Every row of every tenant (or of one), one query per table.
+/// Every tenant's rows (or one's), one query per table, each table's rows aggregated per
+/// tenant by the database ([`rows`]).
 async fn load_rows(conn: &mut Conn, tenant: Option<&str>) -> Result<Rows, sqlx::Error> {
-    Ok(Rows {
-        tenants: fetch(conn, "SELECT id, default_caller_id FROM tenants", "id", tenant).await?,
-        emergency_numbers: fetch(conn, "SELECT tenant, dial FROM tenant_emergency_numbers", "tenant", tenant).await?,
-        sites: fetch(conn, "SELECT tenant, id FROM sites", "tenant", tenant).await?,
-        numbers: fetch(
-            conn,
-            "SELECT tenant, number, site, extension, emergency_callback FROM numbers",
-            "tenant",
-            tenant,
-        )
-        .await?,
-        extensions: fetch(conn, "SELECT tenant, ext, site, user_id FROM extensions", "tenant", tenant).await?,
-        queues: fetch(conn, "SELECT tenant, id, number, site FROM queues", "tenant", tenant).await?,
-        queue_agents: fetch(conn, "SELECT tenant, queue, user_id FROM queue_agents", "tenant", tenant).await?,
-        queue_supervisors: fetch(conn, "SELECT tenant, queue, user_id FROM queue_supervisors", "tenant", tenant)
-            .await?,
-        roles: fetch(conn, "SELECT tenant, id, description, scope FROM roles", "tenant", tenant).await?,
-        role_permissions: fetch(
-            conn,
-            "SELECT tenant, role, category, action FROM role_permissions",
-            "tenant",
-            tenant,
-        )
-        .await?,
-        feature_codes: fetch(conn, "SELECT tenant, code, feature, restricted FROM feature_codes", "tenant", tenant)
-            .await?,
-        feature_code_roles: fetch(conn, "SELECT tenant, code, role FROM feature_code_roles", "tenant", tenant).await?,
-        users: fetch(
-            conn,
-            "SELECT tenant, id, role, custom_role, site, default_caller_id, status, full_call_report_access FROM users",
-            "tenant",
-            tenant,
-        )
-        .await?,
-        user_grants: fetch(conn, "SELECT tenant, user_id, kind, value FROM user_grants", "tenant", tenant).await?,
-    })
+    let mut rows = Rows {
+        tenants: fetch(conn, "SELECT id, default_caller_id FROM tenants", "id", tenant, "").await?,
+        ..Rows::default()
+    };
+    let (open, close) = AGGREGATE;
+    for (part, out) in rows::PARTS.iter().zip(rows.parts.iter_mut()) {
+        let select = format!("SELECT tenant, {open}{}{close} FROM {}", part.columns, part.table);
+        *out = fetch(conn, &select, "tenant", tenant, " GROUP BY tenant").await?;
+    }
+    Ok(rows)
+}
+
+/// Tenants out of their rows, assembled off the async threads.
+async fn assemble(rows: Rows) -> Result<Vec<Tenant>, sqlx::Error> {
+    match tokio::task::spawn_blocking(move || rows::assemble(rows)).await {
+        Ok(tenants) => tenants.map_err(|e| sqlx::Error::Decode(Box::new(e))),
+        Err(e) => Err(sqlx::Error::Decode(Box::new(e))),
+    }
 }
 
 /// One tenant, as stored.
 async fn load_one(conn: &mut Conn, id: &str) -> Result<Option<Tenant>, sqlx::Error> {
-    Ok(rows::assemble(load_rows(conn, Some(id)).await?).pop())
+    Ok(assemble(load_rows(conn, Some(id)).await?).await?.pop())
 }
 
 /// Inserts `items` with `head` (`INSERT INTO t (a, b) `), as many rows per statement as fit.
@@ -306,7 +289,7 @@ pub(super) async fn load_all(pool: &Pool<Db>) -> Result<(Vec<Tenant>, u64), Stor
     let revision = head(&mut tx).await.map_err(db)?;
     let rows = load_rows(&mut tx, None).await.map_err(db)?;
     tx.commit().await.map_err(db)?;
-    Ok((rows::assemble(rows), revision))
+    Ok((assemble(rows).await.map_err(db)?, revision))
 }
 
 pub(super) async fn load_tenant(pool: &Pool<Db>, id: &str) -> Result<Option<Tenant>, StoreError> {
@@ -393,7 +376,7 @@ pub(super) async fn export(pool: &Pool<Db>, tenant: Option<&str>) -> Result<Vec<
     let mut tx = begin_read(pool).await.map_err(db)?;
     let rows = load_rows(&mut tx, tenant).await.map_err(db)?;
     tx.commit().await.map_err(db)?;
-    Ok(rows::assemble(rows))
+    assemble(rows).await.map_err(db)
 }
 
 pub(super) async fn changes_since(pool: &Pool<Db>, revision: u64) -> Result<Vec<Change>, StoreError> {
@@ -418,7 +401,7 @@ pub(super) async fn catch_up(pool: &Pool<Db>, from: u64) -> Result<CatchUp, Stor
     }
     if from == 0 || revision < from {
         let rows = load_rows(&mut tx, None).await.map_err(db)?;
-        return Ok(CatchUp::All { revision, tenants: rows::assemble(rows) });
+        return Ok(CatchUp::All { revision, tenants: assemble(rows).await.map_err(db)? });
     }
     // Each tenant changed, with its first change after `from`, in that order.
     let touched: Vec<(String, i64)> = sqlx::query_as(
@@ -434,7 +417,7 @@ pub(super) async fn catch_up(pool: &Pool<Db>, from: u64) -> Result<CatchUp, Stor
     if touched.len() > CATCH_UP_ALL {
         let rows = load_rows(&mut tx, None).await.map_err(db)?;
         let mut all: std::collections::HashMap<String, Tenant> =
-            rows::assemble(rows).into_iter().map(|t| (t.id.clone(), t)).collect();
+            assemble(rows).await.map_err(db)?.into_iter().map(|t| (t.id.clone(), t)).collect();
         for (id, first) in touched {
             let tenant = all.remove(&id);
             tenants.push((id, from_db(first), tenant));

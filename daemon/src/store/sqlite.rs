@@ -15,7 +15,10 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Opens (creating it if missing) the database at `url` and applies the migrations.
 pub(super) async fn open(url: &str) -> Result<SqlitePool, StoreError> {
-    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or_default();
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or_default();
     if path.is_empty() || path.starts_with(":memory:") {
         return Err(StoreError::BadUrl(url.to_string()));
     }
@@ -34,7 +37,10 @@ pub(super) async fn open(url: &str) -> Result<SqlitePool, StoreError> {
             tracing::error!(error = %e, url, "cannot open the SQLite store");
             StoreError::Database(e)
         })?;
-    sqlx::migrate!("../migrations/sqlite").run(&pool).await.map_err(StoreError::Migrate)?;
+    sqlx::migrate!("../migrations/sqlite")
+        .run(&pool)
+        .await
+        .map_err(StoreError::Migrate)?;
     Ok(pool)
 }
 
@@ -54,5 +60,8 @@ async fn begin_read(pool: &SqlitePool) -> Result<Transaction<'static, Db>, sqlx:
 async fn announce(_conn: &mut Conn, _revision: u64) -> Result<(), sqlx::Error> {
     Ok(())
 }
+
+/// How a load aggregates a table's columns per tenant: a JSON array of arrays, as text.
+const AGGREGATE: (&str, &str) = ("json_group_array(json_array(", "))");
 
 include!("sql.rs");

@@ -20,7 +20,12 @@ pub fn demo_table() -> Arc<Table> {
 
 /// State over the demo table, answering SIP from `peers`.
 pub fn demo_state(peers: &[&str]) -> State {
-    let state = State::new(demo_table(), None, Peers::parse(peers).expect("peers"), Duration::from_millis(200));
+    let state = State::new(
+        demo_table(),
+        None,
+        Peers::parse(peers).expect("peers"),
+        Duration::from_millis(200),
+    );
     state.set_ready();
     state
 }
@@ -32,5 +37,7 @@ pub async fn start(peers: &[&str]) -> Daemon {
         sip: "127.0.0.1:0".parse().expect("addr"),
         ..Config::default()
     };
-    Daemon::bind(&config, demo_state(peers)).await.expect("daemon binds")
+    Daemon::bind(&config, demo_state(peers))
+        .await
+        .expect("daemon binds")
 }

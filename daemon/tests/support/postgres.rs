@@ -71,12 +71,19 @@ fn binaries() -> PathBuf {
 fn running_as_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
         .unwrap_or(false)
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 impl Server {
@@ -84,18 +91,44 @@ impl Server {
     pub fn start() -> Server {
         let bin = binaries();
         let as_postgres = running_as_root();
-        let dir = tempfile::Builder::new().prefix("callgate-pg-").tempdir().expect("temp dir").keep();
+        let dir = tempfile::Builder::new()
+            .prefix("callgate-pg-")
+            .tempdir()
+            .expect("temp dir")
+            .keep();
         std::fs::create_dir(dir.join("sock")).expect("socket dir");
         if as_postgres {
-            let status = Command::new("chown").args(["-R", "postgres:postgres"]).arg(&dir).status().expect("chown");
-            assert!(status.success(), "chown of {} to postgres failed", dir.display());
+            let status = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&dir)
+                .status()
+                .expect("chown");
+            assert!(
+                status.success(),
+                "chown of {} to postgres failed",
+                dir.display()
+            );
         }
-        let mut server = Server { port: 0, dir, bin, as_postgres, watcher: Mutex::new(None) };
+        let mut server = Server {
+            port: 0,
+            dir,
+            bin,
+            as_postgres,
+            watcher: Mutex::new(None),
+        };
         let output = server
             .command(&server.bin.join("initdb"))
             .arg("-D")
             .arg(server.dir.join("data"))
-            .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-locale", "--no-sync"])
+            .args([
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--no-sync",
+            ])
             .output()
             .expect("initdb runs");
         assert!(
@@ -153,7 +186,15 @@ impl Server {
                 return false;
             }
             let ready = Command::new(self.bin.join("pg_isready"))
-                .args(["-q", "-h", "127.0.0.1", "-U", "postgres", "-p", &self.port.to_string()])
+                .args([
+                    "-q",
+                    "-h",
+                    "127.0.0.1",
+                    "-U",
+                    "postgres",
+                    "-p",
+                    &self.port.to_string(),
+                ])
                 .status()
                 .is_ok_and(|s| s.success());
             if ready {
@@ -182,7 +223,11 @@ impl Server {
 
     /// Starts the stopped server again, on the same port with the same data.
     pub fn restart(&self) {
-        assert!(self.run(), "postgres did not restart; its log: {}", self.log());
+        assert!(
+            self.run(),
+            "postgres did not restart; its log: {}",
+            self.log()
+        );
     }
 
     /// The URL of database `db` on this server.
@@ -193,7 +238,12 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let running = self.watcher.get_mut().ok().and_then(|w| w.as_mut()).is_some_and(|w| matches!(w.try_wait(), Ok(None)));
+        let running = self
+            .watcher
+            .get_mut()
+            .ok()
+            .and_then(|w| w.as_mut())
+            .is_some_and(|w| matches!(w.try_wait(), Ok(None)));
         if running {
             self.stop();
         }
@@ -229,9 +279,17 @@ fn with_database(url: &str, db: &str) -> String {
 /// Creates database `db` (dropping any old one by that name) on the server `admin_url` points
 /// at; returns its URL.
 pub async fn create_database(admin_url: &str, db: &str) -> String {
-    let mut admin = sqlx::PgConnection::connect(admin_url).await.expect("connect to the Postgres test server");
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).execute(&mut admin).await.expect("drop database");
-    sqlx::query(&format!("CREATE DATABASE {db}")).execute(&mut admin).await.expect("create database");
+    let mut admin = sqlx::PgConnection::connect(admin_url)
+        .await
+        .expect("connect to the Postgres test server");
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .expect("drop database");
+    sqlx::query(&format!("CREATE DATABASE {db}"))
+        .execute(&mut admin)
+        .await
+        .expect("create database");
     admin.close().await.expect("close");
     with_database(admin_url, db)
 }
@@ -239,7 +297,11 @@ pub async fn create_database(admin_url: &str, db: &str) -> String {
 /// A fresh, empty database on the shared server; its URL.
 pub async fn database() -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let db = format!("cg_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+    let db = format!(
+        "cg_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
     let admin = match shared() {
         Shared::Ours(server) => server.url("postgres"),
         Shared::Theirs(url) => url.clone(),

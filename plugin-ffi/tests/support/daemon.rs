@@ -7,8 +7,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use callgate::engine::model::Tenant;
 use callgate::engine::Table;
+use callgate::engine::model::Tenant;
 use callgate_daemon::config::{Config, Peers};
 use callgate_daemon::serve::{DEMO_DIRECTORY, Daemon};
 use callgate_daemon::state::State;
@@ -27,14 +27,26 @@ pub fn demo_table() -> Arc<Table> {
 
 /// The demo's `acme` with bob's number grant (`+15550100000`) taken away.
 pub fn acme_without_bobs_number() -> Tenant {
-    let mut acme = demo_tenants().into_iter().find(|t| t.id == "acme").expect("acme");
-    acme.users.iter_mut().find(|u| u.id == "bob").expect("bob").grants.numbers.clear();
+    let mut acme = demo_tenants()
+        .into_iter()
+        .find(|t| t.id == "acme")
+        .expect("acme");
+    acme.users
+        .iter_mut()
+        .find(|u| u.id == "bob")
+        .expect("bob")
+        .grants
+        .numbers
+        .clear();
     acme
 }
 
 /// The demo's `acme` as it is.
 pub fn acme() -> Tenant {
-    demo_tenants().into_iter().find(|t| t.id == "acme").expect("acme")
+    demo_tenants()
+        .into_iter()
+        .find(|t| t.id == "acme")
+        .expect("acme")
 }
 
 /// A daemon over `table` on ephemeral loopback ports, feeding replicas at `feed`.
@@ -45,7 +57,12 @@ pub async fn start(feed: &Path, table: Arc<Table>) -> Daemon {
         feed: Some(feed.to_path_buf()),
         ..Config::default()
     };
-    let state = State::new(table, None, Peers::parse(&["127.0.0.1"]).expect("peers"), Duration::from_millis(200));
+    let state = State::new(
+        table,
+        None,
+        Peers::parse(&["127.0.0.1"]).expect("peers"),
+        Duration::from_millis(200),
+    );
     state.set_ready();
     Daemon::bind(&config, state).await.expect("daemon binds")
 }
@@ -53,7 +70,11 @@ pub async fn start(feed: &Path, table: Arc<Table>) -> Daemon {
 /// A tokio runtime for a daemon inside a plain `#[test]` (the C program and Kamailio run as
 /// child processes the test drives synchronously).
 pub fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
 }
 
 /// The directory holding this build's `libcallgate.so` (and `.a`): the test executable's own
@@ -62,16 +83,32 @@ pub fn runtime() -> tokio::runtime::Runtime {
 pub fn library_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable");
     let deps = exe.parent().expect("deps directory").to_path_buf();
-    let candidates = [deps.clone(), deps.parent().map(Path::to_path_buf).unwrap_or_default()];
-    candidates.into_iter().find(|d| d.join("libcallgate.so").exists()).unwrap_or_else(|| {
-        panic!("no libcallgate.so in {} or its parent: cargo test -p callgate-ffi builds it", deps.display())
-    })
+    let candidates = [
+        deps.clone(),
+        deps.parent().map(Path::to_path_buf).unwrap_or_default(),
+    ];
+    candidates
+        .into_iter()
+        .find(|d| d.join("libcallgate.so").exists())
+        .unwrap_or_else(|| {
+            panic!(
+                "no libcallgate.so in {} or its parent: cargo test -p callgate-ffi builds it",
+                deps.display()
+            )
+        })
 }
 
 /// Fails with how to install `tool` if it isn't on the PATH.
 pub fn require(tool: &str, package: &str) {
-    let found = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().map(|o| o.status.success());
-    assert!(found.unwrap_or(false), "`{tool}` is not installed: apt-get install {package} (scripts/test.sh does)");
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .map(|o| o.status.success());
+    assert!(
+        found.unwrap_or(false),
+        "`{tool}` is not installed: apt-get install {package} (scripts/test.sh does)"
+    );
 }
 
 /// The plugin crate's directory.
