@@ -12,7 +12,7 @@
 //! server → Welcome{version, revision}                  (or Error{message}, then close)
 //! server → Snapshot{revision, tenants: N}, N × Tenant{revision, tenant}, SnapshotEnd{revision}
 //! server → Put{revision, tenant} | Delete{revision, tenant: id} | Heartbeat{revision}   …
-//! client → Audit{records}                              (reserved; the daemon ignores it for now)
+//! client → Audit{records, dropped}                     (denials the client decided, batched)
 //! ```
 //!
 //! Changes come in revision order. A heartbeat (about once a second) says the daemon's table
@@ -98,11 +98,14 @@ pub enum Message {
         /// Why, for people.
         message: String,
     },
-    /// Client → server: decisions made in-process, for the daemon's audit log. Reserved: the
-    /// record format is not settled and the daemon currently accepts and drops these.
+    /// Client → server: decisions made in-process, for the daemon's audit trail.
     Audit {
-        /// The records, each a JSON object.
-        records: Vec<serde_json::Value>,
+        /// The decisions, oldest first.
+        records: Vec<AuditEntry>,
+        /// Decisions the client could not queue (its queue was full) since its last
+        /// `audit` message: counted, so that the trail says what it is missing.
+        #[serde(default)]
+        dropped: u64,
     },
 }
 
@@ -122,6 +125,30 @@ impl Message {
             Message::Audit { .. } => "audit",
         }
     }
+}
+
+/// One decision a client made in-process, as it reports it for the daemon's audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditEntry {
+    /// When, in milliseconds since the Unix epoch.
+    pub at_ms: i64,
+    /// The tenant asked about.
+    pub tenant: String,
+    /// The decision kind: `caller_id`, `agent_pause`, `recording`, `feature_code` or
+    /// `permission`.
+    pub action: String,
+    /// Who asked: the user or actor.
+    pub principal: String,
+    /// `allow`, `substitute` or `deny`.
+    pub decision: String,
+    /// The reason code (`number_not_permitted`, …).
+    pub reason: String,
+    /// The replica's revision when it decided.
+    pub revision: u64,
+    /// The other inputs of the check, by name (`dialed`, `requested`, `queue`, …).
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub inputs: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Serde for a shared tenant: written from the `Arc` without a copy, read into a new one.
@@ -257,7 +284,20 @@ mod tests {
                 message: "no".into(),
             },
             Message::Audit {
-                records: vec![serde_json::json!({"decision": "deny"})],
+                records: vec![AuditEntry {
+                    at_ms: 1_700_000_000_000,
+                    tenant: "acme".into(),
+                    action: "caller_id".into(),
+                    principal: "bob".into(),
+                    decision: "deny".into(),
+                    reason: "number_not_permitted".into(),
+                    revision: 5,
+                    inputs: serde_json::json!({"dialed": "5551234"})
+                        .as_object()
+                        .cloned()
+                        .unwrap(),
+                }],
+                dropped: 2,
             },
         ];
         let mut wire = Vec::new();

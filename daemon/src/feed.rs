@@ -11,6 +11,10 @@
 //! unwritable past a timeout, or that sends anything but well-formed frames of the protocol is
 //! disconnected (it reconnects and resyncs); nothing a client does can stall the hub or the
 //! other clients.
+//!
+//! Clients send back the denials they decided in-process (`audit` frames); each goes into the
+//! daemon's audit trail through the same bounded queue as the daemon's own decisions, marked
+//! `plugin:NAME` after the client's hello.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -29,6 +33,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior, timeout};
 
+use crate::audit::{AuditRecord, Auditor, now_ms};
 use crate::telemetry::FEED_CLIENTS;
 
 /// The feed's limits and timings. [`Settings::default`] is what `serve` uses.
@@ -98,19 +103,22 @@ pub fn bind(path: &Path) -> io::Result<UnixListener> {
 }
 
 /// Serves the feed on an already-bound listener until `shutdown` resolves, with the default
-/// [`Settings`]. Removes the socket file when it stops.
+/// [`Settings`]; what clients audit goes to `auditor` (dropped if there is none). Removes the
+/// socket file when it stops.
 pub async fn run(
     listener: UnixListener,
     table: Arc<Table>,
+    auditor: Option<Auditor>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
-    run_with(listener, table, Settings::default(), shutdown).await
+    run_with(listener, table, auditor, Settings::default(), shutdown).await
 }
 
 /// [`run`] with explicit limits (tests make them small).
 pub async fn run_with(
     listener: UnixListener,
     table: Arc<Table>,
+    auditor: Option<Auditor>,
     settings: Settings,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
@@ -137,8 +145,9 @@ pub async fn run_with(
                         continue;
                     };
                     let (join, settings, stop) = (join_tx.clone(), Arc::clone(&settings), stop_rx.clone());
+                    let auditor = auditor.clone();
                     clients.spawn(async move {
-                        serve_client(stream, join, settings, stop).await;
+                        serve_client(stream, join, settings, auditor, stop).await;
                         drop(permit);
                     });
                 }
@@ -374,6 +383,7 @@ async fn serve_client(
     stream: UnixStream,
     hub: mpsc::Sender<Join>,
     settings: Arc<Settings>,
+    auditor: Option<Auditor>,
     mut stop: watch::Receiver<bool>,
 ) {
     let _counted = Counted::new();
@@ -430,11 +440,15 @@ async fn serve_client(
     };
     tracing::info!(client = %name, pid, revision, tenants = tenants.len(), "feed: client joined");
 
+    let source = format!("plugin:{name}");
     let reader = async {
         loop {
             match read_message(&mut rd, &mut buf, settings.max_client_frame).await {
-                // Reserved: accepted and dropped until the audit log takes them.
-                Ok(Message::Audit { .. }) => {}
+                Ok(Message::Audit { records, dropped }) => {
+                    if let Err(why) = audit(auditor.as_ref(), &source, records, dropped) {
+                        return why;
+                    }
+                }
                 Ok(other) => {
                     return format!("unexpected `{}` message from the client", other.kind());
                 }
@@ -493,6 +507,72 @@ async fn serve_client(
         },
     };
     tracing::info!(client = %name, pid, why = %why, "feed: client disconnected");
+}
+
+/// The decision kinds a client may report, as the audit trail names them.
+const DECISION_KINDS: [&str; 5] = [
+    "caller_id",
+    "agent_pause",
+    "recording",
+    "feature_code",
+    "permission",
+];
+
+/// Puts a client's `audit` frame into the trail: each decision as a record from `source`,
+/// and a count of what the client itself had to drop as an `audit_dropped` record. A record
+/// that is not a decision of this protocol ends the connection (its frame is not recorded).
+fn audit(
+    auditor: Option<&Auditor>,
+    source: &str,
+    records: Vec<feed::AuditEntry>,
+    dropped: u64,
+) -> Result<(), String> {
+    if let Some(bad) = records.iter().find(|r| {
+        !DECISION_KINDS.contains(&r.action.as_str())
+            || !matches!(r.decision.as_str(), "allow" | "substitute" | "deny")
+    }) {
+        return Err(format!(
+            "malformed audit record: a `{}` decision `{}`",
+            bad.action, bad.decision
+        ));
+    }
+    let Some(auditor) = auditor else {
+        return Ok(());
+    };
+    for r in records {
+        auditor.record(AuditRecord {
+            at_ms: r.at_ms,
+            tenant: r.tenant,
+            kind: "decision".into(),
+            action: r.action,
+            principal: r.principal,
+            decision: r.decision,
+            reason: r.reason,
+            revision: i64::try_from(r.revision).unwrap_or(i64::MAX),
+            source: source.to_string(),
+            detail: serde_json::Value::Object(r.inputs),
+        });
+    }
+    if dropped > 0 {
+        tracing::warn!(
+            source,
+            dropped,
+            "feed: a client dropped audit records (its queue was full)"
+        );
+        auditor.record(AuditRecord {
+            at_ms: now_ms(),
+            tenant: String::new(),
+            kind: "audit_dropped".into(),
+            action: "overflow".into(),
+            principal: "callgate".into(),
+            decision: String::new(),
+            reason: "audit_queue_full".into(),
+            revision: 0,
+            source: source.to_string(),
+            detail: serde_json::json!({ "dropped": dropped }),
+        });
+    }
+    Ok(())
 }
 
 async fn read_message<R: AsyncRead + Unpin>(

@@ -124,8 +124,9 @@ impl Daemon {
             let listener = crate::feed::bind(path)
                 .with_context(|| format!("binding the feed socket `{}`", path.display()))?;
             let (table, rx) = (state.table_arc(), stop.subscribe());
+            let auditor = state.auditor().cloned();
             tasks.spawn(async move {
-                if let Err(e) = crate::feed::run(listener, table, stopped(rx)).await {
+                if let Err(e) = crate::feed::run(listener, table, auditor, stopped(rx)).await {
                     tracing::error!(error = %e, "feed listener failed");
                 }
             });

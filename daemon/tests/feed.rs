@@ -20,6 +20,7 @@ use std::time::Duration;
 use callgate::Table;
 use callgate::feed::{self, Message, VERSION};
 use callgate::model::{Tenant, User};
+use callgate_daemon::audit::Auditor;
 use callgate_daemon::config::Config;
 use callgate_daemon::feed::{Settings, run_with};
 use callgate_daemon::serve::Daemon;
@@ -34,11 +35,21 @@ fn serve(
     table: Arc<Table>,
     settings: Settings,
 ) -> (std::path::PathBuf, oneshot::Sender<()>) {
+    serve_audited(dir, table, settings, None)
+}
+
+/// [`serve`], with what clients audit going to `auditor`.
+fn serve_audited(
+    dir: &Path,
+    table: Arc<Table>,
+    settings: Settings,
+    auditor: Option<Auditor>,
+) -> (std::path::PathBuf, oneshot::Sender<()>) {
     let path = dir.join("feed.sock");
     let listener = UnixListener::bind(&path).unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(async move {
-        run_with(listener, table, settings, async {
+        run_with(listener, table, auditor, settings, async {
             let _ = stopped.await;
         })
         .await
@@ -315,18 +326,21 @@ async fn garbage_and_oversized_frames_get_a_client_dropped() {
         closed_within(&mut s, Duration::from_secs(5)).await,
         "a client heartbeat"
     );
-    // Audit records are accepted (and, for now, dropped).
+    // An audit record that is not a decision of the protocol.
     let (mut s, _, _) = join(&path).await;
+    let mut bad = denial("bob");
+    bad.decision = "launch".into();
     send(
         &mut s,
         &Message::Audit {
-            records: vec![serde_json::json!({"decision": "deny"})],
+            records: vec![bad],
+            dropped: 0,
         },
     )
     .await;
     assert!(
-        !closed_within(&mut s, Duration::from_millis(300)).await,
-        "an audit message must not get a client dropped"
+        closed_within(&mut s, Duration::from_secs(5)).await,
+        "a malformed audit record"
     );
 
     // The well-behaved client never noticed.
@@ -334,6 +348,78 @@ async fn garbage_and_oversized_frames_get_a_client_dropped() {
     let Message::Put { revision: 2, .. } = next_change(&mut watcher).await else {
         panic!("no put")
     };
+}
+
+/// A caller-ID denial as a plugin reports it.
+fn denial(principal: &str) -> feed::AuditEntry {
+    feed::AuditEntry {
+        at_ms: 1_790_000_000_000,
+        tenant: "acme".into(),
+        action: "caller_id".into(),
+        principal: principal.into(),
+        decision: "deny".into(),
+        reason: "number_not_permitted".into(),
+        revision: 1,
+        inputs: serde_json::json!({"requested": "+15550100000", "dialed": "5551234"})
+            .as_object()
+            .cloned()
+            .unwrap(),
+    }
+}
+
+/// Issue 6: "Denials made in-process by the plugin reach the daemon's audit trail too (over
+/// the feed connection, batched)."
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clients_denials_go_into_the_audit_trail_marked_with_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let (auditor, mut queue) = Auditor::new(100, 0);
+    let (path, _stop) = serve_audited(dir.path(), daemon::demo_table(), quick(), Some(auditor));
+    let (mut s, _, _) = join(&path).await;
+    send(
+        &mut s,
+        &Message::Audit {
+            records: vec![denial("bob"), denial("carol")],
+            dropped: 3,
+        },
+    )
+    .await;
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        let r = timeout(Duration::from_secs(5), queue.recv())
+            .await
+            .expect("audit records within 5 s")
+            .unwrap();
+        got.push(r);
+    }
+    let name = match hello() {
+        Message::Hello { name, .. } => name,
+        _ => unreachable!(),
+    };
+    for (r, who) in got.iter().zip(["bob", "carol"]) {
+        assert_eq!(
+            (r.kind.as_str(), r.action.as_str(), r.principal.as_str()),
+            ("decision", "caller_id", who)
+        );
+        assert_eq!(
+            (r.decision.as_str(), r.reason.as_str()),
+            ("deny", "number_not_permitted")
+        );
+        assert_eq!(
+            (r.tenant.as_str(), r.revision, r.at_ms),
+            ("acme", 1, 1_790_000_000_000)
+        );
+        assert_eq!(r.source, format!("plugin:{name}"));
+        assert_eq!(r.detail["requested"], "+15550100000");
+    }
+    // What the client could not queue is counted in the trail, under its name.
+    let counted = &got[2];
+    assert_eq!(
+        (counted.kind.as_str(), counted.detail["dropped"].as_u64()),
+        ("audit_dropped", Some(3))
+    );
+    assert_eq!(counted.source, format!("plugin:{name}"));
+    // And the client is still fed.
+    assert!(!closed_within(&mut s, Duration::from_millis(200)).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

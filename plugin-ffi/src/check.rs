@@ -6,10 +6,15 @@
 //! caller-owned structs and buffers, written only when the call returns
 //! `CALLGATE_RESULT_OK`. A decision itself never fails: an unknown tenant, user, queue or
 //! number is a `deny` with a reason, like the HTTP API's.
+//!
+//! Every denial is queued for the daemon's audit trail, with its inputs ([`crate::audit`]):
+//! a push onto a bounded lock-free queue, never a wait.
 
 use std::ffi::c_char;
 
-use callgate_engine::{Action, Category, Recording, RecordingAction, Resource, Verdict};
+use callgate_engine::{Action, Category, Outcome, Recording, RecordingAction, Resource, Verdict};
+
+use crate::audit::{Input, Kind};
 
 use crate::client::{callgate_client, try_client};
 use crate::codes::{callgate_feature, callgate_outcome, callgate_reason, callgate_result};
@@ -107,6 +112,12 @@ pub unsafe extern "C" fn callgate_check_caller_id(
         let out = try_mut!(out_decision);
         let out_n = try_mut!(out_caller_id_n);
         let answer = replica.table().check_caller_id(tenant, user, requested, dialed);
+        if answer.outcome == Outcome::Deny {
+            replica.audit().deny(Kind::CallerId, tenant, user, answer.reason, answer.revision, &[
+                ("requested", Input::Text(requested)),
+                ("dialed", Input::Text(Some(dialed))),
+            ]);
+        }
         let number = answer.caller_id.map(|n| n.to_buf());
         let text = number.as_ref().map_or("", |n| n.as_str());
         // SAFETY: `caller_id_buf` is valid for `caller_id_len` bytes by the caller's promise.
@@ -150,7 +161,15 @@ pub unsafe extern "C" fn callgate_check_agent_pause(
         let agent = try_str!(agent);
         let queue = try_str!(queue);
         let out = try_mut!(out_verdict);
-        *out = verdict(replica.table().check_agent_pause(tenant, actor, agent, queue, paused));
+        let v = replica.table().check_agent_pause(tenant, actor, agent, queue, paused);
+        if v.outcome == Outcome::Deny {
+            replica.audit().deny(Kind::AgentPause, tenant, actor, v.reason, v.revision, &[
+                ("agent", Input::Text(Some(agent))),
+                ("queue", Input::Text(Some(queue))),
+                ("paused", Input::Flag(paused)),
+            ]);
+        }
+        *out = verdict(v);
         callgate_result::Ok
     }
 }
@@ -253,11 +272,21 @@ pub unsafe extern "C" fn callgate_check_recording(
         };
         let site = try_opt_str!(site);
         let out = try_mut!(out_verdict);
-        let Ok(action) = action.parse::<RecordingAction>() else {
+        let Ok(asked) = action.parse::<RecordingAction>() else {
             return callgate_result::UnknownAction;
         };
         let recording = Recording { queue, extensions: extensions.as_slice(), numbers: numbers.as_slice(), site };
-        *out = verdict(replica.table().check_recording(tenant, actor, action, &recording));
+        let v = replica.table().check_recording(tenant, actor, asked, &recording);
+        if v.outcome == Outcome::Deny {
+            replica.audit().deny(Kind::Recording, tenant, actor, v.reason, v.revision, &[
+                ("action", Input::Text(Some(action))),
+                ("queue", Input::Text(queue)),
+                ("extensions", Input::List(recording.extensions)),
+                ("numbers", Input::List(recording.numbers)),
+                ("site", Input::Text(site)),
+            ]);
+        }
+        *out = verdict(v);
         callgate_result::Ok
     }
 }
@@ -296,6 +325,11 @@ pub unsafe extern "C" fn callgate_check_feature_code(
             return callgate_result::NullParameter;
         }
         let answer = replica.table().check_feature_code(tenant, user, dialed);
+        if answer.outcome == Outcome::Deny {
+            replica.audit().deny(Kind::FeatureCode, tenant, user, answer.reason, answer.revision, &[
+                ("dialed", Input::Text(Some(dialed))),
+            ]);
+        }
         let needed: usize = answer.args.iter().map(|a| a.len() + 1).sum();
         if needed > args_len {
             return callgate_result::InsufficientSize;
@@ -359,13 +393,24 @@ pub unsafe extern "C" fn callgate_check_permission(
             number: try_opt_str!(number),
         };
         let out = try_mut!(out_verdict);
-        let Ok(category) = category.parse::<Category>() else {
+        let Ok(parsed_category) = category.parse::<Category>() else {
             return callgate_result::UnknownCategory;
         };
-        let Ok(action) = action.parse::<Action>() else {
+        let Ok(parsed_action) = action.parse::<Action>() else {
             return callgate_result::UnknownAction;
         };
-        *out = verdict(replica.table().check_permission(tenant, user, category, action, &resource));
+        let v = replica.table().check_permission(tenant, user, parsed_category, parsed_action, &resource);
+        if v.outcome == Outcome::Deny {
+            replica.audit().deny(Kind::Permission, tenant, user, v.reason, v.revision, &[
+                ("category", Input::Text(Some(category))),
+                ("action", Input::Text(Some(action))),
+                ("site", Input::Text(resource.site)),
+                ("queue", Input::Text(resource.queue)),
+                ("extension", Input::Text(resource.extension)),
+                ("number", Input::Text(resource.number)),
+            ]);
+        }
+        *out = verdict(v);
         callgate_result::Ok
     }
 }

@@ -19,6 +19,7 @@
 
 mod panic;
 
+pub mod audit;
 pub mod check;
 pub mod client;
 pub mod codes;

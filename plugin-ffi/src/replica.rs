@@ -7,6 +7,9 @@
 //! the connection, waits (exponential backoff from [`MIN_BACKOFF`] up to the configured cap)
 //! and starts again with a fresh snapshot. Until the first snapshot the table is empty, and
 //! the engine still allows emergency calls for tenants it doesn't know.
+//!
+//! A second thread sends the denials checks queue ([`crate::audit`]) to the daemon, as
+//! `audit` frames on the same connection, once the connection has said hello.
 
 use std::collections::HashSet;
 use std::io::{BufReader, BufWriter, Write};
@@ -19,6 +22,8 @@ use std::time::{Duration, Instant};
 
 use callgate_engine::feed::{self, FeedError, Message, VERSION};
 use callgate_engine::{CompiledTenant, Table};
+
+use crate::audit::{self, AuditQueue};
 
 /// The first wait before reconnecting; it doubles on each failure up to the cap.
 pub const MIN_BACKOFF: Duration = Duration::from_millis(25);
@@ -58,12 +63,22 @@ pub enum StartError {
 /// What the checking threads and the feed thread share.
 struct Shared {
     table: Table,
+    audit: AuditQueue,
+    /// The audit batch being sent (held while it is written), kept if the sending fails.
+    outbox: Mutex<Outbox>,
     options: Options,
     epoch: Instant,
     /// Microseconds after `epoch` of the last frame from the daemon, plus one; 0 = never.
     last_frame: AtomicU64,
     state: Mutex<State>,
     changed: Condvar,
+}
+
+/// Audit records taken from the queue and not yet sent.
+#[derive(Default)]
+struct Outbox {
+    records: Vec<feed::AuditEntry>,
+    dropped: u64,
 }
 
 /// The feed thread's state, as others need to see it.
@@ -74,6 +89,8 @@ struct State {
     snapshots: u64,
     /// The open connection, so that stopping can shut it and wake a blocked read.
     stream: Option<UnixStream>,
+    /// The open connection once it has said hello: where audit frames go.
+    audit_to: Option<Arc<UnixStream>>,
     last_error: Option<String>,
 }
 
@@ -81,7 +98,7 @@ struct State {
 /// Dropping it stops the thread (and waits for it).
 pub struct Replica {
     shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
+    threads: Vec<JoinHandle<()>>,
 }
 
 impl Replica {
@@ -90,23 +107,30 @@ impl Replica {
         let wait = options.snapshot_wait;
         let shared = Arc::new(Shared {
             table: Table::new(),
+            audit: AuditQueue::default(),
+            outbox: Mutex::new(Outbox::default()),
             options,
             epoch: Instant::now(),
             last_frame: AtomicU64::new(0),
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
         });
-        let thread = std::thread::Builder::new()
-            .name("callgate-feed".into())
-            .spawn({
-                let shared = Arc::clone(&shared);
-                move || follow(&shared)
-            })
-            .map_err(|_| StartError::Thread)?;
-        let replica = Replica {
+        let mut replica = Replica {
             shared,
-            thread: Some(thread),
+            threads: Vec::with_capacity(2),
         };
+        // On failure, dropping `replica` stops and joins what did start.
+        for (name, body) in [
+            ("callgate-feed", follow as fn(&Shared)),
+            ("callgate-audit", send_audit),
+        ] {
+            let shared = Arc::clone(&replica.shared);
+            let thread = std::thread::Builder::new()
+                .name(name.into())
+                .spawn(move || body(&shared))
+                .map_err(|_| StartError::Thread)?;
+            replica.threads.push(thread);
+        }
         if wait.is_zero() {
             return Ok(replica);
         }
@@ -132,6 +156,12 @@ impl Replica {
         }
         drop(state);
         Ok(replica)
+    }
+
+    /// Where checks queue their denials for the daemon's audit trail.
+    #[inline]
+    pub fn audit(&self) -> &AuditQueue {
+        &self.shared.audit
     }
 
     /// The local grant table (what every check reads).
@@ -173,6 +203,8 @@ impl Replica {
 
 impl Drop for Replica {
     fn drop(&mut self) {
+        // The last denials go before the connection does.
+        flush_audit(&self.shared);
         {
             let mut state = self.shared.lock();
             state.stop = true;
@@ -181,7 +213,7 @@ impl Drop for Replica {
             }
         }
         self.shared.changed.notify_all();
-        if let Some(thread) = self.thread.take() {
+        for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
     }
@@ -232,6 +264,7 @@ fn follow(shared: &Shared) {
         {
             let mut state = shared.lock();
             state.stream = None;
+            state.audit_to = None;
             if let Err(e) = result {
                 state.last_error = Some(e.to_string());
             }
@@ -291,6 +324,10 @@ fn session(shared: &Shared, backoff: &mut Duration) -> Result<(), SessionError> 
     feed::write_message(&mut w, &hello)?;
     w.flush().map_err(FeedError::Io)?;
     drop(w);
+    {
+        let audit_to = stream.try_clone().map_err(FeedError::Io)?;
+        shared.lock().audit_to = Some(Arc::new(audit_to));
+    }
 
     let mut r = BufReader::with_capacity(1 << 16, &stream);
     let mut buf = Vec::new();
@@ -346,6 +383,51 @@ fn session(shared: &Shared, backoff: &mut Duration) -> Result<(), SessionError> 
             Message::Heartbeat { revision } => shared.table.advance(revision),
             other => return Err(SessionError::Unexpected(other.kind())),
         }
+    }
+}
+
+/// The audit thread: every [`audit::FLUSH_EVERY`], sends what the checks queued to the
+/// daemon, while a connection is open (the queue holds [`audit::QUEUE`] records, so a burst
+/// of up to that many denials per period is kept whole). Records wait in the queue while no
+/// connection is open; beyond what it holds they are counted, and the count is sent.
+fn send_audit(shared: &Shared) {
+    while !shared.sleep(audit::FLUSH_EVERY) {
+        flush_audit(shared);
+    }
+}
+
+/// Sends every queued record on the open connection, if there is one. A batch that fails to
+/// send is kept and sent first on the next connection.
+fn flush_audit(shared: &Shared) {
+    // One sender at a time, so frames never interleave on the socket.
+    let mut outbox = shared.outbox.lock().unwrap_or_else(PoisonError::into_inner);
+    let Some(to) = shared.lock().audit_to.clone() else {
+        return;
+    };
+    loop {
+        if outbox.records.is_empty() {
+            if shared.audit.is_empty() && outbox.dropped == 0 {
+                return;
+            }
+            let (records, dropped) = shared.audit.take(audit::BATCH);
+            outbox.records = records;
+            outbox.dropped += dropped;
+        }
+        let frame = Message::Audit {
+            records: std::mem::take(&mut outbox.records),
+            dropped: outbox.dropped,
+        };
+        let mut w = BufWriter::new(&*to);
+        let done =
+            feed::write_message(&mut w, &frame).and_then(|()| w.flush().map_err(FeedError::Io));
+        if done.is_err() {
+            // The connection is going; the feed thread will notice and reconnect.
+            if let Message::Audit { records, .. } = frame {
+                outbox.records = records;
+            }
+            return;
+        }
+        outbox.dropped = 0;
     }
 }
 

@@ -243,3 +243,93 @@ fn waiting_for_a_snapshot_that_never_comes_fails_cleanly() {
         Some(callgate_result::ConnectFailed)
     );
 }
+
+/// Issue 6: "Denials made in-process by the plugin reach the daemon's audit trail too (over
+/// the feed connection, batched)." A daemon on a real SQLite store; a denial decided in this
+/// process, through the C ABI, while the daemon is up, and one while it is down: both end up
+/// in the store's trail, marked with the client's name, inputs and all.
+#[test]
+fn in_process_denials_reach_the_daemons_audit_trail_even_across_a_restart() {
+    use callgate_daemon::config::Config;
+    use callgate_daemon::serve::Daemon;
+    use callgate_daemon::store::{AuditQuery, AuditRow, Store};
+
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("feed.sock");
+    let config = Config {
+        db: format!("sqlite://{}", dir.path().join("callgate.db").display()),
+        http: "127.0.0.1:0".parse().unwrap(),
+        sip: "127.0.0.1:0".parse().unwrap(),
+        feed: Some(socket.clone()),
+        demo: true,
+        ..Config::default()
+    };
+    let rt = daemon::runtime();
+    let d = rt.block_on(Daemon::start(&config)).unwrap();
+    let client = Client::open(&socket, 10_000).unwrap();
+    let trail = || -> Vec<AuditRow> {
+        rt.block_on(async {
+            let store = Store::open(&config.db).await.unwrap();
+            let query = AuditQuery {
+                tenant: "initech".into(),
+                kind: Some("decision".into()),
+                limit: 1000,
+                ..AuditQuery::default()
+            };
+            store.query_audit(&query).await.unwrap()
+        })
+    };
+    let wait_for_rows = |n: usize| -> Vec<AuditRow> {
+        let t = Instant::now();
+        loop {
+            let rows = trail();
+            if rows.len() >= n || t.elapsed() > Duration::from_secs(10) {
+                return rows;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+
+    // Milton has no number grant: a denial. Samir's own number: an allow, not recorded.
+    let (milton, _) = client.caller_id(c"initech", c"milton", c"+13125550000");
+    assert_eq!(milton.outcome, callgate_outcome::Deny as u32);
+    let (samir, _) = client.caller_id(c"initech", c"samir", c"+13125550002");
+    assert_eq!(samir.outcome, ALLOW);
+    let rows = wait_for_rows(1);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let r = &rows[0].record;
+    assert_eq!(r.source, "plugin:replica-test");
+    assert_eq!(
+        (r.action.as_str(), r.principal.as_str(), r.decision.as_str()),
+        ("caller_id", "milton", "deny")
+    );
+    assert_eq!(r.reason, callgate_reason_code_of(milton.reason));
+    assert_eq!(r.revision, milton.revision as i64);
+    assert_eq!(r.detail["requested"], "+13125550000");
+    assert_eq!(r.detail["dialed"], "5551234");
+
+    // The daemon goes away; the replica keeps deciding, and keeps its denials until the
+    // daemon is back.
+    rt.block_on(d.shutdown());
+    let (again, _) = client.caller_id(c"initech", c"milton", c"+13125550000");
+    assert_eq!(again.outcome, callgate_outcome::Deny as u32);
+    std::thread::sleep(Duration::from_millis(300));
+    let d = rt.block_on(Daemon::start(&config)).unwrap();
+    let rows = wait_for_rows(2);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(
+        rows.iter()
+            .all(|r| r.record.source == "plugin:replica-test")
+    );
+    drop(client);
+    rt.block_on(d.shutdown());
+}
+
+/// The code of a reason value, through the C ABI.
+fn callgate_reason_code_of(reason: u32) -> String {
+    let code = callgate::callgate_reason_code(reason);
+    unsafe { CStr::from_ptr(code) }
+        .to_str()
+        .unwrap()
+        .to_string()
+}
