@@ -364,9 +364,11 @@ pub fn caller_id(
         };
     }
 
-    let u = match active_user(t, user) {
-        Ok((_, u)) => u,
-        Err(reason) => return answer(Outcome::Deny, None, reason),
+    // The user found above, held to the same rule as `active_user` (no second lookup).
+    let u = match found {
+        None => return answer(Outcome::Deny, None, Reason::UnknownUser),
+        Some(u) if !u.active => return answer(Outcome::Deny, None, Reason::UserSuspended),
+        Some(u) => u,
     };
     let fallback = |reason, none_reason| match default_caller_id(t, u) {
         Some(n) => answer(Outcome::Substitute, Some(n), reason),

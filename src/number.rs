@@ -86,28 +86,16 @@ impl E164 {
     /// Writes `+<digits>` into a stack buffer and returns it; no allocation.
     pub fn to_buf(self) -> NumberBuf {
         let mut buf = NumberBuf {
-            bytes: [0; 16],
+            bytes: [0; 21],
             len: 0,
         };
-        let mut digits = [0u8; 20];
-        let mut n = self.0;
-        let mut i = digits.len();
-        loop {
-            i -= 1;
-            if let Some(d) = digits.get_mut(i) {
-                *d = b'0' + (n % 10) as u8;
-            }
-            n /= 10;
-            if n == 0 || i == 0 {
-                break;
-            }
-        }
-        let tail = digits.get(i..).unwrap_or(&[]);
-        if let Some(out) = buf.bytes.get_mut(..=tail.len())
+        let mut digits = itoa::Buffer::new();
+        let digits = digits.format(self.0).as_bytes();
+        if let Some(out) = buf.bytes.get_mut(..=digits.len())
             && let Some((plus, rest)) = out.split_first_mut()
         {
             *plus = b'+';
-            rest.copy_from_slice(tail);
+            rest.copy_from_slice(digits);
             buf.len = out.len() as u8;
         }
         buf
@@ -117,15 +105,21 @@ impl E164 {
 /// A formatted E.164 number on the stack.
 #[derive(Clone, Copy)]
 pub struct NumberBuf {
-    bytes: [u8; 16],
+    /// `+` and up to 20 digits: any `u64`, though a valid number has at most 15.
+    bytes: [u8; 21],
     len: u8,
 }
 
 impl NumberBuf {
     /// The text, `+<digits>`.
     pub fn as_str(&self) -> &str {
-        let bytes = self.bytes.get(..self.len as usize).unwrap_or(&[]);
-        std::str::from_utf8(bytes).unwrap_or("")
+        std::str::from_utf8(self.as_bytes()).unwrap_or("")
+    }
+
+    /// The text's bytes (ASCII), `+<digits>`.
+    #[inline]
+    pub fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..self.len as usize).unwrap_or(&[])
     }
 }
 
@@ -163,6 +157,12 @@ mod tests {
         for text in ["+1", "+15550100000", "+353123456789012", "+999999999999999"] {
             assert_eq!(E164::parse(text).unwrap().to_string(), text);
         }
+    }
+
+    #[test]
+    fn any_value_formats_whole() {
+        assert_eq!(E164(u64::MAX).to_buf().as_str(), "+18446744073709551615");
+        assert_eq!(E164(7).to_buf().as_bytes(), b"+7");
     }
 
     #[test]

@@ -119,9 +119,9 @@ pub unsafe extern "C" fn callgate_check_caller_id(
             ]);
         }
         let number = answer.caller_id.map(|n| n.to_buf());
-        let text = number.as_ref().map_or("", |n| n.as_str());
+        let text = number.as_ref().map_or(&[][..], |n| n.as_bytes());
         // SAFETY: `caller_id_buf` is valid for `caller_id_len` bytes by the caller's promise.
-        let n = match unsafe { write_text(text.as_bytes(), caller_id_buf, caller_id_len) } {
+        let n = match unsafe { write_text(text, caller_id_buf, caller_id_len) } {
             Ok(n) => n,
             Err(e) => return e,
         };

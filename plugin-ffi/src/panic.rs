@@ -5,7 +5,7 @@
 //! [`ffi_panic_boundary!`], which turns a panic into [`callgate_result::Panic`] (or the
 //! function's safe default), and every pointer goes through one of the `try_*!` macros.
 
-use std::ffi::{CStr, c_char};
+use std::ffi::c_char;
 
 use crate::codes::callgate_result;
 
@@ -101,18 +101,32 @@ pub(crate) unsafe fn str_from<'a>(ptr: *const c_char) -> Result<Option<&'a str>,
     if ptr.is_null() {
         return Ok(None);
     }
-    // SAFETY: non-NULL, NUL-terminated by the caller's promise.
-    let bytes = unsafe { CStr::from_ptr(ptr) };
-    bytes
-        .to_str()
+    // One pass finds the NUL and notes any byte outside ASCII: the ids, numbers and codes
+    // asked about are short and ASCII, so this is all the work a string takes; anything else
+    // is validated as UTF-8 properly.
+    let start = ptr.cast::<u8>();
+    let mut len = 0usize;
+    let mut high = 0u8;
+    loop {
+        // SAFETY: NUL-terminated by the caller's promise, and we stop at the NUL.
+        let b = unsafe { start.add(len).read() };
+        if b == 0 {
+            break;
+        }
+        high |= b;
+        len += 1;
+    }
+    // SAFETY: the `len` bytes before the NUL, alive for the call by the caller's promise.
+    let bytes = unsafe { std::slice::from_raw_parts(start, len) };
+    if high < 0x80 {
+        // SAFETY: every byte is below 0x80: ASCII, hence UTF-8.
+        return Ok(Some(unsafe { std::str::from_utf8_unchecked(bytes) }));
+    }
+    std::str::from_utf8(bytes)
         .map(Some)
         .map_err(|_| callgate_result::InvalidUtf8)
 }
 
-/// Copies `text` and a NUL into a caller's buffer of `len` bytes; the text's length.
-///
-/// # Safety
-/// `buf` is NULL or valid for writes of `len` bytes.
 pub(crate) unsafe fn write_text(
     text: &[u8],
     buf: *mut c_char,
