@@ -1,7 +1,8 @@
 //! The C entry points, called through the C ABI from Rust, on a replica of 1,000 tenants of
 //! 1,000 users (1,000,000 users) that a live in-process daemon fed over its socket: the
 //! caller-ID check on one thread, and on 4 threads at once. Also prints how long the
-//! snapshot took to arrive and how long a change takes to reach the replica at that size.
+//! snapshot took to arrive and how long a change takes to reach the replica at that size;
+//! a denial (which also queues an audit record), and the audit queue alone.
 //!
 //! `cargo bench -p callgate-ffi --bench ffi`
 
@@ -16,8 +17,9 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use callgate::engine::Table;
+use callgate::audit::{AuditQueue, Input, Kind};
 use callgate::engine::model::{Extension, Grants, Number, Queue, Site, Tenant, User};
+use callgate::engine::{Reason, Table};
 use callgate::{
     CALLGATE_CALLER_ID_MAX, callgate_caller_id, callgate_check_caller_id, callgate_client,
     callgate_client_free, callgate_client_new, callgate_client_options, callgate_client_revision,
@@ -313,8 +315,56 @@ fn bench(c: &mut Criterion) {
                     .unwrap_or_default()
             })
         });
+        if label == "hot" {
+            // A denial: the same check for a user the tenant doesn't have, so each call also
+            // queues an audit record. Run flat out, this floods the 4,096-record queue between
+            // the audit thread's 100 ms sends, so most calls take the full-queue path (count
+            // and go on): the cost of a denial under a flood.
+            let nobody = c"nobody".as_ptr();
+            let mut i = 0usize;
+            group.bench_function("caller_id_denied_audited/1_000_000_users", |b| {
+                b.iter(|| {
+                    i = if i + 1 == cases.ptrs.len() { 0 } else { i + 1 };
+                    let [t, _, n] = cases.ptrs[i];
+                    black_box(check(client, &[t, nobody, n]))
+                })
+            });
+        }
         group.finish();
     }
+
+    // The audit queue alone, with a consumer taking records as the audit thread does: what
+    // a denial adds to a check when the queue has room.
+    let mut group = c.benchmark_group("ffi_audit");
+    let queue = Arc::new(AuditQueue::default());
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let consumer = {
+        let (queue, stop) = (Arc::clone(&queue), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                black_box(queue.take(512));
+                std::thread::yield_now();
+            }
+        })
+    };
+    group.bench_function("queue_a_denial", |b| {
+        b.iter(|| {
+            queue.deny(
+                Kind::CallerId,
+                black_box("t0001"),
+                black_box("nobody"),
+                Reason::UnknownUser,
+                7,
+                &[
+                    ("requested", Input::Text(Some(black_box("+12000010001")))),
+                    ("dialed", Input::Text(Some("15551234567"))),
+                ],
+            )
+        })
+    });
+    group.finish();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    consumer.join().unwrap();
 
     // SAFETY: the client is not used after this.
     unsafe { callgate_client_free(client.0) };

@@ -21,72 +21,12 @@ pub(crate) const FLUSH_EVERY: Duration = Duration::from_millis(100);
 /// Most records in one `audit` frame.
 pub(crate) const BATCH: usize = 512;
 
-/// Bytes an input keeps; longer inputs are cut (at a character boundary) and marked `…`.
-const INLINE: usize = 64;
-/// Most named inputs a record keeps besides tenant and principal.
-const INPUTS: usize = 6;
-
-/// A string of up to [`INLINE`] bytes, kept in place.
-#[derive(Clone, Copy)]
-struct Inline {
-    len: u8,
-    cut: bool,
-    bytes: [u8; INLINE],
-}
-
-impl Inline {
-    const EMPTY: Inline = Inline {
-        len: 0,
-        cut: false,
-        bytes: [0; INLINE],
-    };
-
-    fn new(s: &str) -> Inline {
-        let mut out = Inline::EMPTY;
-        out.push(s);
-        out
-    }
-
-    /// `items` joined by commas.
-    fn list(items: &[&str]) -> Inline {
-        let mut out = Inline::EMPTY;
-        for (i, item) in items.iter().enumerate() {
-            if i > 0 {
-                out.push(",");
-            }
-            out.push(item);
-        }
-        out
-    }
-
-    /// Appends what fits of `s`, cut at a character boundary.
-    fn push(&mut self, s: &str) {
-        if self.cut {
-            return;
-        }
-        let at = usize::from(self.len);
-        let mut end = s.len().min(INLINE - at);
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        if let (Some(dst), Some(src)) = (self.bytes.get_mut(at..at + end), s.as_bytes().get(..end))
-        {
-            dst.copy_from_slice(src);
-        }
-        self.len = u8::try_from(at + end).unwrap_or(0);
-        self.cut = end < s.len();
-    }
-
-    fn into_string(self) -> String {
-        let bytes = self.bytes.get(..usize::from(self.len)).unwrap_or(&[]);
-        // Cut at a character boundary of a `str`, so always UTF-8.
-        let mut s = String::from_utf8_lossy(bytes).into_owned();
-        if self.cut {
-            s.push('…');
-        }
-        s
-    }
-}
+/// Bytes one field keeps; a longer one is cut (at a character boundary) and marked `…`.
+const FIELD: usize = 64;
+/// Bytes all the fields of a record share (later fields are cut if earlier ones took them).
+const TEXT: usize = 256;
+/// Fields a record keeps: the tenant, the principal and up to six inputs.
+const FIELDS: usize = 8;
 
 /// One input of a check, as a denial records it.
 #[derive(Debug, Clone, Copy)]
@@ -97,17 +37,6 @@ pub enum Input<'a> {
     List(&'a [&'a str]),
     /// A boolean argument.
     Flag(bool),
-}
-
-impl Input<'_> {
-    fn inline(self) -> Option<Inline> {
-        match self {
-            Input::Text(t) => t.map(Inline::new),
-            Input::List([]) => None,
-            Input::List(items) => Some(Inline::list(items)),
-            Input::Flag(b) => Some(Inline::new(if b { "true" } else { "false" })),
-        }
-    }
 }
 
 /// The decision kinds, as the audit trail names them.
@@ -137,15 +66,157 @@ impl Kind {
     }
 }
 
-/// One denial as queued: everything in place, nothing borrowed.
+/// One denial as queued: everything in place, nothing borrowed, a few hundred bytes.
 struct Denial {
     at_ms: i64,
+    revision: u64,
     kind: Kind,
     reason: Reason,
-    revision: u64,
-    tenant: Inline,
-    principal: Inline,
-    inputs: [(&'static str, Inline); INPUTS],
+    /// Fields in use: 0 the tenant, 1 the principal, then the inputs.
+    fields: usize,
+    /// Bit `i` set: field `i` was cut.
+    cut: u8,
+    /// Where each field ends in `text` (each starts where the one before it ends).
+    ends: [u16; FIELDS],
+    /// The inputs' names (field `i + 2` is named `names[i]`).
+    names: [&'static str; FIELDS - 2],
+    text: [u8; TEXT],
+}
+
+impl Denial {
+    fn new(kind: Kind, reason: Reason, revision: u64) -> Denial {
+        Denial {
+            at_ms: now_ms(),
+            revision,
+            kind,
+            reason,
+            fields: 0,
+            cut: 0,
+            ends: [0; FIELDS],
+            names: [""; FIELDS - 2],
+            text: [0; TEXT],
+        }
+    }
+
+    fn end(&self, field: usize) -> usize {
+        field
+            .checked_sub(1)
+            .and_then(|f| self.ends.get(f))
+            .map_or(0, |&e| usize::from(e))
+    }
+
+    /// Starts a field; whether there was room for one.
+    fn begin(&mut self) -> bool {
+        if self.fields == FIELDS {
+            return false;
+        }
+        let at = self.end(self.fields) as u16;
+        if let Some(e) = self.ends.get_mut(self.fields) {
+            *e = at;
+        }
+        self.fields += 1;
+        true
+    }
+
+    /// Appends what fits of `s` to the current field, cut at a character boundary.
+    fn append(&mut self, s: &str) {
+        let Some(field) = self.fields.checked_sub(1) else {
+            return;
+        };
+        let bit = 1u8 << field;
+        if self.cut & bit != 0 {
+            return;
+        }
+        let (start, end) = (self.end(field), self.end(field + 1));
+        let room = (FIELD - (end - start)).min(TEXT - end);
+        let mut take = s.len().min(room);
+        while !s.is_char_boundary(take) {
+            take -= 1;
+        }
+        if let (Some(dst), Some(src)) =
+            (self.text.get_mut(end..end + take), s.as_bytes().get(..take))
+        {
+            dst.copy_from_slice(src);
+        }
+        if let Some(e) = self.ends.get_mut(field) {
+            *e = (end + take) as u16;
+        }
+        if take < s.len() {
+            self.cut |= bit;
+        }
+    }
+
+    fn field(&mut self, s: &str) {
+        if self.begin() {
+            self.append(s);
+        }
+    }
+
+    fn input(&mut self, name: &'static str, input: Input<'_>) {
+        let text = match input {
+            Input::Text(None) | Input::List([]) => return,
+            Input::Text(Some(t)) => t,
+            Input::Flag(b) => {
+                if b {
+                    "true"
+                } else {
+                    "false"
+                }
+            }
+            Input::List(_) => "",
+        };
+        let Some(slot) = self
+            .fields
+            .checked_sub(2)
+            .and_then(|i| self.names.get_mut(i))
+        else {
+            return;
+        };
+        *slot = name;
+        if !self.begin() {
+            return;
+        }
+        if let Input::List(items) = input {
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    self.append(",");
+                }
+                self.append(item);
+            }
+        } else {
+            self.append(text);
+        }
+    }
+
+    /// Field `i` as text, `…` at its end if it was cut.
+    fn text(&self, i: usize) -> String {
+        let bytes = self.text.get(self.end(i)..self.end(i + 1)).unwrap_or(&[]);
+        // Cut at character boundaries of `str`s, so always UTF-8.
+        let mut s = String::from_utf8_lossy(bytes).into_owned();
+        if self.cut & (1 << i) != 0 {
+            s.push('…');
+        }
+        s
+    }
+
+    fn entry(&self) -> AuditEntry {
+        let inputs = (2..self.fields)
+            .filter_map(|i| {
+                let name = self.names.get(i - 2)?;
+                Some(((*name).to_string(), serde_json::Value::from(self.text(i))))
+            })
+            .collect();
+        AuditEntry {
+            at_ms: self.at_ms,
+            tenant: self.text(0),
+            action: self.kind.name().to_string(),
+            principal: self.text(1),
+            decision: "deny".into(),
+            reason: self.reason.code().to_string(),
+            revision: self.revision,
+            inputs,
+        }
+    }
 }
 
 /// The bounded queue of denials not yet sent, and the count of those it could not take.
@@ -170,7 +241,7 @@ impl AuditQueue {
     }
 
     /// Queues a denial: `inputs` are the check's other arguments by name (at most six are
-    /// kept). Never blocks, never allocates; counts the record if the queue is full.
+    /// kept, each up to 64 bytes, all of a record's text up to 256). Never blocks, never allocates; counts the record if the queue is full.
     pub fn deny(
         &self,
         kind: Kind,
@@ -180,22 +251,17 @@ impl AuditQueue {
         revision: u64,
         inputs: &[(&'static str, Input<'_>)],
     ) {
-        let mut kept = [("", Inline::EMPTY); INPUTS];
-        let given = inputs
-            .iter()
-            .filter_map(|(k, v)| v.inline().map(|v| (*k, v)));
-        for (slot, given) in kept.iter_mut().zip(given) {
-            *slot = given;
+        // Under a flood, the full queue is the common case: count and go.
+        if self.queue.is_full() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
         }
-        let denial = Denial {
-            at_ms: now_ms(),
-            kind,
-            reason,
-            revision,
-            tenant: Inline::new(tenant),
-            principal: Inline::new(principal),
-            inputs: kept,
-        };
+        let mut denial = Denial::new(kind, reason, revision);
+        denial.field(tenant);
+        denial.field(principal);
+        for &(name, input) in inputs {
+            denial.input(name, input);
+        }
         if self.queue.push(denial).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
@@ -218,28 +284,22 @@ impl AuditQueue {
     }
 }
 
-impl Denial {
-    fn entry(&self) -> AuditEntry {
-        let inputs = self
-            .inputs
-            .iter()
-            .filter(|(k, _)| !k.is_empty())
-            .map(|(k, v)| ((*k).to_string(), serde_json::Value::from(v.into_string())))
-            .collect();
-        AuditEntry {
-            at_ms: self.at_ms,
-            tenant: self.tenant.into_string(),
-            action: self.kind.name().to_string(),
-            principal: self.principal.into_string(),
-            decision: "deny".into(),
-            reason: self.reason.code().to_string(),
-            revision: self.revision,
-            inputs,
-        }
-    }
-}
-
+/// Milliseconds since the Unix epoch, from the kernel's coarse clock: a few nanoseconds
+/// instead of twenty, at the clock tick's resolution (a few ms at most), which is all an
+/// audit timestamp needs.
 fn now_ms() -> i64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the call only writes it.
+    if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) } == 0 {
+        #[allow(
+            clippy::useless_conversion,
+            reason = "`time_t` and `c_long` are `i64` here, `i32` on 32-bit targets"
+        )]
+        return i64::from(ts.tv_sec) * 1000 + i64::from(ts.tv_nsec) / 1_000_000;
+    }
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -273,6 +333,11 @@ mod tests {
         let (entries, dropped) = q.take(10);
         assert_eq!(dropped, 0);
         let e = &entries[0];
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        assert!((now - e.at_ms).abs() < 1000, "stamped {} at {now}", e.at_ms);
         assert_eq!(
             (e.tenant.as_str(), e.action.as_str()),
             ("acme", "caller_id")
@@ -302,7 +367,7 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(numbers.starts_with("+15550100000,+15550100001,") && numbers.ends_with('…'));
-        assert_eq!(numbers.len(), INLINE + '…'.len_utf8());
+        assert_eq!(numbers.len(), FIELD + '…'.len_utf8());
     }
 
     #[test]
