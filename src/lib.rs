@@ -3,6 +3,7 @@
 //! permission). Synchronous, no I/O: the daemon and the C plugin both embed it.
 
 pub mod catalog;
+pub mod compact;
 pub mod decide;
 pub mod directory;
 pub mod explain;

@@ -1,15 +1,19 @@
 //! The audit trail of call-time decisions: every denial (and a configurable sample of
 //! allows) goes through a bounded queue to a batched writer, so a check never waits on the
-//! audit path. What the queue can't take is counted — in metrics, and in the trail itself
+//! audit path. A SIP check queues a [`CompactRecord`] (its inputs copied into one fixed-size
+//! value) rather than a record of owned strings: the writer's thread builds the record, and
+//! no memory the checking thread allocated is freed by another thread. What the queue can't take is counted — in metrics, and in the trail itself
 //! as an `audit_dropped` record once the writer catches up — never lost silently.
 //!
 //! Admin changes are audited by the store, in the same transaction as the change.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use callgate::compact::CompactRecord;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
@@ -87,10 +91,49 @@ pub trait AuditSink: Send + Sync + 'static {
     fn append(&self, records: &[AuditRecord]) -> impl Future<Output = Result<(), String>> + Send;
 }
 
+/// One entry of the queue: a record, or what the writer makes one from.
+pub struct Queued(Entry);
+
+#[expect(
+    clippy::large_enum_variant,
+    reason = "the large variant is the common one, and boxing it is what it avoids"
+)]
+enum Entry {
+    Ready(AuditRecord),
+    /// A decision over SIP from this peer. Not boxed: a box would be allocated by the
+    /// checking thread and freed by the writer's, what this variant is here to avoid.
+    Sip(CompactRecord, SocketAddr),
+}
+
+impl Queued {
+    /// The record (built now, if it was queued compact).
+    pub fn into_record(self) -> AuditRecord {
+        match self.0 {
+            Entry::Ready(r) => r,
+            Entry::Sip(c, peer) => AuditRecord {
+                at_ms: c.at_ms,
+                tenant: c.tenant(),
+                kind: "decision".into(),
+                action: c.action.into(),
+                principal: c.principal(),
+                decision: c.decision.into(),
+                reason: c.reason.code().into(),
+                revision: i64::try_from(c.revision).unwrap_or(i64::MAX),
+                source: format!("sip:{peer}"),
+                detail: serde_json::Value::Object(
+                    c.inputs()
+                        .map(|(name, value)| (name.to_string(), serde_json::Value::from(value)))
+                        .collect(),
+                ),
+            },
+        }
+    }
+}
+
 /// The check side of the audit trail: cheap to clone, never blocks.
 #[derive(Clone)]
 pub struct Auditor {
-    tx: mpsc::Sender<AuditRecord>,
+    tx: mpsc::Sender<Queued>,
     dropped: Arc<AtomicU64>,
     /// One allow in `allow_every` is recorded (0 = none, 1 = all).
     allow_every: u64,
@@ -99,7 +142,7 @@ pub struct Auditor {
 
 impl Auditor {
     /// An auditor with a queue of `capacity` records, and the receiving end for the writer.
-    pub fn new(capacity: usize, allow_every: u64) -> (Auditor, mpsc::Receiver<AuditRecord>) {
+    pub fn new(capacity: usize, allow_every: u64) -> (Auditor, mpsc::Receiver<Queued>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let auditor = Auditor {
             tx,
@@ -118,16 +161,34 @@ impl Auditor {
         match self.allow_every {
             0 => false,
             1 => true,
-            n => self.allows_seen.fetch_add(1, Ordering::Relaxed) % n == 0,
+            n => self.allows_seen.fetch_add(1, Ordering::Relaxed).is_multiple_of(n),
         }
     }
 
     /// Queues a record; if the queue is full the record is counted as dropped.
     pub fn record(&self, record: AuditRecord) {
-        if self.tx.try_send(record).is_err() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-            metrics::counter!(AUDIT_DROPPED).increment(1);
+        self.queue(Queued(Entry::Ready(record)));
+    }
+
+    /// Queues the decision `record` makes, asked over SIP by `peer`; if the queue is full it
+    /// is counted as dropped (and `record` never called).
+    pub fn record_sip(&self, peer: SocketAddr, record: impl FnOnce() -> CompactRecord) {
+        if self.tx.capacity() == 0 {
+            self.count_dropped();
+            return;
         }
+        self.queue(Queued(Entry::Sip(record(), peer)));
+    }
+
+    fn queue(&self, entry: Queued) {
+        if self.tx.try_send(entry).is_err() {
+            self.count_dropped();
+        }
+    }
+
+    fn count_dropped(&self) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(AUDIT_DROPPED).increment(1);
     }
 
     /// Records dropped so far and not yet reported in the trail.
@@ -140,32 +201,35 @@ impl Auditor {
     }
 }
 
-/// Writes queued records in batches (up to `batch` records, or what arrived within 50 ms)
-/// until the queue closes or `shutdown` resolves, then drains what is left. A failed write
-/// is retried with backoff; records wait in the queue meanwhile (and overflow is counted).
+/// Writes queued records in batches (up to `batch` records: what arrives within 5 ms of the
+/// first, or a full batch at once) until the queue closes or `shutdown` resolves, then drains what is left. A failed
+/// write is retried with backoff; records wait in the queue meanwhile (and overflow is
+/// counted).
 pub async fn run_writer<S: AuditSink>(
     sink: S,
     auditor: Auditor,
-    mut rx: mpsc::Receiver<AuditRecord>,
+    mut rx: mpsc::Receiver<Queued>,
     batch: usize,
     shutdown: impl Future<Output = ()> + Send,
 ) {
     tokio::pin!(shutdown);
+    let mut queued: Vec<Queued> = Vec::with_capacity(batch);
     let mut pending: Vec<AuditRecord> = Vec::with_capacity(batch);
     let mut stopping = false;
     loop {
         if !stopping {
             tokio::select! {
                 _ = &mut shutdown => stopping = true,
-                n = rx.recv_many(&mut pending, batch) => {
+                n = rx.recv_many(&mut queued, batch) => {
                     if n == 0 {
                         stopping = true;
-                    } else {
-                        // Let a burst fill the batch a little before writing.
+                    } else if n < batch {
+                        // Let a burst fill the batch a little before writing (a full batch
+                        // goes at once: a flood is written as fast as the store takes it).
                         tokio::time::sleep(Duration::from_millis(5)).await;
-                        while pending.len() < batch {
+                        while queued.len() < batch {
                             match rx.try_recv() {
-                                Ok(r) => pending.push(r),
+                                Ok(q) => queued.push(q),
                                 Err(_) => break,
                             }
                         }
@@ -174,10 +238,11 @@ pub async fn run_writer<S: AuditSink>(
             }
         }
         if stopping {
-            while let Ok(r) = rx.try_recv() {
-                pending.push(r);
+            while let Ok(q) = rx.try_recv() {
+                queued.push(q);
             }
         }
+        pending.extend(queued.drain(..).map(Queued::into_record));
         let dropped = auditor.take_dropped();
         if dropped > 0 {
             pending.push(AuditRecord {

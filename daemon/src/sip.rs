@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use callgate::compact::{CompactRecord, Input};
 use callgate::{Outcome, decide};
 use dashmap::DashMap;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -24,7 +25,7 @@ use tokio::sync::{Semaphore, watch};
 use self::answer::{ALLOW, Answer};
 use self::frame::{Addressing, Frame, MAX_MESSAGE};
 use self::message::{Incoming, Invite, ParseError};
-use crate::audit::AuditRecord;
+use crate::audit;
 use crate::state::State;
 use crate::telemetry;
 
@@ -99,7 +100,7 @@ impl Sip {
                         .finish(),
                 ),
             ),
-            Incoming::Invite(invite) if allowed => ("INVITE", Some(self.invite(&invite, peer))),
+            Incoming::Invite(invite) if allowed => ("INVITE", Some(self.invite(invite, peer))),
             Incoming::Options(a) | Incoming::Cancel(a) | Incoming::Other(a, _) => {
                 ("OTHER", Some(self.stranger(&a, peer)))
             }
@@ -141,7 +142,7 @@ impl Sip {
     }
 
     /// Decides an INVITE, or repeats the answer its first transmission got.
-    fn invite(&self, invite: &Invite, peer: SocketAddr) -> Bytes {
+    fn invite(&self, invite: Invite, peer: SocketAddr) -> Bytes {
         let key = retransmission_key(&invite.addressing);
         if let Some(hit) = self.answered.get(&key) {
             if hit.0.elapsed() < RETRANSMIT_WINDOW {
@@ -161,35 +162,37 @@ impl Sip {
 
     /// Decides an INVITE (a caller-ID check, or a feature code when the Request-URI user
     /// starts with `*`) and writes the answer; no retransmission bookkeeping.
-    pub fn decide(&self, invite: &Invite, peer: SocketAddr) -> Bytes {
+    pub fn decide(&self, invite: Invite, peer: SocketAddr) -> Bytes {
         let started = Instant::now();
         let (kind, d) = if invite.dialed.starts_with('*') {
-            ("feature_code", self.feature_code(invite, peer))
+            ("feature_code", self.feature_code(&invite, peer))
         } else {
-            ("caller_id", self.caller_id(invite, peer))
+            ("caller_id", self.caller_id(&invite, peer))
         };
         let decision = d.outcome.as_str();
         telemetry::record_check(kind, decision, started.elapsed());
         if let Some(auditor) = self.state.auditor().filter(|a| a.wants(decision)) {
-            let principal = invite
-                .user
-                .clone()
-                .unwrap_or_else(|| format!("ext:{}", invite.from_user));
-            auditor.record(AuditRecord::decision(
-                &invite.tenant,
-                kind,
-                &principal,
-                decision,
-                d.reason.code(),
-                d.revision,
-                format!("sip:{peer}"),
-                serde_json::json!({
-                    "dialed": invite.dialed,
-                    "requested": invite.requested,
-                    "from_user": invite.from_user,
-                    "user": invite.user,
-                }),
-            ));
+            auditor.record_sip(peer, || {
+                let principal: &[&str] = match &invite.user {
+                    Some(user) => &[user],
+                    None => &["ext:", &invite.from_user],
+                };
+                let mut record = CompactRecord::new(
+                    audit::now_ms(),
+                    kind,
+                    decision,
+                    d.reason,
+                    d.revision,
+                    &invite.tenant,
+                    principal,
+                );
+                record
+                    .input("dialed", Input::Text(Some(&invite.dialed)))
+                    .input("requested", Input::Text(invite.requested.as_deref()))
+                    .input("from_user", Input::Text(Some(&invite.from_user)))
+                    .input("user", Input::Text(invite.user.as_deref()));
+                record
+            });
         }
         d.bytes
     }

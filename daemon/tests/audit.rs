@@ -184,6 +184,14 @@ async fn changes_and_denials_are_recorded_and_outlive_the_user(url: String) {
         (by_sip.principal.as_str(), by_sip.decision.as_str()),
         ("ext:303", "deny")
     );
+    assert_eq!(
+        (by_sip.action.as_str(), by_sip.tenant.as_str()),
+        ("caller_id", "initech")
+    );
+    assert!(by_sip.revision > 0 && !by_sip.reason.is_empty());
+    assert_eq!(by_sip.detail["requested"], "+13125550000");
+    assert_eq!(by_sip.detail["dialed"], "5551234");
+    assert_eq!(by_sip.detail["from_user"], "303");
 
     let changes: Vec<&AuditRecord> = rows
         .iter()

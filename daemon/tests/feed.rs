@@ -388,7 +388,8 @@ async fn a_clients_denials_go_into_the_audit_trail_marked_with_its_name() {
         let r = timeout(Duration::from_secs(5), queue.recv())
             .await
             .expect("audit records within 5 s")
-            .unwrap();
+            .unwrap()
+            .into_record();
         got.push(r);
     }
     let name = match hello() {
