@@ -1,5 +1,12 @@
 //! An HTTP caller-ID check over loopback: a keep-alive client, a real daemon.
 //! `cargo bench -p callgate-daemon --bench http`
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a bench: a failed step is a broken bench, not a state to recover from"
+)]
 
 use std::hint::black_box;
 use std::io::{Read, Write};

@@ -1,5 +1,12 @@
 //! The per-message SIP path: bytes → rsip parse → decision → answer bytes, over the demo
 //! directory. `cargo bench -p callgate-daemon --bench sip`
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a bench: a failed step is a broken bench, not a state to recover from"
+)]
 
 use std::hint::black_box;
 use std::net::SocketAddr;

@@ -161,7 +161,10 @@ impl Auditor {
         match self.allow_every {
             0 => false,
             1 => true,
-            n => self.allows_seen.fetch_add(1, Ordering::Relaxed).is_multiple_of(n),
+            n => self
+                .allows_seen
+                .fetch_add(1, Ordering::Relaxed)
+                .is_multiple_of(n),
         }
     }
 

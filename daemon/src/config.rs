@@ -113,15 +113,21 @@ impl Config {
     }
 }
 
+/// A text [`parse_duration`] refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a duration like `90d`, `12h`, `30m` or `45s` (`0`: forever)")]
+pub struct BadDuration(pub String);
+
 /// `90d`, `12h`, `30m`, `45s` → a duration; `0` → none (forever).
-pub fn parse_duration(text: &str) -> Result<Option<Duration>, ()> {
+pub fn parse_duration(text: &str) -> Result<Option<Duration>, BadDuration> {
+    let bad = || BadDuration(text.to_string());
     let text = text.trim();
     if text == "0" {
         return Ok(None);
     }
-    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or(())?;
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
     let (n, unit) = text.split_at(split);
-    let n: u64 = n.parse().map_err(|_| ())?;
+    let n: u64 = n.parse().map_err(|_| bad())?;
     let secs = match unit {
         "d" => n.checked_mul(86_400),
         "h" => n.checked_mul(3_600),
@@ -129,7 +135,7 @@ pub fn parse_duration(text: &str) -> Result<Option<Duration>, ()> {
         "s" => Some(n),
         _ => None,
     }
-    .ok_or(())?;
+    .ok_or_else(bad)?;
     if secs == 0 {
         Ok(None)
     } else {

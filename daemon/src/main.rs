@@ -292,10 +292,10 @@ async fn offline(command: Command, store: Store) -> anyhow::Result<()> {
         }
         Command::Export { tenant, json } => {
             let tenants = store.export(tenant.as_deref()).await?;
-            if let Some(t) = &tenant {
-                if tenants.is_empty() {
-                    bail!("no tenant `{t}`");
-                }
+            if let Some(t) = &tenant
+                && tenants.is_empty()
+            {
+                bail!("no tenant `{t}`");
             }
             let directory = callgate::Directory { tenants };
             if json {

@@ -144,10 +144,10 @@ impl Sip {
     /// Decides an INVITE, or repeats the answer its first transmission got.
     fn invite(&self, invite: Invite, peer: SocketAddr) -> Bytes {
         let key = retransmission_key(&invite.addressing);
-        if let Some(hit) = self.answered.get(&key) {
-            if hit.0.elapsed() < RETRANSMIT_WINDOW {
-                return hit.1.clone();
-            }
+        if let Some(hit) = self.answered.get(&key)
+            && hit.0.elapsed() < RETRANSMIT_WINDOW
+        {
+            return hit.1.clone();
         }
         let bytes = self.decide(invite, peer);
         if self.answered.len() >= RETRANSMIT_CAPACITY {
@@ -351,10 +351,10 @@ pub async fn run_udp(
                     received = socket.recv_from(&mut buf) => {
                         let Ok((n, peer)) = received else { continue };
                         let Some(datagram) = buf.get(..n) else { continue };
-                        if let Some(reply) = sip.handle(datagram, peer, "udp") {
-                            if let Err(e) = socket.send_to(&reply, peer).await {
-                                tracing::debug!(%peer, error = %e, "SIP UDP send failed");
-                            }
+                        if let Some(reply) = sip.handle(datagram, peer, "udp")
+                            && let Err(e) = socket.send_to(&reply, peer).await
+                        {
+                            tracing::debug!(%peer, error = %e, "SIP UDP send failed");
                         }
                     }
                 }

@@ -1,6 +1,13 @@
 //! The audit trail, on SQLite and a real Postgres: admin changes and denials recorded with
 //! who, what, when and the revision; kept after the people they mention are deleted; a flood
 //! loses nothing up to the queue's size and counts the rest; retention.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test binary: a step that fails is a failed test"
+)]
 
 #[path = "support/postgres.rs"]
 mod postgres;

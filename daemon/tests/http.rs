@@ -1,4 +1,11 @@
 //! The HTTP/JSON check API: every endpoint, every kind of bad request.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test binary: a step that fails is a failed test"
+)]
 
 #[path = "support/daemon.rs"]
 mod daemon;

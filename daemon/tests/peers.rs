@@ -1,6 +1,13 @@
 //! callgate against real SIP peers: sipp as a client straight to callgate, and
 //! sipp → Kamailio → callgate → Kamailio → sipp UAS, with the scenarios and the Kamailio
 //! config of `examples/`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test binary: a step that fails is a failed test"
+)]
 
 #[path = "support/daemon.rs"]
 mod daemon;

@@ -121,10 +121,10 @@ async fn import(
 ) -> Result<Response, ApiError> {
     let token = authenticate(&state, &headers).await?;
     let tenants = callgate::directory::parse(text(&body)?).map_err(StoreError::Invalid)?;
-    if let Some(scope) = &token.tenant {
-        if let Some(other) = tenants.iter().find(|t| &t.id != scope) {
-            return Err(ApiError::Forbidden(other.id.clone()));
-        }
+    if let Some(scope) = &token.tenant
+        && let Some(other) = tenants.iter().find(|t| &t.id != scope)
+    {
+        return Err(ApiError::Forbidden(other.id.clone()));
     }
     let outcome = store(&state)?.import(&tenants, &token.name).await?;
     let applied = state

@@ -58,12 +58,12 @@ impl IntoResponse for ApiError {
             _ => json!({"error": self.to_string()}),
         };
         let mut response = (status, axum::Json(body)).into_response();
-        if status == StatusCode::UNAUTHORIZED {
-            if let Ok(v) = "Bearer".parse() {
-                response
-                    .headers_mut()
-                    .insert(axum::http::header::WWW_AUTHENTICATE, v);
-            }
+        if status == StatusCode::UNAUTHORIZED
+            && let Ok(v) = "Bearer".parse()
+        {
+            response
+                .headers_mut()
+                .insert(axum::http::header::WWW_AUTHENTICATE, v);
         }
         response
     }

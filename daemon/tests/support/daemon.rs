@@ -1,6 +1,13 @@
 //! Starts a daemon on loopback ports over the demo directory (no store), for tests that
 //! talk to its real sockets.
 #![allow(dead_code, reason = "each test binary uses part of this")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test support: a step that fails is a failed test"
+)]
 
 use std::sync::Arc;
 use std::time::Duration;
