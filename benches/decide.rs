@@ -8,92 +8,15 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use callgate::model::{Extension, Grants, Number, Queue, Site, Tenant, User};
+use callgate::model::Tenant;
 use callgate::{Action, Category, Recording, RecordingAction, Resource, Table};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
-const USERS_PER_TENANT: usize = 1_000;
-const ROLES: [&str; 8] = [
-    "non_admin",
-    "call_center_agent",
-    "basic_user",
-    "tenant_user",
-    "call_center_agent",
-    "non_admin",
-    "site_manager",
-    "call_center_supervisor",
-];
+#[path = "support/platform.rs"]
+mod platform;
 
-/// A realistic tenant: two sites, a DID per user, an extension per user, 20 queues of 50
-/// agents and 2 supervisors, a few number and queue grants.
-fn tenant(i: usize) -> Tenant {
-    let id = format!("t{i:04}");
-    let did = |j: usize| format!("+1{:03}{:07}", 200 + i % 800, i * 10_000 + j);
-    let mut t = Tenant {
-        id,
-        default_caller_id: Some(did(9_999)),
-        emergency_numbers: vec!["911".into()],
-        sites: vec![
-            Site { id: "hq".into() },
-            Site {
-                id: "branch".into(),
-            },
-        ],
-        ..Tenant::default()
-    };
-    t.numbers.push(Number {
-        number: did(9_999),
-        site: Some("hq".into()),
-        ..Number::default()
-    });
-    for j in 0..USERS_PER_TENANT {
-        let site = if j % 3 == 0 { "branch" } else { "hq" };
-        let ext = format!("{}", 1000 + j);
-        t.numbers.push(Number {
-            number: did(j),
-            site: Some(site.into()),
-            extension: Some(ext.clone()),
-            emergency_callback: j == 0,
-        });
-        t.extensions.push(Extension {
-            ext: ext.clone(),
-            site: Some(site.into()),
-            user: Some(format!("u{j}")),
-        });
-        let grants = if j % 4 == 0 {
-            Grants {
-                numbers: vec![
-                    did((j + 1) % USERS_PER_TENANT),
-                    did((j + 2) % USERS_PER_TENANT),
-                ],
-                queues: vec![format!("q{}", j % 20)],
-                ..Grants::default()
-            }
-        } else {
-            Grants::default()
-        };
-        t.users.push(User {
-            id: format!("u{j}"),
-            role: ROLES[j % ROLES.len()].into(),
-            site: Some(site.into()),
-            extensions: vec![ext],
-            grants,
-            ..User::default()
-        });
-    }
-    for q in 0..20 {
-        t.queues.push(Queue {
-            id: format!("q{q}"),
-            number: Some(format!("{}", 600 + q)),
-            site: Some("hq".into()),
-            agents: (0..50).map(|k| format!("u{}", q * 50 + k)).collect(),
-            supervisors: (0..2)
-                .map(|k| format!("u{}", (q * 50 + 500 + k * 7) % USERS_PER_TENANT))
-                .collect(),
-        });
-    }
-    t
-}
+use callgate::model;
+use platform::{USERS_PER_TENANT, tenant};
 
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();

@@ -19,122 +19,52 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use callgate::Table;
-use callgate::model::{
-    CustomRole, Extension, FeatureCode, Grants, Number, Queue, Site, Tenant, User,
-};
+use callgate::model::{CustomRole, FeatureCode, Tenant};
 use callgate_daemon::store::{self, Store};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 
 const TENANTS: usize = 1_000;
-const USERS_PER_TENANT: usize = 1_000;
-const ROLES: [&str; 8] = [
-    "non_admin",
-    "call_center_agent",
-    "basic_user",
-    "tenant_user",
-    "call_center_agent",
-    "non_admin",
-    "site_manager",
-    "call_center_supervisor",
-];
+#[path = "../../benches/support/platform.rs"]
+mod platform;
 
-/// A realistic tenant (as the engine's `decide` bench): two sites, a DID and an extension per
-/// user, 20 queues of 50 agents and 2 supervisors, number and queue grants for a quarter of
-/// the users, and two custom roles and a feature code override.
+use callgate::model;
+use platform::USERS_PER_TENANT;
+
+/// The engine's generated tenant (`benches/support/platform.rs`), plus two custom roles (one
+/// given to every tenth user) and a feature code override: every table of the store is used.
 fn tenant(i: usize) -> Tenant {
-    let did = |j: usize| format!("+1{:03}{:07}", 200 + i % 800, i * 10_000 + j);
-    let mut t = Tenant {
-        id: format!("t{i:04}"),
-        default_caller_id: Some(did(9_999)),
-        emergency_numbers: vec!["911".into()],
-        sites: vec![
-            Site { id: "hq".into() },
-            Site {
-                id: "branch".into(),
-            },
-        ],
-        roles: vec![
-            CustomRole {
-                id: "receptionist".into(),
-                description: Some("Front desk".into()),
-                scope: None,
-                permissions: [
-                    ("extensions", vec!["view"]),
-                    ("voicemail", vec!["view", "create", "edit"]),
-                ]
-                .into_iter()
-                .map(|(c, a)| (c.to_string(), a.into_iter().map(String::from).collect()))
-                .collect(),
-            },
-            CustomRole {
-                id: "manager".into(),
-                description: None,
-                scope: Some("site".into()),
-                permissions: [(
-                    "call_queues".to_string(),
-                    vec!["view".to_string(), "edit".to_string()],
-                )]
-                .into(),
-            },
-        ],
-        feature_codes: vec![FeatureCode {
-            code: "*46".into(),
-            feature: "queue_pause_toggle".into(),
-            roles: Some(vec!["call_center_agent".into(), "manager".into()]),
-        }],
-        ..Tenant::default()
-    };
-    t.numbers.push(Number {
-        number: did(9_999),
-        site: Some("hq".into()),
-        ..Number::default()
-    });
-    for j in 0..USERS_PER_TENANT {
-        let site = if j % 3 == 0 { "branch" } else { "hq" };
-        let ext = format!("{}", 1000 + j);
-        t.numbers.push(Number {
-            number: did(j),
-            site: Some(site.into()),
-            extension: Some(ext.clone()),
-            emergency_callback: j == 0,
-        });
-        t.extensions.push(Extension {
-            ext: ext.clone(),
-            site: Some(site.into()),
-            user: Some(format!("u{j}")),
-        });
-        let grants = if j % 4 == 0 {
-            Grants {
-                numbers: vec![
-                    did((j + 1) % USERS_PER_TENANT),
-                    did((j + 2) % USERS_PER_TENANT),
-                ],
-                queues: vec![format!("q{}", j % 20)],
-                ..Grants::default()
-            }
-        } else {
-            Grants::default()
-        };
-        t.users.push(User {
-            id: format!("u{j}"),
-            role: ROLES[j % ROLES.len()].into(),
-            custom_role: (j % 10 == 0).then(|| "receptionist".into()),
-            site: Some(site.into()),
-            extensions: vec![ext],
-            grants,
-            ..User::default()
-        });
-    }
-    for q in 0..20 {
-        t.queues.push(Queue {
-            id: format!("q{q}"),
-            number: Some(format!("{}", 600 + q)),
-            site: Some("hq".into()),
-            agents: (0..50).map(|k| format!("u{}", q * 50 + k)).collect(),
-            supervisors: (0..2)
-                .map(|k| format!("u{}", (q * 50 + 500 + k * 7) % USERS_PER_TENANT))
-                .collect(),
-        });
+    let mut t = platform::tenant(i);
+    t.roles = vec![
+        CustomRole {
+            id: "receptionist".into(),
+            description: Some("Front desk".into()),
+            scope: None,
+            permissions: [
+                ("extensions", vec!["view"]),
+                ("voicemail", vec!["view", "create", "edit"]),
+            ]
+            .into_iter()
+            .map(|(c, a)| (c.to_string(), a.into_iter().map(String::from).collect()))
+            .collect(),
+        },
+        CustomRole {
+            id: "manager".into(),
+            description: None,
+            scope: Some("site".into()),
+            permissions: [(
+                "call_queues".to_string(),
+                vec!["view".to_string(), "edit".to_string()],
+            )]
+            .into(),
+        },
+    ];
+    t.feature_codes = vec![FeatureCode {
+        code: "*46".into(),
+        feature: "queue_pause_toggle".into(),
+        roles: Some(vec!["call_center_agent".into(), "manager".into()]),
+    }];
+    for (j, user) in t.users.iter_mut().enumerate() {
+        user.custom_role = (j % 10 == 0).then(|| "receptionist".into());
     }
     t
 }

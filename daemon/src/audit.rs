@@ -78,6 +78,25 @@ impl AuditRecord {
     }
 }
 
+impl AuditRecord {
+    /// A record that `dropped` records from `source` could not be kept (a full queue),
+    /// stamped now.
+    pub fn dropped(dropped: u64, source: &str) -> AuditRecord {
+        AuditRecord {
+            at_ms: now_ms(),
+            tenant: String::new(),
+            kind: "audit_dropped".into(),
+            action: "overflow".into(),
+            principal: "callgate".into(),
+            decision: String::new(),
+            reason: "audit_queue_full".into(),
+            revision: 0,
+            source: source.to_string(),
+            detail: serde_json::json!({ "dropped": dropped }),
+        }
+    }
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -248,18 +267,7 @@ pub async fn run_writer<S: AuditSink>(
         pending.extend(queued.drain(..).map(Queued::into_record));
         let dropped = auditor.take_dropped();
         if dropped > 0 {
-            pending.push(AuditRecord {
-                at_ms: now_ms(),
-                tenant: String::new(),
-                kind: "audit_dropped".into(),
-                action: "overflow".into(),
-                principal: "callgate".into(),
-                decision: String::new(),
-                reason: "audit_queue_full".into(),
-                revision: 0,
-                source: "daemon".into(),
-                detail: serde_json::json!({ "dropped": dropped }),
-            });
+            pending.push(AuditRecord::dropped(dropped, "daemon"));
         }
         if !pending.is_empty() {
             write_with_retry(&sink, &pending, stopping).await;

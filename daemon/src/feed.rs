@@ -33,7 +33,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior, timeout};
 
-use crate::audit::{AuditRecord, Auditor, now_ms};
+use crate::audit::{AuditRecord, Auditor};
 use crate::telemetry::FEED_CLIENTS;
 
 /// The feed's limits and timings. [`Settings::default`] is what `serve` uses.
@@ -559,18 +559,7 @@ fn audit(
             dropped,
             "feed: a client dropped audit records (its queue was full)"
         );
-        auditor.record(AuditRecord {
-            at_ms: now_ms(),
-            tenant: String::new(),
-            kind: "audit_dropped".into(),
-            action: "overflow".into(),
-            principal: "callgate".into(),
-            decision: String::new(),
-            reason: "audit_queue_full".into(),
-            revision: 0,
-            source: source.to_string(),
-            detail: serde_json::json!({ "dropped": dropped }),
-        });
+        auditor.record(AuditRecord::dropped(dropped, source));
     }
     Ok(())
 }
