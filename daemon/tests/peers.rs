@@ -11,98 +11,25 @@
 
 #[path = "support/daemon.rs"]
 mod daemon;
+#[path = "support/sip_peers.rs"]
+mod sip_peers;
 
-use std::net::UdpSocket;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Child;
 use std::time::Duration;
 
-fn examples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
-}
-
-fn require(tool: &str, package: &str) {
-    let found = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .output()
-        .map(|o| o.status.success());
-    assert!(
-        found.unwrap_or(false),
-        "`{tool}` is not installed: apt-get install {package} (scripts/test.sh does)"
-    );
-}
-
-fn free_port() -> u16 {
-    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let port = udp.local_addr().unwrap().port();
-    // Make sure TCP is free on the same port too (Kamailio listens on both).
-    std::net::TcpListener::bind(("127.0.0.1", port))
-        .map(|_| port)
-        .unwrap_or_else(|_| free_port())
-}
-
-/// Runs a sipp UAC scenario for one call; its exit code (0 = the call went as the scenario
-/// says) and its log.
-fn sipp(scenario: &str, target: u16, vars: &[(&str, &str)], extra: &[&str]) -> (i32, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("sipp.log");
-    let mut cmd = Command::new("sipp");
-    cmd.arg("-sf").arg(examples().join("sipp").join(scenario));
-    cmd.args([
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &free_port().to_string(),
-        "-m",
-        "1",
-        "-nostdin",
-    ]);
-    cmd.args([
-        "-timeout",
-        "15s",
-        "-timeout_error",
-        "-trace_logs",
-        "-log_file",
-    ])
-    .arg(&log);
-    for (k, v) in vars {
-        cmd.args(["-set", k, v]);
-    }
-    cmd.args(extra);
-    cmd.arg(format!("127.0.0.1:{target}"));
-    let out = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .expect("sipp runs");
-    let log = std::fs::read_to_string(&log).unwrap_or_default();
-    (
-        out.status.code().unwrap_or(-1),
-        format!("{log}\n{}", String::from_utf8_lossy(&out.stderr)),
-    )
-}
+use sip_peers::{
+    Reaper, call, free_port, place, require, start_kamailio, start_uas, wait_for_options,
+};
 
 async fn sipp_async(
     scenario: &'static str,
     target: u16,
     vars: Vec<(&'static str, String)>,
 ) -> (i32, String) {
-    tokio::task::spawn_blocking(move || {
-        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        sipp(scenario, target, &vars, &[])
-    })
-    .await
-    .unwrap()
-}
-
-fn call(user: &str, tenant: &str, ppi: &str, dialed: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("tenant", tenant.into()),
-        ("user", user.into()),
-        ("ppi", ppi.into()),
-        ("dialed", dialed.into()),
-    ]
+    tokio::task::spawn_blocking(move || place(scenario, target, &vars))
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -159,98 +86,19 @@ async fn sipp_gets_302_with_the_right_identity_or_403() {
     d.shutdown().await;
 }
 
-struct Reaper(Vec<Child>);
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            // SIGTERM first: Kamailio's main process then stops the workers it forked (a
-            // SIGKILL would orphan them).
-            let _ = Command::new("kill")
-                .args(["-TERM", &c.id().to_string()])
-                .status();
-            for _ in 0..50 {
-                if matches!(c.try_wait(), Ok(Some(_))) {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn start_uas(port: u16, calls: usize, log: &Path) -> Child {
-    Command::new("sipp")
-        .arg("-sf")
-        .arg(examples().join("sipp/uas_record.xml"))
-        .args([
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-m",
-            &calls.to_string(),
-            "-nostdin",
-            "-trace_logs",
-            "-log_file",
-        ])
-        .arg(log)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("sipp UAS starts")
-}
-
-fn start_kamailio(dir: &Path, listen: u16, callgate: u16, uas: u16) -> Child {
-    Command::new("kamailio")
-        .arg("-f")
-        .arg(examples().join("kamailio/callgate-relay.cfg"))
-        .args(["-DD", "-E", "-m", "32", "-M", "8"])
-        .arg("-w")
-        .arg(dir)
-        .arg("-P")
-        .arg(dir.join("relay.pid"))
-        .arg("-Y")
-        .arg(dir)
-        .args([
-            "-A",
-            &format!("LISTEN_PORT={listen}"),
-            "-A",
-            &format!("CALLGATE_PORT={callgate}"),
-            "-A",
-            &format!("UAS_PORT={uas}"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(
-            std::fs::File::create(dir.join("kamailio.log"))
-                .map(Stdio::from)
-                .unwrap_or_else(|_| Stdio::null()),
-        )
-        .spawn()
-        .expect("kamailio starts")
-}
-
-/// Waits until something answers OPTIONS on `port` (Kamailio's start-up takes a moment).
-fn wait_for_options(port: u16) {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
-    let local = socket.local_addr().unwrap();
-    for i in 0..50 {
-        let msg = format!(
-            "OPTIONS sip:127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-w{i}\r\n\
-             From: <sip:probe@127.0.0.1>;tag=w\r\nTo: <sip:127.0.0.1:{port}>\r\nCall-ID: wait-{i}\r\n\
-             CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
-        );
-        let _ = socket.send_to(msg.as_bytes(), ("127.0.0.1", port));
-        let mut buf = [0u8; 2048];
-        if socket.recv_from(&mut buf).is_ok() {
-            return;
-        }
-    }
-    panic!("kamailio did not answer OPTIONS on port {port}");
+/// The relay config (`callgate-relay.cfg`): Kamailio on `listen` asks callgate on
+/// `callgate`, then forwards to the UAS on `uas`.
+fn start_relay(dir: &Path, listen: u16, callgate: u16, uas: u16) -> Child {
+    start_kamailio(
+        "callgate-relay.cfg",
+        dir,
+        &[
+            format!("LISTEN_PORT={listen}"),
+            format!("CALLGATE_PORT={callgate}"),
+            format!("UAS_PORT={uas}"),
+        ],
+        &[],
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -264,9 +112,10 @@ async fn kamailio_forwards_allowed_calls_with_callgates_identity_and_rejects_den
     // The UAS expects exactly the calls callgate allows: three.
     let children = Reaper(vec![
         start_uas(uas, 3, &uas_log),
-        start_kamailio(dir.path(), relay, d.sip.port(), uas),
+        start_relay(dir.path(), relay, d.sip.port(), uas),
     ]);
-    tokio::task::spawn_blocking(move || wait_for_options(relay))
+    let kamailio_dir = dir.path().to_path_buf();
+    tokio::task::spawn_blocking(move || wait_for_options(relay, &kamailio_dir))
         .await
         .unwrap();
 

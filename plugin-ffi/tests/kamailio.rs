@@ -14,176 +14,43 @@
 
 #[path = "support/daemon.rs"]
 mod daemon;
+#[path = "../../daemon/tests/support/sip_peers.rs"]
+mod sip_peers;
 
-use std::net::UdpSocket;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Child;
 use std::time::Duration;
 
-fn examples() -> PathBuf {
-    daemon::crate_dir().join("../examples")
-}
+use sip_peers::{
+    Reaper, call, examples, free_port, place, start_kamailio, start_uas, wait_for_options,
+};
 
-fn free_port() -> u16 {
-    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let port = udp.local_addr().unwrap().port();
-    // Kamailio listens on TCP too.
-    std::net::TcpListener::bind(("127.0.0.1", port))
-        .map(|_| port)
-        .unwrap_or_else(|_| free_port())
-}
-
-/// Runs one sipp UAC call; its exit code (0 = the call went as the scenario says) and log.
-fn sipp(scenario: &str, target: u16, vars: &[(&str, &str)]) -> (i32, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("sipp.log");
-    let mut cmd = Command::new("sipp");
-    cmd.arg("-sf").arg(examples().join("sipp").join(scenario));
-    cmd.args([
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &free_port().to_string(),
-        "-m",
-        "1",
-        "-nostdin",
-    ]);
-    cmd.args([
-        "-timeout",
-        "15s",
-        "-timeout_error",
-        "-trace_logs",
-        "-log_file",
-    ])
-    .arg(&log);
-    for (k, v) in vars {
-        cmd.args(["-set", k, v]);
-    }
-    cmd.arg(format!("127.0.0.1:{target}"));
-    let out = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .expect("sipp runs");
-    let log = std::fs::read_to_string(&log).unwrap_or_default();
-    (
-        out.status.code().unwrap_or(-1),
-        format!("{log}\n{}", String::from_utf8_lossy(&out.stderr)),
-    )
-}
-
-struct Reaper(Vec<Child>);
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn start_uas(port: u16, calls: usize, log: &Path) -> Child {
-    Command::new("sipp")
-        .arg("-sf")
-        .arg(examples().join("sipp/uas_record.xml"))
-        .args([
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-m",
-            &calls.to_string(),
-            "-nostdin",
-            "-trace_logs",
-            "-log_file",
-        ])
-        .arg(log)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("sipp UAS starts")
-}
-
-fn start_kamailio(dir: &Path, listen: u16, uas: u16, feed: &Path) -> Child {
+/// The KEMI config (`callgate-kemi.cfg` + `callgate_kemi.py`): Kamailio on `listen` decides
+/// in-process with libcallgate fed from `feed`, then forwards to the UAS on `uas`.
+fn start_kemi(dir: &Path, listen: u16, uas: u16, feed: &Path) -> Child {
     let script = examples().join("kamailio/callgate_kemi.py");
-    Command::new("kamailio")
-        .arg("-f")
-        .arg(examples().join("kamailio/callgate-kemi.cfg"))
-        .args(["-DD", "-E", "-m", "32", "-M", "8"])
-        .arg("-w")
-        .arg(dir)
-        .arg("-P")
-        .arg(dir.join("kemi.pid"))
-        .arg("-Y")
-        .arg(dir)
-        .args([
-            "-A",
-            &format!("LISTEN_PORT={listen}"),
-            "-A",
-            &format!("UAS_PORT={uas}"),
-        ])
-        .args([
-            "-A",
-            &format!("CALLGATE_KEMI_SCRIPT=\"{}\"", script.display()),
-        ])
-        .env("CALLGATE_FEED", feed)
-        .env(
-            "CALLGATE_LIBRARY",
-            daemon::library_dir().join("libcallgate.so"),
-        )
-        .stdout(Stdio::null())
-        .stderr(
-            std::fs::File::create(dir.join("kamailio.log"))
-                .map(Stdio::from)
-                .unwrap_or_else(|_| Stdio::null()),
-        )
-        .spawn()
-        .expect("kamailio starts")
-}
-
-/// Waits until something answers OPTIONS on `port`.
-fn wait_for_options(port: u16, log: &Path) {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
-    let local = socket.local_addr().unwrap();
-    for i in 0..75 {
-        let msg = format!(
-            "OPTIONS sip:127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-w{i}\r\n\
-             From: <sip:probe@127.0.0.1>;tag=w\r\nTo: <sip:127.0.0.1:{port}>\r\nCall-ID: wait-{i}\r\n\
-             CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
-        );
-        let _ = socket.send_to(msg.as_bytes(), ("127.0.0.1", port));
-        let mut buf = [0u8; 2048];
-        if socket.recv_from(&mut buf).is_ok() {
-            return;
-        }
-    }
-    panic!(
-        "kamailio did not answer OPTIONS on port {port}:\n{}",
-        std::fs::read_to_string(log).unwrap_or_default()
-    );
-}
-
-fn call(user: &str, tenant: &str, ppi: &str, dialed: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("tenant", tenant.into()),
-        ("user", user.into()),
-        ("ppi", ppi.into()),
-        ("dialed", dialed.into()),
-    ]
-}
-
-fn place(scenario: &str, port: u16, vars: &[(&'static str, String)]) -> (i32, String) {
-    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    sipp(scenario, port, &vars)
+    start_kamailio(
+        "callgate-kemi.cfg",
+        dir,
+        &[
+            format!("LISTEN_PORT={listen}"),
+            format!("UAS_PORT={uas}"),
+            format!("CALLGATE_KEMI_SCRIPT=\"{}\"", script.display()),
+        ],
+        &[
+            ("CALLGATE_FEED", feed.into()),
+            (
+                "CALLGATE_LIBRARY",
+                daemon::library_dir().join("libcallgate.so").into(),
+            ),
+        ],
+    )
 }
 
 #[test]
 fn kamailio_decides_caller_ids_in_process_with_libcallgate() {
-    daemon::require("sipp", "sip-tester");
-    daemon::require("kamailio", "kamailio");
+    sip_peers::require("sipp", "sip-tester");
+    sip_peers::require("kamailio", "kamailio");
     assert!(
         Path::new("/usr/lib/x86_64-linux-gnu/kamailio/modules/app_python3.so").exists(),
         "Kamailio's app_python3 module is missing: apt-get install kamailio-python3-modules (scripts/test.sh does)"
@@ -200,9 +67,9 @@ fn kamailio_decides_caller_ids_in_process_with_libcallgate() {
     // The UAS expects exactly the calls callgate lets through: four.
     let children = Reaper(vec![
         start_uas(uas, 4, &uas_log),
-        start_kamailio(dir.path(), listen, uas, &feed),
+        start_kemi(dir.path(), listen, uas, &feed),
     ]);
-    wait_for_options(listen, &kamailio_log);
+    wait_for_options(listen, dir.path());
 
     let calls = [
         // (user, tenant, requested, dialed, scenario, what the UAS must see)

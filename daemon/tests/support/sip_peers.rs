@@ -1,0 +1,207 @@
+//! Real SIP peers for the tests: sipp as a UAC or a recording UAS, and Kamailio with one of
+//! the configs of `examples/kamailio/`, on free loopback ports. Included by path from the
+//! daemon's `peers.rs` and libcallgate's `kamailio.rs`.
+#![allow(dead_code, reason = "each test binary uses part of this")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test support: a step that fails is a failed test"
+)]
+
+use std::ffi::OsString;
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// The repository's `examples/` (sipp scenarios, Kamailio configs).
+pub fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
+}
+
+/// Fails the test with the package to install if `tool` is not on the PATH.
+pub fn require(tool: &str, package: &str) {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .map(|o| o.status.success());
+    assert!(
+        found.unwrap_or(false),
+        "`{tool}` is not installed: apt-get install {package} (scripts/test.sh does)"
+    );
+}
+
+/// A loopback port free for both UDP and TCP (Kamailio listens on both).
+pub fn free_port() -> u16 {
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = udp.local_addr().unwrap().port();
+    std::net::TcpListener::bind(("127.0.0.1", port))
+        .map(|_| port)
+        .unwrap_or_else(|_| free_port())
+}
+
+/// Runs a sipp UAC scenario of `examples/sipp/` for one call to `target`, with `-set`
+/// variables and any `extra` arguments; its exit code (0 = the call went as the scenario
+/// says) and its log.
+pub fn sipp(scenario: &str, target: u16, vars: &[(&str, &str)], extra: &[&str]) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("sipp.log");
+    let mut cmd = Command::new("sipp");
+    cmd.arg("-sf").arg(examples().join("sipp").join(scenario));
+    cmd.args([
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &free_port().to_string(),
+        "-m",
+        "1",
+        "-nostdin",
+    ]);
+    cmd.args([
+        "-timeout",
+        "15s",
+        "-timeout_error",
+        "-trace_logs",
+        "-log_file",
+    ])
+    .arg(&log);
+    for (k, v) in vars {
+        cmd.args(["-set", k, v]);
+    }
+    cmd.args(extra);
+    cmd.arg(format!("127.0.0.1:{target}"));
+    let out = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("sipp runs");
+    let log = std::fs::read_to_string(&log).unwrap_or_default();
+    (
+        out.status.code().unwrap_or(-1),
+        format!("{log}\n{}", String::from_utf8_lossy(&out.stderr)),
+    )
+}
+
+/// [`sipp`] with owned variables (as [`call`] makes them) and no extra arguments.
+pub fn place(scenario: &str, target: u16, vars: &[(&'static str, String)]) -> (i32, String) {
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    sipp(scenario, target, &vars, &[])
+}
+
+/// The scenario variables of one call: who calls, in which tenant, presenting what, to where.
+pub fn call(user: &str, tenant: &str, ppi: &str, dialed: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("tenant", tenant.into()),
+        ("user", user.into()),
+        ("ppi", ppi.into()),
+        ("dialed", dialed.into()),
+    ]
+}
+
+/// Child processes stopped when the test ends, however it ends.
+pub struct Reaper(pub Vec<Child>);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            // SIGTERM first: Kamailio's main process then stops the workers it forked (a
+            // SIGKILL would orphan them).
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            for _ in 0..50 {
+                if matches!(c.try_wait(), Ok(Some(_))) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A sipp UAS (`uas_record.xml`) on `port` that answers `calls` calls and logs each message.
+pub fn start_uas(port: u16, calls: usize, log: &Path) -> Child {
+    Command::new("sipp")
+        .arg("-sf")
+        .arg(examples().join("sipp/uas_record.xml"))
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-m",
+            &calls.to_string(),
+            "-nostdin",
+            "-trace_logs",
+            "-log_file",
+        ])
+        .arg(log)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sipp UAS starts")
+}
+
+/// Kamailio in the foreground with `examples/kamailio/<config>`, working in `dir` (its log
+/// is `dir/kamailio.log`), with `-A NAME=VALUE` defines and environment variables.
+pub fn start_kamailio(
+    config: &str,
+    dir: &Path,
+    defines: &[String],
+    env: &[(&str, OsString)],
+) -> Child {
+    let mut cmd = Command::new("kamailio");
+    cmd.arg("-f")
+        .arg(examples().join("kamailio").join(config))
+        .args(["-DD", "-E", "-m", "32", "-M", "8"])
+        .arg("-w")
+        .arg(dir)
+        .arg("-P")
+        .arg(dir.join("kamailio.pid"))
+        .arg("-Y")
+        .arg(dir);
+    for define in defines {
+        cmd.args(["-A", define]);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.stdout(Stdio::null())
+        .stderr(
+            std::fs::File::create(dir.join("kamailio.log"))
+                .map(Stdio::from)
+                .unwrap_or_else(|_| Stdio::null()),
+        )
+        .spawn()
+        .expect("kamailio starts")
+}
+
+/// Waits (up to 15 s) until something answers OPTIONS on `port` (Kamailio's start-up takes
+/// a moment); fails with Kamailio's log in `dir` if nothing does.
+pub fn wait_for_options(port: u16, dir: &Path) {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let local = socket.local_addr().unwrap();
+    for i in 0..75 {
+        let msg = format!(
+            "OPTIONS sip:127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-w{i}\r\n\
+             From: <sip:probe@127.0.0.1>;tag=w\r\nTo: <sip:127.0.0.1:{port}>\r\nCall-ID: wait-{i}\r\n\
+             CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        );
+        let _ = socket.send_to(msg.as_bytes(), ("127.0.0.1", port));
+        let mut buf = [0u8; 2048];
+        if socket.recv_from(&mut buf).is_ok() {
+            return;
+        }
+    }
+    panic!(
+        "kamailio did not answer OPTIONS on port {port}:\n{}",
+        std::fs::read_to_string(dir.join("kamailio.log")).unwrap_or_default()
+    );
+}
