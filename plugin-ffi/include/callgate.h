@@ -373,8 +373,10 @@ callgate_result callgate_client_new(const char *socket_path,
                                     const struct callgate_client_options *options,
                                     struct callgate_client **out_client);
 
-// Stops a client's background thread (waiting for it, at most the time to finish compiling
-// one tenant) and frees the client and its replica.
+// Sends the denials still queued for the daemon's audit trail (if connected; a daemon that
+// stopped reading holds this up to 5 s), stops the client's background threads (waiting for
+// them, at most the time to finish compiling one tenant) and frees the client and its
+// replica.
 //
 // `client` may be NULL (nothing happens). After the call the pointer is dangling: no other
 // call may be using it or use it again, from any thread.
