@@ -24,6 +24,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use serde_json::value::RawValue;
+
 use crate::model::Tenant;
 
 /// The protocol version this build speaks.
@@ -65,8 +67,7 @@ pub enum Message {
         /// The revision this tenant was last changed at.
         revision: u64,
         /// The tenant, whole.
-        #[serde(with = "shared_tenant")]
-        tenant: Arc<Tenant>,
+        tenant: SharedTenant,
     },
     /// Server → client: the snapshot is complete; swap it in.
     SnapshotEnd {
@@ -78,8 +79,7 @@ pub enum Message {
         /// The revision of the change.
         revision: u64,
         /// The tenant, whole.
-        #[serde(with = "shared_tenant")]
-        tenant: Arc<Tenant>,
+        tenant: SharedTenant,
     },
     /// Server → client: a tenant was removed.
     Delete {
@@ -151,22 +151,61 @@ pub struct AuditEntry {
     pub inputs: serde_json::Map<String, serde_json::Value>,
 }
 
-/// Serde for a shared tenant: written from the `Arc` without a copy, read into a new one.
-mod shared_tenant {
-    use std::sync::Arc;
+/// A tenant as a feed message carries it: written from the model, or from the JSON a
+/// compiled tenant keeps (as is, without encoding it again); always read back as a model.
+#[derive(Debug, Clone)]
+pub enum SharedTenant {
+    /// The model.
+    Model(Arc<Tenant>),
+    /// The model's JSON.
+    Json(Arc<RawValue>),
+}
 
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    use crate::model::Tenant;
-
-    pub fn serialize<S: Serializer>(tenant: &Arc<Tenant>, s: S) -> Result<S::Ok, S::Error> {
-        tenant.as_ref().serialize(s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<Tenant>, D::Error> {
-        Tenant::deserialize(d).map(Arc::new)
+impl SharedTenant {
+    /// The model (parsed, if this holds JSON).
+    pub fn into_model(self) -> Result<Arc<Tenant>, serde_json::Error> {
+        match self {
+            SharedTenant::Model(t) => Ok(t),
+            SharedTenant::Json(j) => serde_json::from_str(j.get()).map(Arc::new),
+        }
     }
 }
+
+impl From<Tenant> for SharedTenant {
+    fn from(t: Tenant) -> SharedTenant {
+        SharedTenant::Model(Arc::new(t))
+    }
+}
+
+impl Serialize for SharedTenant {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            SharedTenant::Model(t) => t.serialize(s),
+            SharedTenant::Json(j) => j.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SharedTenant {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<SharedTenant, D::Error> {
+        Tenant::deserialize(d).map(|t| SharedTenant::Model(Arc::new(t)))
+    }
+}
+
+/// Equal when they hold the same tenant, whatever the form.
+impl PartialEq for SharedTenant {
+    fn eq(&self, other: &SharedTenant) -> bool {
+        match (self, other) {
+            (SharedTenant::Model(a), SharedTenant::Model(b)) => a == b,
+            (a, b) => {
+                let value = |t: &SharedTenant| serde_json::to_value(t).ok();
+                value(a).is_some_and(|a| Some(a) == value(b))
+            }
+        }
+    }
+}
+
+impl Eq for SharedTenant {}
 
 /// Why a frame could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -268,12 +307,13 @@ mod tests {
             },
             Message::Tenant {
                 revision: 2,
-                tenant: Arc::clone(&t),
+                tenant: SharedTenant::Model(Arc::clone(&t)),
             },
             Message::SnapshotEnd { revision: 3 },
+            // As the daemon sends a change: the JSON its compiled tenant keeps, written as is.
             Message::Put {
                 revision: 4,
-                tenant: t,
+                tenant: SharedTenant::Json(crate::CompiledTenant::compile(&t, 4).source),
             },
             Message::Delete {
                 revision: 5,

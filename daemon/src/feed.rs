@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use callgate::feed::{self, FeedError, Message, VERSION};
+use callgate::feed::{self, FeedError, Message, SharedTenant, VERSION};
 use callgate::{CompiledTenant, Table};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
@@ -292,7 +292,7 @@ impl Hub {
             let message = match change {
                 Change::Put(t) => Message::Put {
                     revision: rev,
-                    tenant: Arc::clone(&t.source),
+                    tenant: SharedTenant::Json(Arc::clone(&t.source)),
                 },
                 Change::Delete(id) => Message::Delete {
                     revision: rev,
@@ -484,7 +484,7 @@ async fn serve_client(
                 &mut wr,
                 &Message::Tenant {
                     revision: t.revision,
-                    tenant: Arc::clone(&t.source),
+                    tenant: SharedTenant::Json(Arc::clone(&t.source)),
                 },
                 wt,
             )

@@ -333,9 +333,7 @@ fn install_all(table: &Table, tenants: Vec<Tenant>, revision: u64) {
         .into_iter()
         .filter(|id| !keep.contains(id.as_str()))
         .collect();
-    let compiled = rows::in_parallel(tenants, |t| {
-        CompiledTenant::compile_shared(Arc::new(t), revision)
-    });
+    let compiled = rows::in_parallel(tenants, |t| CompiledTenant::compile(&t, revision));
     for id in gone {
         table.remove(&id, revision);
     }
@@ -374,7 +372,7 @@ async fn catch_up(store: &Store, table: &Arc<Table>) -> Result<u64, StoreError> 
             let compiled: Vec<Result<CompiledTenant, (String, u64)>> = tenants
                 .into_iter()
                 .map(|(id, first, t)| match t {
-                    Some(t) => Ok(CompiledTenant::compile_shared(Arc::new(t), first)),
+                    Some(t) => Ok(CompiledTenant::compile(&t, first)),
                     None => Err((id, first)),
                 })
                 .collect();

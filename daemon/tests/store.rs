@@ -978,8 +978,11 @@ async fn follower_loads_and_applies_puts_and_deletes(db: Db) {
         store.export(None).await.unwrap().len()
     );
     store.delete_tenant("t000", "ops").await.unwrap();
-    f.until(Duration::from_secs(10), |t| t.tenant_count() == 102)
-        .await;
+    // A change swaps its tenant in, then raises the revision: wait for both.
+    f.until(Duration::from_secs(10), |t| {
+        t.tenant_count() == 102 && t.revision() >= 106
+    })
+    .await;
     assert_eq!(f.table.revision(), 106);
     f.shut_down().await;
 }
@@ -1003,8 +1006,11 @@ async fn follower_sees_writes_of_another_store(db: Db) {
         } else {
             Outcome::Substitute
         };
-        f.until(Duration::from_secs(10), |t| may_present(t, "acme") == want)
-            .await;
+        // A change swaps its tenant in, then raises the revision: wait for both.
+        f.until(Duration::from_secs(10), |t| {
+            may_present(t, "acme") == want && t.revision() >= revision
+        })
+        .await;
         delays.push(written.elapsed());
         assert_eq!(f.table.revision(), revision);
         // Spread the writes over the polling period.

@@ -354,7 +354,8 @@ fn session(shared: &Shared, backoff: &mut Duration) -> Result<(), SessionError> 
     for _ in 0..count {
         match next(&mut buf)? {
             Message::Tenant { revision, tenant } => {
-                compiled.push(CompiledTenant::compile_shared(tenant, revision))
+                let tenant = tenant.into_model().map_err(FeedError::Malformed)?;
+                compiled.push(CompiledTenant::compile(&tenant, revision))
             }
             other => return Err(SessionError::Unexpected(other.kind())),
         }
@@ -376,9 +377,12 @@ fn session(shared: &Shared, backoff: &mut Duration) -> Result<(), SessionError> 
 
     loop {
         match next(&mut buf)? {
-            Message::Put { revision, tenant } => shared
-                .table
-                .put_compiled(CompiledTenant::compile_shared(tenant, revision)),
+            Message::Put { revision, tenant } => {
+                let tenant = tenant.into_model().map_err(FeedError::Malformed)?;
+                shared
+                    .table
+                    .put_compiled(CompiledTenant::compile(&tenant, revision))
+            }
             Message::Delete { revision, tenant } => shared.table.remove(&tenant, revision),
             Message::Heartbeat { revision } => shared.table.advance(revision),
             other => return Err(SessionError::Unexpected(other.kind())),
