@@ -478,7 +478,16 @@ impl CompiledTenant {
         // The model serializes to JSON whatever it holds (string keys, no custom errors).
         let source =
             serde_json::value::to_raw_value(t).unwrap_or_else(|_| RawValue::NULL.to_owned());
-        let source: Arc<RawValue> = Arc::from(source);
+        Self::compile_with_source(t, Arc::from(source), revision)
+    }
+
+    /// Compiles a tenant for a table that feeds nobody (a replica): its `source` is JSON
+    /// `null`, which saves encoding it.
+    pub fn compile_unsourced(t: &Tenant, revision: u64) -> CompiledTenant {
+        Self::compile_with_source(t, Arc::from(RawValue::NULL.to_owned()), revision)
+    }
+
+    fn compile_with_source(t: &Tenant, source: Arc<RawValue>, revision: u64) -> CompiledTenant {
         let mut sites = Index::with_capacity(t.sites.len());
         for s in &t.sites {
             sites.push(SiteEntry {

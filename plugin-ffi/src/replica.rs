@@ -355,7 +355,7 @@ fn session(shared: &Shared, backoff: &mut Duration) -> Result<(), SessionError> 
         match next(&mut buf)? {
             Message::Tenant { revision, tenant } => {
                 let tenant = tenant.into_model().map_err(FeedError::Malformed)?;
-                compiled.push(CompiledTenant::compile(&tenant, revision))
+                compiled.push(CompiledTenant::compile_unsourced(&tenant, revision))
             }
             other => return Err(SessionError::Unexpected(other.kind())),
         }
@@ -381,7 +381,7 @@ fn session(shared: &Shared, backoff: &mut Duration) -> Result<(), SessionError> 
                 let tenant = tenant.into_model().map_err(FeedError::Malformed)?;
                 shared
                     .table
-                    .put_compiled(CompiledTenant::compile(&tenant, revision))
+                    .put_compiled(CompiledTenant::compile_unsourced(&tenant, revision))
             }
             Message::Delete { revision, tenant } => shared.table.remove(&tenant, revision),
             Message::Heartbeat { revision } => shared.table.advance(revision),
