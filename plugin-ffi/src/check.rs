@@ -112,12 +112,6 @@ pub unsafe extern "C" fn callgate_check_caller_id(
         let out = try_mut!(out_decision);
         let out_n = try_mut!(out_caller_id_n);
         let answer = replica.table().check_caller_id(tenant, user, requested, dialed);
-        if answer.outcome == Outcome::Deny {
-            replica.audit().deny(Kind::CallerId, tenant, user, answer.reason, answer.revision, &[
-                ("requested", Input::Text(requested)),
-                ("dialed", Input::Text(Some(dialed))),
-            ]);
-        }
         let number = answer.caller_id.map(|n| n.to_buf());
         let text = number.as_ref().map_or(&[][..], |n| n.as_bytes());
         // SAFETY: `caller_id_buf` is valid for `caller_id_len` bytes by the caller's promise.
@@ -131,6 +125,13 @@ pub unsafe extern "C" fn callgate_check_caller_id(
             reason: callgate_reason::from(answer.reason) as u32,
             revision: answer.revision,
         };
+        // Audited once the answer is delivered (not when the caller's buffer was too small).
+        if answer.outcome == Outcome::Deny {
+            replica.audit().deny(Kind::CallerId, tenant, user, answer.reason, answer.revision, &[
+                ("requested", Input::Text(requested)),
+                ("dialed", Input::Text(Some(dialed))),
+            ]);
+        }
         callgate_result::Ok
     }
 }
@@ -325,11 +326,6 @@ pub unsafe extern "C" fn callgate_check_feature_code(
             return callgate_result::NullParameter;
         }
         let answer = replica.table().check_feature_code(tenant, user, dialed);
-        if answer.outcome == Outcome::Deny {
-            replica.audit().deny(Kind::FeatureCode, tenant, user, answer.reason, answer.revision, &[
-                ("dialed", Input::Text(Some(dialed))),
-            ]);
-        }
         let needed: usize = answer.args.iter().map(|a| a.len() + 1).sum();
         if needed > args_len {
             return callgate_result::InsufficientSize;
@@ -352,6 +348,12 @@ pub unsafe extern "C" fn callgate_check_feature_code(
             feature: callgate_feature::from(answer.feature) as u32,
             args_count: count,
         };
+        // Audited once the answer is delivered (not when the caller's buffer was too small).
+        if answer.outcome == Outcome::Deny {
+            replica.audit().deny(Kind::FeatureCode, tenant, user, answer.reason, answer.revision, &[
+                ("dialed", Input::Text(Some(dialed))),
+            ]);
+        }
         callgate_result::Ok
     }
 }
