@@ -23,14 +23,14 @@ const SITES: usize = 1;
 const NUMBERS: usize = 2;
 const EXTENSIONS: usize = 3;
 const QUEUES: usize = 4;
-const QUEUE_AGENTS: usize = 5;
+pub(super) const QUEUE_AGENTS: usize = 5;
 const QUEUE_SUPERVISORS: usize = 6;
 const ROLES: usize = 7;
 const ROLE_PERMISSIONS: usize = 8;
 const FEATURE_CODES: usize = 9;
 const FEATURE_CODE_ROLES: usize = 10;
-const USERS: usize = 11;
-const USER_GRANTS: usize = 12;
+pub(super) const USERS: usize = 11;
+pub(super) const USER_GRANTS: usize = 12;
 
 /// Every table of a tenant's things but `tenants` itself.
 pub(super) const PARTS: [Part; 13] = [

@@ -74,16 +74,41 @@ where
 /// Every tenant's rows (or one's), one query per table, each table's rows aggregated per
 /// tenant by the database ([`rows`]).
 async fn load_rows(conn: &mut Conn, tenant: Option<&str>) -> Result<Rows, sqlx::Error> {
+    load_rows_of(conn, tenant, 0..rows::PARTS.len()).await
+}
+
+/// The `tenants` rows and the [`rows::PARTS`] at `which` (the others left empty).
+async fn load_rows_of(
+    conn: &mut Conn,
+    tenant: Option<&str>,
+    which: impl IntoIterator<Item = usize>,
+) -> Result<Rows, sqlx::Error> {
     let mut rows = Rows {
         tenants: fetch(conn, "SELECT id, default_caller_id FROM tenants", "id", tenant, "").await?,
         ..Rows::default()
     };
-    let (open, close) = AGGREGATE;
-    for (part, out) in rows::PARTS.iter().zip(rows.parts.iter_mut()) {
-        let select = format!("SELECT tenant, {open}{}{close} FROM {}", part.columns, part.table);
-        *out = fetch(conn, &select, "tenant", tenant, " GROUP BY tenant").await?;
+    for (i, part) in load_parts(conn, tenant, which).await? {
+        if let Some(out) = rows.parts.get_mut(i) {
+            *out = part;
+        }
     }
     Ok(rows)
+}
+
+/// The [`rows::PARTS`] at `which`, each aggregated per tenant, with its index.
+async fn load_parts(
+    conn: &mut Conn,
+    tenant: Option<&str>,
+    which: impl IntoIterator<Item = usize>,
+) -> Result<Vec<(usize, Vec<(String, String)>)>, sqlx::Error> {
+    let (open, close) = AGGREGATE;
+    let mut out = Vec::new();
+    for i in which {
+        let Some(part) = rows::PARTS.get(i) else { continue };
+        let select = format!("SELECT tenant, {open}{}{close} FROM {}", part.columns, part.table);
+        out.push((i, fetch(conn, &select, "tenant", tenant, " GROUP BY tenant").await?));
+    }
+    Ok(out)
 }
 
 /// Tenants out of their rows, assembled off the async threads.
@@ -287,7 +312,7 @@ pub(super) async fn is_empty(pool: &Pool<Db>) -> Result<bool, StoreError> {
 pub(super) async fn load_all(pool: &Pool<Db>) -> Result<(Vec<Tenant>, u64), StoreError> {
     let mut tx = begin_read(pool).await.map_err(db)?;
     let revision = head(&mut tx).await.map_err(db)?;
-    let rows = load_rows(&mut tx, None).await.map_err(db)?;
+    let rows = load_all_rows(pool, &mut tx).await.map_err(db)?;
     tx.commit().await.map_err(db)?;
     Ok((assemble(rows).await.map_err(db)?, revision))
 }
