@@ -28,8 +28,6 @@ pub enum Input<'a> {
     List(&'a [&'a str]),
     /// A boolean argument.
     Flag(bool),
-    /// A string made of parts, kept joined (`"ext:" + extension`).
-    Joined(&'a [&'a str]),
 }
 
 /// A decision's record, everything in place, nothing borrowed.
@@ -113,7 +111,6 @@ impl CompactRecord {
             Input::Flag(true) => (&["true"], false),
             Input::Flag(false) => (&["false"], false),
             Input::List(items) => (items, true),
-            Input::Joined(parts) => (parts, false),
         };
         let Some(slot) = self
             .fields
@@ -230,8 +227,7 @@ mod tests {
             .input("site", Input::Text(None))
             .input("extensions", Input::List(&["201", "202"]))
             .input("numbers", Input::List(&[]))
-            .input("paused", Input::Flag(true))
-            .input("from", Input::Joined(&["ext:", "201"]));
+            .input("paused", Input::Flag(true));
         assert_eq!(r.tenant(), "acme");
         assert_eq!(r.principal(), format!("{}…", "é".repeat(32)));
         assert_eq!(
@@ -240,7 +236,6 @@ mod tests {
                 ("requested", "+15550100000".to_string()),
                 ("extensions", "201,202".into()),
                 ("paused", "true".into()),
-                ("from", "ext:201".into()),
             ]
         );
         assert_eq!(

@@ -127,6 +127,15 @@ impl Message {
     }
 }
 
+/// The decision kinds an [`AuditEntry`] may name.
+pub const DECISION_KINDS: [&str; 5] = [
+    "caller_id",
+    "agent_pause",
+    "recording",
+    "feature_code",
+    "permission",
+];
+
 /// One decision a client made in-process, as it reports it for the daemon's audit trail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -149,6 +158,15 @@ pub struct AuditEntry {
     /// The other inputs of the check, by name (`dialed`, `requested`, `queue`, …).
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub inputs: serde_json::Map<String, serde_json::Value>,
+}
+
+impl AuditEntry {
+    /// Whether it is a decision of this protocol: a known kind, and `allow`, `substitute` or
+    /// `deny`.
+    pub fn is_decision(&self) -> bool {
+        DECISION_KINDS.contains(&self.action.as_str())
+            && matches!(self.decision.as_str(), "allow" | "substitute" | "deny")
+    }
 }
 
 /// A tenant as a feed message carries it: written from the model, or from the JSON a

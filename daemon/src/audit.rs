@@ -2,7 +2,9 @@
 //! allows) goes through a bounded queue to a batched writer, so a check never waits on the
 //! audit path. A SIP check queues a [`CompactRecord`] (its inputs copied into one fixed-size
 //! value) rather than a record of owned strings: the writer's thread builds the record, and
-//! no memory the checking thread allocated is freed by another thread. What the queue can't take is counted — in metrics, and in the trail itself
+//! no memory the checking thread allocated is freed by another thread.
+//!
+//! What the queue can't take is counted — in metrics, and in the trail itself
 //! as an `audit_dropped` record once the writer catches up — never lost silently.
 //!
 //! Admin changes are audited by the store, in the same transaction as the change.
@@ -224,9 +226,9 @@ impl Auditor {
 }
 
 /// Writes queued records in batches (up to `batch` records: what arrives within 5 ms of the
-/// first, or a full batch at once) until the queue closes or `shutdown` resolves, then drains what is left. A failed
-/// write is retried with backoff; records wait in the queue meanwhile (and overflow is
-/// counted).
+/// first, or a full batch at once) until the queue closes or `shutdown` resolves, then
+/// drains what is left. A failed write is retried with backoff; records wait in the queue
+/// meanwhile (and overflow is counted).
 pub async fn run_writer<S: AuditSink>(
     sink: S,
     auditor: Auditor,

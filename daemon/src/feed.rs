@@ -509,15 +509,6 @@ async fn serve_client(
     tracing::info!(client = %name, pid, why = %why, "feed: client disconnected");
 }
 
-/// The decision kinds a client may report, as the audit trail names them.
-const DECISION_KINDS: [&str; 5] = [
-    "caller_id",
-    "agent_pause",
-    "recording",
-    "feature_code",
-    "permission",
-];
-
 /// Puts a client's `audit` frame into the trail: each decision as a record from `source`,
 /// and a count of what the client itself had to drop as an `audit_dropped` record. A record
 /// that is not a decision of this protocol ends the connection (its frame is not recorded).
@@ -527,10 +518,7 @@ fn audit(
     records: Vec<feed::AuditEntry>,
     dropped: u64,
 ) -> Result<(), String> {
-    if let Some(bad) = records.iter().find(|r| {
-        !DECISION_KINDS.contains(&r.action.as_str())
-            || !matches!(r.decision.as_str(), "allow" | "substitute" | "deny")
-    }) {
+    if let Some(bad) = records.iter().find(|r| !r.is_decision()) {
         return Err(format!(
             "malformed audit record: a `{}` decision `{}`",
             bad.action, bad.decision

@@ -209,6 +209,19 @@ mod tests {
     }
 
     #[test]
+    fn every_kind_is_a_decision_kind_of_the_protocol() {
+        for kind in [
+            Kind::CallerId,
+            Kind::AgentPause,
+            Kind::Recording,
+            Kind::FeatureCode,
+            Kind::Permission,
+        ] {
+            assert!(callgate_engine::feed::DECISION_KINDS.contains(&kind.name()));
+        }
+    }
+
+    #[test]
     fn a_full_queue_counts_what_it_cannot_keep() {
         let q = AuditQueue::new(3);
         for _ in 0..10 {
