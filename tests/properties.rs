@@ -1,25 +1,42 @@
-//! Properties DESIGN.md states for every input, checked over generated ones: nothing crosses
-//! tenants, a custom role never narrows, emergency calls are never denied, and the order of
-//! a directory file means nothing.
+//! Properties DESIGN.md states for every input, checked on generated directories (see
+//! `tests/model/generate.rs`: every built-in role, custom roles of every scope, sites or none,
+//! suspended users, empty tenants, ids that collide across tenants, feature-code overrides,
+//! grants of every kind, emergency numbers): nothing crosses tenants, a custom role never
+//! narrows and never adds what its matrix doesn't explain, emergency calls are never denied,
+//! a caller ID presented is always one the tenant owns, and the order of a directory file
+//! means nothing.
 
-#[path = "support/demo.rs"]
-#[expect(
-    clippy::expect_used,
-    clippy::panic,
-    reason = "a broken test fixture fails the test loudly"
+#[path = "model/reference.rs"]
+#[allow(
+    dead_code,
+    reason = "shared by several test crates, each using part of it"
 )]
-mod demo;
+mod reference;
+
+#[path = "model/ask.rs"]
+#[allow(
+    dead_code,
+    reason = "shared by several test crates, each using part of it"
+)]
+mod ask;
+
+#[path = "model/generate.rs"]
+#[allow(
+    dead_code,
+    reason = "shared by several test crates, each using part of it"
+)]
+#[expect(clippy::panic, reason = "a generator bug fails the test loudly")]
+mod generate;
 
 use std::collections::BTreeMap;
 
-use callgate::catalog::BUILTIN_ROLES;
-use callgate::model::{CustomRole, Directory, Extension, Number, Queue, User};
-use callgate::{
-    Action, Category, Outcome, Recording, RecordingAction, Resource, Table, Tenant, directory,
-};
+use ask::Ask;
+use callgate::model::{CustomRole, Directory};
+use callgate::{Action, Category, FeatureKind, RecordingAction, Table, Tenant, directory};
+use generate::{Choices, SOS_URNS, spellings};
 use proptest::prelude::*;
 use proptest::sample::select;
-use serde_json::Value;
+use reference::{Answer, PLATFORM_EMERGENCY};
 
 fn config(cases: u32) -> ProptestConfig {
     ProptestConfig {
@@ -29,354 +46,44 @@ fn config(cases: u32) -> ProptestConfig {
     }
 }
 
-// ------------------------------------------------------------------ questions to ask
-
-/// One question to one of the five decisions, owning its text.
-#[derive(Debug, Clone)]
-enum Ask {
-    CallerId {
-        user: String,
-        requested: Option<String>,
-        dialed: String,
-    },
-    Pause {
-        actor: String,
-        agent: String,
-        queue: String,
-        paused: bool,
-    },
-    Recording {
-        actor: String,
-        action: RecordingAction,
-        queue: Option<String>,
-        exts: Vec<String>,
-        numbers: Vec<String>,
-        site: Option<String>,
-    },
-    Feature {
-        user: String,
-        dialed: String,
-    },
-    Permission {
-        user: String,
-        category: Category,
-        action: Action,
-        resource: [Option<String>; 4],
-    },
+fn table_of(tenants: &[Tenant]) -> Table {
+    let table = Table::new();
+    table.replace_all(tenants, 1);
+    table
 }
 
-/// The whole answer (decision, reason, revision, caller ID, feature, args), comparable.
-fn answer(t: &Table, tenant: &str, ask: &Ask) -> Value {
-    // Answers always serialize; a `null` would differ from any real answer anyway.
-    let json = |v: Result<Value, serde_json::Error>| v.unwrap_or_default();
-    match ask {
-        Ask::CallerId {
-            user,
-            requested,
-            dialed,
-        } => json(serde_json::to_value(t.check_caller_id(
-            tenant,
-            user,
-            requested.as_deref(),
-            dialed,
-        ))),
-        Ask::Pause {
-            actor,
-            agent,
-            queue,
-            paused,
-        } => json(serde_json::to_value(
-            t.check_agent_pause(tenant, actor, agent, queue, *paused),
-        )),
-        Ask::Recording {
-            actor,
-            action,
-            queue,
-            exts,
-            numbers,
-            site,
-        } => {
-            let exts: Vec<&str> = exts.iter().map(String::as_str).collect();
-            let numbers: Vec<&str> = numbers.iter().map(String::as_str).collect();
-            let r = Recording {
-                queue: queue.as_deref(),
-                extensions: &exts,
-                numbers: &numbers,
-                site: site.as_deref(),
-            };
-            json(serde_json::to_value(
-                t.check_recording(tenant, actor, *action, &r),
-            ))
-        }
-        Ask::Feature { user, dialed } => json(serde_json::to_value(
-            t.check_feature_code(tenant, user, dialed),
-        )),
-        Ask::Permission {
-            user,
-            category,
-            action,
-            resource: [site, queue, extension, number],
-        } => {
-            let r = Resource {
-                site: site.as_deref(),
-                queue: queue.as_deref(),
-                extension: extension.as_deref(),
-                number: number.as_deref(),
-            };
-            json(serde_json::to_value(
-                t.check_permission(tenant, user, *category, *action, &r),
-            ))
-        }
-    }
-}
-
-/// Whether the answer lets the call or action go ahead as asked.
-fn allows(answer: &Value) -> bool {
-    answer["decision"] == "allow"
-}
-
-const USERS: &[&str] = &[
-    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "kim",
-    "mallory", "olivia", "rachel", "oscar", "wendy", "rita", "tess", "bill", "peter", "samir",
-    "milton", "zed", "gavin", "jared", "dinesh", "gilfoyle", "monica", "nobody", "",
-];
-const QUEUES: &[&str] = &[
-    "sales", "support", "600", "700", "extra", "900", "tps", "800", "q1", "q2", "500", "501",
-    "nope", "",
-];
-const EXTS: &[&str] = &[
-    "101", "102", "103", "104", "105", "106", "107", "201", "202", "203", "204", "999", "10", "11",
-    "12", "301", "302", "303", "20", "21", "22", "30", "31", "40", "",
-];
-const NUMBERS: &[&str] = &[
-    "+15550100000",
-    "+15550100101",
-    "+15550100102",
-    "+15550100200",
-    "+15550100201",
-    "+15550100300",
-    "+15550100600",
-    "+15559990000",
-    "+442070000000",
-    "+442070000001",
-    "+13125550001",
-    "+13125550002",
-    "+16505550000",
-    "+16505550001",
-    "+16505550010",
-    "+16505550012",
-    "15550100201",
-    "+1 (555) 010-0102",
-    "x",
-    "",
-];
-const SITES: &[&str] = &["hq", "depot", "annex", ""];
-const DIALED: &[&str] = &[
-    "911",
-    "933",
-    "112",
-    "999",
-    "000",
-    "5551234",
-    "+15551234567",
-    "",
-];
-const CODES: &[&str] = &[
-    "*45", "*46", "*47", "*72", "*73", "*97", "*98", "**", "*70", "*99", "*4", "*461", "*", "#",
-];
-
-fn text(pool: &'static [&'static str]) -> impl Strategy<Value = String> {
-    select(pool).prop_map(str::to_string)
-}
-
-/// Mostly a name from the pool, sometimes any text at all: decisions are total.
-fn name(pool: &'static [&'static str]) -> impl Strategy<Value = String> {
-    prop_oneof![12 => text(pool), 1 => any::<String>()]
-}
-
-fn maybe(pool: &'static [&'static str]) -> impl Strategy<Value = Option<String>> {
-    proptest::option::of(text(pool))
-}
-
-/// A requested caller ID: a number (in any form), some other text, or none.
-fn requested() -> impl Strategy<Value = Option<String>> {
-    proptest::option::of(
-        prop_oneof![4 => text(NUMBERS), 1 => "[+0-9 ()*#a-z.-]{0,20}", 1 => any::<String>()],
-    )
-}
-
-fn feature_dialed() -> impl Strategy<Value = String> {
-    (
-        select(CODES),
-        proptest::collection::vec(
-            prop_oneof![select(EXTS), select(QUEUES), Just("5551234")],
-            0..3,
-        ),
-    )
-        .prop_map(|(code, args)| {
-            let mut dialed = code.to_string();
-            for (i, a) in args.iter().enumerate() {
-                if i > 0 || !code.ends_with('*') {
-                    dialed.push('*');
-                }
-                dialed.push_str(a);
-            }
-            dialed
-        })
-}
-
-fn recording_action() -> impl Strategy<Value = RecordingAction> {
-    select(
-        &[
-            RecordingAction::List,
-            RecordingAction::Play,
-            RecordingAction::Download,
-            RecordingAction::Delete,
-        ][..],
-    )
-}
-
-fn ask() -> impl Strategy<Value = Ask> {
-    prop_oneof![
-        (name(USERS), requested(), text(DIALED))
-            .prop_map(|(user, requested, dialed)| Ask::CallerId { user, requested, dialed }),
-        (name(USERS), name(USERS), name(QUEUES), any::<bool>())
-            .prop_map(|(actor, agent, queue, paused)| Ask::Pause { actor, agent, queue, paused }),
-        (
-            name(USERS),
-            recording_action(),
-            maybe(QUEUES),
-            proptest::collection::vec(name(EXTS), 0..3),
-            proptest::collection::vec(name(NUMBERS), 0..2),
-            maybe(SITES),
-        )
-            .prop_map(|(actor, action, queue, exts, numbers, site)| Ask::Recording {
-                actor,
-                action,
-                queue,
-                exts,
-                numbers,
-                site
-            }),
-        (
-            name(USERS),
-            prop_oneof![4 => feature_dialed(), 2 => text(DIALED), 1 => "[*#0-9]{0,12}", 1 => any::<String>()],
-        )
-            .prop_map(|(user, dialed)| Ask::Feature { user, dialed }),
-        (
-            name(USERS),
-            select(Category::ALL),
-            select(Action::ALL),
-            (maybe(SITES), maybe(QUEUES), maybe(EXTS), maybe(NUMBERS)),
-        )
-            .prop_map(|(user, category, action, (site, queue, extension, number))| Ask::Permission {
-                user,
-                category,
-                action,
-                resource: [site, queue, extension, number],
-            }),
-    ]
-}
-
-#[expect(
-    clippy::unwrap_used,
-    reason = "the demo directory has these tenants; a test without one should fail"
-)]
-fn tenant<'a>(tenants: &'a mut [Tenant], id: &str) -> &'a mut Tenant {
-    tenants.iter_mut().find(|t| t.id == id).unwrap()
+/// Tenants `ids`, each built from the same choices in turn (so their ids collide).
+fn tenants_named(bytes: &[u8], ids: &[&str]) -> Vec<Tenant> {
+    let mut c = Choices::new(bytes);
+    let tenants = ids.iter().map(|id| generate::tenant(id, &mut c)).collect();
+    generate::valid(Directory { tenants })
 }
 
 // ------------------------------------------------------ (a) nothing crosses tenants
 
-/// A tenant with acme's ids (users, queues, extensions, numbers) and more, but other roles,
-/// grants, memberships, defaults and emergency numbers: everything a leak would show.
-fn acme_twin(acme: &Tenant, roles: &[usize], custom: &[Option<usize>], full: &[bool]) -> Tenant {
-    let mut b = acme.clone();
-    b.id = "acme-twin".into();
-    b.default_caller_id = Some("+15550100600".into());
-    b.emergency_numbers = vec!["999".into()];
-    b.feature_codes.clear();
-    b.numbers.push(Number {
-        number: "+15559990000".into(),
-        extension: Some("999".into()),
-        ..Number::default()
-    });
-    b.extensions.push(Extension {
-        ext: "999".into(),
-        user: Some("zed".into()),
-        ..Extension::default()
-    });
-    b.queues.push(Queue {
-        id: "extra".into(),
-        number: Some("900".into()),
-        ..Queue::default()
-    });
-    b.users.push(User {
-        id: "zed".into(),
-        role: "tenant_admin".into(),
-        extensions: vec!["999".into()],
-        ..User::default()
-    });
-    let everyone: Vec<String> = b.users.iter().map(|u| u.id.clone()).collect();
-    let role_ids: Vec<String> = b.roles.iter().map(|r| r.id.clone()).collect();
-    for q in &mut b.queues {
-        q.agents.clone_from(&everyone);
-        q.supervisors = everyone.iter().rev().step_by(2).cloned().collect();
-    }
-    let (numbers, queues, exts) = (
-        b.numbers
-            .iter()
-            .map(|n| n.number.clone())
-            .collect::<Vec<_>>(),
-        b.queues.iter().map(|q| q.id.clone()).collect::<Vec<_>>(),
-        b.extensions
-            .iter()
-            .map(|e| e.ext.clone())
-            .collect::<Vec<_>>(),
-    );
-    let each = roles
-        .iter()
-        .cycle()
-        .zip(custom.iter().cycle())
-        .zip(full.iter().cycle());
-    for (u, ((&role, &custom), &full)) in b.users.iter_mut().zip(each) {
-        u.role = BUILTIN_ROLES
-            .get(role % BUILTIN_ROLES.len())
-            .map_or("basic_user", |r| r.name)
-            .to_string();
-        u.custom_role = custom.and_then(|r| role_ids.get(r % role_ids.len()).cloned());
-        u.status = None;
-        u.default_caller_id = Some("+15559990000".into());
-        u.grants.full_call_report_access = full;
-        u.grants.numbers.clone_from(&numbers);
-        u.grants.queues.clone_from(&queues);
-        u.grants.extensions.clone_from(&exts);
-        u.grants.features = vec!["voicemail".into(), "wallboard".into(), "contacts".into()];
-    }
-    b
-}
-
 proptest! {
-    #![proptest_config(config(64))]
+    #![proptest_config(config(128))]
 
-    /// "Tenant: `id` (slug). Owns everything below. Nothing ever crosses tenants." — a table
-    /// holding acme alone and one holding acme beside a twin with the same ids and other
-    /// rights give the same answer to every question about acme.
+    /// "Tenant: `id` (slug). Owns everything below. Nothing ever crosses tenants." — two
+    /// generated tenants drawing on the same ids (users, extensions, queues and their dial
+    /// strings, numbers, sites, custom roles) with other rights: a table holding both answers
+    /// every question about each as a table holding that one alone does.
     #[test]
     fn no_decision_crosses_tenants(
-        roles in proptest::collection::vec(0usize..BUILTIN_ROLES.len(), 1..16),
-        custom in proptest::collection::vec(proptest::option::of(0usize..4), 1..16),
-        full in proptest::collection::vec(any::<bool>(), 1..16),
-        asks in proptest::collection::vec(ask(), 64),
+        bytes in generate::directory_bytes(),
+        asks in proptest::collection::vec((select(&["acme", "globex"][..]), generate::ask()), 64),
     ) {
-        let mut tenants = demo::tenants();
-        let acme = tenant(&mut tenants, "acme").clone();
-        let twin = acme_twin(&acme, &roles, &custom, &full);
-        directory::validate(Directory { tenants: vec![twin.clone()] }).unwrap();
-        let alone = demo::table_of(std::slice::from_ref(&acme));
-        let beside = demo::table_of(&[acme, twin]);
-        for ask in &asks {
-            prop_assert_eq!(answer(&beside, "acme", ask), answer(&alone, "acme", ask), "{:?}", ask);
+        let both = tenants_named(&bytes, &["acme", "globex"]);
+        let together = table_of(&both);
+        let alone: Vec<Table> = both.iter().map(|t| table_of(std::slice::from_ref(t))).collect();
+        for (tenant, q) in &asks {
+            let i = usize::from(*tenant == "globex");
+            let Some(alone) = alone.get(i) else { continue };
+            prop_assert_eq!(
+                ask::engine(&together, tenant, q),
+                ask::engine(alone, tenant, q),
+                "{} {:?}", tenant, q
+            );
         }
     }
 }
@@ -412,133 +119,82 @@ fn custom_role() -> impl Strategy<Value = CustomRole> {
         })
 }
 
-/// Every question of a fixed set about acme's users: each decision, many resources.
-fn acme_questions() -> Vec<Ask> {
-    // The pool starts with acme's fourteen users.
-    let users = USERS.get(..14).unwrap_or_default();
-    let s = |x: &str| Some(x.to_string());
-    let resources: [[Option<String>; 4]; 10] = [
-        [None, None, None, None],
-        [None, None, s("101"), None],
-        [None, None, s("203"), None],
-        [None, s("sales"), None, None],
-        [None, s("support"), None, None],
-        [None, None, None, s("+15550100101")],
-        [None, None, None, s("+15550100201")],
-        [s("hq"), None, None, None],
-        [s("depot"), None, None, None],
-        [s("depot"), s("support"), s("202"), s("+15550100200")],
-    ];
-    let mut asks = Vec::new();
-    for &user in users {
-        for &category in Category::ALL {
-            for &action in Action::ALL {
-                for resource in &resources {
-                    asks.push(Ask::Permission {
-                        user: user.into(),
-                        category,
-                        action,
-                        resource: resource.clone(),
-                    });
-                }
+/// Whether the custom role's matrix names `action` on `category`.
+fn names(role: &CustomRole, category: Category, action: Action) -> bool {
+    role.permissions
+        .get(category.as_str())
+        .is_some_and(|actions| actions.iter().any(|a| a == action.as_str()))
+}
+
+/// The permission a question turns on, if a custom role could be what lets it through.
+fn permission_behind(ask: &Ask, answer: &Answer) -> Option<(Category, Action)> {
+    match ask {
+        Ask::CallerId { .. } => Some((Category::PhoneNumbers, Action::Edit)),
+        Ask::Pause { .. } => Some((Category::CallQueues, Action::Edit)),
+        Ask::Recording { action, .. } => Some((
+            Category::CallRecordings,
+            match action {
+                RecordingAction::List | RecordingAction::Play => Action::View,
+                RecordingAction::Download => Action::Download,
+                RecordingAction::Delete => Action::Delete,
+            },
+        )),
+        Ask::Permission {
+            category, action, ..
+        } => Some((*category, *action)),
+        Ask::Feature { .. } => match answer.feature.and_then(|f| f.parse::<FeatureKind>().ok()) {
+            Some(FeatureKind::QueuePauseToggle) => Some((Category::CallQueues, Action::Edit)),
+            Some(FeatureKind::QueueCallers) => Some((Category::CallQueues, Action::View)),
+            Some(FeatureKind::CallForwardOn | FeatureKind::CallForwardOff) => {
+                Some((Category::Extensions, Action::Edit))
             }
-        }
-        for &agent in users {
-            for queue in ["sales", "support"] {
-                asks.push(Ask::Pause {
-                    actor: user.into(),
-                    agent: agent.into(),
-                    queue: queue.into(),
-                    paused: true,
-                });
-            }
-        }
-        for action in [
-            RecordingAction::Play,
-            RecordingAction::Download,
-            RecordingAction::Delete,
-        ] {
-            for (queue, exts, numbers, site) in [
-                (s("sales"), vec![], vec![], None),
-                (s("support"), vec![], vec![], None),
-                (None, vec!["101".to_string()], vec![], None),
-                (
-                    None,
-                    vec!["202".to_string(), "105".to_string()],
-                    vec![],
-                    None,
-                ),
-                (None, vec![], vec!["+15550100000".to_string()], None),
-                (None, vec![], vec![], s("depot")),
-                (None, vec![], vec![], None),
-            ] {
-                asks.push(Ask::Recording {
-                    actor: user.into(),
-                    action,
-                    queue,
-                    exts,
-                    numbers,
-                    site,
-                });
-            }
-        }
-        for requested in NUMBERS.iter().take(9).map(|n| s(n)).chain([None]) {
-            for dialed in ["5551234", "911"] {
-                asks.push(Ask::CallerId {
-                    user: user.into(),
-                    requested: requested.clone(),
-                    dialed: dialed.into(),
-                });
-            }
-        }
-        for dialed in [
-            "*45",
-            "*45*600",
-            "*46",
-            "*46*700",
-            "*46*201*600",
-            "*47*600",
-            "*72*5551234",
-            "*73",
-            "*97",
-            "*98*101",
-            "**201",
-            "*99",
-        ] {
-            asks.push(Ask::Feature {
-                user: user.into(),
-                dialed: dialed.into(),
-            });
-        }
+            Some(FeatureKind::VoicemailBox) => Some((Category::Voicemail, Action::View)),
+            Some(FeatureKind::PickupDirected) => Some((Category::PickupGroups, Action::View)),
+            Some(FeatureKind::Park) => Some((Category::ParkingLots, Action::View)),
+            _ => None,
+        },
     }
-    asks
 }
 
 proptest! {
-    #![proptest_config(config(32))]
+    #![proptest_config(config(128))]
 
     /// "Custom role: a tenant-defined matrix, added to the built-in role's (it grants, never
-    /// removes)." — whatever the matrix and scope, everything allowed without it is allowed
-    /// with it.
+    /// removes)." — giving every user of a generated tenant a custom role, whatever its
+    /// matrix and scope: (1) everything allowed without it is allowed with it, with the same
+    /// caller ID; (2) whatever it newly lets through is something its matrix names.
     #[test]
-    fn a_custom_role_never_narrows(role in custom_role()) {
-        let mut without = demo::tenants();
-        let acme = tenant(&mut without, "acme");
-        acme.users.iter_mut().for_each(|u| u.custom_role = None);
+    fn a_custom_role_never_narrows_and_only_adds_what_it_names(
+        bytes in generate::directory_bytes(),
+        role in custom_role(),
+        asks in proptest::collection::vec(generate::ask(), 128),
+    ) {
+        let mut without = tenants_named(&bytes, &["acme"]);
+        for t in &mut without {
+            t.users.iter_mut().for_each(|u| u.custom_role = None);
+        }
         let mut with = without.clone();
-        let acme = tenant(&mut with, "acme");
-        acme.roles.push(role);
-        acme.users.iter_mut().for_each(|u| u.custom_role = Some("extra".into()));
-        directory::validate(Directory { tenants: with.clone() }).unwrap();
-        let (without, with) = (demo::table_of(&without), demo::table_of(&with));
-        for ask in acme_questions() {
-            let before = answer(&without, "acme", &ask);
-            if allows(&before) {
-                let after = answer(&with, "acme", &ask);
-                prop_assert!(allows(&after), "{:?}: {} without, {} with", ask, before, after);
-                if let Ask::CallerId { .. } = ask {
-                    prop_assert_eq!(&after["caller_id"], &before["caller_id"], "{:?}", ask);
-                }
+        for t in &mut with {
+            t.roles.push(role.clone());
+            t.users.iter_mut().for_each(|u| u.custom_role = Some("extra".into()));
+        }
+        let with = generate::valid(Directory { tenants: with });
+        let (before_t, after_t) = (table_of(&without), table_of(&with));
+        for q in &asks {
+            let before = ask::engine(&before_t, "acme", q);
+            let after = ask::engine(&after_t, "acme", q);
+            if before.allowed() {
+                prop_assert!(after.allowed(), "{:?}: {:?} without, {:?} with", q, before, after);
+                prop_assert_eq!(&after.caller_id, &before.caller_id, "{:?}", q);
+            }
+            let gained = (after.allowed() && !before.allowed())
+                || (after.decision != "deny" && after.caller_id != before.caller_id);
+            if gained {
+                let behind = permission_behind(q, &after);
+                prop_assert!(
+                    behind.is_some_and(|(c, a)| names(&role, c, a)),
+                    "{:?}: {:?} without, {:?} with a role of {:?}", q, before, after, role
+                );
             }
         }
     }
@@ -546,38 +202,73 @@ proptest! {
 
 // ------------------------------------------------- (c) emergency calls are never denied
 
-/// The emergency numbers of each tenant of the table (unknown tenants: the built-in two).
-fn emergency_numbers(tenant: &str) -> &'static [&'static str] {
-    match tenant {
-        "acme" => &["911", "933", "112"],
-        "globex" => &["999", "112", "911"],
-        "initech" => &["911", "112"],
-        _ => &["911", "112"],
-    }
-}
-
 proptest! {
-    #![proptest_config(config(256))]
+    #![proptest_config(config(48))]
 
-    /// "`dialed` is one of the tenant's emergency numbers → never denied, whatever the user's
-    /// state" — for any tenant (known or not), any user (known, unknown, suspended) and any
-    /// requested caller ID, even text that is no number at all.
+    /// "`dialed` is an emergency target [...] → never denied, whatever the user's, tenant's
+    /// or replica's state" and "Only numbers the tenant owns: with none, `allow` with no
+    /// caller ID" — for every generated directory, every tenant (and one nobody has), every
+    /// user (known, unknown, suspended), every requested caller ID, every spelling of every
+    /// emergency number (the platform's, the tenant's) and every SOS URN.
     #[test]
     fn an_emergency_call_is_never_denied(
-        tenant in select(&["acme", "globex", "initech", "nowhere", "", "ACME"][..]),
-        user in text(USERS),
-        requested in requested(),
-        which in any::<prop::sample::Index>(),
+        bytes in generate::directory_bytes(),
+        requested in proptest::option::of(select(&["+15550100001", "+15559990000", "x", ""][..])),
     ) {
-        let t = demo::table();
-        let dialed = *which.get(emergency_numbers(tenant));
-        let a = t.check_caller_id(tenant, &user, requested.as_deref(), dialed);
-        prop_assert_ne!(a.outcome, Outcome::Deny, "{:?}", a);
-        if a.outcome == Outcome::Substitute {
-            prop_assert!(a.caller_id.is_some(), "{:?}", a);
+        let tenants = generate::directory(&bytes);
+        let table = table_of(&tenants);
+        let mut users: Vec<&str> = generate::USERS.to_vec();
+        users.extend(["zed", ""]);
+        let mut asked_of: Vec<(&str, Vec<String>)> = tenants
+            .iter()
+            .map(|t| (t.id.as_str(), t.emergency_numbers.clone()))
+            .collect();
+        asked_of.push(("nowhere", Vec::new()));
+        for (tenant, own) in &asked_of {
+            let owned: Vec<&str> = tenants
+                .iter()
+                .filter(|t| t.id == *tenant)
+                .flat_map(|t| t.numbers.iter().map(|n| n.number.as_str()))
+                .collect();
+            let mut dialed: Vec<String> = SOS_URNS.iter().map(|s| (*s).to_string()).collect();
+            for n in PLATFORM_EMERGENCY.iter().copied().chain(own.iter().map(String::as_str)) {
+                dialed.extend(spellings(n));
+            }
+            for user in &users {
+                for d in &dialed {
+                    let a = table.check_caller_id(tenant, *user, requested, d);
+                    prop_assert_ne!(a.outcome.as_str(), "deny", "{} {} {:?} {:?}", tenant, user, d, a);
+                    if let Some(n) = a.caller_id {
+                        let n = n.to_string();
+                        prop_assert!(owned.contains(&n.as_str()), "{} {} {} presents {}", tenant, user, d, n);
+                    }
+                    let f = table.check_feature_code(tenant, *user, d);
+                    prop_assert_eq!(f.outcome.as_str(), "allow", "{} {} {:?} {:?}", tenant, user, d, f);
+                }
+            }
         }
-        let f = t.check_feature_code(tenant, &user, dialed);
-        prop_assert_eq!(f.outcome, Outcome::Allow, "{:?}", f);
+    }
+
+    /// "A `requested` number the tenant doesn't own is never allowed (`number_not_owned`),
+    /// whoever asks" — nor presented in any other way: every caller ID any answer carries is
+    /// one of the asked tenant's numbers.
+    #[test]
+    fn a_caller_id_presented_is_always_the_tenants(
+        bytes in generate::directory_bytes(),
+        asks in proptest::collection::vec((generate::tenant_id(), generate::ask()), 128),
+    ) {
+        let tenants = generate::directory(&bytes);
+        let table = table_of(&tenants);
+        for (tenant, q) in &asks {
+            let a = ask::engine(&table, tenant, q);
+            if let Some(n) = &a.caller_id {
+                let owned = tenants
+                    .iter()
+                    .filter(|t| t.id == *tenant)
+                    .any(|t| t.numbers.iter().any(|x| x.number == *n));
+                prop_assert!(owned, "{} {:?} presents {}", tenant, q, n);
+            }
+        }
     }
 }
 
@@ -639,91 +330,35 @@ impl Shuffler {
     }
 }
 
-/// A tenant where order could matter if anything were decided by position: users with
-/// several extensions, extensions with several DIDs, sites with several emergency callback
-/// numbers, queues with several agents and supervisors, codes sharing a prefix.
-const HOOLI: &str = r#"
-tenants:
-  - id: hooli
-    default_caller_id: "+16505550000"
-    emergency_numbers: ["911", "000"]
-    sites: [{id: a}, {id: b}]
-    numbers:
-      - {number: "+16505550000", site: a}
-      - {number: "+16505550002", site: a, emergency_callback: true}
-      - {number: "+16505550001", site: a, emergency_callback: true}
-      - {number: "+16505550011", site: a, extension: "20"}
-      - {number: "+16505550010", site: a, extension: "20"}
-      - {number: "+16505550012", site: b, extension: "21"}
-      - {number: "+16505550020", site: b, emergency_callback: true}
-    extensions:
-      - {ext: "22", site: a, user: gavin}
-      - {ext: "21", site: b, user: gavin}
-      - {ext: "20", site: a, user: gavin}
-      - {ext: "31", site: b, user: jared}
-      - {ext: "30", site: b, user: jared}
-      - {ext: "40", site: a}
-    queues:
-      - {id: q1, number: "500", site: a, agents: [jared, dinesh, gilfoyle], supervisors: [monica, gavin]}
-      - {id: q2, number: "501", site: b, agents: [gilfoyle, dinesh, jared], supervisors: [monica]}
-    roles:
-      - {id: r1, scope: site, permissions: {call_queues: [edit, view], phone_numbers: [edit]}}
-      - {id: r2, scope: assigned, permissions: {call_recordings: [view, delete]}}
-    feature_codes:
-      - {code: "*4", feature: park, roles: [r1, basic_user]}
-      - {code: "*461", feature: queue_callers}
-    users:
-      - {id: gavin, role: basic_user, custom_role: r1, site: a, extensions: ["20", "21", "22"]}
-      - id: jared
-        role: call_center_agent
-        extensions: ["30", "31"]
-        grants: {queues: [q1], extensions: ["40", "20"], numbers: ["+16505550002", "+16505550000"]}
-      - {id: dinesh, role: call_center_agent, site: b}
-      - {id: gilfoyle, role: non_admin, custom_role: r2, grants: {queues: [q2, q1]}}
-      - {id: monica, role: call_center_supervisor, site: a, default_caller_id: "+16505550001"}
-"#;
-
-/// The demo file and hooli as written, not yet put in canonical order by `parse`.
-#[expect(
-    clippy::unwrap_used,
-    reason = "both are valid YAML of the format; if not, the test should fail"
-)]
-fn directory_as_written() -> Directory {
-    let mut d: Directory = serde_yaml_ng::from_str(include_str!("../examples/demo.yaml")).unwrap();
-    let hooli: Directory = serde_yaml_ng::from_str(HOOLI).unwrap();
-    d.tenants.extend(hooli.tenants);
-    d
-}
-
 proptest! {
     #![proptest_config(config(64))]
 
-    /// "Import is idempotent" / "each [answer says] at which revision it was decided" — and
-    /// what a directory means doesn't depend on the order its file lists things in: the demo
-    /// with every list shuffled decides every question as the demo does, reasons and caller
-    /// IDs included, whether it is read from a file or handed to the table as it is.
+    /// "Import is idempotent" — and what a directory means doesn't depend on the order its
+    /// file lists things in: a generated directory with every list shuffled decides every
+    /// question as the same directory in canonical order does, reasons and caller IDs
+    /// included, whether it is read from a file or handed to the table as it is; and
+    /// explains every user the same.
     #[test]
     fn decisions_do_not_depend_on_the_order_of_the_directory(
+        bytes in generate::directory_bytes(),
         seed in any::<u64>(),
-        asks in proptest::collection::vec(
-            (select(&["acme", "globex", "initech", "hooli", "hooli", "nowhere"][..]), ask()),
-            64,
-        ),
+        asks in proptest::collection::vec((generate::tenant_id(), generate::ask()), 64),
     ) {
-        let written = directory_as_written();
-        let reference = demo::table_of(&directory::validate(written.clone()).unwrap());
+        let written = generate::raw_directory(&bytes);
+        let canonical = generate::valid(written.clone());
+        let reference = table_of(&canonical);
         let mut shuffled = written.clone();
         Shuffler(seed).directory(&mut shuffled);
         let yaml = serde_yaml_ng::to_string(&shuffled).unwrap();
-        let from_file = demo::table_of(&demo::parse(&yaml));
+        let from_file = table_of(&directory::parse(&yaml).unwrap());
         directory::validate(shuffled.clone()).unwrap();
-        let as_is = demo::table_of(&shuffled.tenants);
-        for (tenant, ask) in &asks {
-            let expected = answer(&reference, tenant, ask);
-            prop_assert_eq!(&answer(&from_file, tenant, ask), &expected, "{} {:?} (read from the file)", tenant, ask);
-            prop_assert_eq!(&answer(&as_is, tenant, ask), &expected, "{} {:?} (handed over as is)", tenant, ask);
+        let as_is = table_of(&shuffled.tenants);
+        for (tenant, q) in &asks {
+            let expected = ask::engine(&reference, tenant, q);
+            prop_assert_eq!(&ask::engine(&from_file, tenant, q), &expected, "{} {:?} (read from the file)", tenant, q);
+            prop_assert_eq!(&ask::engine(&as_is, tenant, q), &expected, "{} {:?} (handed over as is)", tenant, q);
         }
-        for t in &written.tenants {
+        for t in &canonical {
             for u in &t.users {
                 let expected = serde_json::to_value(reference.explain(&t.id, &u.id)).unwrap();
                 prop_assert_eq!(&serde_json::to_value(from_file.explain(&t.id, &u.id)).unwrap(), &expected, "{} {}", t.id, u.id);

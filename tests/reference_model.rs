@@ -1,0 +1,97 @@
+//! The engine against a reference model: for generated directories (every built-in role,
+//! custom roles of every scope, sites or none, suspended users, empty tenants, ids that
+//! collide across tenants, feature-code overrides, grants of every kind, emergency numbers)
+//! and generated questions of all five kinds, `callgate::Table` must give the decision, the
+//! reason code, the caller ID, the feature and its arguments that the plain model in
+//! `tests/model/reference.rs` gives, read straight off DESIGN.md.
+//!
+//! `PROPTEST_CASES=N` sets the number of directories (default 200, 64 questions each);
+//! `scripts/model-check.sh N` runs a long one.
+
+#[path = "model/reference.rs"]
+#[allow(
+    dead_code,
+    reason = "shared by several test crates, each using part of it"
+)]
+mod reference;
+
+#[path = "model/ask.rs"]
+#[allow(
+    dead_code,
+    reason = "shared by several test crates, each using part of it"
+)]
+mod ask;
+
+#[path = "model/generate.rs"]
+#[allow(
+    dead_code,
+    reason = "shared by several test crates, each using part of it"
+)]
+#[expect(clippy::panic, reason = "a generator bug fails the test loudly")]
+mod generate;
+
+use std::time::Instant;
+
+use callgate::Table;
+use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
+
+/// How many directories a run generates: `PROPTEST_CASES`, else 200.
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(200)
+}
+
+/// Questions asked per directory.
+const ASKS: usize = 64;
+
+/// Every answer of the engine is the model's. Prints how many questions were compared (see
+/// it with `--nocapture`).
+#[test]
+fn the_engine_decides_as_the_reference_model() {
+    let mut runner = TestRunner::new(Config {
+        cases: cases(),
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let strategy = (
+        generate::directory_bytes(),
+        proptest::collection::vec((generate::tenant_id(), generate::ask()), ASKS),
+    );
+    let started = Instant::now();
+    let asked = std::cell::Cell::new(0u64);
+    let result = runner.run(&strategy, |(bytes, asks)| {
+        let tenants = generate::directory(&bytes);
+        let table = Table::new();
+        table.replace_all(&tenants, 7);
+        for (tenant, q) in &asks {
+            let want = ask::model(&tenants, tenant, q);
+            let got = ask::engine(&table, tenant, q);
+            if got != want {
+                return Err(TestCaseError::fail(format!(
+                    "\nquestion to `{tenant}`: {q:?}\nengine: {got:?}\nmodel:  {want:?}\n\
+                     directory: {}",
+                    serde_json::to_string(&tenants).unwrap_or_default()
+                )));
+            }
+        }
+        asked.set(asked.get() + asks.len() as u64);
+        Ok(())
+    });
+    eprintln!(
+        "reference model: {} questions over {} directories agreed in {:.1?}",
+        asked.get(),
+        cases(),
+        started.elapsed()
+    );
+    match result {
+        Ok(()) => {}
+        // The reason names the question, both answers and the (shrunk) directory; the raw
+        // choice bytes and the other questions would only bury it.
+        Err(TestError::Fail(reason, _)) => {
+            panic!("the engine and the reference model disagree: {reason}")
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
