@@ -95,3 +95,61 @@ fn the_engine_decides_as_the_reference_model() {
         Err(e) => panic!("{e}"),
     }
 }
+
+/// Not a gate: a survey of where the engine and the model disagree, each kind of
+/// disagreement (decision kind, engine's reason, model's reason) counted once with its
+/// smallest example. `cargo test --release --test reference_model -- --ignored --nocapture`.
+#[test]
+#[ignore = "a report for people, run by hand"]
+fn survey_disagreements() {
+    use proptest::strategy::{Strategy, ValueTree};
+    use std::collections::BTreeMap;
+
+    let mut runner = TestRunner::deterministic();
+    let strategy = (
+        generate::directory_bytes(),
+        proptest::collection::vec((generate::tenant_id(), generate::ask()), ASKS),
+    );
+    let mut seen: BTreeMap<(String, String, String), (u64, String)> = BTreeMap::new();
+    let mut asked = 0u64;
+    for _ in 0..cases() {
+        let Ok(tree) = strategy.new_tree(&mut runner) else {
+            continue;
+        };
+        let (bytes, asks) = tree.current();
+        let tenants = generate::directory(&bytes);
+        let table = Table::new();
+        table.replace_all(&tenants, 7);
+        for (tenant, q) in &asks {
+            asked += 1;
+            let want = ask::model(&tenants, tenant, q);
+            let got = ask::engine(&table, tenant, q);
+            if got == want {
+                continue;
+            }
+            let kind = format!("{q:?}")
+                .split([' ', '{'])
+                .next()
+                .unwrap_or("")
+                .to_string();
+            let key = (
+                kind,
+                format!("{}/{}", got.decision, got.reason),
+                format!("{}/{}", want.decision, want.reason),
+            );
+            let example = format!(
+                "question to `{tenant}`: {q:?}\n    engine: {got:?}\n    model:  {want:?}\n    directory: {}",
+                serde_json::to_string(&tenants).unwrap_or_default()
+            );
+            let entry = seen.entry(key).or_insert((0, example.clone()));
+            entry.0 += 1;
+            if example.len() < entry.1.len() {
+                entry.1 = example;
+            }
+        }
+    }
+    eprintln!("{asked} questions, {} kinds of disagreement", seen.len());
+    for ((kind, engine, model), (count, example)) in &seen {
+        eprintln!("\n{kind}: engine {engine}, model {model} ({count}x)\n  {example}");
+    }
+}

@@ -656,7 +656,14 @@ pub fn recording(
         Ok(u) => u,
         Err(reason) => return Answer::deny(reason),
     };
-    // Every named queue, site, extension must be the tenant's.
+    // Every named site, queue, extension must be the tenant's. (The brief lists "queue/site/
+    // extension" without saying in which order they are checked; the permission rule's
+    // order, site first, is used.)
+    if let Some(s) = rec.site
+        && !t.sites.iter().any(|x| x.id == s)
+    {
+        return Answer::deny("unknown_site");
+    }
     let queue = match rec.queue {
         Some(q) => match queue_by_id_or_number(t, q) {
             Some(q) => Some(q),
@@ -664,11 +671,6 @@ pub fn recording(
         },
         None => None,
     };
-    if let Some(s) = rec.site
-        && !t.sites.iter().any(|x| x.id == s)
-    {
-        return Answer::deny("unknown_site");
-    }
     let mut exts: Vec<&Extension> = Vec::new();
     for e in &rec.extensions {
         match t.extensions.iter().find(|x| x.ext == *e) {
@@ -886,20 +888,21 @@ fn feature_done(feature: &'static str, verdict: Answer, args: Vec<String>) -> An
 
 /// **Feature code** `(tenant, user, dialed)`.
 pub fn feature_code(tenant: Option<&Tenant>, user: &str, dialed: &str) -> Answer {
-    let Some(t) = tenant else {
-        return if is_emergency(None, dialed) {
-            Answer::allow("emergency_call")
-        } else {
-            Answer::deny("unknown_tenant")
-        };
-    };
-    if is_emergency(Some(t), dialed) {
+    // "Feature code on an emergency target: allow"; then "a feature-code dial string (after
+    // percent-decoding) with a character outside ASCII letters/digits and `* # + - . _` →
+    // deny `invalid_dial_string` (checked after the emergency check, before the user
+    // check)". ENGINE CHOICE (the brief doesn't say where an unknown tenant comes): an
+    // invalid dial string is refused as such for an unknown tenant too.
+    if is_emergency(tenant, dialed) {
         return Answer::allow("emergency_call");
     }
     let dialed = percent_decode(dialed);
     if !is_valid_dial_string(&dialed) {
         return Answer::deny("invalid_dial_string");
     }
+    let Some(t) = tenant else {
+        return Answer::deny("unknown_tenant");
+    };
     let u = match active_user(t, user) {
         Ok(u) => u,
         Err(reason) => return Answer::deny(reason),
