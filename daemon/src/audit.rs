@@ -1,8 +1,9 @@
 //! The audit trail of call-time decisions: every denial (and a configurable sample of
 //! allows) goes through a bounded queue to a batched writer, so a check never waits on the
-//! audit path. A SIP check queues a [`CompactRecord`] (its inputs copied into one fixed-size
-//! value) rather than a record of owned strings: the writer's thread builds the record, and
-//! no memory the checking thread allocated is freed by another thread.
+//! audit path. A SIP or HTTP check queues a [`CompactRecord`] (its inputs copied into one
+//! fixed-size value, every field at most 64 bytes) rather than a record of owned strings: the
+//! writer's thread builds the record, and no memory the checking thread allocated is freed by
+//! another thread. Every other decision record is cut to the same bounds before it is written.
 //!
 //! What the queue can't take is counted — in metrics, and in the trail itself
 //! as an `audit_dropped` record once the writer catches up — never lost silently.
@@ -15,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use callgate::compact::CompactRecord;
+use callgate::compact::{CompactRecord, FIELD};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
@@ -124,30 +125,98 @@ enum Entry {
     /// A decision over SIP from this peer. Not boxed: a box would be allocated by the
     /// checking thread and freed by the writer's, what this variant is here to avoid.
     Sip(CompactRecord, SocketAddr),
+    /// A decision over HTTP.
+    Http(CompactRecord),
 }
 
 impl Queued {
     /// The record (built now, if it was queued compact).
     pub fn into_record(self) -> AuditRecord {
         match self.0 {
-            Entry::Ready(r) => r,
-            Entry::Sip(c, peer) => AuditRecord {
-                at_ms: c.at_ms,
-                tenant: c.tenant(),
-                kind: "decision".into(),
-                action: c.action.into(),
-                principal: c.principal(),
-                decision: c.decision.into(),
-                reason: c.reason.code().into(),
-                revision: i64::try_from(c.revision).unwrap_or(i64::MAX),
-                source: format!("sip:{peer}"),
-                detail: serde_json::Value::Object(
-                    c.inputs()
-                        .map(|(name, value)| (name.to_string(), serde_json::Value::from(value)))
-                        .collect(),
-                ),
-            },
+            Entry::Ready(r) => r.bounded(),
+            Entry::Sip(c, peer) => compact(&c, format!("sip:{peer}")),
+            Entry::Http(c) => compact(&c, "http".into()),
         }
+    }
+}
+
+/// The record a compact one stands for.
+fn compact(c: &CompactRecord, source: String) -> AuditRecord {
+    AuditRecord {
+        at_ms: c.at_ms,
+        tenant: c.tenant(),
+        kind: "decision".into(),
+        action: c.action.into(),
+        principal: c.principal(),
+        decision: c.decision.into(),
+        reason: c.reason.code().into(),
+        revision: i64::try_from(c.revision).unwrap_or(i64::MAX),
+        source,
+        detail: serde_json::Value::Object(
+            c.inputs()
+                .map(|(name, value)| (name.to_string(), serde_json::Value::from(value)))
+                .collect(),
+        ),
+    }
+}
+
+/// Fields a decision record's detail keeps at most.
+const DETAIL_FIELDS: usize = 8;
+
+/// `s` cut to [`FIELD`] bytes at a character boundary, ending in `…` if it was cut.
+fn cut(s: &mut String) {
+    if s.len() <= FIELD {
+        return;
+    }
+    let mut at = FIELD;
+    while !s.is_char_boundary(at) {
+        at -= 1;
+    }
+    s.truncate(at);
+    s.push('…');
+}
+
+impl AuditRecord {
+    /// The record with a decision's text bounded as SIP, HTTP and plugin records are: every
+    /// kept field at most 64 bytes (a cut one ends in `…`), at most eight detail fields, each
+    /// a string or a scalar. Records of other kinds are written as they are.
+    pub fn bounded(mut self) -> AuditRecord {
+        if self.kind != "decision" {
+            return self;
+        }
+        for field in [
+            &mut self.tenant,
+            &mut self.action,
+            &mut self.principal,
+            &mut self.decision,
+            &mut self.reason,
+            &mut self.source,
+        ] {
+            cut(field);
+        }
+        let detail = match std::mem::take(&mut self.detail) {
+            serde_json::Value::Object(map) => map
+                .into_iter()
+                .take(DETAIL_FIELDS)
+                .map(|(mut name, value)| {
+                    cut(&mut name);
+                    let mut text = match value {
+                        serde_json::Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    cut(&mut text);
+                    (name, serde_json::Value::String(text))
+                })
+                .collect(),
+            serde_json::Value::Null => serde_json::Map::new(),
+            other => {
+                let mut text = other.to_string();
+                cut(&mut text);
+                std::iter::once(("detail".to_string(), serde_json::Value::String(text))).collect()
+            }
+        };
+        self.detail = serde_json::Value::Object(detail);
+        self
     }
 }
 
@@ -202,6 +271,16 @@ impl Auditor {
             return;
         }
         self.queue(Queued(Entry::Sip(record(), peer)));
+    }
+
+    /// Queues the decision `record` makes, asked over HTTP; if the queue is full it is
+    /// counted as dropped (and `record` never called).
+    pub fn record_http(&self, record: impl FnOnce() -> CompactRecord) {
+        if self.tx.capacity() == 0 {
+            self.count_dropped();
+            return;
+        }
+        self.queue(Queued(Entry::Http(record())));
     }
 
     fn queue(&self, entry: Queued) {

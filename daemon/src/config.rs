@@ -62,6 +62,24 @@ pub struct Config {
     pub audit_retention: String,
     /// The audit queue's size: what a burst of denials may queue before overflow is counted.
     pub audit_queue: usize,
+    /// Largest HTTP check body, in bytes (larger: 413).
+    pub http_check_body_limit: usize,
+    /// Largest HTTP admin write or import body, in bytes (larger: 413).
+    pub http_admin_body_limit: usize,
+    /// Addresses or CIDRs allowed to ask the HTTP checks (others: 403, not audited).
+    pub http_check_peers: Vec<String>,
+    /// Whether HTTP checks need a bearer token (`callgate token`); a tenant's token checks
+    /// only that tenant.
+    pub http_check_token_required: bool,
+    /// Most concurrent HTTP connections (more wait in the listen backlog).
+    pub http_max_connections: usize,
+    /// Most concurrent HTTP connections from one address (more are closed at once).
+    pub http_max_connections_per_address: usize,
+    /// How long a client may take to send a request's headers, and to start the next one on
+    /// a kept-alive connection, in milliseconds.
+    pub http_header_timeout_ms: u64,
+    /// How long a client may take to send a request's body, in milliseconds.
+    pub http_body_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -79,6 +97,14 @@ impl Default for Config {
             audit_allows: 0,
             audit_retention: "90d".into(),
             audit_queue: 65_536,
+            http_check_body_limit: 8 << 10,
+            http_admin_body_limit: 64 << 20,
+            http_check_peers: vec!["127.0.0.0/8".into(), "::1/128".into()],
+            http_check_token_required: false,
+            http_max_connections: 512,
+            http_max_connections_per_address: 64,
+            http_header_timeout_ms: 5_000,
+            http_body_timeout_ms: 30_000,
         }
     }
 }

@@ -1,19 +1,25 @@
 //! The HTTP/JSON interface: the five checks, health and metrics, and the token-guarded admin
 //! writes. `app(state)` builds the router (tests drive it with `oneshot`); `run` serves it on
-//! an already-bound listener until `shutdown` resolves.
+//! an already-bound listener until `shutdown` resolves, within the limits in
+//! [`Settings`]: checks only from `http_check_peers` (and with a token if required), small
+//! check bodies, bounded admin bodies, capped connections and header and body timeouts.
 
 mod admin;
 mod error;
+mod guard;
+mod listener;
+mod settings;
 
 use std::future::Future;
 use std::time::Instant;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State as Extract};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Router, middleware};
+use callgate::compact::{CompactRecord, Input};
 use callgate::{Action, Category, Reason, Recording, RecordingAction, Resource};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -21,24 +27,39 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 pub use error::ApiError;
+pub use guard::CHECKS_REFUSED;
+pub use listener::{HTTP_CONNECTIONS, HTTP_REFUSED};
+pub use settings::{Limits, Settings};
 
-use crate::audit::AuditRecord;
 use crate::state::State;
 use crate::telemetry;
+use guard::Caller;
+
+/// The longest string a check input may be, in bytes.
+pub const MAX_INPUT: usize = 256;
+/// The most items a list input of a check may have.
+pub const MAX_LIST: usize = 64;
 
 /// The router.
 pub fn app(state: State) -> Router {
-    Router::new()
+    let limits = state.http().limits().clone();
+    let checks = Router::new()
         .route("/v1/check/caller-id", post(caller_id))
         .route("/v1/check/agent-pause", post(agent_pause))
         .route("/v1/check/recording", post(recording))
         .route("/v1/check/feature-code", post(feature_code))
         .route("/v1/check/permission", post(permission))
+        .layer(DefaultBodyLimit::max(limits.check_body))
+        .route_layer(middleware::from_fn_with_state(state.clone(), guard::check));
+    let admin = admin::routes()
+        .layer(DefaultBodyLimit::max(limits.admin_body))
+        .route_layer(middleware::from_fn_with_state(state.clone(), guard::admin));
+    Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .merge(admin::routes())
-        .layer(DefaultBodyLimit::max(16 << 20))
+        .merge(checks)
+        .merge(admin)
         .with_state(state)
 }
 
@@ -48,45 +69,112 @@ pub async fn run(
     state: State,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limits = state.http().limits().clone();
+    listener::serve(listener, app(state), &limits, shutdown).await
 }
 
-/// Parses a JSON body, naming the offending field in the error.
+/// Parses a JSON body, naming the offending field in the error (and never echoing a control
+/// character the body held).
 pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let message = inner.to_string();
+        let message = printable(&inner.to_string());
         ApiError::BadRequest(
             if inner.is_syntax() || inner.is_eof() || path == "." || path.is_empty() {
                 format!("invalid JSON body: {message}")
             } else {
-                format!("field `{path}`: {message}")
+                format!("field `{}`: {message}", printable(&path))
             },
         )
     })
 }
 
-/// Who asked what, for the audit trail (built only when the decision is to be recorded).
-struct Asked<'a, F: FnOnce() -> Value> {
+/// `text` with control characters escaped, and cut to a readable length.
+fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(MAX_INPUT));
+    for c in text.chars() {
+        if out.len() >= MAX_INPUT {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Refuses a check input that is too long or holds a control character (CR, LF, NUL, …).
+fn text_field(name: &str, value: &str) -> Result<(), ApiError> {
+    if value.len() > MAX_INPUT {
+        return Err(ApiError::BadRequest(format!(
+            "field `{name}`: longer than {MAX_INPUT} bytes"
+        )));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(ApiError::BadRequest(format!(
+            "field `{name}`: contains a control character"
+        )));
+    }
+    Ok(())
+}
+
+fn optional_field(name: &str, value: Option<&String>) -> Result<(), ApiError> {
+    value.map_or(Ok(()), |v| text_field(name, v))
+}
+
+fn list_field(name: &str, values: &[String]) -> Result<(), ApiError> {
+    if values.len() > MAX_LIST {
+        return Err(ApiError::BadRequest(format!(
+            "field `{name}`: more than {MAX_LIST} items"
+        )));
+    }
+    for (i, v) in values.iter().enumerate() {
+        if v.len() > MAX_INPUT || v.chars().any(char::is_control) {
+            text_field(&format!("{name}[{i}]"), v)?;
+        }
+    }
+    Ok(())
+}
+
+/// A check's body, parsed and checked field by field, and allowed to ask about its tenant.
+fn check_body<T: DeserializeOwned + Fields>(caller: &Caller, body: &[u8]) -> Result<T, ApiError> {
+    let req: T = parse_json(body)?;
+    req.check_fields()?;
+    caller.may_check(req.tenant())?;
+    Ok(req)
+}
+
+/// A check request's string inputs, bounded.
+trait Fields {
+    /// The tenant asked about.
+    fn tenant(&self) -> &str;
+    /// Refuses an input that is too long or holds a control character.
+    fn check_fields(&self) -> Result<(), ApiError>;
+}
+
+/// Who asked what, for the audit trail: the inputs are copied into a [`CompactRecord`]
+/// (every field at most 64 bytes) only if the decision is to be recorded.
+struct Asked<'a, 'i> {
     tenant: &'a str,
     principal: &'a str,
-    detail: F,
+    inputs: &'a [(&'static str, Input<'i>)],
 }
 
 /// The answer body: the engine's answer, the reason's text, and whether `min_revision` was
 /// met. Counts the check, and audits it if it is a denial (or a sampled allow).
-fn answer<F: FnOnce() -> Value>(
+fn answer(
     state: &State,
     kind: &'static str,
     started: Instant,
     body: Value,
     reason: Reason,
     waited: Option<bool>,
-    asked: Asked<'_, F>,
+    asked: Asked<'_, '_>,
 ) -> Response {
     let mut body = body;
     let decision = body
@@ -97,16 +185,21 @@ fn answer<F: FnOnce() -> Value>(
     telemetry::record_check(kind, decision, started.elapsed());
     if let Some(auditor) = state.auditor().filter(|a| a.wants(decision)) {
         let revision = body.get("revision").and_then(Value::as_u64).unwrap_or(0);
-        auditor.record(AuditRecord::decision(
-            asked.tenant,
-            kind,
-            asked.principal,
-            decision,
-            reason.code(),
-            revision,
-            "http".into(),
-            (asked.detail)(),
-        ));
+        auditor.record_http(|| {
+            let mut record = CompactRecord::new(
+                crate::audit::now_ms(),
+                kind,
+                decision,
+                reason,
+                revision,
+                asked.tenant,
+                &[asked.principal],
+            );
+            for &(name, input) in asked.inputs {
+                record.input(name, input);
+            }
+            record
+        });
     }
     if let Value::Object(map) = &mut body {
         map.insert("reason_text".into(), Value::from(reason.text()));
@@ -143,8 +236,24 @@ struct CallerIdRequest {
     min_revision: Option<u64>,
 }
 
-async fn caller_id(Extract(state): Extract<State>, body: Bytes) -> Result<Response, ApiError> {
-    let req: CallerIdRequest = parse_json(&body)?;
+impl Fields for CallerIdRequest {
+    fn tenant(&self) -> &str {
+        &self.tenant
+    }
+    fn check_fields(&self) -> Result<(), ApiError> {
+        text_field("tenant", &self.tenant)?;
+        text_field("user", &self.user)?;
+        optional_field("requested", self.requested.as_ref())?;
+        text_field("dialed", &self.dialed)
+    }
+}
+
+async fn caller_id(
+    Extract(state): Extract<State>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let req: CallerIdRequest = check_body(&caller, &body)?;
     let waited = catch_up(&state, req.min_revision).await;
     let started = Instant::now();
     let a = state.table().check_caller_id(
@@ -156,7 +265,10 @@ async fn caller_id(Extract(state): Extract<State>, body: Bytes) -> Result<Respon
     let asked = Asked {
         tenant: &req.tenant,
         principal: &req.user,
-        detail: || json!(req),
+        inputs: &[
+            ("requested", Input::Text(req.requested.as_deref())),
+            ("dialed", Input::Text(Some(&req.dialed))),
+        ],
     };
     Ok(answer(
         &state,
@@ -180,8 +292,24 @@ struct AgentPauseRequest {
     min_revision: Option<u64>,
 }
 
-async fn agent_pause(Extract(state): Extract<State>, body: Bytes) -> Result<Response, ApiError> {
-    let req: AgentPauseRequest = parse_json(&body)?;
+impl Fields for AgentPauseRequest {
+    fn tenant(&self) -> &str {
+        &self.tenant
+    }
+    fn check_fields(&self) -> Result<(), ApiError> {
+        text_field("tenant", &self.tenant)?;
+        text_field("actor", &self.actor)?;
+        text_field("agent", &self.agent)?;
+        text_field("queue", &self.queue)
+    }
+}
+
+async fn agent_pause(
+    Extract(state): Extract<State>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let req: AgentPauseRequest = check_body(&caller, &body)?;
     let waited = catch_up(&state, req.min_revision).await;
     let started = Instant::now();
     let v = state.table().check_agent_pause(
@@ -194,7 +322,11 @@ async fn agent_pause(Extract(state): Extract<State>, body: Bytes) -> Result<Resp
     let asked = Asked {
         tenant: &req.tenant,
         principal: &req.actor,
-        detail: || json!(req),
+        inputs: &[
+            ("agent", Input::Text(Some(&req.agent))),
+            ("queue", Input::Text(Some(&req.queue))),
+            ("paused", Input::Flag(req.paused)),
+        ],
     };
     Ok(answer(
         &state,
@@ -226,8 +358,27 @@ struct RecordingRequest {
     min_revision: Option<u64>,
 }
 
-async fn recording(Extract(state): Extract<State>, body: Bytes) -> Result<Response, ApiError> {
-    let req: RecordingRequest = parse_json(&body)?;
+impl Fields for RecordingRequest {
+    fn tenant(&self) -> &str {
+        &self.tenant
+    }
+    fn check_fields(&self) -> Result<(), ApiError> {
+        let r = &self.recording;
+        text_field("tenant", &self.tenant)?;
+        text_field("actor", &self.actor)?;
+        optional_field("recording.queue", r.queue.as_ref())?;
+        list_field("recording.extensions", &r.extensions)?;
+        list_field("recording.numbers", &r.numbers)?;
+        optional_field("recording.site", r.site.as_ref())
+    }
+}
+
+async fn recording(
+    Extract(state): Extract<State>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let req: RecordingRequest = check_body(&caller, &body)?;
     let waited = catch_up(&state, req.min_revision).await;
     let started = Instant::now();
     let exts: Vec<&str> = req
@@ -249,7 +400,13 @@ async fn recording(Extract(state): Extract<State>, body: Bytes) -> Result<Respon
     let asked = Asked {
         tenant: &req.tenant,
         principal: &req.actor,
-        detail: || json!(req),
+        inputs: &[
+            ("action", Input::Text(Some(recording_action(req.action)))),
+            ("queue", Input::Text(rec.queue)),
+            ("extensions", Input::List(&exts)),
+            ("numbers", Input::List(&numbers)),
+            ("site", Input::Text(rec.site)),
+        ],
     };
     Ok(answer(
         &state,
@@ -262,6 +419,15 @@ async fn recording(Extract(state): Extract<State>, body: Bytes) -> Result<Respon
     ))
 }
 
+fn recording_action(action: RecordingAction) -> &'static str {
+    match action {
+        RecordingAction::List => "list",
+        RecordingAction::Play => "play",
+        RecordingAction::Download => "download",
+        RecordingAction::Delete => "delete",
+    }
+}
+
 #[derive(Deserialize, Serialize)]
 struct FeatureCodeRequest {
     tenant: String,
@@ -271,8 +437,23 @@ struct FeatureCodeRequest {
     min_revision: Option<u64>,
 }
 
-async fn feature_code(Extract(state): Extract<State>, body: Bytes) -> Result<Response, ApiError> {
-    let req: FeatureCodeRequest = parse_json(&body)?;
+impl Fields for FeatureCodeRequest {
+    fn tenant(&self) -> &str {
+        &self.tenant
+    }
+    fn check_fields(&self) -> Result<(), ApiError> {
+        text_field("tenant", &self.tenant)?;
+        text_field("user", &self.user)?;
+        text_field("dialed", &self.dialed)
+    }
+}
+
+async fn feature_code(
+    Extract(state): Extract<State>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let req: FeatureCodeRequest = check_body(&caller, &body)?;
     let waited = catch_up(&state, req.min_revision).await;
     let started = Instant::now();
     let a = state
@@ -282,7 +463,7 @@ async fn feature_code(Extract(state): Extract<State>, body: Bytes) -> Result<Res
     let asked = Asked {
         tenant: &req.tenant,
         principal: &req.user,
-        detail: || json!(req),
+        inputs: &[("dialed", Input::Text(Some(&req.dialed)))],
     };
     Ok(answer(
         &state,
@@ -316,8 +497,27 @@ struct PermissionRequest {
     min_revision: Option<u64>,
 }
 
-async fn permission(Extract(state): Extract<State>, body: Bytes) -> Result<Response, ApiError> {
-    let req: PermissionRequest = parse_json(&body)?;
+impl Fields for PermissionRequest {
+    fn tenant(&self) -> &str {
+        &self.tenant
+    }
+    fn check_fields(&self) -> Result<(), ApiError> {
+        let r = &self.resource;
+        text_field("tenant", &self.tenant)?;
+        text_field("user", &self.user)?;
+        optional_field("resource.site", r.site.as_ref())?;
+        optional_field("resource.queue", r.queue.as_ref())?;
+        optional_field("resource.extension", r.extension.as_ref())?;
+        optional_field("resource.number", r.number.as_ref())
+    }
+}
+
+async fn permission(
+    Extract(state): Extract<State>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let req: PermissionRequest = check_body(&caller, &body)?;
     let waited = catch_up(&state, req.min_revision).await;
     let started = Instant::now();
     let r = &req.resource;
@@ -334,7 +534,14 @@ async fn permission(Extract(state): Extract<State>, body: Bytes) -> Result<Respo
     let asked = Asked {
         tenant: &req.tenant,
         principal: &req.user,
-        detail: || json!(req),
+        inputs: &[
+            ("category", Input::Text(Some(req.category.as_str()))),
+            ("action", Input::Text(Some(req.action.as_str()))),
+            ("site", Input::Text(resource.site)),
+            ("queue", Input::Text(resource.queue)),
+            ("extension", Input::Text(resource.extension)),
+            ("number", Input::Text(resource.number)),
+        ],
     };
     Ok(answer(
         &state,

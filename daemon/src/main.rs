@@ -240,6 +240,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             config.log_json |= args.log_json;
             config.peer_set()?;
             telemetry::init_logs(config.log_json);
+            raise_open_file_limit();
             serve::run(config).await
         }
         command => {
@@ -249,6 +250,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("opening the store at `{url}`"))?;
             offline(command, store).await
+        }
+    }
+}
+
+/// Raises the open-file soft limit to the hard limit, so connections (HTTP, SIP/TCP, feed)
+/// are bounded by their own caps rather than by a default of 1,024 descriptors; logs both.
+fn raise_open_file_limit() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let Rlimit { current, maximum } = getrlimit(Resource::Nofile);
+    if current == maximum {
+        tracing::info!(soft = ?current, hard = ?maximum, "open-file limit");
+        return;
+    }
+    match setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: maximum,
+            maximum,
+        },
+    ) {
+        Ok(()) => tracing::info!(from = ?current, to = ?maximum, "raised the open-file limit"),
+        Err(e) => {
+            tracing::warn!(soft = ?current, hard = ?maximum, error = %e, "cannot raise the open-file limit")
         }
     }
 }

@@ -88,6 +88,7 @@ impl Daemon {
     /// Binds the listeners over an already-built state (tests use this without a store).
     pub async fn bind(config: &Config, state: State) -> anyhow::Result<Daemon> {
         let (stop, _) = watch::channel(false);
+        state.set_http(http::Settings::from_config(config)?);
         let http_listener = TcpListener::bind(config.http)
             .await
             .with_context(|| format!("binding HTTP on {}", config.http))?;

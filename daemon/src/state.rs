@@ -22,6 +22,7 @@ struct Inner {
     min_revision_wait: Duration,
     ready: std::sync::atomic::AtomicBool,
     auditor: std::sync::OnceLock<Auditor>,
+    http: std::sync::OnceLock<crate::http::Settings>,
 }
 
 impl State {
@@ -40,6 +41,7 @@ impl State {
                 min_revision_wait,
                 ready: std::sync::atomic::AtomicBool::new(false),
                 auditor: std::sync::OnceLock::new(),
+                http: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -47,6 +49,16 @@ impl State {
     /// Records decisions through `auditor` from now on (the first one set stays).
     pub fn set_auditor(&self, auditor: Auditor) {
         let _ = self.inner.auditor.set(auditor);
+    }
+
+    /// Runs the HTTP API with `settings` from now on (the first one set stays).
+    pub fn set_http(&self, settings: crate::http::Settings) {
+        let _ = self.inner.http.set(settings);
+    }
+
+    /// The HTTP API's settings (the defaults, if none were set before the first use).
+    pub fn http(&self) -> &crate::http::Settings {
+        self.inner.http.get_or_init(crate::http::Settings::default)
     }
 
     /// Where decisions are audited, if anywhere.

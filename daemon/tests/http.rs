@@ -1,4 +1,6 @@
-//! The HTTP/JSON check API: every endpoint, every kind of bad request.
+//! The HTTP/JSON check API: every endpoint, every kind of bad request, and every limit that
+//! keeps one client from exhausting the daemon (each shown failing for the attacker while
+//! real checks keep being answered).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -10,16 +12,33 @@
 #[path = "support/daemon.rs"]
 mod daemon;
 
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
 use callgate_daemon::http::app;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tower::ServiceExt;
 
 async fn call(method: &str, path: &str, body: Option<&str>) -> (StatusCode, Value) {
-    let app = app(daemon::demo_state(&["127.0.0.1"]));
+    call_with(daemon::demo_state(&["127.0.0.1"]), method, path, body).await
+}
+
+/// One request through the router, as if from 127.0.0.1.
+async fn call_with(
+    state: callgate_daemon::state::State,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> (StatusCode, Value) {
+    let app = app(state);
     let req = Request::builder()
+        .extension(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))))
         .method(method)
         .uri(path)
         .header("content-type", "application/json")
@@ -165,7 +184,6 @@ async fn min_revision_waits_and_says_when_it_could_not() {
     )
     .await;
     assert_eq!(v["min_revision_reached"], true);
-    let started = std::time::Instant::now();
     let (s, v) = post(
         "/v1/check/caller-id",
         json!({"tenant": "acme", "user": "bob", "dialed": "1", "min_revision": 99}),
@@ -174,7 +192,6 @@ async fn min_revision_waits_and_says_when_it_could_not() {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["min_revision_reached"], false);
     assert_eq!(v["revision"], 1);
-    assert!(started.elapsed() >= std::time::Duration::from_millis(150));
 }
 
 #[tokio::test]
@@ -207,4 +224,519 @@ async fn admin_routes_need_a_store_and_a_token() {
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
     let (s, _) = call("GET", "/v1/tenants/acme", None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn min_revision_catches_up_with_a_write_that_lands_mid_wait() {
+    // A long bound, so the check can only answer early by seeing the write.
+    let table = daemon::demo_table();
+    let state = callgate_daemon::state::State::new(
+        table.clone(),
+        None,
+        callgate_daemon::config::Peers::default(),
+        Duration::from_secs(30),
+    );
+    state.set_ready();
+    let body = json!({"tenant": "initech", "user": "milton", "requested": "+13125550000", "dialed": "5551234", "min_revision": 2});
+    let (_, before) = post(
+        "/v1/check/caller-id",
+        json!({"tenant": "initech", "user": "milton", "requested": "+13125550000", "dialed": "5551234"}),
+    )
+    .await;
+    assert_eq!(before["decision"], "deny", "{before}");
+    let body = body.to_string();
+    let asked = {
+        let state = state.clone();
+        tokio::spawn(
+            async move { call_with(state, "POST", "/v1/check/caller-id", Some(&body)).await },
+        )
+    };
+    // The check is waiting: it cannot answer before revision 2 (or 30 s).
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        !asked.is_finished(),
+        "answered before the table reached revision 2"
+    );
+    let mut tenants = callgate::directory::parse(callgate_daemon::serve::DEMO_DIRECTORY).unwrap();
+    let initech = tenants.iter_mut().find(|t| t.id == "initech").unwrap();
+    let milton = initech.users.iter_mut().find(|u| u.id == "milton").unwrap();
+    milton.grants.numbers.push("+13125550000".into());
+    table.put(initech, 2);
+    let (s, v) = asked.await.unwrap();
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["min_revision_reached"], true, "{v}");
+    assert_eq!(v["revision"], 2, "{v}");
+    assert_eq!(v["decision"], "allow", "the answer reflects the write: {v}");
+}
+
+#[tokio::test]
+async fn control_characters_and_oversized_fields_are_refused_and_never_echoed() {
+    let long = "x".repeat(257);
+    let many: Vec<String> = (0..65).map(|i| i.to_string()).collect();
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "/v1/check/caller-id",
+            json!({"tenant": "acme", "user": "bob\r\nX-EVIL: 1", "dialed": "1"}),
+            "field `user`: contains a control character",
+        ),
+        (
+            "/v1/check/caller-id",
+            json!({"tenant": "acme\u{0}EVIL", "user": "bob", "dialed": "1"}),
+            "field `tenant`: contains a control character",
+        ),
+        (
+            "/v1/check/caller-id",
+            json!({"tenant": "acme", "user": "bob", "requested": "+1\nEVIL", "dialed": "1"}),
+            "field `requested`",
+        ),
+        (
+            "/v1/check/caller-id",
+            json!({"tenant": "acme", "user": "bob", "dialed": long}),
+            "field `dialed`: longer than 256 bytes",
+        ),
+        (
+            "/v1/check/agent-pause",
+            json!({"tenant": "acme", "actor": "carol", "agent": "b\tEVIL", "queue": "sales", "paused": true}),
+            "field `agent`",
+        ),
+        (
+            "/v1/check/recording",
+            json!({"tenant": "acme", "actor": "erin", "action": "play", "recording": {"extensions": ["202", "2\r02EVIL"]}}),
+            "field `recording.extensions[1]`: contains a control character",
+        ),
+        (
+            "/v1/check/recording",
+            json!({"tenant": "acme", "actor": "erin", "action": "play", "recording": {"numbers": many}}),
+            "field `recording.numbers`: more than 64 items",
+        ),
+        (
+            "/v1/check/feature-code",
+            json!({"tenant": "acme", "user": "carol", "dialed": "*46\u{7f}EVIL"}),
+            "field `dialed`",
+        ),
+        (
+            "/v1/check/permission",
+            json!({"tenant": "acme", "user": "erin", "category": "extensions", "action": "edit", "resource": {"site": "hq\r\nEVIL"}}),
+            "field `resource.site`",
+        ),
+        (
+            "/v1/check/permission",
+            json!({"tenant": "acme", "user": "erin", "category": "extensions", "action": "ed\r\nEVIL"}),
+            "field `action`",
+        ),
+    ];
+    for (path, body, needle) in cases {
+        let (s, v) = post(path, body.clone()).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{path} {body}");
+        let error = v["error"].as_str().unwrap_or_default();
+        assert!(error.contains(needle), "{path} {body}: {error}");
+        assert!(!error.chars().any(char::is_control), "{error:?}");
+        assert!(
+            !error.contains("EVIL\r") && !error.contains("\nEVIL"),
+            "{error:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_body_over_the_limit_is_413_even_without_a_length() {
+    let (d, _rx) = daemon_with(|_| {}).await;
+    // Chunked: no length in advance; the body is cut off as it is read.
+    let mut chunked = String::new();
+    for _ in 0..10 {
+        chunked.push_str(&format!("400\r\n{}\r\n", "x".repeat(1024)));
+    }
+    chunked.push_str("0\r\n\r\n");
+    let (status, body) = exchange(
+        TcpStream::connect(d.http).await.unwrap(),
+        "POST /v1/check/caller-id HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n",
+        chunked.as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 413, "{body}");
+    assert!(
+        body.contains("the body is larger than 8192 bytes"),
+        "{body}"
+    );
+    // And the real peer is still answered.
+    let (status, v) = check_from(LOCAL, d.http, DENIED, None).await;
+    assert_eq!((status, v["decision"].as_str()), (200, Some("deny")), "{v}");
+}
+
+/// The daemon's resident memory, in KiB.
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// A daemon (no store) on loopback with these settings, auditing into the returned queue.
+async fn daemon_with(
+    configure: impl FnOnce(&mut callgate_daemon::config::Config),
+) -> (
+    callgate_daemon::serve::Daemon,
+    tokio::sync::mpsc::Receiver<callgate_daemon::audit::Queued>,
+) {
+    let mut config = callgate_daemon::config::Config {
+        http: "127.0.0.1:0".parse().unwrap(),
+        sip: "127.0.0.1:0".parse().unwrap(),
+        ..Default::default()
+    };
+    configure(&mut config);
+    let state = daemon::demo_state(&["127.0.0.1"]);
+    let (auditor, rx) = callgate_daemon::audit::Auditor::new(100_000, 0);
+    state.set_auditor(auditor);
+    let d = callgate_daemon::serve::Daemon::bind(&config, state)
+        .await
+        .unwrap();
+    (d, rx)
+}
+
+/// A TCP connection to `to` from `from` (any loopback address works as a source).
+async fn connect_from(from: IpAddr, to: SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(from, 0)).unwrap();
+    socket.connect(to).await.unwrap()
+}
+
+/// Sends `head` and `body` (ignoring a peer that stops reading) and reads the answer: its
+/// status (0 if the connection closed without one) and its body.
+async fn exchange(mut s: TcpStream, head: &str, body: &[u8]) -> (u16, String) {
+    let _ = s.write_all(head.as_bytes()).await;
+    let _ = s.write_all(body).await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out)).await;
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
+}
+
+/// A whole check over a fresh connection from `from`.
+async fn check_from(from: IpAddr, to: SocketAddr, body: &str, token: Option<&str>) -> (u16, Value) {
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let head = format!(
+        "POST /v1/check/caller-id HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let (status, text) = exchange(connect_from(from, to).await, &head, body.as_bytes()).await;
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+const LOCAL: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 1));
+const DENIED: &str =
+    r#"{"tenant":"initech","user":"milton","requested":"+13125550000","dialed":"5551234"}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huge_check_bodies_are_413_memory_stays_flat_and_real_checks_are_answered() {
+    let (d, mut rx) = daemon_with(|_| {}).await;
+    let addr = d.http;
+    let before = rss_kib();
+    // The reproduced attack: a 4 MB field echoed into `resource.site`, four clients at once.
+    let site = "s".repeat(4 << 20);
+    let attack = json!({"tenant": "acme", "user": "erin", "category": "extensions", "action": "edit", "resource": {"site": site}}).to_string();
+    let attack = std::sync::Arc::new(attack);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut attackers = Vec::new();
+    for _ in 0..4 {
+        let (attack, stop) = (attack.clone(), stop.clone());
+        attackers.push(tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let head = format!(
+                    "POST /v1/check/permission HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+                    attack.len()
+                );
+                let s = TcpStream::connect(addr).await.unwrap();
+                statuses.push(exchange(s, &head, attack.as_bytes()).await.0);
+            }
+            statuses
+        }));
+    }
+    // Real checks, answered throughout.
+    let mut answered = 0;
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        let (status, v) = check_from(LOCAL, addr, DENIED, None).await;
+        assert_eq!((status, v["decision"].as_str()), (200, Some("deny")), "{v}");
+        answered += 1;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut refused = 0;
+    for a in attackers {
+        for status in a.await.unwrap() {
+            assert!(status == 413 || status == 0, "an attack answered {status}");
+            refused += usize::from(status == 413);
+        }
+    }
+    let after = rss_kib();
+    println!(
+        "RSS before {before} KiB, after {after} KiB; {refused} attacks refused with 413, {answered} real checks answered"
+    );
+    assert!(refused > 0 && answered > 0);
+    assert!(
+        after.saturating_sub(before) < 256 << 10,
+        "RSS grew from {before} KiB to {after} KiB"
+    );
+    // Only the real denials were audited, none of them over 64 bytes a field.
+    let mut audited = 0;
+    while let Ok(q) = rx.try_recv() {
+        let r = q.into_record();
+        assert_eq!(r.principal, "milton");
+        audited += 1;
+    }
+    assert_eq!(audited, answered);
+}
+
+#[tokio::test]
+async fn an_audited_denial_keeps_at_most_64_bytes_a_field() {
+    let state = daemon::demo_state(&[]);
+    let (auditor, mut rx) = callgate_daemon::audit::Auditor::new(16, 0);
+    state.set_auditor(auditor);
+    let site = "é".repeat(120); // 240 bytes: accepted, but kept cut
+    let (s, v) = call_with(
+        state,
+        "POST",
+        "/v1/check/permission",
+        Some(&json!({"tenant": "acme", "user": "erin", "category": "extensions", "action": "edit", "resource": {"extension": "101", "site": site}}).to_string()),
+    )
+    .await;
+    assert_eq!(
+        (s, v["decision"].as_str()),
+        (StatusCode::OK, Some("deny")),
+        "{v}"
+    );
+    let r = rx.try_recv().unwrap().into_record();
+    assert_eq!(r.source, "http");
+    assert_eq!(
+        (r.principal.as_str(), r.action.as_str()),
+        ("erin", "permission")
+    );
+    assert_eq!(r.detail["site"], format!("{}…", "é".repeat(32)));
+    assert_eq!(r.detail["extension"], "101");
+    assert_eq!(r.detail["category"], "extensions");
+    assert_eq!(r.detail["action"], "edit");
+    for (_, value) in r.detail.as_object().unwrap() {
+        assert!(value.as_str().unwrap().trim_end_matches('…').len() <= 64);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checks_from_other_addresses_are_403_and_not_audited() {
+    let (d, mut rx) = daemon_with(|c| c.http_check_peers = vec!["127.0.0.1/32".into()]).await;
+    let stranger: IpAddr = "127.0.0.2".parse().unwrap();
+    for round in 0..20 {
+        let (status, v) = check_from(stranger, d.http, DENIED, None).await;
+        assert_eq!(status, 403, "{v}");
+        assert_eq!(v["error"], "this address may not ask for checks");
+        // A real peer, answered and audited, between the stranger's attempts.
+        let (status, v) = check_from(LOCAL, d.http, DENIED, None).await;
+        assert_eq!(
+            (status, v["decision"].as_str()),
+            (200, Some("deny")),
+            "round {round}: {v}"
+        );
+    }
+    let mut audited = 0;
+    while let Ok(q) = rx.try_recv() {
+        assert_eq!(q.into_record().principal, "milton");
+        audited += 1;
+    }
+    assert_eq!(audited, 20, "only the real peer's denials");
+    // Health stays open to anyone.
+    let (status, _) = exchange(
+        connect_from(stranger, d.http).await,
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"",
+    )
+    .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_take_every_connection() {
+    let (d, _rx) = daemon_with(|c| {
+        c.http_max_connections = 8;
+        c.http_max_connections_per_address = 4;
+        c.http_header_timeout_ms = 60_000;
+    })
+    .await;
+    let attacker: IpAddr = "127.0.0.2".parse().unwrap();
+    // Twelve half-sent requests: four are held (until the header timeout), eight closed.
+    let mut held = Vec::new();
+    for _ in 0..12 {
+        let mut s = connect_from(attacker, d.http).await;
+        s.write_all(b"POST /v1/check/caller-id HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        held.push(s);
+    }
+    let mut closed = 0;
+    let mut open = Vec::new();
+    for mut s in held {
+        let mut buf = [0u8; 64];
+        match tokio::time::timeout(Duration::from_millis(500), s.read(&mut buf)).await {
+            Ok(Ok(0) | Err(_)) => closed += 1,
+            Ok(Ok(n)) => panic!("a half-sent request was answered: {:?}", &buf[..n]),
+            Err(_) => open.push(s),
+        }
+    }
+    assert_eq!((closed, open.len()), (8, 4), "four held, the rest closed");
+    // The real peer is answered while the attacker holds its four.
+    for _ in 0..10 {
+        let (status, v) = check_from(LOCAL, d.http, DENIED, None).await;
+        assert_eq!((status, v["decision"].as_str()), (200, Some("deny")), "{v}");
+    }
+    drop(open);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_half_sent_requests_time_out_and_free_the_connection_cap() {
+    let (d, _rx) = daemon_with(|c| {
+        c.http_max_connections = 8;
+        c.http_max_connections_per_address = 4;
+        c.http_header_timeout_ms = 300;
+    })
+    .await;
+    // Sixteen half-sent requests from four addresses: twice the cap.
+    let mut idle = Vec::new();
+    for host in 2..6u8 {
+        for _ in 0..4 {
+            let mut s = connect_from(IpAddr::from([127, 0, 0, host]), d.http).await;
+            s.write_all(b"POST /v1/check/caller-id HTTP/1.1\r\nHost: x\r\n")
+                .await
+                .unwrap();
+            idle.push(s);
+        }
+    }
+    // A real check waits its turn in the backlog and is answered once the header timeout
+    // frees a connection.
+    let (status, v) = check_from(LOCAL, d.http, DENIED, None).await;
+    assert_eq!((status, v["decision"].as_str()), (200, Some("deny")), "{v}");
+    // Every idle connection is closed by the daemon.
+    for mut s in idle {
+        let mut buf = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf)).await;
+        assert!(read.is_ok(), "an idle connection was kept open");
+        assert!(
+            buf.is_empty() || buf.starts_with(b"HTTP/1.1 408"),
+            "{}",
+            String::from_utf8_lossy(&buf)
+        );
+    }
+    // A body that never arrives is cut off by the body timeout too.
+    let (status, _) = exchange(
+        connect_from(LOCAL, d.http).await,
+        "POST /v1/check/caller-id HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{",
+        b"",
+    )
+    .await;
+    assert!(status == 408 || status == 0, "{status}");
+}
+
+/// A daemon over a SQLite store loaded with the demo directory.
+async fn daemon_with_store(
+    configure: impl FnOnce(&mut callgate_daemon::config::Config),
+) -> (callgate_daemon::serve::Daemon, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = callgate_daemon::config::Config {
+        db: format!("sqlite://{}", dir.path().join("callgate.db").display()),
+        http: "127.0.0.1:0".parse().unwrap(),
+        sip: "127.0.0.1:0".parse().unwrap(),
+        demo: true,
+        ..Default::default()
+    };
+    configure(&mut config);
+    let d = callgate_daemon::serve::Daemon::start(&config)
+        .await
+        .unwrap();
+    (d, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checks_can_require_a_token_scoped_to_a_tenant() {
+    let (d, _dir) = daemon_with_store(|c| c.http_check_token_required = true).await;
+    let store = d.state.store().unwrap().clone();
+    let pbx = store.add_token("pbx", None).await.unwrap();
+    let acme = store.add_token("acme-portal", Some("acme")).await.unwrap();
+    let (status, v) = check_from(LOCAL, d.http, DENIED, None).await;
+    assert_eq!(status, 401, "{v}");
+    let (status, _) = check_from(LOCAL, d.http, DENIED, Some("cg_not_a_token")).await;
+    assert_eq!(status, 401);
+    let (status, v) = check_from(LOCAL, d.http, DENIED, Some(&acme)).await;
+    assert_eq!(status, 403, "an acme token asks about initech: {v}");
+    let (status, v) = check_from(LOCAL, d.http, DENIED, Some(&pbx)).await;
+    assert_eq!((status, v["decision"].as_str()), (200, Some("deny")), "{v}");
+    let acme_check =
+        r#"{"tenant":"acme","user":"bob","requested":"+15550100000","dialed":"5551234"}"#;
+    let (status, v) = check_from(LOCAL, d.http, acme_check, Some(&acme)).await;
+    assert_eq!(
+        (status, v["decision"].as_str()),
+        (200, Some("allow")),
+        "{v}"
+    );
+    // Only the answered denial reached the trail.
+    let query = callgate_daemon::store::AuditQuery {
+        tenant: "initech".into(),
+        kind: Some("decision".into()),
+        limit: 100,
+        ..Default::default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let rows = loop {
+        let rows = store.query_audit(&query).await.unwrap();
+        if !rows.is_empty() || Instant::now() > deadline {
+            break rows;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    d.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_bodies_are_bounded_and_read_only_with_a_token() {
+    let (d, _dir) = daemon_with_store(|c| c.http_admin_body_limit = 1 << 20).await;
+    let store = d.state.store().unwrap().clone();
+    let token = store.add_token("ops", None).await.unwrap();
+    let huge = format!(
+        "{{\"role\": \"basic_user\", \"pad\": \"{}\"}}",
+        "x".repeat(2 << 20)
+    );
+    let put = |token: Option<&str>, len: usize| {
+        let auth = token
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
+        format!(
+            "PUT /v1/tenants/acme/users/zed HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{auth}Content-Length: {len}\r\n\r\n"
+        )
+    };
+    let (status, _) = exchange(
+        TcpStream::connect(d.http).await.unwrap(),
+        &put(None, huge.len()),
+        huge.as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 401, "no token: refused before the body is read");
+    let (status, body) = exchange(
+        TcpStream::connect(d.http).await.unwrap(),
+        &put(Some(&token), huge.len()),
+        huge.as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 413, "{body}");
+    let small = r#"{"role": "basic_user"}"#;
+    let (status, body) = exchange(
+        TcpStream::connect(d.http).await.unwrap(),
+        &put(Some(&token), small.len()),
+        small.as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    d.shutdown().await;
 }

@@ -27,6 +27,21 @@ pub enum ApiError {
     /// The daemon runs without a store, or the store failed.
     #[error("{0}")]
     Unavailable(String),
+    /// A check from an address not in `http_check_peers`.
+    #[error("this address may not ask for checks")]
+    PeerRefused,
+    /// A check of a tenant the caller's token is not for.
+    #[error("this token may not check this tenant")]
+    CheckForbidden,
+    /// The body is larger than the route takes.
+    #[error("the body is larger than {0} bytes")]
+    TooLarge(usize),
+    /// The body did not arrive in time.
+    #[error("the body did not arrive in time")]
+    Timeout,
+    /// Too many admin bodies are being read at once.
+    #[error("too many admin requests at once; try again")]
+    Busy,
 }
 
 impl From<StoreError> for ApiError {
@@ -49,7 +64,12 @@ impl IntoResponse for ApiError {
         let status = match &self {
             ApiError::BadRequest(_) | ApiError::Invalid(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::PeerRefused | ApiError::CheckForbidden => {
+                StatusCode::FORBIDDEN
+            }
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Timeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         };

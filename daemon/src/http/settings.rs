@@ -1,0 +1,136 @@
+//! What bounds the HTTP API: body sizes, who may ask the checks, connection caps and
+//! timeouts (from the config), and the short-lived cache of check tokens.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+
+use crate::config::{Config, ConfigError, Peers};
+use crate::store::TokenInfo;
+
+/// How long a verified token is trusted without asking the store again (a revoked token
+/// stops working within this).
+const TOKEN_TTL: Duration = Duration::from_secs(5);
+/// Tokens the cache keeps at most (it is emptied when full).
+const TOKEN_CACHE: usize = 1024;
+/// Admin bodies read at once (each up to the admin body limit).
+const ADMIN_BODIES: usize = 2;
+
+/// The HTTP API's limits.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest check body, in bytes.
+    pub check_body: usize,
+    /// Largest admin write or import body, in bytes.
+    pub admin_body: usize,
+    /// Who may ask the checks.
+    pub check_peers: Peers,
+    /// Whether checks need a bearer token.
+    pub check_token_required: bool,
+    /// Most concurrent connections.
+    pub max_connections: usize,
+    /// Most concurrent connections from one address.
+    pub max_connections_per_address: usize,
+    /// Time to send a request's headers (and to start the next on a kept-alive connection).
+    pub header_timeout: Duration,
+    /// Time to send a request's body.
+    pub body_timeout: Duration,
+}
+
+impl Limits {
+    /// The limits `config` sets.
+    pub fn from_config(config: &Config) -> Result<Limits, ConfigError> {
+        Ok(Limits {
+            check_body: config.http_check_body_limit,
+            admin_body: config.http_admin_body_limit,
+            check_peers: Peers::parse(&config.http_check_peers)?,
+            check_token_required: config.http_check_token_required,
+            max_connections: config.http_max_connections.max(1),
+            max_connections_per_address: config.http_max_connections_per_address.max(1),
+            header_timeout: Duration::from_millis(config.http_header_timeout_ms.max(1)),
+            body_timeout: Duration::from_millis(config.http_body_timeout_ms.max(1)),
+        })
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        let config = Config::default();
+        Limits::from_config(&config).unwrap_or(Limits {
+            check_body: config.http_check_body_limit,
+            admin_body: config.http_admin_body_limit,
+            check_peers: Peers::default(),
+            check_token_required: config.http_check_token_required,
+            max_connections: config.http_max_connections,
+            max_connections_per_address: config.http_max_connections_per_address,
+            header_timeout: Duration::from_millis(config.http_header_timeout_ms),
+            body_timeout: Duration::from_millis(config.http_body_timeout_ms),
+        })
+    }
+}
+
+/// The HTTP API's settings and the state its limits keep.
+pub struct Settings {
+    limits: Limits,
+    tokens: Mutex<HashMap<[u8; 32], (TokenInfo, Instant)>>,
+    admin_bodies: Arc<Semaphore>,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings::new(Limits::default())
+    }
+}
+
+impl Settings {
+    /// Settings with these limits.
+    pub fn new(limits: Limits) -> Settings {
+        Settings {
+            limits,
+            tokens: Mutex::new(HashMap::new()),
+            admin_bodies: Arc::new(Semaphore::new(ADMIN_BODIES)),
+        }
+    }
+
+    /// The settings `config` sets.
+    pub fn from_config(config: &Config) -> Result<Settings, ConfigError> {
+        Limits::from_config(config).map(Settings::new)
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Admin bodies being read at once are bounded: this hands out the right to read one.
+    pub(super) fn admin_bodies(&self) -> Arc<Semaphore> {
+        Arc::clone(&self.admin_bodies)
+    }
+
+    /// The token `secret` was found to be within the last few seconds, if any.
+    pub(super) fn cached_token(&self, secret: &str) -> Option<TokenInfo> {
+        let key = key(secret);
+        let tokens = self.tokens.lock().ok()?;
+        tokens
+            .get(&key)
+            .filter(|(_, at)| at.elapsed() < TOKEN_TTL)
+            .map(|(t, _)| t.clone())
+    }
+
+    /// Remembers that `secret` is `token` (for a few seconds).
+    pub(super) fn cache_token(&self, secret: &str, token: &TokenInfo) {
+        if let Ok(mut tokens) = self.tokens.lock() {
+            if tokens.len() >= TOKEN_CACHE {
+                tokens.clear();
+            }
+            tokens.insert(key(secret), (token.clone(), Instant::now()));
+        }
+    }
+}
+
+fn key(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
