@@ -6,12 +6,13 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::catalog::{Action, Category};
+use crate::dial;
 use crate::feature::{self, FeatureKind};
 use crate::number::E164;
 use crate::reason::Reason;
 use crate::table::{
-    self, ALWAYS_EMERGENCY, CompiledTenant, REACH_GRANTED, REACH_MEMBER, REACH_OWN, REACH_SITE,
-    REACH_SUPERVISED, REACH_TENANT, Reach, RoleRef, Table, UserEntry, contains,
+    self, CompiledTenant, REACH_GRANTED, REACH_MEMBER, REACH_OWN, REACH_SITE, REACH_SUPERVISED,
+    REACH_TENANT, Reach, RoleRef, Table, UserEntry, contains,
 };
 
 /// The three ways a decision comes out.
@@ -220,6 +221,41 @@ pub struct Recording<'a> {
     pub site: Option<&'a str>,
 }
 
+/// Who asks, as the front end knows them: a user id (a portal, or a proxy that
+/// authenticated the caller), or the extension a call comes from, whose owner is the user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Principal<'a> {
+    /// A user id.
+    User(&'a str),
+    /// The owner of this extension (no owner: no user).
+    Extension(&'a str),
+}
+
+impl<'a> Principal<'a> {
+    /// The user id in `t` (empty, so unknown, when an extension has no owner).
+    fn resolve<'s>(self, t: &'s CompiledTenant) -> &'s str
+    where
+        'a: 's,
+    {
+        match self {
+            Principal::User(u) => u,
+            Principal::Extension(e) => t.owner_of(e).unwrap_or(""),
+        }
+    }
+}
+
+impl<'a> From<&'a str> for Principal<'a> {
+    fn from(user: &'a str) -> Principal<'a> {
+        Principal::User(user)
+    }
+}
+
+impl<'a> From<&'a String> for Principal<'a> {
+    fn from(user: &'a String) -> Principal<'a> {
+        Principal::User(user)
+    }
+}
+
 /// An active user of a tenant, or why there isn't one.
 fn active_user<'t>(t: &'t CompiledTenant, user: &str) -> Result<(u32, &'t UserEntry), Reason> {
     match t.users.get(user) {
@@ -231,17 +267,26 @@ fn active_user<'t>(t: &'t CompiledTenant, user: &str) -> Result<(u32, &'t UserEn
 
 impl Table {
     /// May `user` present `requested` as caller ID on a call to `dialed`? See DESIGN.md's
-    /// caller-ID rule; emergency calls are never denied, whatever the tenant or user state.
-    pub fn check_caller_id(
+    /// caller-ID rule. `dialed` may be digits or a whole `sip:`/`tel:`/`urn:service:` URI
+    /// ([`dial::target`]). Emergency calls are never denied, whatever the tenant, user or
+    /// table state, and never present a number the tenant doesn't own.
+    pub fn check_caller_id<'p>(
         &self,
         tenant: &str,
-        user: &str,
+        user: impl Into<Principal<'p>>,
         requested: Option<&str>,
         dialed: &str,
     ) -> CallerIdAnswer {
         let revision = self.revision();
-        self.with_tenant(tenant, |t| caller_id(t, user, requested, dialed, revision))
-            .unwrap_or_else(|| unknown_tenant_caller_id(requested, dialed, revision))
+        let (user, target) = (user.into(), dial::target(dialed));
+        self.with_tenant(tenant, |t| {
+            let emergency = self.is_emergency_target(target, |k| t.emergency.contains(k));
+            caller_id_in(t, user.resolve(t), requested, emergency, revision)
+        })
+        .unwrap_or_else(|| {
+            let emergency = self.is_emergency_target(target, |_| false);
+            unknown_tenant_caller_id(emergency, revision)
+        })
     }
 
     /// May `actor` pause (or unpause) `agent` in `queue`?
@@ -273,23 +318,32 @@ impl Table {
         .unwrap_or(Verdict::deny(Reason::UnknownTenant, revision))
     }
 
-    /// May `user` dial `dialed`, a feature code, and what does it mean?
-    pub fn check_feature_code<'d>(
+    /// May `user` dial `dialed`, a feature code, and what does it mean? `dialed` is the
+    /// digits (a SIP front end decodes the Request-URI user's escapes) or a `sip:`/`tel:` URI,
+    /// whose user part is taken as it is. An emergency target is allowed first; then a dial
+    /// string with anything but dial characters is denied (`invalid_dial_string`).
+    pub fn check_feature_code<'d, 'p>(
         &self,
         tenant: &str,
-        user: &str,
+        user: impl Into<Principal<'p>>,
         dialed: &'d str,
     ) -> FeatureAnswer<'d> {
         let revision = self.revision();
-        self.with_tenant(tenant, |t| feature_code(t, user, dialed, revision))
-            .unwrap_or_else(|| {
-                let reason = if ALWAYS_EMERGENCY.contains(&dialed) {
-                    Reason::EmergencyCall
-                } else {
-                    Reason::UnknownTenant
-                };
-                feature_answer(reason, revision)
-            })
+        let (user, target) = (user.into(), dial::target(dialed));
+        self.with_tenant(tenant, |t| {
+            let emergency = self.is_emergency_target(target, |k| t.emergency.contains(k));
+            feature_code_in(t, user.resolve(t), dialed, emergency, revision)
+        })
+        .unwrap_or_else(|| {
+            let reason = if self.is_emergency_target(target, |_| false) {
+                Reason::EmergencyCall
+            } else if !dial::is_dial_text(dial::user_part(dialed)) {
+                Reason::InvalidDialString
+            } else {
+                Reason::UnknownTenant
+            };
+            feature_answer(reason, revision)
+        })
     }
 
     /// May `user` do `action` on `category`, over `resource`?
@@ -309,16 +363,14 @@ impl Table {
     }
 }
 
-fn unknown_tenant_caller_id(
-    requested: Option<&str>,
-    dialed: &str,
-    revision: u64,
-) -> CallerIdAnswer {
-    if ALWAYS_EMERGENCY.contains(&dialed) {
+/// A tenant the table doesn't know: an emergency call still goes out, asserting no number
+/// (nothing is known to be the caller's); anything else is denied.
+fn unknown_tenant_caller_id(emergency: bool, revision: u64) -> CallerIdAnswer {
+    if emergency {
         CallerIdAnswer {
             outcome: Outcome::Allow,
-            caller_id: requested.and_then(E164::parse_lenient),
-            reason: Reason::EmergencyCall,
+            caller_id: None,
+            reason: Reason::EmergencyNoCallerId,
             revision,
         }
     } else {
@@ -331,12 +383,23 @@ fn unknown_tenant_caller_id(
     }
 }
 
-/// The caller-ID rule, on one tenant.
+/// The caller-ID rule, on one tenant, with the default platform emergency numbers
+/// ([`dial::DEFAULT_EMERGENCY`]); [`Table::check_caller_id`] uses the table's.
 pub fn caller_id(
     t: &CompiledTenant,
     user: &str,
     requested: Option<&str>,
     dialed: &str,
+    revision: u64,
+) -> CallerIdAnswer {
+    caller_id_in(t, user, requested, t.is_emergency(dialed), revision)
+}
+
+fn caller_id_in(
+    t: &CompiledTenant,
+    user: &str,
+    requested: Option<&str>,
+    emergency: bool,
     revision: u64,
 ) -> CallerIdAnswer {
     let answer = |outcome, caller_id, reason| CallerIdAnswer {
@@ -350,17 +413,17 @@ pub fn caller_id(
     let requested_number = requested.and_then(E164::parse_lenient);
     let owned = requested_number.and_then(|n| t.number(n));
 
-    if t.is_emergency(dialed) {
-        if let (Some(u), Some((pos, _))) = (found, owned)
+    if emergency {
+        if let (Some(u), Some((pos, n))) = (found, owned)
             && u.active
             && may_present(t, u, pos)
         {
-            return answer(Outcome::Allow, requested_number, Reason::EmergencyCall);
+            return answer(Outcome::Allow, Some(n.number), Reason::EmergencyCall);
         }
         return match emergency_callback(t, found) {
             Some(n) => answer(Outcome::Substitute, Some(n), Reason::EmergencyCallback),
-            // Never denied: with no callback number anywhere, the call goes out as asked.
-            None => answer(Outcome::Allow, requested_number, Reason::EmergencyCall),
+            // Never denied, and never with a number nobody checked: no caller ID at all.
+            None => answer(Outcome::Allow, None, Reason::EmergencyNoCallerId),
         };
     }
 
@@ -476,28 +539,60 @@ fn queue_in_reach(t: &CompiledTenant, u: &UserEntry, reach: Reach, pos: u32) -> 
         || (reach & REACH_GRANTED != 0 && contains(u.granted_queues(), pos))
 }
 
-/// Whether every part of `resource` is within `reach`. Parts are resolved in the tenant's
-/// directory (an extension's site is the directory's, not the caller's say-so); a part the
-/// tenant doesn't have is within reach of tenant scope only, or of site scope by its site.
-fn resource_in_reach(t: &CompiledTenant, u: &UserEntry, reach: Reach, r: &Resource<'_>) -> bool {
+/// A [`Resource`]'s parts, found in the tenant's directory (positions).
+#[derive(Clone, Copy, Default)]
+struct Found {
+    site: Option<u32>,
+    queue: Option<u32>,
+    ext: Option<u32>,
+    number: Option<u32>,
+}
+
+/// Finds every named part of `r` in the tenant, in the order site, queue, extension,
+/// number: a part the tenant doesn't have is a denial with its own reason, whatever the
+/// asker's scope (deny by default: a portal with global ids can't act across tenants).
+fn find_resource(t: &CompiledTenant, r: &Resource<'_>) -> Result<Found, Reason> {
+    let site = match r.site {
+        None => None,
+        Some(s) => Some(t.sites.find(s).ok_or(Reason::UnknownSite)?),
+    };
+    let queue = match r.queue {
+        None => None,
+        Some(q) => Some(t.queue(q).ok_or(Reason::UnknownQueue)?.0),
+    };
+    let ext = match r.extension {
+        None => None,
+        Some(e) => Some(t.exts.find(e).ok_or(Reason::UnknownExtension)?),
+    };
+    let number = match r.number {
+        None => None,
+        Some(n) => Some(
+            E164::parse_lenient(n)
+                .and_then(|n| t.number(n))
+                .ok_or(Reason::UnknownNumber)?
+                .0,
+        ),
+    };
+    Ok(Found {
+        site,
+        queue,
+        ext,
+        number,
+    })
+}
+
+/// Whether every part of a found resource is within `reach` (an extension's site is the
+/// directory's, not the caller's say-so).
+fn resource_in_reach(t: &CompiledTenant, u: &UserEntry, reach: Reach, r: Found) -> bool {
     if reach & REACH_TENANT != 0 {
         return true;
     }
-    let site_ok = r.site.is_none_or(|s| {
-        reach & REACH_SITE != 0 && t.sites.find(s).is_some_and(|s| Some(s) == t.user_site(u))
-    });
-    let queue_ok = r.queue.is_none_or(|q| {
-        t.queue(q)
-            .is_some_and(|(p, _)| queue_in_reach(t, u, reach, p))
-    });
-    let ext_ok = r
-        .extension
-        .is_none_or(|e| t.exts.find(e).is_some_and(|p| ext_in_reach(t, u, reach, p)));
-    let number_ok = r.number.is_none_or(|n| {
-        E164::parse_lenient(n)
-            .and_then(|n| t.number(n))
-            .is_some_and(|(p, _)| number_in_reach(t, u, reach, p))
-    });
+    let site_ok = r
+        .site
+        .is_none_or(|s| reach & REACH_SITE != 0 && Some(s) == t.user_site(u));
+    let queue_ok = r.queue.is_none_or(|p| queue_in_reach(t, u, reach, p));
+    let ext_ok = r.ext.is_none_or(|p| ext_in_reach(t, u, reach, p));
+    let number_ok = r.number.is_none_or(|p| number_in_reach(t, u, reach, p));
     site_ok && queue_ok && ext_ok && number_ok
 }
 
@@ -514,10 +609,14 @@ pub fn permission(
         Ok((_, u)) => u,
         Err(reason) => return Verdict::deny(reason, revision),
     };
+    let found = match find_resource(t, resource) {
+        Ok(found) => found,
+        Err(reason) => return Verdict::deny(reason, revision),
+    };
     let (any, reach) = t.reach(u, category, action);
     if !any {
         Verdict::deny(Reason::ActionNotPermitted, revision)
-    } else if resource.is_empty() || resource_in_reach(t, u, reach, resource) {
+    } else if resource.is_empty() || resource_in_reach(t, u, reach, found) {
         Verdict::allow(Reason::Permitted, revision)
     } else {
         Verdict::deny(Reason::OutOfScope, revision)
@@ -579,8 +678,42 @@ pub fn recording_access(
         Ok((_, u)) => u,
         Err(reason) => return Verdict::deny(reason, revision),
     };
+    if let Err(reason) = find_recording(t, rec) {
+        return Verdict::deny(reason, revision);
+    }
     let (any, reach) = t.reach(u, Category::CallRecordings, action.action());
     scoped(any, any && recording_in_reach(t, u, reach, rec), revision)
+}
+
+/// Checks that a recording is of this tenant: its queue, site and extensions are the
+/// tenant's, and it names at least one thing the tenant has. Its numbers may be outside
+/// parties' (a PSTN caller): a number the tenant doesn't own is no error, and reaches no one.
+fn find_recording(t: &CompiledTenant, rec: &Recording<'_>) -> Result<(), Reason> {
+    if let Some(s) = rec.site
+        && t.sites.find(s).is_none()
+    {
+        return Err(Reason::UnknownSite);
+    }
+    if let Some(q) = rec.queue
+        && t.queue(q).is_none()
+    {
+        return Err(Reason::UnknownQueue);
+    }
+    if rec.extensions.iter().any(|e| t.exts.find(e).is_none()) {
+        return Err(Reason::UnknownExtension);
+    }
+    let names_something = rec.queue.is_some()
+        || rec.site.is_some()
+        || !rec.extensions.is_empty()
+        || rec
+            .numbers
+            .iter()
+            .any(|n| E164::parse_lenient(n).and_then(|n| t.number(n)).is_some());
+    if names_something {
+        Ok(())
+    } else {
+        Err(Reason::UnknownRecording)
+    }
 }
 
 /// A recording is within reach if any party to its call is: tenant scope sees all; site
@@ -644,15 +777,30 @@ fn feature_answer<'d>(reason: Reason, revision: u64) -> FeatureAnswer<'d> {
     }
 }
 
-/// The feature-code rule, on one tenant.
+/// The feature-code rule, on one tenant, with the default platform emergency numbers
+/// ([`dial::DEFAULT_EMERGENCY`]); [`Table::check_feature_code`] uses the table's.
 pub fn feature_code<'d>(
     t: &CompiledTenant,
     user: &str,
     dialed: &'d str,
     revision: u64,
 ) -> FeatureAnswer<'d> {
-    if t.is_emergency(dialed) {
+    feature_code_in(t, user, dialed, t.is_emergency(dialed), revision)
+}
+
+fn feature_code_in<'d>(
+    t: &CompiledTenant,
+    user: &str,
+    dialed: &'d str,
+    emergency: bool,
+    revision: u64,
+) -> FeatureAnswer<'d> {
+    if emergency {
         return feature_answer(Reason::EmergencyCall, revision);
+    }
+    let dialed = dial::user_part(dialed);
+    if !dial::is_dial_text(dialed) {
+        return feature_answer(Reason::InvalidDialString, revision);
     }
     let (upos, u) = match active_user(t, user) {
         Ok(found) => found,

@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod compact;
 pub mod decide;
+pub mod dial;
 pub mod directory;
 pub mod explain;
 pub mod feature;
@@ -16,7 +17,8 @@ pub mod table;
 
 pub use catalog::{Action, Category, Scope};
 pub use decide::{
-    Args, CallerIdAnswer, FeatureAnswer, Outcome, Recording, RecordingAction, Resource, Verdict,
+    Args, CallerIdAnswer, FeatureAnswer, Outcome, Principal, Recording, RecordingAction, Resource,
+    Verdict,
 };
 pub use directory::{DirectoryError, Problem};
 pub use explain::Explanation;

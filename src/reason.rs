@@ -33,6 +33,9 @@ reasons! {
     EmergencyCall = "emergency_call", "emergency calls are never blocked";
     /// An emergency call goes out with the caller's callback number.
     EmergencyCallback = "emergency_callback", "emergency call: the caller's emergency callback number is presented";
+    /// An emergency call with no number the caller may present and no callback number: it
+    /// goes out with no caller ID from callgate, never with an unchecked one.
+    EmergencyNoCallerId = "emergency_no_caller_id", "emergency call: no permitted or callback number, so no caller ID is asserted";
     /// The requested number isn't one the user may present; their default is used.
     NumberNotPermitted = "number_not_permitted", "the user may not present this number";
     /// The requested number isn't the tenant's.
@@ -51,6 +54,12 @@ reasons! {
     UnknownQueue = "unknown_queue", "no such queue in this tenant";
     /// The agent isn't known in the tenant.
     UnknownAgent = "unknown_agent", "no such agent in this tenant";
+    /// The site isn't known in the tenant.
+    UnknownSite = "unknown_site", "no such site in this tenant";
+    /// The number isn't one the tenant owns.
+    UnknownNumber = "unknown_number", "no such number in this tenant";
+    /// The recording names nothing of this tenant.
+    UnknownRecording = "unknown_recording", "the recording names no queue, site, extension or number of this tenant";
     /// The extension isn't known in the tenant.
     UnknownExtension = "unknown_extension", "no such extension in this tenant";
     /// The agent isn't an agent of the queue.
@@ -79,6 +88,8 @@ reasons! {
     MissingArgument = "missing_argument", "the feature code needs an argument";
     /// Too many arguments for the code.
     TooManyArguments = "too_many_arguments", "the feature code was dialed with too many arguments";
+    /// The dialed string holds characters no dial string has (a control character, `<`, `@`, …).
+    InvalidDialString = "invalid_dial_string", "the dialed string holds characters a dial string may not";
     /// The input could not be read (a bad category, action, or text).
     InvalidInput = "invalid_input", "the request could not be understood";
 }

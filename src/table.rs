@@ -10,6 +10,8 @@ use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::dial::{self, EmergencySet, Target};
+
 use dashmap::DashMap;
 use hashbrown::HashTable;
 use serde_json::value::RawValue;
@@ -21,9 +23,8 @@ use crate::number::E164;
 
 type Hasher = foldhash::fast::RandomState;
 
-/// Emergency dial strings that every tenant has, whatever its file says, and that the
-/// table honours even for a tenant it has never heard of.
-pub const ALWAYS_EMERGENCY: [&str; 2] = ["911", "112"];
+/// How many platform-wide emergency numbers a table holds at most.
+pub const MAX_PLATFORM_EMERGENCY: usize = 32;
 
 /// How many shards the tenant map has. A check takes its shard's read lock, an atomic on a
 /// cache line of its own; with many shards, threads checking different tenants seldom share
@@ -34,15 +35,32 @@ const SHARDS: usize = 256;
 pub struct Table {
     tenants: DashMap<Box<str>, Arc<CompiledTenant>, Hasher>,
     revision: AtomicU64,
+    /// The platform-wide emergency numbers ([`dial::key`]s; 0 ends the list), honoured for
+    /// every tenant, known or not. Atomics, so a check reads them without a lock.
+    platform_emergency: [AtomicU64; MAX_PLATFORM_EMERGENCY],
 }
 
 impl Default for Table {
     fn default() -> Table {
-        Table {
+        let table = Table {
             tenants: DashMap::with_hasher_and_shard_amount(Hasher::default(), SHARDS),
             revision: AtomicU64::new(0),
-        }
+            platform_emergency: std::array::from_fn(|_| AtomicU64::new(0)),
+        };
+        table.store_platform_emergency(&EmergencySet::lenient(dial::DEFAULT_EMERGENCY));
+        table
     }
+}
+
+/// Why a platform emergency list was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EmergencyListError {
+    /// An entry isn't 1 to 16 dial characters.
+    #[error("invalid emergency number `{0}` (1 to 16 digits, `*` or `#`)")]
+    Invalid(String),
+    /// More entries than the table holds.
+    #[error("at most {MAX_PLATFORM_EMERGENCY} platform emergency numbers")]
+    TooMany,
 }
 
 impl std::fmt::Debug for Table {
@@ -64,6 +82,73 @@ impl Table {
     #[inline]
     pub fn revision(&self) -> u64 {
         self.revision.load(Ordering::Acquire)
+    }
+
+    /// Sets the platform-wide emergency numbers (they replace [`dial::DEFAULT_EMERGENCY`]).
+    /// Honoured for every tenant, known or not, on top of each tenant's own list.
+    pub fn set_platform_emergency<'a>(
+        &self,
+        numbers: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), EmergencyListError> {
+        let set = EmergencySet::new(numbers).map_err(EmergencyListError::Invalid)?;
+        if set.keys().len() > MAX_PLATFORM_EMERGENCY {
+            return Err(EmergencyListError::TooMany);
+        }
+        self.store_platform_emergency(&set);
+        Ok(())
+    }
+
+    fn store_platform_emergency(&self, set: &EmergencySet) {
+        let mut keys = set.keys().iter();
+        for slot in &self.platform_emergency {
+            slot.store(keys.next().copied().unwrap_or(0), Ordering::Release);
+        }
+    }
+
+    /// The platform-wide emergency numbers, as dial strings.
+    pub fn platform_emergency(&self) -> Vec<String> {
+        self.platform_emergency
+            .iter()
+            .map(|k| k.load(Ordering::Acquire))
+            .take_while(|&k| k != 0)
+            .map(dial::unpack)
+            .collect()
+    }
+
+    #[inline]
+    fn is_platform_emergency(&self, key: u64) -> bool {
+        for slot in &self.platform_emergency {
+            match slot.load(Ordering::Relaxed) {
+                0 => return false,
+                k if k == key => return true,
+                _ => {}
+            }
+        }
+        false
+    }
+
+    /// Whether `dialed` — any spelling: digits, `sip:`/`tel:` URI, `urn:service:sos…` —
+    /// reaches emergency services for `tenant`: the platform's numbers, the tenant's own,
+    /// or an SOS URN. True for a tenant the table doesn't know too, by the platform list.
+    pub fn is_emergency(&self, tenant: &str, dialed: &str) -> bool {
+        self.is_emergency_target(dial::target(dialed), |k| {
+            self.with_tenant(tenant, |t| t.emergency.contains(k))
+                .unwrap_or(false)
+        })
+    }
+
+    /// Whether a reduced dial string is an emergency target, given the tenant's own list.
+    #[inline]
+    pub(crate) fn is_emergency_target(
+        &self,
+        target: Target,
+        in_tenant_list: impl FnOnce(u64) -> bool,
+    ) -> bool {
+        match target {
+            Target::Sos => true,
+            Target::Other => false,
+            Target::Digits(k) => self.is_platform_emergency(k) || in_tenant_list(k),
+        }
     }
 
     /// Raises the revision to `revision` (never lowers it).
@@ -106,9 +191,15 @@ impl Table {
     }
 
     /// Runs `f` on a tenant while holding its shard's read lock (no reference count touched).
+    /// A tenant id is a lowercase slug; a From host spelled otherwise (`ACME`, `acme.`) finds
+    /// the same tenant.
     #[inline]
     pub fn with_tenant<R>(&self, tenant: &str, f: impl FnOnce(&CompiledTenant) -> R) -> Option<R> {
-        self.tenants.get(tenant).map(|t| f(&t))
+        if let Some(t) = self.tenants.get(tenant) {
+            return Some(f(&t));
+        }
+        let canonical = canonical_tenant(tenant)?;
+        self.tenants.get(canonical.as_str()).map(|t| f(&t))
     }
 
     /// A tenant, shared.
@@ -451,8 +542,8 @@ pub struct CompiledTenant {
     pub revision: u64,
     /// Its default caller ID's position.
     pub default_caller_id: Option<u32>,
-    /// Emergency dial strings, including [`ALWAYS_EMERGENCY`].
-    pub emergency: Box<[Box<str>]>,
+    /// The tenant's own emergency dial strings (the platform's are the table's).
+    pub emergency: EmergencySet,
     /// Sites.
     pub sites: Index<SiteEntry>,
     /// Numbers, keyed by their value.
@@ -695,12 +786,7 @@ impl CompiledTenant {
                 .then_with(|| a.code.cmp(&b.code))
         });
 
-        let mut emergency: Vec<Box<str>> = ALWAYS_EMERGENCY.iter().map(|e| (*e).into()).collect();
-        for e in &t.emergency_numbers {
-            if !emergency.iter().any(|x| **x == **e) {
-                emergency.push(e.as_str().into());
-            }
-        }
+        let emergency = EmergencySet::lenient(t.emergency_numbers.iter().map(String::as_str));
 
         // Numbers were visited in ascending order: the first flagged one of a site wins.
         for (s, pos) in callbacks {
@@ -714,7 +800,7 @@ impl CompiledTenant {
             source,
             revision,
             default_caller_id: t.default_caller_id.as_deref().and_then(number),
-            emergency: emergency.into_boxed_slice(),
+            emergency,
             sites,
             numbers,
             exts,
@@ -726,10 +812,17 @@ impl CompiledTenant {
         }
     }
 
-    /// Whether `dialed` reaches emergency services.
-    #[inline]
+    /// Whether `dialed` (any spelling) reaches emergency services by this tenant's list or
+    /// the default platform list ([`dial::DEFAULT_EMERGENCY`]); a [`Table`] checks its own
+    /// platform list instead.
     pub fn is_emergency(&self, dialed: &str) -> bool {
-        self.emergency.iter().any(|e| **e == *dialed)
+        match dial::target(dialed) {
+            Target::Sos => true,
+            Target::Other => false,
+            Target::Digits(k) => {
+                self.emergency.contains(k) || dial::DEFAULT_EMERGENCY_KEYS.contains(&k)
+            }
+        }
     }
 
     /// A queue by id, else by its dial string.
@@ -808,6 +901,14 @@ impl CompiledTenant {
                 .find_map(|&e| self.exts.at(e).and_then(|e| e.site))
         })
     }
+}
+
+/// The tenant id a From host names, when it is spelled otherwise than the id: lowercase,
+/// without a trailing dot. `None` when it is already canonical (or too long to be an id).
+fn canonical_tenant(host: &str) -> Option<String> {
+    let trimmed = host.trim().trim_end_matches('.');
+    let needs = trimmed.len() != host.len() || trimmed.bytes().any(|b| b.is_ascii_uppercase());
+    (needs && !trimmed.is_empty() && trimmed.len() <= 255).then(|| trimmed.to_ascii_lowercase())
 }
 
 /// A user id and nothing else: the positions users get before they are compiled.

@@ -178,18 +178,21 @@ fn an_emergency_call_by_an_unknown_user_goes_out_with_the_tenants_default() {
 }
 
 /// "Unknown tenant, unknown user and suspended user are denials." — except that emergency
-/// calls are never denied: a tenant the table has never heard of still reaches 911 and 112.
+/// calls are never denied: a tenant the table has never heard of still reaches the platform's
+/// emergency numbers. "Only numbers the tenant owns: with none, `allow` with no caller ID
+/// (its own reason code), never the number the caller asked for."
 #[test]
 fn an_emergency_call_in_an_unknown_tenant_is_allowed_on_the_built_in_numbers() {
     let t = demo::table();
-    for dialed in ["911", "112"] {
+    for dialed in callgate::dial::DEFAULT_EMERGENCY {
         assert_eq!(
             cid(&t, "nowhere", "x", Some("+15550100000"), dialed),
-            allow("+15550100000", Reason::EmergencyCall)
+            (Outcome::Allow, None, Reason::EmergencyNoCallerId),
+            "{dialed}: an unknown tenant owns no number, so none is asserted"
         );
         assert_eq!(
             cid(&t, "nowhere", "x", None, dialed),
-            (Outcome::Allow, None, Reason::EmergencyCall)
+            (Outcome::Allow, None, Reason::EmergencyNoCallerId)
         );
     }
     // A tenant's own extra emergency numbers are only known with the tenant.
@@ -315,12 +318,12 @@ tenants:
     tenants[0].default_caller_id = None;
     assert_eq!(
         step(&tenants),
-        allow("+15550000001", Reason::EmergencyCall),
-        "nothing: as asked"
+        (Outcome::Allow, None, Reason::EmergencyNoCallerId),
+        "nothing: no caller ID, never the unchecked one asked for"
     );
     assert_eq!(
         cid(&demo::table_of(&tenants), "t", "u", None, "999"),
-        (Outcome::Allow, None, Reason::EmergencyCall),
+        (Outcome::Allow, None, Reason::EmergencyNoCallerId),
         "nothing asked, nothing to give: still not denied"
     );
 }
@@ -875,7 +878,6 @@ fn tenant_scope_and_full_call_report_access_see_every_recording() {
             site: Some("depot"),
             ..Recording::default()
         },
-        Recording::default(),
     ];
     for r in recordings {
         for action in ALL_ACTIONS {
@@ -948,7 +950,10 @@ fn site_scope_sees_the_recordings_of_its_site() {
         OUT_OF_SCOPE
     );
     assert_eq!(play(on_queue("sales")), OUT_OF_SCOPE);
-    assert_eq!(play(Recording::default()), OUT_OF_SCOPE);
+    assert_eq!(
+        play(Recording::default()),
+        (DENIED, Reason::UnknownRecording)
+    );
     // A site manager has every action at their site.
     assert_eq!(
         rec(&t, "erin", RecordingAction::Delete, on_ext(&["202"])),
@@ -1054,7 +1059,7 @@ fn self_scope_sees_the_calls_of_its_own_extensions() {
     );
     assert_eq!(
         ivan(RecordingAction::Play, Recording::default()),
-        OUT_OF_SCOPE
+        (DENIED, Reason::UnknownRecording)
     );
 }
 
@@ -1095,7 +1100,7 @@ tenants:
     );
     assert_eq!(
         v(d.check_recording("acme", "ivan", RecordingAction::Play, &on_ext(&["10"]))),
-        OUT_OF_SCOPE
+        (DENIED, Reason::UnknownExtension)
     );
 }
 
@@ -1326,7 +1331,7 @@ fn a_tenant_overrides_disables_and_extends_the_default_codes() {
 #[test]
 fn unknown_codes_are_denied() {
     let t = demo::table();
-    for dialed in ["*00", "*", "*123*4", "#46", "5551234", ""] {
+    for dialed in ["*00", "*", "*123*4", "#46", "5551234", "", "sip:*00@acme"] {
         assert_eq!(
             fc(&t, "acme", "alice", dialed),
             refused(None, Reason::UnknownFeatureCode),
@@ -1516,6 +1521,10 @@ fn an_emergency_number_checked_as_a_feature_code_is_allowed() {
         ("globex", "tess", "999"),
         ("nowhere", "x", "911"),
         ("nowhere", "x", "112"),
+        // The platform's list is every tenant's, known or not.
+        ("acme", "alice", "999"),
+        ("nowhere", "x", "999"),
+        ("nowhere", "x", "000"),
     ] {
         let (outcome, _, args, reason) = fc(&t, tenant, user, dialed);
         assert_eq!(
@@ -1524,13 +1533,13 @@ fn an_emergency_number_checked_as_a_feature_code_is_allowed() {
             "{tenant} {user} {dialed}"
         );
     }
-    // 999 is globex's, not acme's nor an unknown tenant's.
+    // 933 is acme's own: not globex's nor an unknown tenant's.
     assert_eq!(
-        fc(&t, "acme", "alice", "999"),
+        fc(&t, "globex", "tess", "933"),
         refused(None, Reason::UnknownFeatureCode)
     );
     assert_eq!(
-        fc(&t, "nowhere", "x", "999"),
+        fc(&t, "nowhere", "x", "933"),
         refused(None, Reason::UnknownTenant)
     );
 }
@@ -1667,10 +1676,12 @@ fn an_extensions_site_comes_from_the_directory_not_the_request() {
     );
 }
 
-/// "any missing or inconsistent input gives `deny` with a reason" — a resource the tenant
-/// doesn't have is within reach of tenant scope only.
+/// "any missing or inconsistent input gives `deny` with a reason" — and "every decision looks
+/// its resource up in the tenant first: a resource the tenant does not have is denied with its
+/// own reason code, whatever the role's scope" (deny by default: a portal with global ids must
+/// not act across tenants on callgate's word).
 #[test]
-fn unknown_resources_are_in_reach_of_tenant_scope_only() {
+fn unknown_resources_are_denied_whatever_the_scope() {
     let t = demo::table();
     let unknown = [
         Resource {
@@ -1704,29 +1715,39 @@ fn unknown_resources_are_in_reach_of_tenant_scope_only() {
         },
     ];
     for res in unknown {
-        assert_eq!(
-            perm(&t, "alice", Category::CallHistory, Action::View, res),
-            PERMITTED,
-            "alice {res:?}"
-        );
-        assert_eq!(
-            perm(&t, "kim", Category::CallHistory, Action::View, res),
-            PERMITTED,
-            "kim {res:?}"
-        );
-        // (carol's custom role, receptionist, views call history tenant-wide.)
-        assert_eq!(
-            perm(&t, "carol", Category::CallHistory, Action::View, res),
-            PERMITTED,
-            "carol {res:?}"
-        );
-        for user in ["erin", "bob", "ivan", "frank", "dave"] {
+        let reason = if res.site.is_some() {
+            Reason::UnknownSite
+        } else if res.queue.is_some() {
+            Reason::UnknownQueue
+        } else if res.extension.is_some() {
+            Reason::UnknownExtension
+        } else {
+            Reason::UnknownNumber
+        };
+        // alice: tenant_admin; kim: full_call_report_access; carol's custom role,
+        // receptionist, views call history tenant-wide; the others have narrower scopes.
+        for user in [
+            "alice", "kim", "carol", "erin", "bob", "ivan", "frank", "dave",
+        ] {
             assert_eq!(
                 perm(&t, user, Category::CallHistory, Action::View, res),
-                OUT_OF_SCOPE,
+                (DENIED, reason),
                 "{user} {res:?}"
             );
         }
+    }
+    // Known resources of the tenant are still within tenant scope.
+    let known = Resource {
+        extension: Some("203"),
+        queue: Some("support"),
+        ..Resource::default()
+    };
+    for user in ["alice", "kim", "carol"] {
+        assert_eq!(
+            perm(&t, user, Category::CallHistory, Action::View, known),
+            PERMITTED,
+            "{user}"
+        );
     }
 }
 

@@ -131,6 +131,16 @@ enum callgate_reason
   CALLGATE_REASON_TOO_MANY_ARGUMENTS = 26,
   // `invalid_input`
   CALLGATE_REASON_INVALID_INPUT = 27,
+  // `emergency_no_caller_id`
+  CALLGATE_REASON_EMERGENCY_NO_CALLER_ID = 28,
+  // `unknown_site`
+  CALLGATE_REASON_UNKNOWN_SITE = 29,
+  // `unknown_number`
+  CALLGATE_REASON_UNKNOWN_NUMBER = 30,
+  // `unknown_recording`
+  CALLGATE_REASON_UNKNOWN_RECORDING = 31,
+  // `invalid_dial_string`
+  CALLGATE_REASON_INVALID_DIAL_STRING = 32,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

@@ -148,6 +148,16 @@ pub enum callgate_reason {
     TooManyArguments = 26,
     /// `invalid_input`
     InvalidInput = 27,
+    /// `emergency_no_caller_id`
+    EmergencyNoCallerId = 28,
+    /// `unknown_site`
+    UnknownSite = 29,
+    /// `unknown_number`
+    UnknownNumber = 30,
+    /// `unknown_recording`
+    UnknownRecording = 31,
+    /// `invalid_dial_string`
+    InvalidDialString = 32,
 }
 
 impl From<Reason> for callgate_reason {
@@ -180,6 +190,11 @@ impl From<Reason> for callgate_reason {
             Reason::MissingArgument => callgate_reason::MissingArgument,
             Reason::TooManyArguments => callgate_reason::TooManyArguments,
             Reason::InvalidInput => callgate_reason::InvalidInput,
+            Reason::EmergencyNoCallerId => callgate_reason::EmergencyNoCallerId,
+            Reason::UnknownSite => callgate_reason::UnknownSite,
+            Reason::UnknownNumber => callgate_reason::UnknownNumber,
+            Reason::UnknownRecording => callgate_reason::UnknownRecording,
+            Reason::InvalidDialString => callgate_reason::InvalidDialString,
         }
     }
 }
@@ -214,6 +229,11 @@ pub fn reason_from_value(value: u32) -> Option<Reason> {
         25 => Some(Reason::MissingArgument),
         26 => Some(Reason::TooManyArguments),
         27 => Some(Reason::InvalidInput),
+        28 => Some(Reason::EmergencyNoCallerId),
+        29 => Some(Reason::UnknownSite),
+        30 => Some(Reason::UnknownNumber),
+        31 => Some(Reason::UnknownRecording),
+        32 => Some(Reason::InvalidDialString),
         _ => None,
     }
 }
