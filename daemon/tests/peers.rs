@@ -1,6 +1,7 @@
 //! callgate against real SIP peers: sipp as a client straight to callgate, and
 //! sipp → Kamailio → callgate → Kamailio → sipp UAS, with the scenarios and the Kamailio
-//! config of `examples/`.
+//! config of `examples/`: Kamailio authenticates each caller (SIP digest against a SQLite
+//! subscriber table) and tells callgate who they are, whatever the caller wrote.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -16,10 +17,10 @@ mod sip_peers;
 
 use std::path::Path;
 use std::process::Child;
-use std::time::Duration;
 
 use sip_peers::{
-    Reaper, call, free_port, place, require, start_kamailio, start_uas, wait_for_options,
+    ACCOUNTS, ALICE, Attempt, BOB, IVAN, MALLORY, MILTON, Reaper, call, free_port, line_for, place,
+    received, require, start_kamailio, start_uas, subscriber_db, wait_for_options,
 };
 
 async fn sipp_async(
@@ -86,9 +87,10 @@ async fn sipp_gets_302_with_the_right_identity_or_403() {
     d.shutdown().await;
 }
 
-/// The relay config (`callgate-relay.cfg`): Kamailio on `listen` asks callgate on
-/// `callgate`, then forwards to the UAS on `uas`.
-fn start_relay(dir: &Path, listen: u16, callgate: u16, uas: u16) -> Child {
+/// The relay config (`callgate-relay.cfg`): Kamailio on `listen` authenticates callers
+/// against the subscriber table `db` (a `DB_URL=` define), asks callgate on `callgate`, then
+/// forwards to the UAS on `uas`.
+fn start_relay(dir: &Path, listen: u16, callgate: u16, uas: u16, db: String) -> Child {
     start_kamailio(
         "callgate-relay.cfg",
         dir,
@@ -96,96 +98,166 @@ fn start_relay(dir: &Path, listen: u16, callgate: u16, uas: u16) -> Child {
             format!("LISTEN_PORT={listen}"),
             format!("CALLGATE_PORT={callgate}"),
             format!("UAS_PORT={uas}"),
+            db,
         ],
         &[],
     )
 }
 
+/// The calls of the relay test, attacks in the middle of honest ones; the PAI the UAS must see
+/// (`None`: the call must never reach it).
+fn relay_calls() -> Vec<(Attempt, Option<&'static str>)> {
+    vec![
+        (
+            Attempt::honest(BOB, "+15550100000", "5551234", "uac_call.xml"),
+            Some("<sip:+15550100000@acme>"),
+        ),
+        // Suspended mallory writes `X-Callgate-User: alice` and asks for alice's number:
+        // Kamailio drops the header and tells callgate she is mallory, who is refused.
+        (
+            Attempt {
+                claim: "alice",
+                ..Attempt::honest(MALLORY, "+15550100101", "5551240", "uac_call_denied.xml")
+            },
+            None,
+        ),
+        // Bob does the same: decided as bob, who may not present alice's number.
+        (
+            Attempt {
+                claim: "alice",
+                ..Attempt::honest(BOB, "+15550100101", "5551241", "uac_call.xml")
+            },
+            Some("<sip:+15550100000@acme>"),
+        ),
+        // Mallory's own credentials with a From host of another tenant (and its user's
+        // extension): no such account in that realm, refused by Kamailio.
+        (
+            Attempt {
+                from: ("10", "globex"),
+                claim: "oscar",
+                ..Attempt::honest(MALLORY, "+442070000001", "5551242", "uac_call_refused.xml")
+            },
+            None,
+        ),
+        (
+            Attempt {
+                from: ("204", "globex"),
+                claim: "oscar",
+                ..Attempt::honest(MALLORY, "+442070000001", "5551243", "uac_call_refused.xml")
+            },
+            None,
+        ),
+        // Mallory's credentials with alice's extension as From user: the From user must be
+        // the authenticated one.
+        (
+            Attempt {
+                from: ("101", "acme"),
+                claim: "alice",
+                ..Attempt::honest(MALLORY, "+15550100101", "5551244", "uac_call_refused.xml")
+            },
+            None,
+        ),
+        // Alice's account with a wrong password.
+        (
+            Attempt {
+                password: "guess",
+                ..Attempt::honest(ALICE, "+15550100101", "5551245", "uac_call_refused.xml")
+            },
+            None,
+        ),
+        (
+            Attempt::honest(IVAN, "+15550100101", "5551235", "uac_call.xml"),
+            Some("<sip:+15550100600@acme>"),
+        ),
+        (
+            Attempt::honest(MILTON, "+13125550000", "5551236", "uac_call_denied.xml"),
+            None,
+        ),
+        // Emergency: never challenged; mallory's 911 goes out with her site's callback number.
+        (
+            Attempt::honest(MALLORY, "+15550100000", "911", "uac_call.xml"),
+            Some("<sip:+15550100200@acme>"),
+        ),
+        // Even with a wrong password, an emergency call is not refused.
+        (
+            Attempt {
+                password: "guess",
+                ..Attempt::honest(MALLORY, "+15550100000", "933", "uac_call.xml")
+            },
+            Some("<sip:+15550100200@acme>"),
+        ),
+    ]
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kamailio_forwards_allowed_calls_with_callgates_identity_and_rejects_denied_ones() {
+async fn kamailio_authenticates_callers_forwards_allowed_calls_with_callgates_identity_and_rejects_the_rest()
+ {
     require("sipp", "sip-tester");
     require("kamailio", "kamailio");
     let d = daemon::start(&["127.0.0.1"]).await;
     let dir = tempfile::tempdir().unwrap();
+    let db = subscriber_db(dir.path(), &ACCOUNTS);
     let (relay, uas) = (free_port(), free_port());
     let uas_log = dir.path().join("uas.log");
-    // The UAS expects exactly the calls callgate allows: three.
+    let calls = relay_calls();
+    let allowed = calls.iter().filter(|(_, pai)| pai.is_some()).count();
+    // The UAS expects exactly the calls callgate allows.
     let children = Reaper(vec![
-        start_uas(uas, 3, &uas_log),
-        start_relay(dir.path(), relay, d.sip.port(), uas),
+        start_uas(uas, allowed, &uas_log),
+        start_relay(dir.path(), relay, d.sip.port(), uas, db),
     ]);
     let kamailio_dir = dir.path().to_path_buf();
     tokio::task::spawn_blocking(move || wait_for_options(relay, &kamailio_dir))
         .await
         .unwrap();
 
-    let calls = [
-        // (user, tenant, requested, dialed, scenario, expected PAI at the UAS)
-        (
-            "bob",
-            "acme",
-            "+15550100000",
-            "5551234",
-            "uac_call.xml",
-            Some("<sip:+15550100000@acme>"),
-        ),
-        (
-            "ivan",
-            "acme",
-            "+15550100101",
-            "5551235",
-            "uac_call.xml",
-            Some("<sip:+15550100600@acme>"),
-        ),
-        (
-            "milton",
-            "initech",
-            "+13125550000",
-            "5551236",
-            "uac_call_denied.xml",
-            None,
-        ),
-        (
-            "mallory",
-            "acme",
-            "+15550100000",
-            "911",
-            "uac_call.xml",
-            Some("<sip:+15550100200@acme>"),
-        ),
-    ];
-    for (user, tenant, ppi, dialed, scenario, _) in calls {
-        let (code, log) = sipp_async(scenario, relay, call(user, tenant, ppi, dialed)).await;
-        assert_eq!(code, 0, "{user}@{tenant} → {dialed} via Kamailio: {log}");
-    }
-    // What the UAS saw: every allowed call, with callgate's identity; never the denied one.
-    let mut seen = String::new();
-    for _ in 0..50 {
-        seen = std::fs::read_to_string(&uas_log).unwrap_or_default();
-        if seen.matches("RECEIVED").count() >= 3 {
-            break;
+    let kamailio_log = dir.path().join("kamailio.log");
+    for (attempt, _) in calls.clone() {
+        let (code, log) = tokio::task::spawn_blocking(move || attempt.place(relay))
+            .await
+            .unwrap();
+        assert_eq!(
+            code,
+            0,
+            "{attempt:?} via Kamailio: {log}\n--- kamailio\n{}",
+            std::fs::read_to_string(&kamailio_log).unwrap_or_default()
+        );
+        if attempt.scenario == "uac_call_refused.xml" {
+            assert!(
+                log.contains("REFUSED decision=\n") || log.contains("REFUSED decision= "),
+                "Kamailio itself must refuse it, callgate never hears of it: {log}"
+            );
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let received: Vec<&str> = seen.lines().filter(|l| l.contains("RECEIVED")).collect();
-    assert_eq!(received.len(), 3, "{seen}");
-    for (_, _, _, dialed, _, pai) in calls {
-        let line = received
-            .iter()
-            .find(|l| l.contains(&format!("ruri=sip:{dialed}@")));
+    // What the UAS saw: every allowed call, with callgate's identity; never a refused one,
+    // never alice's number.
+    let seen = tokio::task::spawn_blocking(move || received(&uas_log, allowed))
+        .await
+        .unwrap();
+    assert_eq!(seen.len(), allowed, "{seen:#?}");
+    for (attempt, pai) in &calls {
+        let line = line_for(&seen, attempt.dialed);
         match pai {
             Some(pai) => {
-                let line = line
-                    .unwrap_or_else(|| panic!("the UAS never saw the call to {dialed}: {seen}"));
+                let line = line.unwrap_or_else(|| {
+                    panic!(
+                        "the UAS never saw the call to {}: {seen:#?}",
+                        attempt.dialed
+                    )
+                });
                 assert!(line.contains(&format!("pai={pai} ")), "{line}");
                 assert!(
-                    !line.contains("ppi=<"),
-                    "the caller's preferred identity must not reach the UAS: {line}"
+                    line.contains(" ppi= xuser= "),
+                    "the caller's identity headers must not reach the UAS: {line}"
                 );
             }
-            None => assert!(line.is_none(), "a denied call reached the UAS: {seen}"),
+            None => assert!(line.is_none(), "a refused call reached the UAS: {seen:#?}"),
         }
     }
+    assert!(
+        seen.iter().all(|l| !l.contains("+15550100101")),
+        "nobody but alice may present alice's number: {seen:#?}"
+    );
     drop(children);
     d.shutdown().await;
 }

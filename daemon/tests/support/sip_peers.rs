@@ -1,6 +1,7 @@
 //! Real SIP peers for the tests: sipp as a UAC or a recording UAS, and Kamailio with one of
-//! the configs of `examples/kamailio/`, on free loopback ports. Included by path from the
-//! daemon's `peers.rs` and libcallgate's `kamailio.rs`.
+//! the configs of `examples/kamailio/` and its digest-authentication subscriber table (SQLite),
+//! on free loopback ports. Included by path from the daemon's `peers.rs` and libcallgate's
+//! `kamailio.rs`.
 #![allow(dead_code, reason = "each test binary uses part of this")]
 #![allow(
     clippy::unwrap_used,
@@ -98,6 +99,206 @@ pub fn call(user: &str, tenant: &str, ppi: &str, dialed: &str) -> Vec<(&'static 
         ("ppi", ppi.into()),
         ("dialed", dialed.into()),
     ]
+}
+
+/// A SIP account in Kamailio's subscriber table: the extension it calls from (the From user and
+/// digest username), its tenant (From host and realm), password and callgate user id.
+#[derive(Debug, Clone, Copy)]
+pub struct Account {
+    pub ext: &'static str,
+    pub tenant: &'static str,
+    pub password: &'static str,
+    pub user: &'static str,
+}
+
+/// The demo directory's callers the Kamailio tests place calls as (each is the owner of the
+/// extension, as `examples/demo.yaml` says).
+pub const ALICE: Account = Account {
+    ext: "101",
+    tenant: "acme",
+    password: "alice-pw",
+    user: "alice",
+};
+pub const BOB: Account = Account {
+    ext: "201",
+    tenant: "acme",
+    password: "bob-pw",
+    user: "bob",
+};
+pub const IVAN: Account = Account {
+    ext: "105",
+    tenant: "acme",
+    password: "ivan-pw",
+    user: "ivan",
+};
+/// Suspended in the demo directory.
+pub const MALLORY: Account = Account {
+    ext: "204",
+    tenant: "acme",
+    password: "mallory-pw",
+    user: "mallory",
+};
+pub const MILTON: Account = Account {
+    ext: "303",
+    tenant: "initech",
+    password: "milton-pw",
+    user: "milton",
+};
+pub const OSCAR: Account = Account {
+    ext: "10",
+    tenant: "globex",
+    password: "oscar-pw",
+    user: "oscar",
+};
+/// Every account above.
+pub const ACCOUNTS: [Account; 6] = [ALICE, BOB, IVAN, MALLORY, MILTON, OSCAR];
+
+/// Creates Kamailio's subscriber table in `dir/subscriber.db` the way
+/// `examples/kamailio/README.md` says (Kamailio's own SQLite schema plus a `callgate_user`
+/// column) with `accounts`, and returns the `-A` define that points a config at it.
+pub fn subscriber_db(dir: &Path, accounts: &[Account]) -> String {
+    require("sqlite3", "sqlite3");
+    let schema = Path::new("/usr/share/kamailio/db_sqlite");
+    assert!(
+        schema.join("auth_db-create.sql").exists(),
+        "Kamailio's SQLite schema is missing: apt-get install kamailio-sqlite-modules (scripts/test.sh does)"
+    );
+    let db = dir.join("subscriber.db");
+    let mut sql = std::fs::read_to_string(schema.join("standard-create.sql")).unwrap();
+    sql.push_str(&std::fs::read_to_string(schema.join("auth_db-create.sql")).unwrap());
+    sql.push_str(
+        "ALTER TABLE subscriber ADD COLUMN callgate_user VARCHAR(64) DEFAULT '' NOT NULL;\n",
+    );
+    for a in accounts {
+        sql.push_str(&format!(
+            "INSERT INTO subscriber (username, domain, password, callgate_user) \
+             VALUES ('{}', '{}', '{}', '{}');\n",
+            a.ext, a.tenant, a.password, a.user
+        ));
+    }
+    let mut child = Command::new("sqlite3")
+        .arg(&db)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sqlite3 runs");
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), sql.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "sqlite3 {}: {}",
+        db.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // `sqlite://` then `/` then the absolute path: `sqlite:////tmp/...`
+    format!("DB_URL=\"sqlite:///{}\"", db.display())
+}
+
+/// The variables of a call through Kamailio: From `from_ext@tenant`, claiming to be `claim`
+/// in an `X-Callgate-User` header (Kamailio must drop it), presenting `ppi`, to `dialed`.
+pub fn kamailio_call(
+    from_ext: &str,
+    tenant: &str,
+    claim: &str,
+    ppi: &str,
+    dialed: &str,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("tenant", tenant.into()),
+        ("user", from_ext.into()),
+        ("claim", claim.into()),
+        ("ppi", ppi.into()),
+        ("dialed", dialed.into()),
+    ]
+}
+
+/// Runs a Kamailio UAC scenario (`uac_call*.xml`), answering a digest challenge as
+/// `auth_user` / `password`.
+pub fn place_authenticated(
+    scenario: &str,
+    target: u16,
+    vars: &[(&'static str, String)],
+    auth_user: &str,
+    password: &str,
+) -> (i32, String) {
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    sipp(
+        scenario,
+        target,
+        &vars,
+        &["-au", auth_user, "-ap", password],
+    )
+}
+
+/// One call to place through Kamailio and what must come of it.
+#[derive(Debug, Clone, Copy)]
+pub struct Attempt {
+    /// Whose credentials answer the challenge.
+    pub account: Account,
+    /// The password sent (the account's, or a wrong one).
+    pub password: &'static str,
+    /// The From URI: extension and host (the account's own, or someone else's).
+    pub from: (&'static str, &'static str),
+    /// The `X-Callgate-User` the caller writes in.
+    pub claim: &'static str,
+    pub ppi: &'static str,
+    /// Unique per attempt: how the UAS's log line is found.
+    pub dialed: &'static str,
+    pub scenario: &'static str,
+}
+
+impl Attempt {
+    /// An honest call: the account's own From URI and password, claiming its own user.
+    pub const fn honest(
+        account: Account,
+        ppi: &'static str,
+        dialed: &'static str,
+        scenario: &'static str,
+    ) -> Self {
+        Self {
+            account,
+            password: account.password,
+            from: (account.ext, account.tenant),
+            claim: account.user,
+            ppi,
+            dialed,
+            scenario,
+        }
+    }
+
+    /// Places it through Kamailio on `port`: sipp's exit code and log.
+    pub fn place(&self, port: u16) -> (i32, String) {
+        place_authenticated(
+            self.scenario,
+            port,
+            &kamailio_call(self.from.0, self.from.1, self.claim, self.ppi, self.dialed),
+            self.account.ext,
+            self.password,
+        )
+    }
+}
+
+/// The UAS log's `RECEIVED` lines, once there are `count` of them (or what there is after 10 s).
+pub fn received(log: &Path, count: usize) -> Vec<String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let seen = std::fs::read_to_string(log).unwrap_or_default();
+        let lines: Vec<String> = seen
+            .lines()
+            .filter(|l| l.contains("RECEIVED"))
+            .map(str::to_string)
+            .collect();
+        if lines.len() >= count || std::time::Instant::now() > deadline {
+            return lines;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The UAS's line for the call to `dialed`, if it saw one.
+pub fn line_for<'a>(lines: &'a [String], dialed: &str) -> Option<&'a String> {
+    let key = format!("ruri=sip:{dialed}@");
+    lines.iter().find(|l| l.contains(&key))
 }
 
 /// Child processes stopped when the test ends, however it ends.
