@@ -481,6 +481,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_decision_record_is_cut_to_64_bytes_a_field_whatever_queued_it() {
+        let huge = "s".repeat(4 << 20);
+        let mut detail = serde_json::Map::new();
+        for i in 0..20 {
+            detail.insert(format!("field{i}"), serde_json::json!(huge));
+        }
+        detail.insert("n".into(), serde_json::json!({"nested": [huge]}));
+        let record = AuditRecord::decision(
+            &huge,
+            "permission",
+            &"é".repeat(100),
+            "deny",
+            "out_of_scope",
+            3,
+            format!("plugin:{huge}"),
+            serde_json::Value::Object(detail),
+        );
+        let r = Queued(Entry::Ready(record)).into_record();
+        assert_eq!(r.tenant, format!("{}…", "s".repeat(64)));
+        assert_eq!(r.principal, format!("{}…", "é".repeat(32)));
+        assert!(r.source.starts_with("plugin:") && r.source.ends_with('…'));
+        let fields = r.detail.as_object().unwrap();
+        assert_eq!(fields.len(), 8);
+        for value in fields.values() {
+            assert!(value.as_str().unwrap().len() <= 64 + '…'.len_utf8());
+        }
+        // Other kinds are kept as they are.
+        let dropped = AuditRecord::dropped(7, "daemon");
+        assert_eq!(Queued(Entry::Ready(dropped.clone())).into_record(), dropped);
+    }
+
+    #[test]
     fn a_diff_names_exactly_what_changed() {
         let before = callgate::directory::parse(
             "tenants: [{id: t, users: [{id: a, role: basic_user}, {id: b, role: admin}]}]",

@@ -328,16 +328,17 @@ async fn postgres_retention() {
     retention_removes_old_decisions_and_says_so(postgres::database().await).await;
 }
 
-/// A sink that takes its time, and counts what it was given.
+/// A sink that writes nothing until its gate opens, and counts what it was given.
 #[derive(Clone)]
 struct SlowSink {
     written: Arc<AtomicUsize>,
     dropped_reported: Arc<AtomicUsize>,
+    gate: Arc<tokio::sync::Semaphore>,
 }
 
 impl AuditSink for SlowSink {
     async fn append(&self, records: &[AuditRecord]) -> Result<(), String> {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        drop(self.gate.acquire().await.map_err(|e| e.to_string())?);
         for r in records {
             if r.kind == "audit_dropped" {
                 self.dropped_reported.fetch_add(
@@ -360,6 +361,7 @@ async fn a_flood_loses_nothing_up_to_the_queue_and_counts_the_rest() {
     let sink = SlowSink {
         written: Arc::default(),
         dropped_reported: Arc::default(),
+        gate: Arc::new(tokio::sync::Semaphore::new(0)),
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let writer = tokio::spawn(run_writer(
@@ -371,26 +373,34 @@ async fn a_flood_loses_nothing_up_to_the_queue_and_counts_the_rest() {
             let _ = stop_rx.await;
         },
     ));
-    let started = Instant::now();
-    for i in 0..FLOOD {
-        auditor.record(AuditRecord::decision(
-            "acme",
-            "caller_id",
-            &format!("u{i}"),
-            "deny",
-            "x",
-            1,
-            "http".into(),
-            json!({}),
-        ));
-    }
-    // Recording never waited on the slow writer.
-    assert!(
-        started.elapsed() < Duration::from_millis(200),
-        "{:?}",
-        started.elapsed()
+    let flooder = auditor.clone();
+    let flood = tokio::task::spawn_blocking(move || {
+        for i in 0..FLOOD {
+            flooder.record(AuditRecord::decision(
+                "acme",
+                "caller_id",
+                &format!("u{i}"),
+                "deny",
+                "x",
+                1,
+                "http".into(),
+                json!({}),
+            ));
+        }
+    });
+    // Recording never waits on the writer: the whole flood is recorded while the writer is
+    // stuck on its first batch (a deadline, not a timing goal: waiting would never end).
+    tokio::time::timeout(Duration::from_secs(60), flood)
+        .await
+        .expect("recording waited on a stuck writer")
+        .unwrap();
+    assert_eq!(
+        sink.written.load(Ordering::SeqCst),
+        0,
+        "the writer was stuck"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    sink.gate
+        .add_permits(tokio::sync::Semaphore::MAX_PERMITS / 2);
     let _ = stop_tx.send(());
     writer.await.unwrap();
     let written = sink.written.load(Ordering::SeqCst);
