@@ -10,11 +10,12 @@
 //! other write gives one revision to its tenant.
 
 mod audit;
+mod diff;
 mod postgres;
 mod rows;
 mod sqlite;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::io::Read;
 use std::sync::Arc;
@@ -139,6 +140,35 @@ fn prepare(tenants: Vec<Tenant>) -> Result<Vec<Tenant>, StoreError> {
     Ok(valid.into_iter().map(rows::storable).collect())
 }
 
+/// Refuses a set of tenants that gives one number to two of them (a number belongs to one
+/// tenant), with every such number and where.
+fn numbers_once(tenants: &[Tenant]) -> Result<(), StoreError> {
+    let mut owner: HashMap<&str, &str> = HashMap::new();
+    let mut problems = Vec::new();
+    for (t, tenant) in tenants.iter().enumerate() {
+        for (i, n) in tenant.numbers.iter().enumerate() {
+            match owner.get(n.number.as_str()) {
+                Some(first) if *first != tenant.id => problems.push(Problem {
+                    path: format!("tenants[{t}].numbers[{i}].number"),
+                    message: format!(
+                        "`{}` belongs to another tenant (`{first}`, earlier in this file)",
+                        n.number
+                    ),
+                }),
+                Some(_) => {}
+                None => {
+                    owner.insert(n.number.as_str(), tenant.id.as_str());
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(DirectoryError::Invalid(problems)))
+    }
+}
+
 /// An edited tenant as it is stored, or why not (its id may not change).
 fn prepare_edited(id: &str, tenant: Tenant) -> Result<Tenant, StoreError> {
     if tenant.id != id {
@@ -244,12 +274,18 @@ impl Store {
     /// changed); tenants not in `tenants` are left as they are. They are validated again
     /// here ([`StoreError::Invalid`], nothing written), and role matrix entries that grant no
     /// action (`extensions: []`) are not kept.
+    ///
+    /// A number belongs to one tenant: a file that gives one number to two tenants, or a
+    /// number another stored tenant holds, is refused whole
+    /// (``tenants[0].numbers[1].number: `+44…` belongs to another tenant``; `numbers[i]`
+    /// counts the tenant's numbers in their canonical order, by number).
     pub async fn import(
         &self,
         tenants: &[Tenant],
         actor: &str,
     ) -> Result<ImportOutcome, StoreError> {
         let tenants = prepare(tenants.to_vec())?;
+        numbers_once(&tenants)?;
         logged("import", dispatch!(self, import(&tenants, actor)))
     }
 
@@ -258,9 +294,13 @@ impl Store {
     /// new revision, or `None` if `edit` changed nothing.
     ///
     /// The writer lock is held while `edit` runs. An absent tenant with `create` false is
-    /// [`StoreError::NotFound`]; an edit that leaves the tenant invalid (or changes its id) is
-    /// [`StoreError::Invalid`] with every problem; either way, or when `edit` fails, nothing
-    /// is written.
+    /// [`StoreError::NotFound`]; an edit that leaves the tenant invalid (or changes its id), or
+    /// gives it a number another tenant holds, is [`StoreError::Invalid`] with every problem;
+    /// either way, or when `edit` fails, nothing is written.
+    ///
+    /// Creating a tenant whose id an earlier, deleted tenant had starts a new incarnation:
+    /// the earlier one's change log and audit rows move to `ID~R` (R: the revision that
+    /// deleted it), so the new tenant's trail starts empty.
     pub async fn update_tenant<F>(
         &self,
         id: &str,

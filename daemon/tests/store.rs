@@ -20,7 +20,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use callgate::model::{Directory, Grants, Number, Site, Tenant, User};
 use callgate::{Outcome, Table};
-use callgate_daemon::store::{self, Change, Store, StoreError};
+use callgate_daemon::audit::AuditRecord;
+use callgate_daemon::store::{self, AuditQuery, Change, Store, StoreError};
 use sha2::{Digest, Sha256};
 use sqlx::Connection;
 use tempfile::TempDir;
@@ -142,6 +143,9 @@ both!(
     tokens_are_stored_hashed,
     follower_loads_and_applies_puts_and_deletes,
     follower_sees_writes_of_another_store,
+    a_number_belongs_to_one_tenant,
+    a_recreated_tenant_starts_a_new_trail,
+    reimporting_many_changed_users,
 );
 
 fn demo() -> Vec<Tenant> {
@@ -164,19 +168,30 @@ fn ids(tenants: &[Tenant]) -> Vec<&str> {
     tenants.iter().map(|t| t.id.as_str()).collect()
 }
 
-/// A small tenant: user `u` may present `+15550000002` (granted) and defaults to
-/// `+15550000001` (the tenant's).
+/// Tenant `id`'s two numbers, its main one and the one granted to `u`: of its own, since a
+/// number belongs to one tenant (`+1555NNNNN01`, `+1555NNNNN02`, NNNNN from the id).
+fn numbers_of(id: &str) -> [String; 2] {
+    let n = id
+        .bytes()
+        .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
+        % 100_000;
+    [format!("+1555{n:05}01"), format!("+1555{n:05}02")]
+}
+
+/// A small tenant: user `u` may present the tenant's second number (granted) and defaults
+/// to its first (the tenant's).
 fn small(id: &str) -> Tenant {
+    let [main, granted] = numbers_of(id);
     let t = Tenant {
         id: id.into(),
-        default_caller_id: Some("+15550000001".into()),
+        default_caller_id: Some(main.clone()),
         numbers: vec![
             Number {
-                number: "+15550000001".into(),
+                number: main,
                 ..Number::default()
             },
             Number {
-                number: "+15550000002".into(),
+                number: granted.clone(),
                 ..Number::default()
             },
         ],
@@ -184,7 +199,7 @@ fn small(id: &str) -> Tenant {
             id: "u".into(),
             role: "non_admin".into(),
             grants: Grants {
-                numbers: vec!["+15550000002".into()],
+                numbers: vec![granted],
                 ..Grants::default()
             },
             ..User::default()
@@ -199,21 +214,19 @@ fn small(id: &str) -> Tenant {
 
 /// Whether user `u` of `tenant` may present the granted number, per `table`.
 fn may_present(table: &Table, tenant: &str) -> Outcome {
+    let [_, granted] = numbers_of(tenant);
     table
-        .check_caller_id(tenant, "u", Some("+15550000002"), "15557654321")
+        .check_caller_id(tenant, "u", Some(&granted), "15557654321")
         .outcome
 }
 
-/// Grants (or revokes) `+15550000002` to user `u`.
+/// Grants (or revokes) the tenant's second number to user `u`.
 async fn set_grant(store: &Store, tenant: &str, granted: bool) -> u64 {
+    let [_, number] = numbers_of(tenant);
     store
         .update_tenant(tenant, false, "test", move |t| {
             let u = t.users.iter_mut().find(|u| u.id == "u").unwrap();
-            u.grants.numbers = if granted {
-                vec!["+15550000002".into()]
-            } else {
-                vec![]
-            };
+            u.grants.numbers = if granted { vec![number] } else { vec![] };
             Ok(())
         })
         .await
@@ -820,13 +833,14 @@ async fn changes_since_is_in_revision_order(db: Db) {
         actor: actor.into(),
     };
     let all = store.changes_since(0).await.unwrap();
+    // The `b` created at 5 is a new incarnation: the deleted one's log moved to `b~4`.
     assert_eq!(
         all,
         [
-            change(1, "b", "put", "import"),
+            change(1, "b~4", "put", "import"),
             change(2, "a", "put", "import"),
             change(3, "a", "put", "test"),
-            change(4, "b", "delete", "ops"),
+            change(4, "b~4", "delete", "ops"),
             change(5, "b", "put", "cli"),
             change(6, "a", "put", "cli"),
         ]
@@ -1024,25 +1038,8 @@ async fn follower_sees_writes_of_another_store(db: Db) {
     f.shut_down().await;
 }
 
-/// The other process of [`sqlite_write_from_another_process`]: when that test runs this test
-/// binary again with `CALLGATE_TEST_WRITER` set, writes to that database; otherwise nothing.
-#[tokio::test]
-async fn child_process_writer() {
-    let Ok(url) = std::env::var("CALLGATE_TEST_WRITER") else {
-        return;
-    };
-    let store = Store::open(&url).await.unwrap();
-    for i in 0..20 {
-        let revision = set_grant(&store, "acme", i % 2 == 1).await;
-        let at = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_micros();
-        println!("revision {revision} at {at}");
-        tokio::time::sleep(Duration::from_millis(20 + 13 * (i % 4))).await;
-    }
-}
-
+/// Another process writes the SQLite file (the `callgate import` CLI, twenty times, each
+/// import flipping the grant); the follower in this one sees every revision.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_write_from_another_process() {
     let db = Db::new(Kind::Sqlite).await;
@@ -1051,7 +1048,8 @@ async fn sqlite_write_from_another_process() {
     let f = Follower::start(store, Arc::new(Table::new()));
     f.until(Duration::from_secs(10), |t| t.revision() == 1)
         .await;
-    // Watch the table: when each revision appears (wall clock, to compare with the child's).
+    // Watch the table: when each revision appears (wall clock, to compare with the time the
+    // other process wrote it).
     let table = Arc::clone(&f.table);
     let seen = tokio::spawn(async move {
         let mut seen = std::collections::BTreeMap::new();
@@ -1070,44 +1068,57 @@ async fn sqlite_write_from_another_process() {
         }
         seen
     });
-    let exe = std::env::current_exe().unwrap();
-    let url = db.url.clone();
-    let child = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(exe)
-            .args([
-                "--exact",
-                "child_process_writer",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env("CALLGATE_TEST_WRITER", url)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(
-        child.status.success(),
-        "{}",
-        String::from_utf8_lossy(&child.stderr)
-    );
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<std::path::PathBuf> = [false, true]
+        .into_iter()
+        .map(|granted| {
+            let mut t = small("acme");
+            if !granted {
+                t.users[0].grants.numbers.clear();
+            }
+            let path = dir.path().join(format!("granted-{granted}.json"));
+            std::fs::write(&path, serde_json::json!({ "tenants": [t] }).to_string()).unwrap();
+            path
+        })
+        .collect();
+    for i in 0..20 {
+        let (url, file) = (db.url.clone(), files[i % 2].clone());
+        let out = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_callgate"))
+                .arg("--db")
+                .arg(url)
+                .arg("import")
+                .arg(file)
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        tokio::time::sleep(Duration::from_millis(20 + 13 * (i % 4) as u64)).await;
+    }
     let seen = seen.await.unwrap();
     let mut delays = Vec::new();
-    for line in String::from_utf8_lossy(&child.stdout).lines() {
-        // (libtest may print its own "test ... " on the same line, before ours)
-        let Some(rest) = line
-            .find("revision ")
-            .map(|i| &line[i + "revision ".len()..])
-        else {
-            continue;
-        };
-        let (revision, at) = rest.split_once(" at ").unwrap();
-        let (revision, at): (u64, u128) = (revision.parse().unwrap(), at.parse().unwrap());
+    // When the other process wrote each revision, as the change log says (ms).
+    let written = db
+        .rows(
+            "SELECT CAST(revision AS TEXT), \
+             CAST(CAST(ROUND((julianday(at) - 2440587.5) * 86400000) AS INTEGER) AS TEXT) \
+             FROM changes WHERE revision > 1 ORDER BY revision",
+        )
+        .await;
+    for row in written {
+        let revision: u64 = row[0].as_deref().unwrap().parse().unwrap();
+        let at_ms: u128 = row[1].as_deref().unwrap().parse().unwrap();
         let Some(&when) = seen.get(&revision) else {
             panic!("revision {revision} never reached the table")
         };
         delays.push(Duration::from_micros(
-            u64::try_from(when.saturating_sub(at)).unwrap(),
+            u64::try_from(when.saturating_sub(at_ms * 1000)).unwrap(),
         ));
     }
     assert_eq!(delays.len(), 20);
@@ -1230,4 +1241,332 @@ async fn urls_and_unreachable_databases() {
     .await
     .unwrap_err();
     assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+}
+
+/// The problems a refused write reports, as text.
+fn problems(err: StoreError) -> Vec<String> {
+    match err {
+        StoreError::Invalid(d) => d.problems().iter().map(ToString::to_string).collect(),
+        other => panic!("not a refusal: {other:?}"),
+    }
+}
+
+/// "A number belongs to one tenant": with any token, a write that gives a number one tenant
+/// holds to another is refused, naming the number and where it is; so is a file that gives
+/// one number to two tenants. A number may still move, in one file or in two steps.
+async fn a_number_belongs_to_one_tenant(db: Db) {
+    let store = db.open().await;
+    store.import(&demo(), "cli").await.unwrap();
+    let before = snapshot(&store).await;
+    let globex_main = "+442070000000";
+
+    // The reported attack: acme's token PUTs globex's DID under acme, for alice to present.
+    let err = store
+        .update_tenant("acme", false, "acme-admin", |t| {
+            t.numbers.push(Number {
+                number: globex_main.into(),
+                ..Number::default()
+            });
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+    let acme = store.load_tenant("acme").await.unwrap().unwrap();
+    let at = acme.numbers.len(); // sorted: a +44 number comes after acme's +1 ones
+    assert_eq!(
+        problems(err),
+        [format!(
+            "numbers[{at}].number: `{globex_main}` belongs to another tenant"
+        )]
+    );
+    // Through an import of acme alone, too.
+    let mut acme_taking = acme.clone();
+    acme_taking.numbers.push(Number {
+        number: globex_main.into(),
+        ..Number::default()
+    });
+    let err = store
+        .import(&[acme_taking.clone()], "cli")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        problems(err),
+        [format!(
+            "tenants[0].numbers[{at}].number: `{globex_main}` belongs to another tenant"
+        )]
+    );
+    // A new tenant claiming it.
+    let mut thief = small("thief");
+    thief.numbers.push(Number {
+        number: globex_main.into(),
+        ..Number::default()
+    });
+    let err = store.import(&[thief], "cli").await.unwrap_err();
+    assert_eq!(
+        problems(err),
+        [format!(
+            "tenants[0].numbers[2].number: `{globex_main}` belongs to another tenant"
+        )]
+    );
+    // A file giving one number to two new tenants.
+    let (one, mut two) = (small("one"), small("two"));
+    let shared = one.numbers[1].number.clone();
+    two.numbers.push(Number {
+        number: shared.clone(),
+        ..Number::default()
+    });
+    let err = store.import(&[one, two], "cli").await.unwrap_err();
+    let refusal = problems(err);
+    assert_eq!(refusal.len(), 1, "{refusal:?}");
+    assert!(
+        refusal[0].starts_with("tenants[1].numbers[")
+            && refusal[0].contains(&format!(
+                ".number: `{shared}` belongs to another tenant (`one`"
+            )),
+        "{refusal:?}"
+    );
+    assert_eq!(
+        snapshot(&store).await,
+        before,
+        "nothing written by a refusal"
+    );
+
+    // Moving it in one file: globex gives it up, acme takes it.
+    let mut globex = store.load_tenant("globex").await.unwrap().unwrap();
+    globex.numbers.retain(|n| n.number != globex_main);
+    globex.default_caller_id = Some("+442070000001".into());
+    let moved = store
+        .import(&[acme_taking.clone(), globex.clone()], "cli")
+        .await
+        .unwrap();
+    assert_eq!(moved.changed, ["acme", "globex"]);
+    let owners = db
+        .rows(&format!(
+            "SELECT tenant FROM numbers WHERE number = '{globex_main}'"
+        ))
+        .await;
+    assert_eq!(owners, [[Some("acme".to_string())]]);
+    // And back in two steps: acme drops it, then globex takes it.
+    store
+        .update_tenant("acme", false, "ops", |t| {
+            t.numbers.retain(|n| n.number != globex_main);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    store
+        .update_tenant("globex", false, "ops", |t| {
+            t.numbers.push(Number {
+                number: globex_main.into(),
+                ..Number::default()
+            });
+            Ok(())
+        })
+        .await
+        .unwrap();
+    // The database holds to it whatever writes it: the unique index.
+    let refused = match db.kind {
+        Kind::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            sqlx::query(
+                "INSERT INTO numbers (tenant, number, emergency_callback) VALUES ('acme', $1, 0)",
+            )
+            .bind(globex_main)
+            .execute(&mut c)
+            .await
+            .is_err()
+        }
+        Kind::Postgres => {
+            let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            sqlx::query(
+                "INSERT INTO numbers (tenant, number, emergency_callback) VALUES ('acme', $1, false)",
+            )
+            .bind(globex_main)
+            .execute(&mut c)
+            .await
+            .is_err()
+        }
+    };
+    assert!(refused, "the unique index refuses a second owner");
+}
+
+/// A decision record about `tenant`, dated now.
+fn decision(tenant: &str, principal: &str) -> AuditRecord {
+    AuditRecord::decision(
+        tenant,
+        "caller_id",
+        principal,
+        "deny",
+        "number_not_permitted",
+        1,
+        "http".into(),
+        serde_json::json!({"requested": "+15550100000"}),
+    )
+}
+
+/// The trail of `tenant` as `GET /v1/tenants/{t}/audit` and `callgate audit` read it: each
+/// row's kind and principal.
+async fn trail(store: &Store, tenant: &str) -> Vec<(String, String)> {
+    store
+        .query_audit(&AuditQuery {
+            tenant: tenant.into(),
+            limit: 1000,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.record.kind, r.record.principal))
+        .collect()
+}
+
+/// A deleted tenant's history is not readable by a later tenant that reuses its id: the
+/// new one starts a new incarnation, its trail empty but for its own creation; the old one's
+/// stays in the store under `ID~R` (R: the revision that deleted it).
+async fn a_recreated_tenant_starts_a_new_trail(db: Db) {
+    let store = db.open().await;
+    store.import(&[small("acme")], "first-owner").await.unwrap();
+    store
+        .append_audit(&[decision("acme", "secret-alice")])
+        .await
+        .unwrap();
+    set_grant(&store, "acme", false).await;
+    let deleted = store.delete_tenant("acme", "ops").await.unwrap().unwrap();
+    // Deleted, not yet re-created: the history is still there under its id.
+    assert_eq!(trail(&store, "acme").await.len(), 4);
+
+    // Created again (an import): nothing of the first acme.
+    let outcome = store
+        .import(&[small("acme")], "second-owner")
+        .await
+        .unwrap();
+    assert_eq!(
+        trail(&store, "acme").await,
+        [("change".to_string(), "second-owner".to_string())]
+    );
+    let old = format!("acme~{deleted}");
+    let archived = trail(&store, &old).await;
+    assert_eq!(archived.len(), 4, "{archived:?}");
+    assert!(archived.contains(&("decision".into(), "secret-alice".into())));
+    let noted = db
+        .rows("SELECT tenant, archived_as FROM tenant_incarnations")
+        .await;
+    assert_eq!(noted, [[Some("acme".to_string()), Some(old.clone())]]);
+    // The new one's own history accumulates as usual.
+    store
+        .append_audit(&[decision("acme", "bob")])
+        .await
+        .unwrap();
+    assert_eq!(trail(&store, "acme").await.len(), 2);
+
+    // Deleted and created again through a whole-tenant PUT (update_tenant creating it).
+    let deleted_again = store.delete_tenant("acme", "ops").await.unwrap().unwrap();
+    assert!(deleted_again > outcome.revision);
+    store
+        .update_tenant("acme", true, "third-owner", |t| {
+            *t = small("acme");
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        trail(&store, "acme").await,
+        [("change".to_string(), "third-owner".to_string())]
+    );
+    assert_eq!(
+        trail(&store, &format!("acme~{deleted_again}")).await.len(),
+        3
+    );
+    assert_eq!(
+        trail(&store, &old).await.len(),
+        4,
+        "the first one's untouched"
+    );
+
+    // A follower that was behind across all of it ends with the new tenant.
+    let f = Follower::start(store.clone(), Arc::new(Table::new()));
+    let head = store.revision().await.unwrap();
+    f.until(Duration::from_secs(10), |t| t.revision() == head)
+        .await;
+    assert_eq!(f.table.tenant_ids(), ["acme"]);
+    f.shut_down().await;
+}
+
+/// Issue: re-importing 80,000 changed users took 171 s (the change's diff was quadratic,
+/// and it runs under the writer lock). A test-sized run; the times are printed, not asserted
+/// (`-- --nocapture`); `CALLGATE_REIMPORT_USERS` makes it bigger.
+async fn reimporting_many_changed_users(db: Db) {
+    let users: usize = std::env::var("CALLGATE_REIMPORT_USERS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(20_000);
+    let tenant = |role: &str| {
+        let t = Tenant {
+            id: "big".into(),
+            users: (0..users)
+                .map(|i| User {
+                    id: format!("user{i:06}"),
+                    role: role.into(),
+                    ..User::default()
+                })
+                .collect(),
+            ..Tenant::default()
+        };
+        callgate::directory::validate(Directory { tenants: vec![t] })
+            .unwrap()
+            .pop()
+            .unwrap()
+    };
+    let store = db.open().await;
+    let started = Instant::now();
+    store.import(&[tenant("basic_user")], "cli").await.unwrap();
+    let created = started.elapsed();
+    let started = Instant::now();
+    let outcome = store.import(&[tenant("reader")], "cli").await.unwrap();
+    let changed = started.elapsed();
+    assert_eq!(outcome.changed, ["big"]);
+    // Meanwhile-style check: another writer gets its turn right after.
+    store.import(&[small("other")], "cli").await.unwrap();
+    let rows = db
+        .rows("SELECT detail FROM changes WHERE revision = 2")
+        .await;
+    let detail: serde_json::Value = serde_json::from_str(rows[0][0].as_deref().unwrap()).unwrap();
+    assert_eq!(
+        detail["users"]["changed"].as_array().unwrap().len(),
+        users,
+        "every user's change is in the diff"
+    );
+    eprintln!(
+        "{:?}: {users} users created in {created:.2?}, all changed and re-imported in {changed:.2?}",
+        db.kind
+    );
+}
+
+/// The SQLite file holds every tenant and the token hashes: it and its `-wal` and `-shm`
+/// files are the owner's only (0600), however wide the umask; an older, wider file is
+/// tightened when the store opens it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_files_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("callgate.db");
+    let store = Store::open(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    store.import(&[small("acme")], "cli").await.unwrap();
+    let wal = dir.path().join("callgate.db-wal");
+    let shm = dir.path().join("callgate.db-shm");
+    for file in [&db, &wal, &shm] {
+        assert!(file.exists(), "{}", file.display());
+        assert_eq!(mode(file), 0o600, "{}", file.display());
+    }
+    store.close().await;
+    // As an older daemon left it.
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let store = Store::open(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    assert_eq!(mode(&db), 0o600);
+    assert_eq!(store.export(None).await.unwrap().len(), 1);
 }

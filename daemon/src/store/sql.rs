@@ -278,7 +278,19 @@ async fn record(
     before: Option<&Tenant>,
     after: Option<&Tenant>,
 ) -> Result<(), sqlx::Error> {
-    let detail = crate::audit::tenant_diff(before, after).to_string();
+    let detail = super::diff::tenant_diff(before, after).to_string();
+    record_detail(conn, revision, tenant, kind, actor, &detail).await
+}
+
+/// Logs a change at `revision` whose diff is `detail`.
+async fn record_detail(
+    conn: &mut Conn,
+    revision: u64,
+    tenant: &str,
+    kind: &str,
+    actor: &str,
+    detail: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query("INSERT INTO changes (revision, tenant, kind, actor, detail) VALUES ($1, $2, $3, $4, $5)")
         .bind(to_db(revision))
         .bind(tenant)
@@ -287,6 +299,81 @@ async fn record(
         .bind(detail)
         .execute(&mut *conn)
         .await?;
+    Ok(())
+}
+
+/// Which of `tenant`'s numbers (by index) some tenant's rows already hold: run after the
+/// rows of every tenant being rewritten are deleted, so whoever holds them is another tenant
+/// that keeps them.
+async fn numbers_taken(conn: &mut Conn, tenant: &Tenant) -> Result<Vec<usize>, sqlx::Error> {
+    let mut taken = std::collections::HashSet::new();
+    for chunk in tenant.numbers.chunks(MAX_BINDS) {
+        let mut query = QueryBuilder::<Db>::new("SELECT number FROM numbers WHERE number IN (");
+        let mut list = query.separated(", ");
+        for n in chunk {
+            list.push_bind(n.number.as_str());
+        }
+        query.push(")");
+        let rows: Vec<(String,)> = query.build_query_as().fetch_all(&mut *conn).await?;
+        taken.extend(rows.into_iter().map(|(n,)| n));
+    }
+    Ok(tenant
+        .numbers
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| taken.contains(&n.number))
+        .map(|(i, _)| i)
+        .collect())
+}
+
+/// Refuses (with every problem) numbers of `tenant` that another tenant holds; `path` is
+/// the tenant's path (`tenants[2]`), or empty for a single tenant.
+async fn check_numbers(conn: &mut Conn, tenant: &Tenant, path: &str, problems: &mut Vec<callgate::Problem>) -> Result<(), sqlx::Error> {
+    for i in numbers_taken(conn, tenant).await? {
+        if let Some(n) = tenant.numbers.get(i) {
+            let dot = if path.is_empty() { "" } else { "." };
+            problems.push(callgate::Problem {
+                path: format!("{path}{dot}numbers[{i}].number"),
+                message: format!("`{}` belongs to another tenant", n.number),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn refused(problems: Vec<callgate::Problem>) -> StoreError {
+    StoreError::Invalid(callgate::DirectoryError::Invalid(problems))
+}
+
+/// A tenant id being created: if an earlier tenant of that id was deleted, its change log
+/// and audit rows are moved out of the new tenant's way, under `ID~R` (R: the revision that
+/// deleted it; not a valid tenant id, so no tenant can ever read them as its own), and the
+/// move is noted in `tenant_incarnations`.
+async fn archive_past(conn: &mut Conn, id: &str, revision: u64) -> Result<(), sqlx::Error> {
+    let (ended,): (Option<i64>,) =
+        sqlx::query_as("SELECT MAX(revision) FROM changes WHERE tenant = $1 AND kind = 'delete'")
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?;
+    let Some(ended) = ended else { return Ok(()) };
+    let archived = format!("{id}~{ended}");
+    for table in ["changes", "audit"] {
+        sqlx::query(&format!("UPDATE {table} SET tenant = $1 WHERE tenant = $2"))
+            .bind(&archived)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    sqlx::query(
+        "INSERT INTO tenant_incarnations (tenant, ended_revision, archived_as, archived_revision) \
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(id)
+    .bind(ended)
+    .bind(&archived)
+    .bind(to_db(revision))
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
@@ -324,22 +411,43 @@ pub(super) async fn load_tenant(pool: &Pool<Db>, id: &str) -> Result<Option<Tena
     Ok(tenant)
 }
 
-/// `tenants` must be in stored form ([`rows::storable`] of validated tenants).
+/// `tenants` must be in stored form ([`rows::storable`] of validated tenants), and give no
+/// number to two of them.
+///
+/// The rows of every tenant that changes are deleted before any is written, so a number
+/// moving from one tenant of the file to another is free when it is written; a number that
+/// a tenant outside the file holds refuses the whole import.
 pub(super) async fn import(pool: &Pool<Db>, tenants: &[Tenant], actor: &str) -> Result<ImportOutcome, StoreError> {
     let (mut tx, base) = begin_write(pool).await.map_err(db)?;
     let mut outcome = ImportOutcome { revision: base, ..ImportOutcome::default() };
-    for t in tenants {
+    // Each changed tenant: its index in the file, whether it is new, and the change's diff.
+    let mut writes: Vec<(usize, &Tenant, bool, String)> = Vec::new();
+    for (i, t) in tenants.iter().enumerate() {
         let stored = load_one(&mut tx, &t.id).await.map_err(db)?;
         if stored.as_ref() == Some(t) {
             outcome.unchanged.push(t.id.clone());
             continue;
         }
+        let detail = super::diff::tenant_diff(stored.as_ref(), Some(t)).to_string();
         if stored.is_some() {
             delete_rows(&mut tx, &t.id).await.map_err(db)?;
         }
-        write_tenant(&mut tx, t).await.map_err(db)?;
+        writes.push((i, t, stored.is_none(), detail));
+    }
+    let mut problems = Vec::new();
+    for (i, t, _, _) in &writes {
+        check_numbers(&mut tx, t, &format!("tenants[{i}]"), &mut problems).await.map_err(db)?;
+    }
+    if !problems.is_empty() {
+        return Err(refused(problems));
+    }
+    for (_, t, created, detail) in writes {
         outcome.revision += 1;
-        record(&mut tx, outcome.revision, &t.id, "put", actor, stored.as_ref(), Some(t)).await.map_err(db)?;
+        if created {
+            archive_past(&mut tx, &t.id, outcome.revision).await.map_err(db)?;
+        }
+        write_tenant(&mut tx, t).await.map_err(db)?;
+        record_detail(&mut tx, outcome.revision, &t.id, "put", actor, &detail).await.map_err(db)?;
         outcome.changed.push(t.id.clone());
     }
     if outcome.revision > base {
@@ -376,8 +484,16 @@ where
     if stored.is_some() {
         delete_rows(&mut tx, id).await.map_err(db)?;
     }
-    write_tenant(&mut tx, &tenant).await.map_err(db)?;
+    let mut problems = Vec::new();
+    check_numbers(&mut tx, &tenant, "", &mut problems).await.map_err(db)?;
+    if !problems.is_empty() {
+        return Err(refused(problems));
+    }
     let revision = base + 1;
+    if stored.is_none() {
+        archive_past(&mut tx, id, revision).await.map_err(db)?;
+    }
+    write_tenant(&mut tx, &tenant).await.map_err(db)?;
     record(&mut tx, revision, id, "put", actor, stored.as_ref(), Some(&tenant)).await.map_err(db)?;
     finish(&mut tx, revision).await.map_err(db)?;
     tx.commit().await.map_err(db)?;

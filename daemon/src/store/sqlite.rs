@@ -1,7 +1,14 @@
 //! The store on SQLite: one file in WAL mode (readers never wait for the writer), writers
 //! serialized by `BEGIN IMMEDIATE` (which waits up to the busy timeout for another writer,
 //! in this process or another).
+//!
+//! The file holds every tenant's directory and admin token hashes, so it is readable by its
+//! owner only: created `0600` before SQLite opens it (SQLite gives the `-wal` and `-shm` files
+//! the database file's mode), and tightened to `0600` if an older daemon left it wider.
 
+use std::io;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -28,6 +35,10 @@ pub(super) async fn open(url: &str) -> Result<SqlitePool, StoreError> {
         .journal_mode(SqliteJournalMode::Wal)
         .busy_timeout(BUSY_TIMEOUT)
         .foreign_keys(true);
+    owner_only(options.get_filename()).map_err(|e| {
+        tracing::error!(error = %e, url, "cannot create the SQLite store's file");
+        StoreError::Database(sqlx::Error::Io(e))
+    })?;
     let pool = SqlitePoolOptions::new()
         .max_connections(4)
         .acquire_timeout(BUSY_TIMEOUT)
@@ -42,6 +53,37 @@ pub(super) async fn open(url: &str) -> Result<SqlitePool, StoreError> {
         .await
         .map_err(StoreError::Migrate)?;
     Ok(pool)
+}
+
+/// The database file and its `-wal` and `-shm` companions, as far as they exist: each one
+/// created (the database file, if missing) or tightened to mode `0600`.
+fn owner_only(db: &Path) -> io::Result<()> {
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(db)
+    {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let mut companions = [db.as_os_str().to_owned(), db.as_os_str().to_owned()];
+    for (name, suffix) in companions.iter_mut().zip(["-wal", "-shm"]) {
+        name.push(suffix);
+    }
+    for file in std::iter::once(db.as_os_str()).chain(companions.iter().map(|c| c.as_os_str())) {
+        let meta = match std::fs::metadata(file) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        if meta.is_file() && meta.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(file = ?file, "the store's file was readable by others; making it owner-only (0600)");
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(())
 }
 
 /// A write transaction holding SQLite's write lock, and the revision it starts from.
