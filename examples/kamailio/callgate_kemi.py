@@ -6,6 +6,11 @@
 #   CALLGATE_LIBRARY  path to libcallgate.so                (default libcallgate.so, via ld.so)
 #   UAS_IP, UAS_PORT  where allowed calls go                (defines of callgate-kemi.cfg)
 #
+# Who calls is the authenticated subscriber, never what the caller wrote: every initial INVITE
+# loses its X-Callgate-* and P-Asserted-Identity headers, then its caller is authenticated with
+# SIP digest (auth_db, realm = From host = tenant, auth username = From user) and checked as
+# the subscriber row's callgate_user. Emergency calls are never challenged nor refused.
+#
 # Each SIP worker process opens its own client the first time it routes a request: Kamailio
 # forks its workers after loading this script, and the client's feed thread must start in the
 # process that uses it. A check reads only that process's replica: no I/O, microseconds.
@@ -16,6 +21,9 @@ import os
 import KSR
 
 OUTCOME_DENY, OUTCOME_ALLOW, OUTCOME_SUBSTITUTE = 0, 1, 2
+EMERGENCY = ("911", "112", "999", "000", "933")
+# auth_check: no credentials for the realm, stale nonce, reused nonce -> challenge (again)
+AUTH_CHALLENGE_AGAIN = (-5, -4, -6)
 CALLER_ID_MAX = 17
 RESULT_OK = 0
 
@@ -136,19 +144,52 @@ class kamailio:
         if not KSR.is_INVITE():
             KSR.sl.sl_send_reply(405, "Method Not Allowed")
             return 1
-        return self.authorize()
+        caller = self.authenticate()
+        if caller is None:
+            return 1
+        return self.authorize(*caller)
 
-    def authorize(self):
+    def authenticate(self):
+        """(callgate user, whether they may ask for a caller ID) of the caller, from digest
+        authentication; None once answered."""
+        # a caller states who they are only through their credentials, and the caller ID
+        # they would like only through P-Preferred-Identity
+        KSR.textops.remove_hf_re("^[Xx]-[Cc][Aa][Ll][Ll][Gg][Aa][Tt][Ee]-")
+        KSR.hdr.remove("P-Asserted-Identity")
+        # realm = From host (the tenant); flags 1: the auth username must be the From user
+        # and every checked domain the realm, so the From host cannot be another tenant's
+        rc = KSR.auth_db.auth_check(KSR.pv.get("$fd") or "", "subscriber", 1)
+        if rc > 0:
+            KSR.auth.consume_credentials()
+            return KSR.pv.get("$avp(callgate_user)") or "", True
+        if (KSR.pv.get("$rU") or "") in EMERGENCY:
+            # never challenged nor refused: the caller is who their From URI claims, and may
+            # not ask for a caller ID
+            KSR.pv.unset("$avp(callgate_user)")
+            KSR.auth_db.is_subscriber(KSR.pv.get("$fu") or "", "subscriber", 1)
+            user = KSR.pv.get("$avp(callgate_user)") or ""
+            KSR.warn("callgate: emergency call from unauthenticated %s: checked as [%s]\n"
+                     % (KSR.pv.get("$fu"), user))
+            return user, False
+        if rc in AUTH_CHALLENGE_AGAIN:
+            KSR.auth.auth_challenge(KSR.pv.get("$fd") or "", 1)
+            return None
+        # wrong password (-2), unknown account in this realm (-3), From user not the auth
+        # user (-8), malformed credentials (-1)
+        KSR.notice("callgate: authentication of %s from %s failed (%d): 403\n"
+                   % (KSR.pv.get("$fu"), KSR.pv.get("$si"), rc))
+        KSR.sl.sl_send_reply(403, "Forbidden")
+        return None
+
+    def authorize(self, user, may_request):
         tenant = KSR.pv.get("$fd") or ""
-        # A production proxy sets X-Callgate-User itself after authenticating the caller.
-        user = KSR.pv.get("$hdr(X-Callgate-User)") or KSR.pv.get("$fU") or ""
-        requested = KSR.pv.get("$pU")
+        requested = KSR.pv.get("$pU") if may_request else None
         dialed = KSR.pv.get("$rU") or ""
 
         client = self.open_client()
         if client is None:
             # Fail closed, except for emergency calls.
-            if dialed in ("911", "112", "999", "000", "933"):
+            if dialed in EMERGENCY:
                 return self.forward(None, tenant, "allow; reason=emergency_call; rev=0")
             KSR.sl.sl_send_reply(503, "Service Unavailable")
             return 1
@@ -175,9 +216,8 @@ class kamailio:
         return self.forward(buf.value.decode() or None, tenant, header)
 
     def forward(self, caller_id, tenant, header):
-        for name in ("P-Preferred-Identity", "P-Asserted-Identity", "X-Callgate-User",
-                     "X-Callgate-Decision", "X-Callgate-Feature"):
-            KSR.hdr.remove(name)
+        # (the caller's P-Asserted-Identity and X-Callgate-* went in authenticate())
+        KSR.hdr.remove("P-Preferred-Identity")
         if caller_id:
             KSR.hdr.append("P-Asserted-Identity: <sip:%s@%s>\r\n" % (caller_id, tenant))
         KSR.hdr.append("X-Callgate-Decision: %s\r\n" % header)
