@@ -116,14 +116,11 @@ pub trait AuditSink: Send + Sync + 'static {
 /// One entry of the queue: a record, or what the writer makes one from.
 pub struct Queued(Entry);
 
-#[expect(
-    clippy::large_enum_variant,
-    reason = "the large variant is the common one, and boxing it is what it avoids"
-)]
+/// The compact variants are not boxed: a box would be allocated by the checking thread and
+/// freed by the writer's, what they are here to avoid.
 enum Entry {
     Ready(AuditRecord),
-    /// A decision over SIP from this peer. Not boxed: a box would be allocated by the
-    /// checking thread and freed by the writer's, what this variant is here to avoid.
+    /// A decision over SIP from this peer.
     Sip(CompactRecord, SocketAddr),
     /// A decision over HTTP.
     Http(CompactRecord),
