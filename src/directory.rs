@@ -2,6 +2,10 @@
 //!
 //! A file is refused whole: [`parse`] reports every problem at once, each with its path
 //! (``tenants[0].users[2].role: unknown role `superuser` ``), and returns nothing to apply.
+//!
+//! Input is bounded ([`Limits`]): YAML aliases are refused before anything expands them, each
+//! list of a tenant has a most-entries count checked before the entries are, and at most
+//! [`Limits::max_problems`] problems are listed, then how many more there were.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -59,19 +63,66 @@ fn join(problems: &[Problem]) -> String {
         .join("; ")
 }
 
+/// How much one directory file or tenant may hold. The defaults fit a tenant of 200,000
+/// users with room to spare; a platform with larger tenants raises them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Tenants in one file.
+    pub tenants: usize,
+    /// Users of one tenant.
+    pub users: usize,
+    /// Extensions, numbers of one tenant (each).
+    pub numbers: usize,
+    /// Sites, queues, custom roles, feature codes of one tenant (each).
+    pub entities: usize,
+    /// Entries of one list inside an entity: a queue's agents or supervisors, a user's
+    /// extensions or grants of one kind, a role's permissions, a code's roles, a tenant's
+    /// emergency numbers.
+    pub list: usize,
+    /// Problems listed before the rest are only counted.
+    pub max_problems: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            tenants: 100_000,
+            users: 250_000,
+            numbers: 500_000,
+            entities: 50_000,
+            list: 10_000,
+            max_problems: 100,
+        }
+    }
+}
+
 /// Parses a directory file's text (JSON if it starts with `{`, else YAML) and validates it.
 /// On success every tenant is returned in canonical form, ready to store or compile.
 pub fn parse(text: &str) -> Result<Vec<Tenant>, DirectoryError> {
+    parse_with(text, &Limits::default())
+}
+
+/// [`parse`], within `limits`.
+pub fn parse_with(text: &str, limits: &Limits) -> Result<Vec<Tenant>, DirectoryError> {
     let directory = parse_syntax(text)?;
-    validate(directory)
+    validate_with(directory, limits)
 }
 
 /// Parses a single tenant document (the body of a whole-tenant `PUT`) and validates it.
 pub fn parse_tenant(text: &str) -> Result<Tenant, DirectoryError> {
+    parse_tenant_with(text, &Limits::default())
+}
+
+/// [`parse_tenant`], within `limits`.
+pub fn parse_tenant_with(text: &str, limits: &Limits) -> Result<Tenant, DirectoryError> {
     let tenant: Tenant = deserialize(text)?;
-    let mut tenants = validate(Directory {
-        tenants: vec![tenant],
-    })?;
+    let mut tenants = validate_with(
+        Directory {
+            tenants: vec![tenant],
+        },
+        limits,
+    )?;
     tenants.pop().ok_or_else(|| {
         DirectoryError::Syntax(Problem {
             path: String::new(),
@@ -96,6 +147,7 @@ fn deserialize<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, Director
             )
         })
     } else {
+        refuse_aliases(text)?;
         let de = serde_yaml_ng::Deserializer::from_str(text);
         serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
@@ -114,9 +166,46 @@ fn deserialize<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, Director
     }
 }
 
+/// Refuses a YAML text with an alias (`*name`): serde_yaml_ng would expand it, and a few
+/// kilobytes of nested aliases expand to gigabytes. A directory never needs one.
+fn refuse_aliases(text: &str) -> Result<(), DirectoryError> {
+    let refuse = |line: usize| {
+        DirectoryError::Syntax(Problem {
+            path: String::new(),
+            message: format!(
+                "line {line}: YAML aliases (`*name`) are not accepted; write the value out \
+                 (quote a feature code: `\"*46\"`)"
+            ),
+        })
+    };
+    for event in saphyr_parser::Parser::new_from_str(text) {
+        match event {
+            Ok((saphyr_parser::Event::Alias(_), span)) => return Err(refuse(span.start.line())),
+            Ok(_) => {}
+            // An alias of no anchor: most often an unquoted feature code.
+            Err(e) if e.info().contains("anchor") => return Err(refuse(e.marker().line())),
+            // serde_yaml_ng reports other syntax errors in its own words, with the path.
+            Err(_) => return Ok(()),
+        }
+    }
+    Ok(())
+}
+
 /// Validates a parsed directory; see the module docs.
 pub fn validate(directory: Directory) -> Result<Vec<Tenant>, DirectoryError> {
+    validate_with(directory, &Limits::default())
+}
+
+/// [`validate`], within `limits`.
+pub fn validate_with(directory: Directory, limits: &Limits) -> Result<Vec<Tenant>, DirectoryError> {
     let mut problems = Problems::default();
+    if directory.tenants.len() > limits.tenants {
+        problems.add(
+            "tenants".into(),
+            too_many(directory.tenants.len(), limits.tenants),
+        );
+        return Err(problems.into_error(limits));
+    }
     let mut seen = HashSet::new();
     for (t, tenant) in directory.tenants.iter().enumerate() {
         let path = format!("tenants[{t}]");
@@ -126,17 +215,86 @@ pub fn validate(directory: Directory) -> Result<Vec<Tenant>, DirectoryError> {
                 format!("duplicate tenant `{}`", tenant.id),
             );
         }
-        validate_tenant(tenant, &path, &mut problems);
+        // A tenant over a limit is not checked further: its size is the problem.
+        if check_sizes(tenant, &path, limits, &mut problems) {
+            validate_tenant(tenant, &path, &mut problems);
+        }
     }
     if problems.0.is_empty() {
         Ok(directory.tenants.into_iter().map(normalize).collect())
     } else {
-        // Checks run in the order they need (ids before references to them); the problems
-        // are reported in the order the file lists what they are about.
-        let mut problems = problems.0;
-        problems.sort_by_cached_key(|p| file_order(&p.path));
-        Err(DirectoryError::Invalid(problems))
+        Err(problems.into_error(limits))
     }
+}
+
+fn too_many(count: usize, limit: usize) -> String {
+    format!("{count} entries, more than the limit of {limit}")
+}
+
+/// Checks every list of a tenant against `limits`; whether all are within them.
+fn check_sizes(t: &Tenant, path: &str, limits: &Limits, problems: &mut Problems) -> bool {
+    let before = problems.0.len();
+    let mut check = |len: usize, limit: usize, at: &dyn Fn() -> String| {
+        if len > limit {
+            problems.add(at(), too_many(len, limit));
+        }
+    };
+    check(t.users.len(), limits.users, &|| format!("{path}.users"));
+    check(t.extensions.len(), limits.numbers, &|| {
+        format!("{path}.extensions")
+    });
+    check(t.numbers.len(), limits.numbers, &|| {
+        format!("{path}.numbers")
+    });
+    check(t.sites.len(), limits.entities, &|| format!("{path}.sites"));
+    check(t.queues.len(), limits.entities, &|| {
+        format!("{path}.queues")
+    });
+    check(t.roles.len(), limits.entities, &|| format!("{path}.roles"));
+    check(t.feature_codes.len(), limits.entities, &|| {
+        format!("{path}.feature_codes")
+    });
+    check(t.emergency_numbers.len(), limits.list, &|| {
+        format!("{path}.emergency_numbers")
+    });
+    for (i, q) in t.queues.iter().enumerate() {
+        check(q.agents.len(), limits.list, &|| {
+            format!("{path}.queues[{i}].agents")
+        });
+        check(q.supervisors.len(), limits.list, &|| {
+            format!("{path}.queues[{i}].supervisors")
+        });
+    }
+    for (i, u) in t.users.iter().enumerate() {
+        check(u.extensions.len(), limits.list, &|| {
+            format!("{path}.users[{i}].extensions")
+        });
+        let g = &u.grants;
+        for (name, len) in [
+            ("extensions", g.extensions.len()),
+            ("queues", g.queues.len()),
+            ("numbers", g.numbers.len()),
+            ("features", g.features.len()),
+        ] {
+            check(len, limits.list, &|| {
+                format!("{path}.users[{i}].grants.{name}")
+            });
+        }
+    }
+    for (i, r) in t.roles.iter().enumerate() {
+        let actions: usize =
+            r.permissions.len() + r.permissions.values().map(Vec::len).sum::<usize>();
+        check(actions, limits.list, &|| {
+            format!("{path}.roles[{i}].permissions")
+        });
+    }
+    for (i, c) in t.feature_codes.iter().enumerate() {
+        let roles = c.roles.as_ref().map_or(0, Vec::len);
+        check(roles, limits.list, &|| {
+            format!("{path}.feature_codes[{i}].roles")
+        });
+    }
+    problems.0.len() == before
 }
 
 /// The fields of each part of the format, in the order the format (and an export) writes
@@ -265,6 +423,23 @@ struct Problems(Vec<Problem>);
 impl Problems {
     fn add(&mut self, path: String, message: String) {
         self.0.push(Problem { path, message });
+    }
+
+    /// The problems in the order the file lists what they are about (checks run in the order
+    /// they need: ids before references to them), the first `max_problems` of them, then a
+    /// count of the rest.
+    fn into_error(self, limits: &Limits) -> DirectoryError {
+        let mut problems = self.0;
+        problems.sort_by_cached_key(|p| file_order(&p.path));
+        let more = problems.len().saturating_sub(limits.max_problems);
+        if more > 0 {
+            problems.truncate(limits.max_problems);
+            problems.push(Problem {
+                path: String::new(),
+                message: format!("… and {more} more problem(s)"),
+            });
+        }
+        DirectoryError::Invalid(problems)
     }
 }
 

@@ -603,3 +603,86 @@ fn deleting_a_custom_role_drops_it_from_feature_code_allowlists() {
         (Outcome::Deny, Reason::RoleNotAllowed)
     );
 }
+
+// ======================================================================== bounded input
+
+fn problems_of(result: Result<Vec<Tenant>, DirectoryError>) -> Vec<Problem> {
+    match result {
+        Ok(_) => panic!("accepted"),
+        Err(e) => e.problems(),
+    }
+}
+
+/// The reproduced attack: "a 100 KB YAML with one anchor of 3,000 items aliased by 3,000
+/// queues took 25 s and 6.2 GB RSS, and answered with 9 million problems". An alias is
+/// refused before anything expands it.
+#[test]
+fn yaml_aliases_are_refused_before_they_expand() {
+    let items: Vec<String> = (0..3000).map(|i| format!("u{i}")).collect();
+    let mut text = format!(
+        "tenants:\n  - id: acme\n    users: [{{id: u0, role: basic_user}}]\n    queues:\n      - {{id: q0, agents: &a [{}]}}\n",
+        items.join(", ")
+    );
+    for q in 1..3000 {
+        text.push_str(&format!("      - {{id: q{q}, agents: *a}}\n"));
+    }
+    assert!(text.len() < 150_000, "the attack is small: {}", text.len());
+    let problems = problems_of(directory::parse(&text));
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].message.contains("YAML aliases"),
+        "{}",
+        problems[0]
+    );
+    // An unquoted feature code is an alias to YAML: the error says how to write it.
+    let unquoted = "tenants:\n  - id: a\n    feature_codes: [{code: *46, feature: park}]\n";
+    let problems = problems_of(directory::parse(unquoted));
+    assert!(problems[0].message.contains("quote"), "{:?}", problems);
+    // Anchors without aliases, and `*` inside quotes, are fine.
+    let fine = "tenants:\n  - id: a\n    sites: &s [{id: hq}]\n    feature_codes: [{code: \"*46\", feature: park}]\n";
+    directory::parse(fine).expect("no alias, no problem");
+}
+
+/// "cap the size of a tenant (configurable counts per list)": a list over its limit is one
+/// problem naming the list, and the tenant is not checked further.
+#[test]
+fn a_list_over_its_limit_is_refused_by_its_count() {
+    let limits = directory::Limits {
+        users: 3,
+        list: 2,
+        ..directory::Limits::default()
+    };
+    let users: Vec<String> = (0..4)
+        .map(|i| format!("{{id: u{i}, role: nonsense}}"))
+        .collect();
+    let text = format!(
+        "tenants:\n  - id: a\n    users: [{}]\n    queues: [{{id: q, agents: [u0, u1, u2]}}]\n",
+        users.join(", ")
+    );
+    let problems = problems_of(directory::parse_with(&text, &limits));
+    let shown: Vec<String> = problems.iter().map(Problem::to_string).collect();
+    assert_eq!(
+        shown,
+        [
+            "tenants[0].queues[0].agents: 3 entries, more than the limit of 2",
+            "tenants[0].users: 4 entries, more than the limit of 3",
+        ]
+    );
+    // Within the limits the same tenant is checked entry by entry.
+    let roomy = directory::Limits::default();
+    let problems = problems_of(directory::parse_with(&text, &roomy));
+    assert!(problems.iter().any(|p| p.message.contains("unknown role")));
+}
+
+/// "stop after the first N problems and say how many more".
+#[test]
+fn problems_stop_at_the_limit_and_count_the_rest() {
+    let users: Vec<String> = (0..250)
+        .map(|i| format!("{{id: u{i}, role: superuser}}"))
+        .collect();
+    let text = format!("tenants:\n  - id: a\n    users: [{}]\n", users.join(", "));
+    let problems = problems_of(directory::parse(&text));
+    assert_eq!(problems.len(), 101);
+    assert_eq!(problems[0].path, "tenants[0].users[0].role");
+    assert_eq!(problems[100].message, "… and 150 more problem(s)");
+}
