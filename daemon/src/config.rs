@@ -56,6 +56,12 @@ pub struct Config {
     pub min_revision_wait_ms: u64,
     /// Most concurrent SIP TCP connections.
     pub max_tcp_connections: usize,
+    /// Most concurrent SIP TCP connections from one source address.
+    pub max_tcp_connections_per_peer: usize,
+    /// How long a SIP message may take to arrive whole over TCP once its first byte has (ms).
+    pub sip_message_deadline_ms: u64,
+    /// Most bytes of SIP answers kept for retransmissions (oldest evicted first).
+    pub sip_retransmit_cache_bytes: usize,
     /// Allows recorded in the audit trail: 0 none, 1 all, N one in N. Denials always are.
     pub audit_allows: u64,
     /// How long decision records are kept (`90d`, `12h`, `30m`); `0` keeps them forever.
@@ -94,6 +100,9 @@ impl Default for Config {
             log_json: false,
             min_revision_wait_ms: 200,
             max_tcp_connections: 1024,
+            max_tcp_connections_per_peer: 64,
+            sip_message_deadline_ms: 5000,
+            sip_retransmit_cache_bytes: 16 << 20,
             audit_allows: 0,
             audit_retention: "90d".into(),
             audit_queue: 65_536,

@@ -92,15 +92,29 @@ impl Daemon {
         let http_listener = TcpListener::bind(config.http)
             .await
             .with_context(|| format!("binding HTTP on {}", config.http))?;
-        let udp = UdpSocket::bind(config.sip)
-            .await
-            .with_context(|| format!("binding SIP/UDP on {}", config.sip))?;
-        let sip_addr = udp.local_addr()?;
-        let tcp = TcpListener::bind(sip_addr)
-            .await
-            .with_context(|| format!("binding SIP/TCP on {sip_addr}"))?;
+        // SIP on UDP and TCP at one address. With port 0, the TCP port the kernel left free
+        // for UDP may be taken: then try again with a fresh UDP port, a few times.
+        let attempts = if config.sip.port() == 0 { 16 } else { 1 };
+        let mut bound = None;
+        for attempt in 1..=attempts {
+            let udp = UdpSocket::bind(config.sip)
+                .await
+                .with_context(|| format!("binding SIP/UDP on {}", config.sip))?;
+            let sip_addr = udp.local_addr()?;
+            match TcpListener::bind(sip_addr).await {
+                Ok(tcp) => {
+                    bound = Some((udp, tcp, sip_addr));
+                    break;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && attempt < attempts => {
+                    tracing::debug!(%sip_addr, "SIP/TCP port taken; trying another");
+                }
+                Err(e) => return Err(e).with_context(|| format!("binding SIP/TCP on {sip_addr}")),
+            }
+        }
+        let (udp, tcp, sip_addr) = bound.context("binding SIP/TCP beside SIP/UDP")?;
         let http_addr = http_listener.local_addr()?;
-        let sip_endpoint = Sip::new(state.clone());
+        let sip_endpoint = Sip::with_limits(state.clone(), sip::Limits::from_config(config));
         let mut tasks = JoinSet::new();
         let s = state.clone();
         let rx = stop.subscribe();

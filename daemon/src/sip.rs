@@ -1,7 +1,9 @@
 //! The SIP interface, over UDP and TCP: the softswitch sends the INVITE it is about to route;
 //! callgate answers `302` (Contact = the Request-URI, `P-Asserted-Identity` = the caller ID
 //! to use) or `403`, with `X-Callgate-Decision`. OPTIONS gets 200, ACK is absorbed, other
-//! methods get 405. Only configured peers are answered (anyone else gets a bare 403).
+//! methods get 405. Only configured peers are answered: anything from anyone else is dropped
+//! unanswered (a TCP connection is closed at accept). An INVITE to an emergency target is
+//! never refused: even a malformed one gets its `302` if it can be addressed at all.
 //!
 //! Bytes → frame (`frame`) → request (`message`) → decision (the engine) → bytes (`answer`).
 
@@ -9,51 +11,113 @@ pub mod answer;
 pub mod frame;
 pub mod message;
 
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use callgate::compact::{CompactRecord, Input};
-use callgate::{Outcome, decide};
-use dashmap::DashMap;
+use callgate::{Outcome, Principal, Reason};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{Semaphore, watch};
 
-use self::answer::{ALLOW, Answer};
+use self::answer::{ALLOW, Answer, MAX_ANSWER};
 use self::frame::{Addressing, Frame, MAX_MESSAGE};
 use self::message::{Incoming, Invite, ParseError};
 use crate::audit;
+use crate::config::Config;
 use crate::state::State;
 use crate::telemetry;
 
 /// How long an INVITE's answer is kept for its retransmissions (RFC 3261 Timer B).
 const RETRANSMIT_WINDOW: Duration = Duration::from_secs(32);
-/// How many answers are kept for retransmissions at most.
-const RETRANSMIT_CAPACITY: usize = 100_000;
-/// How long an idle TCP connection is kept.
-const TCP_IDLE: Duration = Duration::from_secs(300);
+/// What one cached answer costs besides its bytes (key, time, queue slot, map slot).
+const CACHE_ENTRY_OVERHEAD: usize = 96;
+
+/// The SIP interface's bounds, from the daemon's config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most TCP connections open at once from one source address.
+    pub tcp_per_peer: usize,
+    /// How long a message may take to arrive whole once its first byte has (TCP).
+    pub message_deadline: Duration,
+    /// How long an idle TCP connection (between messages) is kept.
+    pub tcp_idle: Duration,
+    /// Most bytes of answers kept for retransmissions; the oldest go first.
+    pub retransmit_cache_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            tcp_per_peer: 64,
+            message_deadline: Duration::from_millis(5000),
+            tcp_idle: Duration::from_secs(300),
+            retransmit_cache_bytes: 16 << 20,
+        }
+    }
+}
+
+impl Limits {
+    /// The limits a config sets (`max_tcp_connections_per_peer`, `sip_message_deadline_ms`,
+    /// `sip_retransmit_cache_bytes`).
+    pub fn from_config(config: &Config) -> Limits {
+        Limits {
+            tcp_per_peer: config.max_tcp_connections_per_peer.max(1),
+            message_deadline: Duration::from_millis(config.sip_message_deadline_ms.max(1)),
+            retransmit_cache_bytes: config.sip_retransmit_cache_bytes,
+            ..Limits::default()
+        }
+    }
+}
 
 /// Answers per request, shared by every SIP listener of a daemon.
 #[derive(Clone)]
 pub struct Sip {
     state: State,
-    answered: Arc<DashMap<u64, (Instant, Bytes), foldhash::fast::RandomState>>,
+    limits: Limits,
+    answered: Arc<Mutex<Retransmits>>,
+    tcp_sources: Arc<Mutex<HashMap<IpAddr, usize>>>,
 }
 
 impl Sip {
-    /// The SIP endpoint over a daemon's state.
+    /// The SIP endpoint over a daemon's state, with the default limits.
     pub fn new(state: State) -> Sip {
+        Sip::with_limits(state, Limits::default())
+    }
+
+    /// The SIP endpoint over a daemon's state, with these limits.
+    pub fn with_limits(state: State, limits: Limits) -> Sip {
         Sip {
             state,
-            answered: Arc::new(DashMap::default()),
+            limits,
+            answered: Arc::new(Mutex::new(Retransmits::new(limits.retransmit_cache_bytes))),
+            tcp_sources: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
-    /// Handles one whole message from `peer`; the bytes to send back, if any.
+    /// The limits this endpoint applies.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// How many answers, and how many bytes of them, the retransmission cache holds.
+    pub fn retransmit_cache_usage(&self) -> (usize, usize) {
+        let cache = self.answered.lock().unwrap_or_else(PoisonError::into_inner);
+        (cache.map.len(), cache.bytes)
+    }
+
+    /// Handles one whole message from `peer`; the bytes to send back, if any. Nothing from
+    /// an address outside `--peers` is ever answered.
     pub fn handle(&self, bytes: &[u8], peer: SocketAddr, transport: &'static str) -> Option<Bytes> {
+        if !self.state.peers().allows(peer.ip()) {
+            // Not answered at all: a reply would reflect the sender's bytes at a victim.
+            metrics::counter!(telemetry::SIP_DROPPED, "why" => "not_a_peer").increment(1);
+            return None;
+        }
         if bytes.iter().all(|b| b.is_ascii_whitespace()) {
             return None; // keep-alive
         }
@@ -65,21 +129,23 @@ impl Sip {
         }
         let incoming = match message::parse(bytes) {
             Ok(i) => i,
-            Err(ParseError::Malformed) => {
-                return self.broken(bytes, peer, 400, "Bad Request", "malformed");
-            }
-            Err(ParseError::MissingHeader) => {
-                return self.broken(bytes, peer, 400, "Bad Request", "missing_header");
+            Err(e) => {
+                let why = match e {
+                    ParseError::Malformed => "malformed",
+                    ParseError::MissingHeader => "missing_header",
+                    ParseError::ControlCharacter => "control_character",
+                    ParseError::BadRequestUri => "bad_request_uri",
+                };
+                return self.broken(bytes, peer, 400, "Bad Request", why);
             }
         };
-        let allowed = self.state.peers().allows(peer.ip());
         let (method, reply) = match incoming {
             Incoming::Response => {
                 metrics::counter!(telemetry::SIP_DROPPED, "why" => "response").increment(1);
                 return None;
             }
             Incoming::Ack => ("ACK", None),
-            Incoming::Options(a) if allowed => (
+            Incoming::Options(a) => (
                 "OPTIONS",
                 Some(
                     Answer::new(200, "OK", &a, peer)
@@ -88,11 +154,11 @@ impl Sip {
                         .finish(),
                 ),
             ),
-            Incoming::Cancel(a) if allowed => (
+            Incoming::Cancel(a) => (
                 "CANCEL",
                 Some(Answer::new(481, "Call/Transaction Does Not Exist", &a, peer).finish()),
             ),
-            Incoming::Other(a, _) if allowed => (
+            Incoming::Other(a, _) => (
                 "OTHER",
                 Some(
                     Answer::new(405, "Method Not Allowed", &a, peer)
@@ -100,26 +166,17 @@ impl Sip {
                         .finish(),
                 ),
             ),
-            Incoming::Invite(invite) if allowed => ("INVITE", Some(self.invite(invite, peer))),
-            Incoming::Options(a) | Incoming::Cancel(a) | Incoming::Other(a, _) => {
-                ("OTHER", Some(self.stranger(&a, peer)))
-            }
-            Incoming::Invite(invite) => ("INVITE", Some(self.stranger(&invite.addressing, peer))),
+            Incoming::Invite(invite) => ("INVITE", Some(self.invite(invite, peer))),
         };
+        let reply = reply.filter(fits);
         let status = reply.as_ref().map_or("absorbed", |r| status_of(r));
         metrics::counter!(telemetry::SIP_REQUESTS, "method" => method, "answer" => status)
             .increment(1);
         reply
     }
 
-    /// A request from an address not in `--peers`: refused, nothing said about why.
-    fn stranger(&self, a: &Addressing, peer: SocketAddr) -> Bytes {
-        tracing::warn!(%peer, "SIP request from an address not in --peers");
-        metrics::counter!(telemetry::SIP_DROPPED, "why" => "not_a_peer").increment(1);
-        Answer::new(403, "Forbidden", a, peer).finish()
-    }
-
-    /// A message that didn't parse: an error answer if it can be addressed, else dropped.
+    /// A message that didn't parse: a `302` if it is an INVITE to an emergency target that
+    /// can be addressed, else an error answer if it can be addressed, else dropped.
     fn broken(
         &self,
         bytes: &[u8],
@@ -128,35 +185,99 @@ impl Sip {
         phrase: &str,
         why: &'static str,
     ) -> Option<Bytes> {
+        if !self.state.peers().allows(peer.ip()) {
+            metrics::counter!(telemetry::SIP_DROPPED, "why" => "not_a_peer").increment(1);
+            return None;
+        }
+        if let Some(reply) = self.emergency_anyway(bytes, peer) {
+            let answer = "emergency_302";
+            metrics::counter!(telemetry::SIP_REQUESTS, "method" => "BROKEN", "answer" => answer)
+                .increment(1);
+            return Some(reply);
+        }
         match frame::addressing(bytes) {
-            Some(a) if self.state.peers().allows(peer.ip()) => {
+            Some(a) => {
+                let reply = Some(Answer::new(code, phrase, &a, peer).finish()).filter(fits);
                 metrics::counter!(telemetry::SIP_REQUESTS, "method" => "BROKEN", "answer" => why)
                     .increment(1);
-                Some(Answer::new(code, phrase, &a, peer).finish())
+                reply
             }
-            _ => {
+            None => {
                 metrics::counter!(telemetry::SIP_DROPPED, "why" => why).increment(1);
                 None
             }
         }
     }
 
+    /// The `302` a broken INVITE to an emergency target still gets, if it has a Via to
+    /// answer along: what else is missing is filled in (a Call-ID from the Via, CSeq
+    /// `1 INVITE`, an anonymous From, a To of the Request-URI), never a caller ID.
+    fn emergency_anyway(&self, bytes: &[u8], peer: SocketAddr) -> Option<Bytes> {
+        let (method, uri) = message::request_line(bytes)?;
+        if method != "INVITE" {
+            return None;
+        }
+        let mut a = frame::read_addressing(bytes)?;
+        let top = a.vias.first()?;
+        let tenant = a
+            .from
+            .as_deref()
+            .and_then(message::from_identity)
+            .map(|(tenant, _)| tenant)
+            .unwrap_or_default();
+        let table = self.state.table();
+        if !table.is_emergency(&tenant, uri) {
+            return None;
+        }
+        if a.call_id.is_empty() {
+            a.call_id = format!("callgate-{:x}", stable_hash(top.as_bytes()));
+        }
+        if !message::cseq_matches(&a.cseq, "INVITE") {
+            let n = a
+                .cseq
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse::<u32>().ok())
+                .unwrap_or(1);
+            a.cseq = format!("{n} INVITE");
+        }
+        if a.from.is_none() {
+            a.from = Some("<sip:anonymous@anonymous.invalid>;tag=callgate".into());
+        }
+        if a.to.is_none() {
+            a.to = Some(format!("<{uri}>"));
+        }
+        tracing::warn!(%peer, "a malformed INVITE to an emergency target: allowed anyway");
+        let reply = Answer::new(302, "Moved Temporarily", &a, peer)
+            .header("Contact", format_args!("<{uri}>"))
+            .header(
+                "X-Callgate-Decision",
+                format_args!(
+                    "allow; reason={}; rev={}",
+                    Reason::EmergencyCall.code(),
+                    table.revision()
+                ),
+            )
+            .finish();
+        Some(reply).filter(fits)
+    }
+
     /// Decides an INVITE, or repeats the answer its first transmission got.
     fn invite(&self, invite: Invite, peer: SocketAddr) -> Bytes {
         let key = retransmission_key(&invite.addressing);
-        if let Some(hit) = self.answered.get(&key)
-            && hit.0.elapsed() < RETRANSMIT_WINDOW
+        if let Some(hit) = self
+            .answered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
         {
-            return hit.1.clone();
+            return hit;
         }
         let bytes = self.decide(invite, peer);
-        if self.answered.len() >= RETRANSMIT_CAPACITY {
-            self.answered
-                .retain(|_, (at, _)| at.elapsed() < RETRANSMIT_WINDOW);
-        }
-        if self.answered.len() < RETRANSMIT_CAPACITY {
-            self.answered.insert(key, (Instant::now(), bytes.clone()));
-        }
+        self.answered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key, bytes.clone());
         bytes
     }
 
@@ -199,18 +320,14 @@ impl Sip {
 
     fn caller_id(&self, inv: &Invite, peer: SocketAddr) -> Decided {
         let table = self.state.table();
-        let revision = table.revision();
-        let requested = inv.requested.as_deref();
-        let a = table
-            .with_tenant(&inv.tenant, |t| {
-                let user = inv
-                    .user
-                    .as_deref()
-                    .or_else(|| t.owner_of(&inv.from_user))
-                    .unwrap_or("");
-                decide::caller_id(t, user, requested, &inv.dialed, revision)
-            })
-            .unwrap_or_else(|| table.check_caller_id(&inv.tenant, "", requested, &inv.dialed));
+        // The engine reads the whole Request-URI (`tel:911`, `sip:911;phone-context=…`,
+        // `urn:service:sos`) and normalises it itself.
+        let a = table.check_caller_id(
+            &inv.tenant,
+            principal(inv),
+            inv.requested.as_deref(),
+            &inv.request_uri,
+        );
         let header = format!(
             "{}; reason={}; rev={}",
             a.outcome.as_str(),
@@ -242,51 +359,163 @@ impl Sip {
 
     fn feature_code(&self, inv: &Invite, peer: SocketAddr) -> Decided {
         let table = self.state.table();
-        let revision = table.revision();
-        let write = |a: &callgate::FeatureAnswer<'_>| {
-            let header = format!(
-                "{}; reason={}; rev={}",
-                a.outcome.as_str(),
-                a.reason.code(),
-                a.revision
-            );
-            let bytes = if a.outcome == Outcome::Allow {
-                let mut answer = Answer::new(302, "Moved Temporarily", &inv.addressing, peer)
-                    .header("Contact", format_args!("<{}>", inv.request_uri));
-                if let Some(feature) = a.feature {
-                    let args = a.args.iter().collect::<Vec<_>>().join(",");
-                    answer =
-                        answer.header("X-Callgate-Feature", format_args!("{feature}; args={args}"));
-                }
-                answer.header("X-Callgate-Decision", header).finish()
-            } else {
-                Answer::new(403, "Forbidden", &inv.addressing, peer)
-                    .header("X-Callgate-Decision", header)
-                    .finish()
-            };
-            Decided {
-                outcome: a.outcome,
-                reason: a.reason,
-                revision: a.revision,
-                bytes,
+        // The decoded user part: the engine denies one with anything but dial characters.
+        let a = table.check_feature_code(&inv.tenant, principal(inv), &inv.dialed);
+        let header = format!(
+            "{}; reason={}; rev={}",
+            a.outcome.as_str(),
+            a.reason.code(),
+            a.revision
+        );
+        let bytes = if a.outcome == Outcome::Allow {
+            let mut answer = Answer::new(302, "Moved Temporarily", &inv.addressing, peer)
+                .header("Contact", format_args!("<{}>", inv.request_uri));
+            if let Some(feature) = a.feature {
+                let args = a.args.iter().collect::<Vec<_>>().join(",");
+                answer =
+                    answer.header("X-Callgate-Feature", format_args!("{feature}; args={args}"));
             }
+            answer.header("X-Callgate-Decision", header).finish()
+        } else {
+            Answer::new(403, "Forbidden", &inv.addressing, peer)
+                .header("X-Callgate-Decision", header)
+                .finish()
         };
-        table
-            .with_tenant(&inv.tenant, |t| {
-                let user = inv
-                    .user
-                    .as_deref()
-                    .or_else(|| t.owner_of(&inv.from_user))
-                    .unwrap_or("");
-                write(&decide::feature_code(t, user, &inv.dialed, revision))
-            })
-            .unwrap_or_else(|| write(&table.check_feature_code(&inv.tenant, "", &inv.dialed)))
+        Decided {
+            outcome: a.outcome,
+            reason: a.reason,
+            revision: a.revision,
+            bytes,
+        }
     }
 
     /// Forgets answers older than the retransmission window.
     pub fn expire(&self) {
         self.answered
-            .retain(|_, (at, _)| at.elapsed() < RETRANSMIT_WINDOW);
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .expire();
+    }
+
+    /// Counts a TCP connection from `ip`; `None` when it already has its limit open.
+    fn tcp_slot(&self, ip: IpAddr) -> Option<TcpSlot> {
+        let mut open = self
+            .tcp_sources
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let n = open.entry(ip).or_insert(0);
+        if *n >= self.limits.tcp_per_peer {
+            return None;
+        }
+        *n += 1;
+        Some(TcpSlot {
+            ip,
+            sources: Arc::clone(&self.tcp_sources),
+        })
+    }
+}
+
+/// The caller: `X-Callgate-User`, else the owner of the From user's extension.
+fn principal(inv: &Invite) -> Principal<'_> {
+    match &inv.user {
+        Some(user) => Principal::User(user),
+        None => Principal::Extension(&inv.from_user),
+    }
+}
+
+/// Whether an answer is small enough to send (see [`MAX_ANSWER`]).
+fn fits(reply: &Bytes) -> bool {
+    if reply.len() > MAX_ANSWER {
+        metrics::counter!(telemetry::SIP_DROPPED, "why" => "answer_too_large").increment(1);
+        false
+    } else {
+        true
+    }
+}
+
+/// One open TCP connection of a source address; closing it frees the slot.
+struct TcpSlot {
+    ip: IpAddr,
+    sources: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl Drop for TcpSlot {
+    fn drop(&mut self) {
+        let mut open = self.sources.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Answers kept for retransmissions: at most `capacity` bytes (answers plus a fixed cost
+/// each) and never older than [`RETRANSMIT_WINDOW`]; the oldest go first.
+struct Retransmits {
+    map: HashMap<u64, (Instant, Bytes), foldhash::fast::RandomState>,
+    order: VecDeque<(u64, Instant)>,
+    bytes: usize,
+    capacity: usize,
+}
+
+impl Retransmits {
+    fn new(capacity: usize) -> Retransmits {
+        Retransmits {
+            map: HashMap::default(),
+            order: VecDeque::new(),
+            bytes: 0,
+            capacity,
+        }
+    }
+
+    fn get(&self, key: u64) -> Option<Bytes> {
+        self.map
+            .get(&key)
+            .filter(|(at, _)| at.elapsed() < RETRANSMIT_WINDOW)
+            .map(|(_, b)| b.clone())
+    }
+
+    fn insert(&mut self, key: u64, answer: Bytes) {
+        let cost = answer.len() + CACHE_ENTRY_OVERHEAD;
+        if cost > self.capacity {
+            return;
+        }
+        self.remove(key);
+        while self.bytes + cost > self.capacity && self.pop_oldest() {}
+        let now = Instant::now();
+        self.map.insert(key, (now, answer));
+        self.order.push_back((key, now));
+        self.bytes += cost;
+    }
+
+    fn remove(&mut self, key: u64) {
+        if let Some((_, old)) = self.map.remove(&key) {
+            self.bytes = self.bytes.saturating_sub(old.len() + CACHE_ENTRY_OVERHEAD);
+        }
+    }
+
+    /// Drops the oldest entry; whether there was one.
+    fn pop_oldest(&mut self) -> bool {
+        let Some((key, at)) = self.order.pop_front() else {
+            return false;
+        };
+        // The queue may name an entry since replaced: only the one inserted then goes.
+        if self.map.get(&key).is_some_and(|(t, _)| *t == at) {
+            self.remove(key);
+        }
+        true
+    }
+
+    fn expire(&mut self) {
+        while self
+            .order
+            .front()
+            .is_some_and(|(_, at)| at.elapsed() >= RETRANSMIT_WINDOW)
+        {
+            self.pop_oldest();
+        }
     }
 }
 
@@ -306,9 +535,17 @@ fn status_of(reply: &Bytes) -> &'static str {
         Some(b"403") => "403",
         Some(b"405") => "405",
         Some(b"481") => "481",
+        Some(b"500") => "500",
         Some(b"513") => "513",
         _ => "other",
     }
+}
+
+fn stable_hash(bytes: &[u8]) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = foldhash::fast::FixedState::with_seed(7).build_hasher();
+    h.write(bytes);
+    h.finish()
 }
 
 fn retransmission_key(a: &Addressing) -> u64 {
@@ -381,7 +618,9 @@ pub async fn run_udp(
 }
 
 /// Serves SIP over TCP on an already-bound listener until `shutdown` resolves; at most
-/// `max_connections` at once. Connections finish the message in hand, then close.
+/// `max_connections` at once, and the endpoint's per-source limit. A connection from an
+/// address outside `--peers` is closed at accept and never takes a slot; past either limit,
+/// a new connection is closed at once. Connections finish the message in hand, then close.
 pub async fn run_tcp(
     listener: TcpListener,
     sip: Sip,
@@ -393,14 +632,11 @@ pub async fn run_tcp(
     let mut connections = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
-            _ = &mut shutdown => break,
-            permit = Arc::clone(&limit).acquire_owned() => match permit { Ok(p) => p, Err(_) => break },
-        };
         let accepted = tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => accepted,
         };
+        while connections.try_join_next().is_some() {}
         let (stream, peer) = match accepted {
             Ok(a) => a,
             Err(e) => {
@@ -409,14 +645,26 @@ pub async fn run_tcp(
                 continue;
             }
         };
+        // Dropping the stream closes it: no byte is read from a stranger.
+        if !sip.state.peers().allows(peer.ip()) {
+            metrics::counter!(telemetry::SIP_DROPPED, "why" => "not_a_peer").increment(1);
+            continue;
+        }
+        let Some(slot) = sip.tcp_slot(peer.ip()) else {
+            metrics::counter!(telemetry::SIP_DROPPED, "why" => "tcp_per_peer_limit").increment(1);
+            continue;
+        };
+        let Ok(permit) = Arc::clone(&limit).try_acquire_owned() else {
+            metrics::counter!(telemetry::SIP_DROPPED, "why" => "tcp_connection_limit").increment(1);
+            continue;
+        };
         let (sip, stop) = (sip.clone(), stop_rx.clone());
         connections.spawn(async move {
-            let _permit = permit;
+            let _held = (permit, slot);
             if let Err(e) = serve_connection(stream, peer, &sip, stop).await {
                 tracing::debug!(%peer, error = %e, "SIP TCP connection ended");
             }
         });
-        while connections.try_join_next().is_some() {}
     }
     let _ = stop_tx.send(true);
     while connections.join_next().await.is_some() {}
@@ -429,8 +677,11 @@ async fn serve_connection(
     sip: &Sip,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
+    let limits = sip.limits;
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut chunk = vec![0u8; 16 * 1024];
+    // When the first byte of the message now in `buf` arrived.
+    let mut message_started: Option<Instant> = None;
     loop {
         // Answer every whole message in the buffer first.
         loop {
@@ -442,6 +693,8 @@ async fn serve_connection(
                 Frame::Message(n) => {
                     let reply = buf.get(..n).and_then(|m| sip.handle(m, peer, "tcp"));
                     buf.drain(..n);
+                    // What is left is the start of the next message: its clock starts now.
+                    message_started = None;
                     if let Some(reply) = reply {
                         stream.write_all(&reply).await?;
                     }
@@ -455,11 +708,24 @@ async fn serve_connection(
                 }
             }
         }
+        let now = Instant::now();
+        let wait = if buf.is_empty() {
+            limits.tcp_idle
+        } else {
+            let started = *message_started.get_or_insert(now);
+            limits
+                .message_deadline
+                .saturating_sub(now.duration_since(started))
+        };
         let read = tokio::select! {
             _ = stop.changed() => return Ok(()),
-            read = tokio::time::timeout(TCP_IDLE, stream.read(&mut chunk)) => read,
+            read = tokio::time::timeout(wait, stream.read(&mut chunk)) => read,
         };
         match read {
+            Err(_) if !buf.is_empty() => {
+                metrics::counter!(telemetry::SIP_DROPPED, "why" => "message_deadline").increment(1);
+                return Ok(());
+            }
             Err(_) | Ok(Ok(0)) => return Ok(()),
             Ok(Err(e)) => return Err(e),
             Ok(Ok(n)) => buf.extend_from_slice(chunk.get(..n).unwrap_or(&[])),

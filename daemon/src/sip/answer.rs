@@ -10,46 +10,96 @@ use super::frame::Addressing;
 /// Methods callgate answers, for `Allow`.
 pub const ALLOW: &str = "INVITE, ACK, CANCEL, OPTIONS";
 
-/// A response being written.
+/// The largest answer sent (larger ones are dropped and counted). An answer echoes the
+/// request's Vias, so a request of many tiny Vias (`v:a,b,c,…`) could otherwise reflect
+/// several times its own size.
+pub const MAX_ANSWER: usize = 16 * 1024;
+
+/// A response being written. Every header line is checked as it is written: a value holding
+/// a CR, LF or other control character (HTAB aside) is never written, and the answer becomes
+/// a bare `500` (see [`Answer::finish`]).
 pub struct Answer {
     text: String,
+    /// Where the status line ends and where the echoed headers end: a `500` keeps these.
+    status_end: usize,
+    echoed_end: usize,
+    refused: bool,
 }
 
 impl Answer {
     /// Starts `SIP/2.0 <code> <phrase>` with the echoed headers. The top Via gets `received`
     /// and `rport` filled in (RFC 3261 §18.2.1, RFC 3581) so the answer finds its way back.
     pub fn new(code: u16, phrase: &str, a: &Addressing, peer: SocketAddr) -> Answer {
-        let mut text = String::with_capacity(512);
-        let _ = write!(text, "SIP/2.0 {code} {phrase}\r\n");
+        let mut answer = Answer {
+            text: String::with_capacity(512),
+            status_end: 0,
+            echoed_end: 0,
+            refused: false,
+        };
+        let _ = write!(answer.text, "SIP/2.0 {code} {phrase}\r\n");
+        answer.status_end = answer.text.len();
         for (i, via) in a.vias.iter().enumerate() {
             if i == 0 {
-                let _ = write!(text, "Via: {}\r\n", top_via(via, peer));
+                answer.line("Via", top_via(via, peer));
             } else {
-                let _ = write!(text, "Via: {via}\r\n");
+                answer.line("Via", via);
             }
         }
         if let Some(from) = &a.from {
-            let _ = write!(text, "From: {from}\r\n");
+            answer.line("From", from);
         }
         if let Some(to) = &a.to {
             if has_tag(to) {
-                let _ = write!(text, "To: {to}\r\n");
+                answer.line("To", to);
             } else {
-                let _ = write!(text, "To: {to};tag=cg{:x}\r\n", tag(a));
+                answer.line("To", format_args!("{to};tag=cg{:x}", tag(a)));
             }
         }
-        let _ = write!(text, "Call-ID: {}\r\nCSeq: {}\r\n", a.call_id, a.cseq);
-        Answer { text }
+        answer.line("Call-ID", &a.call_id);
+        answer.line("CSeq", &a.cseq);
+        answer.echoed_end = answer.text.len();
+        answer
     }
 
-    /// Adds a header.
+    /// Adds a header; a value holding a control character is refused (not written) and
+    /// turns the answer into a `500`.
     pub fn header(mut self, name: &str, value: impl std::fmt::Display) -> Answer {
-        let _ = write!(self.text, "{name}: {value}\r\n");
+        self.line(name, value);
         self
     }
 
-    /// Ends the header section (no body).
+    /// Writes `name: value\r\n`, then takes it back if the line holds a control character.
+    fn line(&mut self, name: &str, value: impl std::fmt::Display) {
+        let start = self.text.len();
+        let _ = write!(self.text, "{name}: {value}");
+        let written = self.text.get(start..).unwrap_or("");
+        if written.bytes().any(super::message::is_forbidden) {
+            self.text.truncate(start);
+            self.refused = true;
+        } else {
+            self.text.push_str("\r\n");
+        }
+    }
+
+    /// Whether a header value was refused (the answer will be a `500`).
+    pub fn is_refused(&self) -> bool {
+        self.refused
+    }
+
+    /// Ends the header section (no body). An answer with a refused header value becomes
+    /// `500 Server Internal Error` with only the echoed headers. (Answers past
+    /// [`MAX_ANSWER`] are not sent: the SIP endpoint drops them.)
     pub fn finish(mut self) -> bytes::Bytes {
+        if self.refused {
+            let echoed = self
+                .text
+                .get(self.status_end..self.echoed_end)
+                .unwrap_or("");
+            let mut text = String::with_capacity(echoed.len() + 80);
+            text.push_str("SIP/2.0 500 Server Internal Error\r\n");
+            text.push_str(echoed);
+            self.text = text;
+        }
         self.text
             .push_str("Server: callgate\r\nContent-Length: 0\r\n\r\n");
         bytes::Bytes::from(self.text)
@@ -152,6 +202,37 @@ mod tests {
         )
         .unwrap();
         assert_eq!(text, again);
+    }
+
+    #[test]
+    fn a_header_value_with_a_control_character_is_never_written() {
+        let peer: SocketAddr = "127.0.0.1:5099".parse().unwrap();
+        for bad in [
+            "x\r\nP-Asserted-Identity: <sip:1@evil>",
+            "x\ny",
+            "x\ry",
+            "a\u{0}b",
+            "a\u{7f}",
+        ] {
+            let answer = Answer::new(302, "Moved Temporarily", &addressing(), peer)
+                .header("Contact", "<sip:1@acme>")
+                .header(
+                    "X-Callgate-Feature",
+                    format_args!("call_forward_on; args={bad}"),
+                );
+            assert!(answer.is_refused());
+            let text = String::from_utf8(answer.finish().to_vec()).unwrap();
+            assert!(
+                text.starts_with("SIP/2.0 500 Server Internal Error\r\n"),
+                "{text}"
+            );
+            assert!(!text.contains("P-Asserted-Identity"), "{text}");
+            assert!(!text.contains("Contact"), "{text}");
+            assert!(text.contains("Call-ID: c1\r\nCSeq: 1 INVITE\r\n"), "{text}");
+        }
+        let ok = Answer::new(302, "Moved Temporarily", &addressing(), peer)
+            .header("X-Callgate-Feature", "a\tb");
+        assert!(!ok.is_refused());
     }
 
     #[test]

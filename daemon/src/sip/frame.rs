@@ -42,13 +42,12 @@ pub fn next_frame(buf: &[u8]) -> Frame {
         Ok(n) => n.unwrap_or(0),
         Err(()) => return Frame::BadLength,
     };
-    let total = head_end + 4 + length;
-    if total > MAX_MESSAGE {
-        Frame::Oversized
-    } else if buf.len() < total {
-        Frame::Partial
-    } else {
-        Frame::Message(total)
+    // Checked: a length near `usize::MAX` must not wrap into a small frame.
+    match head_end.checked_add(4).and_then(|n| n.checked_add(length)) {
+        None => Frame::BadLength,
+        Some(total) if total > MAX_MESSAGE => Frame::Oversized,
+        Some(total) if buf.len() < total => Frame::Partial,
+        Some(total) => Frame::Message(total),
     }
 }
 
@@ -59,18 +58,28 @@ pub fn is_truncated(datagram: &[u8]) -> bool {
     };
     let head = datagram.get(..head_end).unwrap_or(&[]);
     match content_length(head) {
-        Ok(Some(n)) => datagram.len() < head_end + 4 + n,
+        Ok(Some(n)) => head_end
+            .checked_add(4)
+            .and_then(|end| end.checked_add(n))
+            .is_none_or(|total| datagram.len() < total),
         Ok(None) => false,
         Err(()) => true,
     }
+}
+
+/// Where a message's header section ends (the offset of its blank line), if it does.
+pub fn head_end(bytes: &[u8]) -> Option<usize> {
+    find(bytes, b"\r\n\r\n")
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-/// The `Content-Length` (or compact `l`) of a header section.
+/// The `Content-Length` (or compact `l`) of a header section: ASCII digits only, and every
+/// copy of the header agreeing; a value past `usize` is an error, never a wrapped number.
 fn content_length(head: &[u8]) -> Result<Option<usize>, ()> {
+    let mut found = None;
     for line in head.split(|b| *b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let Some(colon) = line.iter().position(|b| *b == b':') else {
@@ -79,11 +88,21 @@ fn content_length(head: &[u8]) -> Result<Option<usize>, ()> {
         let (name, value) = line.split_at(colon);
         let name = trim(name);
         if name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l") {
-            let value = std::str::from_utf8(trim(value.get(1..).unwrap_or(&[]))).map_err(|_| ())?;
-            return value.parse().map(Some).map_err(|_| ());
+            let value = trim(value.get(1..).unwrap_or(&[]));
+            if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+                return Err(());
+            }
+            let n = value.iter().try_fold(0usize, |n, d| {
+                n.checked_mul(10)?.checked_add(usize::from(d - b'0'))
+            });
+            match (n, found) {
+                (None, _) => return Err(()),
+                (Some(n), Some(before)) if n != before => return Err(()),
+                (Some(n), _) => found = Some(n),
+            }
         }
     }
-    Ok(None)
+    Ok(found)
 }
 
 fn trim(s: &[u8]) -> &[u8] {
@@ -118,6 +137,13 @@ pub struct Addressing {
 /// Reads [`Addressing`] from raw bytes; `None` when a response couldn't be matched to a
 /// transaction (no `Via`, `Call-ID` or `CSeq`), so the message must be dropped.
 pub fn addressing(bytes: &[u8]) -> Option<Addressing> {
+    let a = read_addressing(bytes)?;
+    (a.is_request && !a.vias.is_empty() && !a.call_id.is_empty() && !a.cseq.is_empty()).then_some(a)
+}
+
+/// Reads whatever [`Addressing`] headers a message has, skipping any value with a control
+/// character; `None` only when the bytes have no first line at all.
+pub fn read_addressing(bytes: &[u8]) -> Option<Addressing> {
     let text = String::from_utf8_lossy(bytes.get(..bytes.len().min(MAX_MESSAGE))?);
     let head = text.split("\r\n\r\n").next()?;
     let mut lines = head.split("\r\n");
@@ -135,7 +161,13 @@ pub fn addressing(bytes: &[u8]) -> Option<Addressing> {
             continue;
         }
         match name.to_ascii_lowercase().as_str() {
-            "via" | "v" => a.vias.push(value),
+            "via" | "v" => a.vias.extend(
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_string),
+            ),
             "from" | "f" => a.from = Some(value),
             "to" | "t" => a.to = Some(value),
             "call-id" | "i" => a.call_id = value,
@@ -143,7 +175,7 @@ pub fn addressing(bytes: &[u8]) -> Option<Addressing> {
             _ => {}
         }
     }
-    (a.is_request && !a.vias.is_empty() && !a.call_id.is_empty() && !a.cseq.is_empty()).then_some(a)
+    Some(a)
 }
 
 #[cfg(test)]
@@ -162,6 +194,29 @@ mod tests {
             Frame::Oversized
         );
         assert_eq!(next_frame(&vec![b'a'; MAX_MESSAGE + 1]), Frame::Oversized);
+    }
+
+    #[test]
+    fn impossible_lengths_never_wrap() {
+        for length in [
+            "18446744073709551615",
+            "18446744073709551612",
+            "99999999999999999999999",
+            "+4",
+            "-1",
+            "4 4",
+            "",
+        ] {
+            let msg = format!("OPTIONS sip:x SIP/2.0\r\nContent-Length: {length}\r\n\r\n");
+            let frame = next_frame(msg.as_bytes());
+            assert!(
+                matches!(frame, Frame::BadLength | Frame::Oversized),
+                "{length}: {frame:?}"
+            );
+            assert!(is_truncated(msg.as_bytes()), "{length}");
+        }
+        let two = b"OPTIONS sip:x SIP/2.0\r\nContent-Length: 0\r\nl: 4\r\n\r\nbody";
+        assert_eq!(next_frame(two), Frame::BadLength);
     }
 
     #[test]

@@ -1,8 +1,9 @@
-//! Frame → request: a SIP message parsed by rsip, reduced to what callgate answers with.
+//! Frame → request: a SIP message read by hand (request line and header lines, no body),
+//! reduced to what callgate answers with. Every header value is checked: a CR, LF or other
+//! control character (HTAB aside) anywhere refuses the request, so nothing a caller sends
+//! can reach an answer's header section unchecked.
 
-use rsip::headers::UntypedHeader;
-
-use super::frame::Addressing;
+use super::frame::{self, Addressing};
 
 /// A request callgate answers, or why it can't.
 #[derive(Debug)]
@@ -26,9 +27,10 @@ pub enum Incoming {
 pub struct Invite {
     /// The headers the answer echoes.
     pub addressing: Addressing,
-    /// The Request-URI, as sent (the 302's Contact).
+    /// The Request-URI, exactly as sent (the 302's Contact): visible ASCII only.
     pub request_uri: String,
-    /// The Request-URI's user: what was dialed.
+    /// The Request-URI's user part, unescaped (`sip:*46%23@acme` → `*46#`; `tel:911` →
+    /// `911`; a `urn:` is itself): what was dialed. May hold any character an escape makes.
     pub dialed: String,
     /// The From URI's host: the tenant.
     pub tenant: String,
@@ -50,18 +52,67 @@ pub enum ParseError {
     /// CSeq).
     #[error("missing or malformed mandatory header")]
     MissingHeader,
+    /// A CR, LF or other control character inside the request line or a header value.
+    #[error("control character in a header")]
+    ControlCharacter,
+    /// A Request-URI that isn't a `sip:`, `sips:`, `tel:` or `urn:` URI of visible ASCII.
+    #[error("unreadable request-uri")]
+    BadRequestUri,
 }
 
-/// Parses one whole message with rsip's tokenizer, which borrows every header from the
-/// bytes; only what the answer needs is copied out, and only an INVITE's From and
-/// Request-URI are parsed further (by rsip's typed parsers).
+/// A control character a header value may not hold (HTAB is allowed, RFC 3261 §25.1).
+pub fn is_forbidden(b: u8) -> bool {
+    (b < 0x20 && b != b'\t') || b == 0x7f
+}
+
+/// The method and Request-URI of a request's first line, checked: a method token, one space,
+/// a Request-URI of visible ASCII, one space, `SIP/2.0`. `None` for anything else.
+pub fn request_line(bytes: &[u8]) -> Option<(&str, &str)> {
+    let end = bytes
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .unwrap_or(bytes.len());
+    let line = std::str::from_utf8(bytes.get(..end)?).ok()?;
+    let mut parts = line.split(' ');
+    let (method, uri, version) = (parts.next()?, parts.next()?, parts.next()?);
+    let token = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))
+    };
+    let visible = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_graphic() && !b"<>\"".contains(&b))
+    };
+    (parts.next().is_none() && token(method) && visible(uri) && version == "SIP/2.0")
+        .then_some((method, uri))
+}
+
+/// Parses one whole message. Only an INVITE's From and Request-URI are read further; every
+/// header value is checked for control characters first.
 pub fn parse(bytes: &[u8]) -> Result<Incoming, ParseError> {
     if bytes.starts_with(b"SIP/") {
         return Ok(Incoming::Response);
     }
-    let (_, req) =
-        rsip::message::request::Tokenizer::tokenize(bytes).map_err(|_| ParseError::Malformed)?;
-    let method = rsip::Method::try_from(req.method).map_err(|_| ParseError::Malformed)?;
+    let head_end = frame::head_end(bytes).ok_or(ParseError::Malformed)?;
+    let head = bytes.get(..head_end).ok_or(ParseError::Malformed)?;
+    if head
+        .iter()
+        .any(|b| is_forbidden(*b) && *b != b'\r' && *b != b'\n')
+    {
+        return Err(ParseError::ControlCharacter);
+    }
+    let head = std::str::from_utf8(head).map_err(|_| ParseError::Malformed)?;
+    let mut lines = head.split("\r\n");
+    let first = lines.next().ok_or(ParseError::Malformed)?;
+    let (method, uri) = request_line(first.as_bytes()).ok_or_else(|| {
+        if first.bytes().any(is_forbidden) {
+            ParseError::ControlCharacter
+        } else {
+            ParseError::Malformed
+        }
+    })?;
 
     let mut a = Addressing {
         is_request: true,
@@ -71,13 +122,20 @@ pub fn parse(bytes: &[u8]) -> Result<Incoming, ParseError> {
     let mut user = None;
     let mut ppi = None;
     let mut x_caller_id = None;
-    for h in &req.headers {
-        let name = std::str::from_utf8(h.name)
-            .map_err(|_| ParseError::Malformed)?
-            .trim();
-        let value = std::str::from_utf8(h.value)
-            .map_err(|_| ParseError::Malformed)?
-            .trim();
+    for line in lines {
+        // A bare CR or LF inside a line (the only control characters left): an injection.
+        if line.bytes().any(is_forbidden) {
+            return Err(ParseError::ControlCharacter);
+        }
+        if line.starts_with([' ', '\t']) {
+            // Header folding (obsolete LWS continuation): no proxy callgate serves sends it.
+            return Err(ParseError::Malformed);
+        }
+        let (name, value) = line.split_once(':').ok_or(ParseError::Malformed)?;
+        let (name, value) = (
+            name.trim_end_matches([' ', '\t']),
+            value.trim_matches([' ', '\t']),
+        );
         let is = |long: &str, short: &str| {
             name.eq_ignore_ascii_case(long)
                 || (!short.is_empty() && name.eq_ignore_ascii_case(short))
@@ -116,43 +174,22 @@ pub fn parse(bytes: &[u8]) -> Result<Incoming, ParseError> {
     {
         return Err(ParseError::MissingHeader);
     }
-    // CSeq: a 32-bit sequence number and the request's own method (RFC 3261 §8.1.1.5).
-    let mut cseq = a.cseq.split_whitespace();
-    let cseq_ok = cseq.next().is_some_and(|n| n.parse::<u32>().is_ok())
-        && cseq
-            .next()
-            .is_some_and(|m| m.eq_ignore_ascii_case(&method.to_string()))
-        && cseq.next().is_none();
-    if !cseq_ok {
+    if !cseq_matches(&a.cseq, method) {
         return Err(ParseError::MissingHeader);
     }
 
     match method {
-        rsip::Method::Ack => Ok(Incoming::Ack),
-        rsip::Method::Options => Ok(Incoming::Options(a)),
-        rsip::Method::Cancel => Ok(Incoming::Cancel(a)),
-        rsip::Method::Invite => {
-            let from = rsip::headers::From::new(from_value.unwrap_or_default());
-            let from_uri = from.uri().map_err(|_| ParseError::MissingHeader)?;
-            let request_uri = rsip::Uri::try_from(req.uri).map_err(|_| ParseError::Malformed)?;
-            let tenant = from_uri
-                .host_with_port
-                .host
-                .to_string()
-                .to_ascii_lowercase();
-            let from_user = from_uri
-                .auth
-                .as_ref()
-                .map(|a| unescape(&a.user))
-                .unwrap_or_default();
-            let dialed = request_uri
-                .auth
-                .as_ref()
-                .map(|a| unescape(&a.user))
-                .unwrap_or_default();
+        "ACK" => Ok(Incoming::Ack),
+        "OPTIONS" => Ok(Incoming::Options(a)),
+        "CANCEL" => Ok(Incoming::Cancel(a)),
+        "INVITE" => {
+            let (tenant, from_user) = from_value
+                .and_then(from_identity)
+                .ok_or(ParseError::MissingHeader)?;
+            let dialed = dialed(uri).ok_or(ParseError::BadRequestUri)?;
             Ok(Incoming::Invite(Invite {
                 addressing: a,
-                request_uri: request_uri.to_string(),
+                request_uri: uri.to_string(),
                 dialed,
                 tenant,
                 from_user,
@@ -161,6 +198,64 @@ pub fn parse(bytes: &[u8]) -> Result<Incoming, ParseError> {
             }))
         }
         other => Ok(Incoming::Other(a, other.to_string())),
+    }
+}
+
+/// CSeq: a 32-bit sequence number and the request's own method (RFC 3261 §8.1.1.5).
+pub fn cseq_matches(cseq: &str, method: &str) -> bool {
+    let mut parts = cseq.split_whitespace();
+    parts.next().is_some_and(|n| n.parse::<u32>().is_ok())
+        && parts.next().is_some_and(|m| m.eq_ignore_ascii_case(method))
+        && parts.next().is_none()
+}
+
+/// What a Request-URI dials: a `sip:`/`sips:` URI's user (before `;`, `?` or `@`; `""` when
+/// it has none), a `tel:` URI's number, a `urn:` itself; unescaped. `None` for other schemes.
+pub fn dialed(uri: &str) -> Option<String> {
+    let (scheme, rest) = uri.split_once(':')?;
+    let user = if scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips") {
+        match rest.split_once('@') {
+            Some((user, _)) => user.split([';', '?', ':']).next().unwrap_or(""),
+            None => "",
+        }
+    } else if scheme.eq_ignore_ascii_case("tel") {
+        rest.split([';', '?']).next().unwrap_or("")
+    } else if scheme.eq_ignore_ascii_case("urn") {
+        return Some(uri.to_string());
+    } else {
+        return None;
+    };
+    Some(unescape(user))
+}
+
+/// The tenant (the host, lowercased, without port or parameters) and the user of a From
+/// value: `"A" <sip:101@Acme:5060;transport=tcp>;tag=x` → (`acme`, `101`). `sip:`/`sips:` only.
+pub fn from_identity(value: &str) -> Option<(String, String)> {
+    let uri = addr_spec(value);
+    let (scheme, rest) = uri.split_once(':')?;
+    if !(scheme.trim().eq_ignore_ascii_case("sip") || scheme.trim().eq_ignore_ascii_case("sips")) {
+        return None;
+    }
+    let (user, host) = match rest.split_once('@') {
+        Some((user, host)) => (user.split([';', ':']).next().unwrap_or(""), host),
+        None => ("", rest),
+    };
+    let host = host.split([';', '?']).next().unwrap_or("");
+    // An IPv6 reference keeps its colons; otherwise a `:` starts the port.
+    let host = if host.starts_with('[') {
+        host.split_inclusive(']').next().unwrap_or("")
+    } else {
+        host.split(':').next().unwrap_or("")
+    };
+    (!host.is_empty()).then(|| (host.to_ascii_lowercase(), unescape(user)))
+}
+
+/// The URI of a name-addr (`"A" <sip:x@y>;tag=1` → `sip:x@y`) or of an addr-spec, whose
+/// header parameters start at the first `;` (`sip:x@y;tag=1` → `sip:x@y`).
+fn addr_spec(value: &str) -> &str {
+    match (value.find('<'), value.rfind('>')) {
+        (Some(start), Some(end)) if start < end => value.get(start + 1..end).unwrap_or(""),
+        _ => value.split(';').next().unwrap_or(value).trim(),
     }
 }
 
@@ -212,6 +307,15 @@ fn unescape(s: &str) -> String {
 mod tests {
     use super::*;
 
+    fn invite(request_uri: &str, extra: &str) -> Vec<u8> {
+        format!(
+            "INVITE {request_uri} SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
+             From: <sip:101@Acme:5060>;tag=a\r\nTo: <sip:x@acme>\r\nCall-ID: c\r\n\
+             CSeq: 1 INVITE\r\n{extra}Content-Length: 0\r\n\r\n"
+        )
+        .into_bytes()
+    }
+
     #[test]
     fn uri_users_are_read_from_name_addrs() {
         assert_eq!(
@@ -229,5 +333,60 @@ mod tests {
         assert_eq!(uri_user("sip:101@acme").as_deref(), Some("101"));
         assert_eq!(uri_user("garbage"), None);
         assert_eq!(unescape("*46%23"), "*46#");
+    }
+
+    #[test]
+    fn request_uris_of_every_emergency_spelling_are_read() {
+        for (uri, dialed) in [
+            ("sip:911;phone-context=+1@acme;user=phone", "911"),
+            ("tel:911", "911"),
+            ("sip:911%23@acme", "911#"),
+            ("urn:service:sos", "urn:service:sos"),
+            ("urn:service:sos.police", "urn:service:sos.police"),
+        ] {
+            let Ok(Incoming::Invite(inv)) = parse(&invite(uri, "")) else {
+                panic!("{uri}");
+            };
+            assert_eq!(inv.request_uri, uri);
+            assert_eq!(inv.dialed, dialed, "{uri}");
+            assert_eq!(
+                (inv.tenant.as_str(), inv.from_user.as_str()),
+                ("acme", "101")
+            );
+        }
+        assert!(matches!(
+            parse(&invite("http://x", "")),
+            Err(ParseError::BadRequestUri)
+        ));
+    }
+
+    #[test]
+    fn a_control_character_in_any_header_value_refuses_the_request() {
+        for extra in [
+            "X-Callgate-User: bob\rP-Asserted-Identity: <sip:1@acme>\r\n",
+            "X-Callgate-User: bob\nP-Asserted-Identity: <sip:1@acme>\r\n",
+            "Subject: a\x00b\r\n",
+            "Subject: a\x1bb\r\n",
+            "Subject: a\x7fb\r\n",
+        ] {
+            assert_eq!(
+                parse(&invite("sip:1@acme", extra)).err(),
+                Some(ParseError::ControlCharacter),
+                "{extra:?}"
+            );
+        }
+        assert!(parse(&invite("sip:1@acme", "Subject: a\tb\r\n")).is_ok());
+    }
+
+    #[test]
+    fn request_lines_are_strict() {
+        assert_eq!(
+            request_line(b"INVITE sip:1@a SIP/2.0\r\n"),
+            Some(("INVITE", "sip:1@a"))
+        );
+        assert_eq!(request_line(b"INVITE sip:1@a  SIP/2.0\r\n"), None);
+        assert_eq!(request_line(b"INVITE <sip:1@a> SIP/2.0\r\n"), None);
+        assert_eq!(request_line(b"INVITE sip:1@a SIP/3.0\r\n"), None);
+        assert_eq!(request_line(b"INV\x01TE sip:1@a SIP/2.0\r\n"), None);
     }
 }

@@ -39,12 +39,32 @@ pub fn demo_state(peers: &[&str]) -> State {
 
 /// A daemon on ephemeral loopback ports over the demo table.
 pub async fn start(peers: &[&str]) -> Daemon {
-    let config = Config {
+    start_with(peers, |_| {}).await
+}
+
+/// A daemon on ephemeral loopback ports over the demo table, with `tweak` applied to its
+/// config (limits, …).
+pub async fn start_with(peers: &[&str], tweak: impl FnOnce(&mut Config)) -> Daemon {
+    let mut config = Config {
         http: "127.0.0.1:0".parse().expect("addr"),
         sip: "127.0.0.1:0".parse().expect("addr"),
         ..Config::default()
     };
+    tweak(&mut config);
     Daemon::bind(&config, demo_state(peers))
         .await
         .expect("daemon binds")
+}
+
+/// This process's resident set size in KiB (`VmRSS` in `/proc/self/status`), if readable.
+pub fn rss_kib() -> Option<u64> {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
 }
