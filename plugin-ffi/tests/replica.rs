@@ -192,7 +192,7 @@ fn deletes_and_resyncs_drop_tenants_the_daemon_no_longer_has() {
         (
             callgate_result::Ok,
             ALLOW,
-            callgate_reason::EmergencyCall as u32
+            callgate_reason::EmergencyNoCallerId as u32
         )
     );
 

@@ -97,8 +97,14 @@ static const struct caller_case CALLER_CASES[] = {
     {"acme", "mallory", "+15550100000", "911", CALLGATE_OUTCOME_SUBSTITUTE, "emergency_callback", "+15550100200"},
     /* the tenant's own emergency number, with a number the user may present */
     {"acme", "alice", "+15550100101", "933", CALLGATE_OUTCOME_ALLOW, "emergency_call", "+15550100101"},
-    /* 112 is an emergency number everywhere, even for a tenant nobody knows */
-    {"nowhere", "x", "+15550100000", "112", CALLGATE_OUTCOME_ALLOW, "emergency_call", "+15550100000"},
+    /* 112 is an emergency number everywhere, even for a tenant nobody knows: allowed, asserting
+       no number (an unknown tenant owns none), never the one asked for */
+    {"nowhere", "x", "+15550100000", "112", CALLGATE_OUTCOME_ALLOW, "emergency_no_caller_id", ""},
+    /* dial strings as phones send them: tel:, phone-context, a trailing #, an SOS URN */
+    {"acme", "mallory", "+15550100000", "sip:911;phone-context=+1@acme;user=phone", CALLGATE_OUTCOME_SUBSTITUTE, "emergency_callback", "+15550100200"},
+    {"acme", "mallory", NULL, "tel:911", CALLGATE_OUTCOME_SUBSTITUTE, "emergency_callback", "+15550100200"},
+    {"acme", "nobody", "+442070000000", "911#", CALLGATE_OUTCOME_SUBSTITUTE, "emergency_callback", "+15550100000"},
+    {"initech", "x", "+442070000000", "urn:service:sos.police", CALLGATE_OUTCOME_ALLOW, "emergency_no_caller_id", ""},
 };
 
 static int check_caller(const callgate_client *c, const struct caller_case *k, int verbose) {
@@ -373,9 +379,10 @@ static void check_offline(void) {
     uint64_t stale = 0, rev = 99;
     CHECK(callgate_client_staleness_ms(c, &stale) == CALLGATE_RESULT_OK && stale == UINT64_MAX, "staleness %" PRIu64, stale);
     CHECK(callgate_client_revision(c, &rev) == CALLGATE_RESULT_OK && rev == 0, "revision %" PRIu64, rev);
-    /* Emergency numbers are allowed before any snapshot: the engine's own rule. */
-    const struct caller_case e911 = {"acme", "alice", "+15550100101", "911", CALLGATE_OUTCOME_ALLOW, "emergency_call", "+15550100101"};
-    const struct caller_case e112 = {"acme", "bob", NULL, "112", CALLGATE_OUTCOME_ALLOW, "emergency_call", ""};
+    /* Emergency numbers are allowed before any snapshot: the engine's own rule. With no
+       tenant known, no number is known to be the caller's: none is asserted. */
+    const struct caller_case e911 = {"acme", "alice", "+15550100101", "911", CALLGATE_OUTCOME_ALLOW, "emergency_no_caller_id", ""};
+    const struct caller_case e112 = {"acme", "bob", NULL, "tel:112", CALLGATE_OUTCOME_ALLOW, "emergency_no_caller_id", ""};
     const struct caller_case other = {"acme", "alice", "+15550100101", "5551234", CALLGATE_OUTCOME_DENY, "unknown_tenant", ""};
     check_caller(c, &e911, 1);
     check_caller(c, &e112, 1);
