@@ -12,6 +12,7 @@
 
 use std::ffi::OsString;
 use std::net::UdpSocket;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -301,7 +302,9 @@ pub fn line_for<'a>(lines: &'a [String], dialed: &str) -> Option<&'a String> {
     lines.iter().find(|l| l.contains(&key))
 }
 
-/// Child processes stopped when the test ends, however it ends.
+/// Child processes stopped when the test ends, however it ends. Each is started in its own
+/// process group ([`start_kamailio`], [`start_uas`]), and the whole group is signalled: a
+/// Kamailio whose start-up failed can leave a worker behind its exited main process.
 pub struct Reaper(pub Vec<Child>);
 
 impl Drop for Reaper {
@@ -309,9 +312,8 @@ impl Drop for Reaper {
         for c in &mut self.0 {
             // SIGTERM first: Kamailio's main process then stops the workers it forked (a
             // SIGKILL would orphan them).
-            let _ = Command::new("kill")
-                .args(["-TERM", &c.id().to_string()])
-                .status();
+            let group = format!("-{}", c.id());
+            let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
             for _ in 0..50 {
                 if matches!(c.try_wait(), Ok(Some(_))) {
                     break;
@@ -320,6 +322,8 @@ impl Drop for Reaper {
             }
             let _ = c.kill();
             let _ = c.wait();
+            // whatever of the group is still there (a worker that outlived its main process)
+            let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         }
     }
 }
@@ -341,6 +345,7 @@ pub fn start_uas(port: u16, calls: usize, log: &Path) -> Child {
             "-log_file",
         ])
         .arg(log)
+        .process_group(0)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -371,7 +376,8 @@ pub fn start_kamailio(
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.stdout(Stdio::null())
+    cmd.process_group(0)
+        .stdout(Stdio::null())
         .stderr(
             std::fs::File::create(dir.join("kamailio.log"))
                 .map(Stdio::from)
