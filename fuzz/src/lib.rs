@@ -1,0 +1,9 @@
+//! callgate's fuzz targets' invariants: one module per target family. Each module is also
+//! included by `#[path]` from the stable replay tests (`tests/fuzz_replay.rs`,
+//! `daemon/tests/fuzz_replay.rs`), so the fuzzers and the replays check the same things.
+
+pub mod directory;
+pub mod feed;
+pub mod http;
+pub mod replay;
+pub mod sip;

@@ -1,0 +1,65 @@
+//! Replays the committed fuzz inputs of the engine-side targets (`directory`, `feed_frames`)
+//! on stable, through the very invariant checks the fuzz targets run (`fuzz/src/`, included
+//! here by `#[path]`): `cargo test` needs no nightly, and every crash the fuzzers found stays
+//! fixed.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test binary: a broken invariant is a failed test"
+)]
+
+#[path = "../fuzz/src/directory.rs"]
+mod directory;
+#[path = "../fuzz/src/feed.rs"]
+mod feed;
+#[path = "../fuzz/src/replay.rs"]
+mod replay;
+
+use std::path::{Path, PathBuf};
+
+fn fuzz_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
+}
+
+#[test]
+fn directory_corpus_holds_every_invariant() {
+    replay::replay(&fuzz_dir(), "directory", directory::check_directory);
+}
+
+#[test]
+fn feed_frames_corpus_holds_every_invariant() {
+    replay::replay(&fuzz_dir(), "feed_frames", feed::check_feed);
+}
+
+#[test]
+fn the_directory_check_accepts_the_demo_and_refuses_nothing_silently() {
+    // The demo directory is accepted and every emergency call in it is allowed.
+    let demo =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo.yaml")).unwrap();
+    directory::check_directory(&demo);
+    // Refusals of every kind say why.
+    for text in [
+        "",
+        "tenants: [",
+        "tenants: [{id: \"\"}]",
+        "{\"tenants\": 1}",
+        "- a\n- b",
+    ] {
+        directory::check_directory(text.as_bytes());
+    }
+}
+
+#[test]
+fn the_feed_check_catches_a_frame_length_judged_wrongly() {
+    // A prefix one past the limit is refused, the limit itself is not.
+    let over = u32::try_from(callgate::feed::MAX_FRAME + 1)
+        .unwrap()
+        .to_be_bytes();
+    feed::check_feed(&over);
+    let at = u32::try_from(callgate::feed::MAX_FRAME)
+        .unwrap()
+        .to_be_bytes();
+    feed::check_feed(&at);
+}
