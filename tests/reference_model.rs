@@ -66,7 +66,8 @@ fn the_engine_decides_as_the_reference_model() {
         let tenants = generate::directory(&bytes);
         let table = Table::new();
         table.replace_all(&tenants, 7);
-        for (tenant, q) in &asks {
+        for (drawn, q) in &asks {
+            let tenant = generate::resolve_tenant(&tenants, drawn);
             let want = ask::model(&tenants, tenant, q);
             let got = ask::engine(&table, tenant, q);
             if got != want {
@@ -113,6 +114,7 @@ fn survey_disagreements() {
     );
     let mut seen: BTreeMap<(String, String, String), (u64, String)> = BTreeMap::new();
     let mut asked = 0u64;
+    let mut answers: BTreeMap<String, u64> = BTreeMap::new();
     for _ in 0..cases() {
         let Ok(tree) = strategy.new_tree(&mut runner) else {
             continue;
@@ -121,18 +123,22 @@ fn survey_disagreements() {
         let tenants = generate::directory(&bytes);
         let table = Table::new();
         table.replace_all(&tenants, 7);
-        for (tenant, q) in &asks {
+        for (drawn, q) in &asks {
+            let tenant = generate::resolve_tenant(&tenants, drawn);
             asked += 1;
             let want = ask::model(&tenants, tenant, q);
             let got = ask::engine(&table, tenant, q);
-            if got == want {
-                continue;
-            }
             let kind = format!("{q:?}")
                 .split([' ', '{'])
                 .next()
                 .unwrap_or("")
                 .to_string();
+            *answers
+                .entry(format!("{kind} {}/{}", want.decision, want.reason))
+                .or_insert(0) += 1;
+            if got == want {
+                continue;
+            }
             let key = (
                 kind,
                 format!("{}/{}", got.decision, got.reason),
@@ -149,7 +155,11 @@ fn survey_disagreements() {
             }
         }
     }
-    eprintln!("{asked} questions, {} kinds of disagreement", seen.len());
+    eprintln!("{asked} questions; the model's answers:");
+    for (answer, count) in &answers {
+        eprintln!("  {count:>9} {answer}");
+    }
+    eprintln!("{} kinds of disagreement", seen.len());
     for ((kind, engine, model), (count, example)) in &seen {
         eprintln!("\n{kind}: engine {engine}, model {model} ({count}x)\n  {example}");
     }

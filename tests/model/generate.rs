@@ -140,12 +140,12 @@ pub fn tenant(id: &str, c: &mut Choices) -> Tenant {
     if c.yes(8) {
         return t; // an empty tenant
     }
-    let sites = strings(&c.subset(&SITES, 60));
-    let users = strings(&c.subset(&USERS, 75));
-    let exts = strings(&c.subset(&EXTS, 60));
-    let numbers = strings(&c.subset(&NUMBERS, 65));
+    let sites = strings(&c.subset(&SITES, 75));
+    let users = strings(&c.subset(&USERS, 92));
+    let exts = strings(&c.subset(&EXTS, 75));
+    let numbers = strings(&c.subset(&NUMBERS, 75));
     let queues: Vec<(String, String)> = c
-        .subset(&QUEUES, 70)
+        .subset(&QUEUES, 85)
         .into_iter()
         .map(|(q, n)| (q.to_string(), n.to_string()))
         .collect();
@@ -262,10 +262,10 @@ pub fn tenant(id: &str, c: &mut Choices) -> Tenant {
     t
 }
 
-/// A directory as a file would hold it (not yet validated): one to three tenants.
+/// A directory as a file would hold it (not yet validated): three tenants, sometimes fewer.
 pub fn raw_directory(bytes: &[u8]) -> Directory {
     let mut c = Choices::new(bytes);
-    let count = 1 + c.pick(3);
+    let count = 3 - c.pick(3);
     let tenants: Vec<Tenant> = TENANTS
         .iter()
         .take(count)
@@ -290,13 +290,11 @@ pub fn valid(d: Directory) -> Vec<Tenant> {
 
 /// The bytes a directory is built from.
 pub fn directory_bytes() -> impl Strategy<Value = Vec<u8>> {
-    proptest::collection::vec(any::<u8>(), 0..600)
+    proptest::collection::vec(any::<u8>(), 0..3000)
 }
 
 // ------------------------------------------------------------------ questions
 
-/// Users a question may name: every pool id, one unknown everywhere, the empty string.
-const ASK_USERS: [&str; 8] = ["alice", "bob", "carol", "dave", "erin", "frank", "zed", ""];
 /// Queues: ids, dial strings, unknowns.
 const ASK_QUEUES: [&str; 9] = [
     "sales", "support", "q3", "600", "700", "800", "nope", "", "100",
@@ -325,6 +323,11 @@ fn text(pool: &'static [&'static str]) -> impl Strategy<Value = String> {
     select(pool).prop_map(str::to_string)
 }
 
+/// A user a question names: mostly one of the pool's, sometimes one nobody has, or any text.
+fn user() -> impl Strategy<Value = String> {
+    prop_oneof![12 => text(&USERS), 1 => text(&["zed", ""]), 1 => any::<String>()]
+}
+
 /// Mostly a name from the pool, sometimes any text at all: decisions are total.
 fn name(pool: &'static [&'static str]) -> impl Strategy<Value = String> {
     prop_oneof![20 => text(pool), 1 => any::<String>()]
@@ -332,6 +335,12 @@ fn name(pool: &'static [&'static str]) -> impl Strategy<Value = String> {
 
 fn maybe(pool: &'static [&'static str]) -> impl Strategy<Value = Option<String>> {
     proptest::option::of(text(pool))
+}
+
+/// A resource part: named a third of the time (a resource of four parts has all of them
+/// known seldom enough as it is).
+fn rarely(pool: &'static [&'static str]) -> impl Strategy<Value = Option<String>> {
+    proptest::option::weighted(0.35, text(pool))
 }
 
 /// The ways a phone or proxy may spell a dialed number `n`.
@@ -378,10 +387,10 @@ pub fn dialed() -> impl Strategy<Value = String> {
         .copied()
         .collect();
     prop_oneof![
-        6 => (select(emergency), any::<prop::sample::Index>())
+        4 => (select(emergency), any::<prop::sample::Index>())
             .prop_map(|(n, i)| i.get(&spellings(n)).clone()),
         1 => select(&SOS_URNS[..]).prop_map(str::to_string),
-        2 => select(&["9111", "91", "911##", "*911", "urn:service:sosx", "urn:service:counseling",
+        3 => select(&["9111", "91", "911##", "*911", "urn:service:sosx", "urn:service:counseling",
                       "sip:5551234@example.com", "5551234", "+15551234567", "1-1-2-2", ""][..])
             .prop_map(str::to_string),
         1 => "[+0-9 ()*#a-z.%:;@-]{0,16}",
@@ -447,12 +456,12 @@ fn category() -> impl Strategy<Value = Category> {
 /// A question of any of the five kinds.
 pub fn ask() -> impl Strategy<Value = Ask> {
     prop_oneof![
-        3 => (name(&ASK_USERS), requested(), dialed())
+        3 => (user(), requested(), dialed())
             .prop_map(|(user, requested, dialed)| Ask::CallerId { user, requested, dialed }),
-        2 => (name(&ASK_USERS), name(&ASK_USERS), name(&ASK_QUEUES), any::<bool>())
+        2 => (user(), user(), name(&ASK_QUEUES), any::<bool>())
             .prop_map(|(actor, agent, queue, paused)| Ask::Pause { actor, agent, queue, paused }),
         3 => (
-            name(&ASK_USERS),
+            user(),
             recording_action(),
             maybe(&ASK_QUEUES),
             proptest::collection::vec(text(&ASK_EXTS), 0..3),
@@ -463,15 +472,15 @@ pub fn ask() -> impl Strategy<Value = Ask> {
                 actor, action, queue, exts, numbers, site
             }),
         3 => (
-            name(&ASK_USERS),
+            user(),
             prop_oneof![6 => feature_dialed(), 2 => dialed(), 1 => "[*#0-9a-z%+._-]{0,12}"],
         )
             .prop_map(|(user, dialed)| Ask::Feature { user, dialed }),
         4 => (
-            name(&ASK_USERS),
+            user(),
             category(),
             select(Action::ALL),
-            (maybe(&ASK_SITES), maybe(&ASK_QUEUES), maybe(&ASK_EXTS), maybe(&ASK_NUMBERS)),
+            (rarely(&ASK_SITES), rarely(&ASK_QUEUES), rarely(&ASK_EXTS), rarely(&ASK_NUMBERS)),
         )
             .prop_map(|(user, category, action, (site, queue, extension, number))| {
                 Ask::Permission { user, category, action, resource: [site, queue, extension, number] }
@@ -479,7 +488,20 @@ pub fn ask() -> impl Strategy<Value = Ask> {
     ]
 }
 
-/// The tenant a question is put to: one of the directory's, or one nobody has.
+/// The tenant a question is put to, as [`resolve_tenant`] reads it against a directory.
 pub fn tenant_id() -> impl Strategy<Value = &'static str> {
-    prop_oneof![8 => select(&TENANTS[..]), 1 => Just("nowhere")]
+    prop_oneof![12 => select(&TENANTS[..]), 1 => Just("nowhere")]
+}
+
+/// The tenant a question drawn as `drawn` is put to: `nowhere` stays a tenant nobody has; a
+/// pool id the directory doesn't have stands for one of the tenants it has (so most
+/// questions reach a tenant; unknown tenants are asked about a tenth of the time anyway).
+pub fn resolve_tenant<'a>(tenants: &'a [Tenant], drawn: &'a str) -> &'a str {
+    if drawn == "nowhere" || tenants.iter().any(|t| t.id == drawn) || tenants.is_empty() {
+        return drawn;
+    }
+    let i = TENANTS.iter().position(|t| *t == drawn).unwrap_or(0);
+    tenants
+        .get(i % tenants.len())
+        .map_or(drawn, |t| t.id.as_str())
 }
