@@ -1,4 +1,4 @@
-//! The per-message SIP path: bytes → rsip parse → decision → answer bytes, over the demo
+//! The per-message SIP path: bytes → parse → decision → answer bytes, over the demo
 //! directory. `cargo bench -p callgate-daemon --bench sip`
 #![allow(
     clippy::unwrap_used,

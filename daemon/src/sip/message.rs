@@ -61,8 +61,9 @@ pub enum ParseError {
 }
 
 /// A control character a header value may not hold (HTAB is allowed, RFC 3261 §25.1).
+#[inline]
 pub fn is_forbidden(b: u8) -> bool {
-    (b < 0x20 && b != b'\t') || b == 0x7f
+    ((b < 0x20) & (b != b'\t')) | (b == 0x7f)
 }
 
 /// The method and Request-URI of a request's first line, checked: a method token, one space,
