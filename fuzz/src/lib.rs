@@ -4,6 +4,10 @@
 
 pub mod directory;
 pub mod feed;
+pub mod ffi;
 pub mod http;
 pub mod replay;
 pub mod sip;
+
+/// The C library (`libcallgate`), by the name `ffi` refers to it.
+pub use libcallgate as capi;
