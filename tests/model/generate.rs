@@ -348,7 +348,11 @@ pub fn spellings(n: &str) -> Vec<String> {
     let mut sep = String::new();
     for (i, ch) in n.chars().enumerate() {
         if i > 0 {
-            sep.push(['-', '.', ' '][i % 3]);
+            sep.push(match i % 3 {
+                0 => '-',
+                1 => '.',
+                _ => ' ',
+            });
         }
         sep.push(ch);
     }

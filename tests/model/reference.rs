@@ -137,7 +137,7 @@ pub fn is_emergency(tenant: Option<&Tenant>, dialed: &str) -> bool {
         return true;
     }
     match tenant {
-        Some(t) => t.emergency_numbers.iter().any(|e| *e == n),
+        Some(t) => t.emergency_numbers.contains(&n),
         None => false,
     }
 }
