@@ -38,7 +38,13 @@ struct Cli {
     #[arg(long, global = true, env = "CALLGATE_DB")]
     db: Option<String>,
     /// On failure, print every cause (and a backtrace if RUST_BACKTRACE is set); log too.
-    #[arg(short, long, global = true, env = "CALLGATE_VERBOSE")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "CALLGATE_VERBOSE",
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
     verbose: bool,
     #[command(subcommand)]
     command: Command,
