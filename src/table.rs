@@ -893,12 +893,17 @@ impl CompiledTenant {
         (any, reach)
     }
 
-    /// The user's site: their own, else their first extension's.
+    /// The user's site: their own, else their lowest extension's.
     pub fn user_site(&self, user: &UserEntry) -> Option<u32> {
+        // Else the site of their lowest extension (by its text) that has one: the same
+        // answer whatever order the directory lists the extensions in.
         user.site.or_else(|| {
             user.own_exts()
                 .iter()
-                .find_map(|&e| self.exts.at(e).and_then(|e| e.site))
+                .filter_map(|&e| self.exts.at(e))
+                .filter(|e| e.site.is_some())
+                .min_by(|a, b| a.ext.cmp(&b.ext))
+                .and_then(|e| e.site)
         })
     }
 }

@@ -106,6 +106,20 @@ fn dial_user_part(dialed: &str) -> String {
     percent_decode(s)
 }
 
+/// A feature code's dial string: a URI's user part, escapes left as they are.
+fn feature_user_part(dialed: &str) -> String {
+    let trimmed = dialed.trim();
+    let lower = trimmed.to_ascii_lowercase();
+    for scheme in ["sips:", "sip:", "tel:"] {
+        if lower.starts_with(scheme) {
+            let rest = trimmed.get(scheme.len()..).unwrap_or("");
+            let end = rest.find(['@', ';', '?', ':']).unwrap_or(rest.len());
+            return rest.get(..end).unwrap_or("").to_string();
+        }
+    }
+    dialed.to_string()
+}
+
 /// The dialed string normalised: user part, separators `-` `.` `(` `)` and spaces dropped,
 /// one trailing `#` dropped.
 pub fn normalise_dialed(dialed: &str) -> String {
@@ -896,7 +910,10 @@ pub fn feature_code(tenant: Option<&Tenant>, user: &str, dialed: &str) -> Answer
     if is_emergency(tenant, dialed) {
         return Answer::allow("emergency_call");
     }
-    let dialed = percent_decode(dialed);
+    // The engine's documented rule (`Table::check_feature_code`): a `sip:`/`sips:`/`tel:` URI
+    // gives its user part (up to `@`, `;`, `?` or `:`), taken as it is — the SIP front end
+    // decodes escapes before it asks, so a `%` left here is not a dial character.
+    let dialed = feature_user_part(dialed);
     if !is_valid_dial_string(&dialed) {
         return Answer::deny("invalid_dial_string");
     }
