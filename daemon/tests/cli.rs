@@ -4,7 +4,6 @@
 //! README document: 2 usage, 3 input refused, 4 store unreachable, 5 cannot bind.
 #![expect(
     clippy::unwrap_used,
-    clippy::expect_used,
     clippy::panic,
     clippy::indexing_slicing,
     reason = "a test binary: a step that fails is a failed test"
