@@ -9,6 +9,8 @@
 #   SANITIZER=address scripts/fuzz.sh   # default `none`: the targets are safe Rust, and
 #                                       # unsanitized runs are several times faster
 #   MAX_LEN=20000 scripts/fuzz.sh       # largest input tried (default 8192 bytes)
+#   KEEP_GOING=1 scripts/fuzz.sh        # don't stop at the first crash (libFuzzer fork mode,
+#                                       # -ignore_crashes): every finding is saved
 #
 # The committed seeds (fuzz/corpus/<target>/, fuzz/regressions/<target>/) are read, never
 # written: what a run learns goes to fuzz/target/corpus/<target>/ (kept between runs, not
@@ -22,6 +24,8 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 sanitizer="${SANITIZER:-none}"
 max_len="${MAX_LEN:-8192}"
+mode=()
+[[ -n "${KEEP_GOING:-}" ]] && mode=(-fork=1 -ignore_crashes=1)
 
 if ! rustup run nightly rustc --version >/dev/null 2>&1; then
   echo "the nightly toolchain is needed: rustup toolchain install nightly" >&2
@@ -53,9 +57,13 @@ for t in "${targets[@]}"; do
   status=0
   cargo +nightly fuzz run -s "$sanitizer" "$t" "$work" "${seeds[@]}" -- \
     -max_total_time="$seconds" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 \
-    -print_final_stats=1 -artifact_prefix="fuzz/artifacts/$t/" >"$log" 2>&1 || status=$?
-  execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || echo "?")
-  rate=$(grep -o 'stat::average_exec_per_sec: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || echo "?")
+    -print_final_stats=1 -artifact_prefix="fuzz/artifacts/$t/" "${mode[@]}" >"$log" 2>&1 || status=$?
+  execs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | tail -1 | grep -o '[0-9]*$' || true)
+  rate=$(grep -oE 'stat::average_exec_per_sec: *[0-9]+' "$log" | tail -1 | grep -o '[0-9]*$' || true)
+  # Fork mode prints no final stats: its last `#N: … exec/s: R` line says as much.
+  [[ -z "$execs" ]] && execs=$(grep -o '^#[0-9]*' "$log" | tail -1 | tr -d '#' || true)
+  [[ -z "$rate" ]] && rate=$(grep -o 'exec/s: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || true)
+  crashes=$(find "fuzz/artifacts/$t" -type f | wc -l)
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || echo "?")
   corpus=$(find "$work" -type f | wc -l)
   if [[ $status -ne 0 ]]; then
@@ -64,7 +72,8 @@ for t in "${targets[@]}"; do
   else
     verdict="ok"
   fi
-  summary+=("$(printf '%-14s %12s execs %8s/s  cov %6s  corpus %6s  %s' "$t" "$execs" "$rate" "$cov" "$corpus" "$verdict")")
+  summary+=("$(printf '%-14s %12s execs %8s exec/s  cov %6s  corpus %6s  artifacts %3s  %s' \
+    "$t" "${execs:-?}" "${rate:-?}" "$cov" "$corpus" "$crashes" "$verdict")")
 done
 
 printf '%s\n' "${summary[@]}"
