@@ -55,7 +55,7 @@ fn sip_path(c: &mut Criterion) {
     let table = Arc::new(Table::new());
     table.replace_all(&tenants, 1);
     let state = State::new(
-        table,
+        Arc::clone(&table),
         None,
         Peers::parse(&["127.0.0.1"]).expect("peers"),
         Duration::from_millis(200),
@@ -97,6 +97,22 @@ fn sip_path(c: &mut Criterion) {
     };
     group.bench_function("invite_deny_audit_off", |b| {
         b.iter_batched(denied, |inv| sip.decide(inv, peer), BatchSize::SmallInput)
+    });
+    // The engine's share of that denial: the same check with no answer written (what the
+    // SIP path adds is the difference).
+    group.bench_function("invite_deny_check_only", |b| {
+        b.iter_batched(
+            denied,
+            |inv| {
+                table.check_caller_id(
+                    &inv.tenant,
+                    callgate::Principal::User(inv.user.as_deref().unwrap_or("")),
+                    inv.requested.as_deref(),
+                    &inv.request_uri,
+                )
+            },
+            BatchSize::SmallInput,
+        )
     });
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()

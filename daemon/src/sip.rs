@@ -328,12 +328,7 @@ impl Sip {
             inv.requested.as_deref(),
             &inv.request_uri,
         );
-        let header = format!(
-            "{}; reason={}; rev={}",
-            a.outcome.as_str(),
-            a.reason.code(),
-            a.revision
-        );
+        let header = Decision(a.outcome, a.reason, a.revision);
         let bytes = if a.outcome == Outcome::Deny {
             Answer::new(403, "Forbidden", &inv.addressing, peer)
                 .header("X-Callgate-Decision", header)
@@ -361,12 +356,7 @@ impl Sip {
         let table = self.state.table();
         // The decoded user part: the engine denies one with anything but dial characters.
         let a = table.check_feature_code(&inv.tenant, principal(inv), &inv.dialed);
-        let header = format!(
-            "{}; reason={}; rev={}",
-            a.outcome.as_str(),
-            a.reason.code(),
-            a.revision
-        );
+        let header = Decision(a.outcome, a.reason, a.revision);
         let bytes = if a.outcome == Outcome::Allow {
             let mut answer = Answer::new(302, "Moved Temporarily", &inv.addressing, peer)
                 .header("Contact", format_args!("<{}>", inv.request_uri));
@@ -516,6 +506,21 @@ impl Retransmits {
         {
             self.pop_oldest();
         }
+    }
+}
+
+/// `X-Callgate-Decision`'s value, written straight into the answer (no string of its own).
+struct Decision(Outcome, Reason, u64);
+
+impl std::fmt::Display for Decision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}; reason={}; rev={}",
+            self.0.as_str(),
+            self.1.code(),
+            self.2
+        )
     }
 }
 

@@ -139,7 +139,9 @@ fn top_via(via: &str, peer: SocketAddr) -> String {
         if p.eq_ignore_ascii_case("rport") {
             let _ = write!(out, ";rport={}", peer.port());
         } else {
-            if p.to_ascii_lowercase().starts_with("received=") {
+            if p.get(..9)
+                .is_some_and(|k| k.eq_ignore_ascii_case("received="))
+            {
                 received = true;
             }
             let _ = write!(out, ";{p}");
@@ -157,7 +159,11 @@ fn top_via(via: &str, peer: SocketAddr) -> String {
             sent_by
         }
     });
-    if !received && host.trim_matches(|c| c == '[' || c == ']') != peer.ip().to_string() {
+    let same_host = host
+        .trim_matches(|c| c == '[' || c == ']')
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip == peer.ip());
+    if !received && !same_host {
         let _ = write!(out, ";received={}", peer.ip());
     }
     out
