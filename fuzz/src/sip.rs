@@ -152,7 +152,7 @@ fn request_values(request: &[u8], long: &str, short: &str) -> Vec<String> {
         let Some((name, value)) = line.split_once(':') else {
             continue;
         };
-        let name = name.trim();
+        let (name, value) = (name.trim(), value.trim());
         if name.eq_ignore_ascii_case(long)
             || (!short.is_empty() && name.eq_ignore_ascii_case(short))
         {
@@ -167,7 +167,7 @@ fn request_values(request: &[u8], long: &str, short: &str) -> Vec<String> {
                         .map(str::to_string),
                 );
             } else {
-                out.push(value.trim().to_string());
+                out.push(value.to_string());
             }
         }
     }
