@@ -46,6 +46,14 @@ pub struct Config {
     pub sip: SocketAddr,
     /// Unix socket for in-process replicas, if any.
     pub feed: Option<PathBuf>,
+    /// The feed socket's mode, in octal (`0660`).
+    pub feed_mode: String,
+    /// The group the feed socket is given (a name in `/etc/group`, or a gid), if any.
+    pub feed_group: Option<String>,
+    /// Uids whose processes may connect to the feed (root always may); default: the daemon's.
+    pub feed_allow_uids: Option<Vec<u32>>,
+    /// Gids whose processes may connect to the feed; default: the daemon's and `feed_group`'s.
+    pub feed_allow_gids: Option<Vec<u32>>,
     /// Addresses or CIDRs allowed to ask over SIP.
     pub peers: Vec<String>,
     /// Load the demo directory into an empty store.
@@ -95,6 +103,10 @@ impl Default for Config {
             http: SocketAddr::from(([127, 0, 0, 1], 8070)),
             sip: SocketAddr::from(([127, 0, 0, 1], 5070)),
             feed: None,
+            feed_mode: "0660".into(),
+            feed_group: None,
+            feed_allow_uids: None,
+            feed_allow_gids: None,
             peers: vec!["127.0.0.0/8".into(), "::1/128".into()],
             demo: false,
             log_json: false,

@@ -136,7 +136,8 @@ impl Daemon {
             }
         });
         if let Some(path) = &config.feed {
-            let listener = crate::feed::bind(path)
+            let access = crate::feed::Access::from_config(config)?;
+            let listener = crate::feed::bind(path, &access)
                 .with_context(|| format!("binding the feed socket `{}`", path.display()))?;
             let (table, rx) = (state.table_arc(), stop.subscribe());
             let auditor = state.auditor().cloned();
