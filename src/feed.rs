@@ -35,6 +35,15 @@ pub const VERSION: u32 = 1;
 /// with room to spare. A bigger length prefix is a broken or hostile peer.
 pub const MAX_FRAME: usize = 256 << 20;
 
+/// The largest payload a client may send (1 MiB). A client only sends a hello and `audit`
+/// frames of at most [`MAX_AUDIT_RECORDS`] records (each at most a few hundred bytes of text),
+/// so the server holds it to far less than [`MAX_FRAME`].
+pub const MAX_CLIENT_FRAME: usize = 1 << 20;
+
+/// The most records one `audit` frame may carry; a client sends larger batches as several
+/// frames.
+pub const MAX_AUDIT_RECORDS: usize = 512;
+
 /// One message of the feed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]

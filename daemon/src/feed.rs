@@ -15,6 +15,15 @@
 //! Clients send back the denials they decided in-process (`audit` frames); each goes into the
 //! daemon's audit trail through the same bounded queue as the daemon's own decisions, marked
 //! `plugin:NAME` after the client's hello.
+//!
+//! Every tenant's directory goes out on this socket, and what comes in lands in the audit
+//! trail, so who may connect is checked twice: the socket file gets a mode and group of its
+//! own ([`Access`], config `feed_mode`, `feed_group`), and each connection's peer credentials
+//! (`SO_PEERCRED`) must name an allowed uid or gid (`feed_allow_uids`, `feed_allow_gids`;
+//! root always) before it is read from or sent anything. What an allowed client reports is
+//! still bounded: frames of at most [`feed::MAX_CLIENT_FRAME`] bytes and
+//! [`feed::MAX_AUDIT_RECORDS`] records, a rate of records per second (beyond it they are
+//! counted as dropped), timestamps clamped to the last day, and a bounded `dropped` count.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -34,7 +43,12 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior, timeout};
 
 use crate::audit::{AuditRecord, Auditor};
+use crate::config::Config;
 use crate::telemetry::FEED_CLIENTS;
+
+/// Connections refused because of who the peer is (`why="peer"`) or because its credentials
+/// could not be read (`why="no_credentials"`).
+pub const FEED_REFUSED: &str = "callgate_feed_refused_total";
 
 /// The feed's limits and timings. [`Settings::default`] is what `serve` uses.
 #[derive(Debug, Clone)]
@@ -56,6 +70,16 @@ pub struct Settings {
     pub max_client_frame: usize,
     /// Most clients at once; more are refused.
     pub max_clients: usize,
+    /// Most records in one `audit` frame; a frame with more is a protocol violation.
+    pub max_audit_records: usize,
+    /// Records per second one client may put in the trail (a second's worth may come at
+    /// once); beyond that they are counted as dropped.
+    pub max_audit_rate: u32,
+    /// The largest `dropped` count one frame may claim; more is recorded as this much.
+    pub max_client_dropped: u64,
+    /// How old a client's record may say it is; older ones (and any dated in the future) are
+    /// recorded as of the nearest bound.
+    pub max_record_age: Duration,
 }
 
 impl Default for Settings {
@@ -67,16 +91,156 @@ impl Default for Settings {
             queue: 4096,
             write_timeout: Duration::from_secs(3),
             handshake_timeout: Duration::from_secs(5),
-            max_client_frame: 16 << 20,
+            max_client_frame: feed::MAX_CLIENT_FRAME,
             max_clients: 256,
+            max_audit_records: feed::MAX_AUDIT_RECORDS,
+            max_audit_rate: 10_000,
+            max_client_dropped: 100_000_000,
+            max_record_age: Duration::from_secs(86_400),
+        }
+    }
+}
+
+/// Why the feed's access settings are unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    /// `feed_mode` is not octal permission bits.
+    #[error("invalid feed socket mode `{0}` (octal permission bits, e.g. `0660`)")]
+    Mode(String),
+    /// `feed_group` names no group.
+    #[error("unknown group `{0}` for the feed socket (a name in /etc/group, or a gid)")]
+    Group(String),
+}
+
+/// Who may use the feed: the socket file's mode and group, and the peer credentials a
+/// connection must have. [`Access::default`] is mode `0660`, no group change, and only the
+/// daemon's own uid and gid (and root).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    /// The socket file's permission bits.
+    pub mode: u32,
+    /// The group the socket file is given, if any.
+    pub group: Option<u32>,
+    /// Uids whose processes may connect (root always may).
+    pub uids: Vec<u32>,
+    /// Gids (a process's primary gid, as `SO_PEERCRED` gives it) that may connect.
+    pub gids: Vec<u32>,
+}
+
+impl Default for Access {
+    fn default() -> Access {
+        let (uids, gids) = own_ids().map_or((Vec::new(), Vec::new()), |(u, g)| (vec![u], vec![g]));
+        Access {
+            mode: 0o660,
+            group: None,
+            uids,
+            gids,
+        }
+    }
+}
+
+impl Access {
+    /// The access the daemon's config asks for: `feed_mode`, `feed_group`,
+    /// `feed_allow_uids` (default: the daemon's uid), `feed_allow_gids` (default: the daemon's
+    /// gid and `feed_group`'s).
+    pub fn from_config(config: &Config) -> Result<Access, AccessError> {
+        let text = config.feed_mode.trim();
+        let digits = text.strip_prefix("0o").unwrap_or(text);
+        let mode = u32::from_str_radix(digits, 8)
+            .ok()
+            .filter(|m| !digits.is_empty() && *m <= 0o777)
+            .ok_or_else(|| AccessError::Mode(config.feed_mode.clone()))?;
+        let group = match &config.feed_group {
+            None => None,
+            Some(g) => Some(group_id(g).ok_or_else(|| AccessError::Group(g.clone()))?),
+        };
+        let own = Access::default();
+        let uids = config.feed_allow_uids.clone().unwrap_or(own.uids);
+        let gids = match &config.feed_allow_gids {
+            Some(gids) => gids.clone(),
+            None => own.gids.into_iter().chain(group).collect(),
+        };
+        Ok(Access {
+            mode,
+            group,
+            uids,
+            gids,
+        })
+    }
+
+    /// Whether a peer with these credentials may connect: root, an allowed uid, or an
+    /// allowed primary gid.
+    pub fn allows(&self, uid: u32, gid: u32) -> bool {
+        uid == 0 || self.uids.contains(&uid) || self.gids.contains(&gid)
+    }
+}
+
+/// This process's effective uid and gid, from `/proc/self/status`.
+fn own_ids() -> Option<(u32, u32)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    // `Uid:\treal\teffective\tsaved\tfs`
+    let effective = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|rest| rest.split_whitespace().nth(1))
+            .and_then(|id| id.parse::<u32>().ok())
+    };
+    Some((effective("Uid:")?, effective("Gid:")?))
+}
+
+/// A group's id: a number as it is, a name looked up in `/etc/group`.
+fn group_id(group: &str) -> Option<u32> {
+    if let Ok(gid) = group.parse::<u32>() {
+        return Some(gid);
+    }
+    let groups = std::fs::read_to_string("/etc/group").ok()?;
+    groups.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let gid = fields.nth(1)?;
+        (name == group).then(|| gid.parse().ok()).flatten()
+    })
+}
+
+/// The feed's bound socket, with the access it enforces and the path it removes on shutdown.
+#[derive(Debug)]
+pub struct Listener {
+    socket: UnixListener,
+    path: Option<PathBuf>,
+    access: Access,
+}
+
+impl Listener {
+    /// The access the listener enforces.
+    pub fn access(&self) -> &Access {
+        &self.access
+    }
+}
+
+/// A listener bound elsewhere (tests): [`Access::default`], and its path removed on shutdown.
+impl From<UnixListener> for Listener {
+    fn from(socket: UnixListener) -> Listener {
+        let path = socket
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_pathname().map(Path::to_path_buf));
+        Listener {
+            socket,
+            path,
+            access: Access::default(),
         }
     }
 }
 
 /// Binds the feed's socket at `path`, first removing a stale socket file left by a daemon
-/// that did not stop cleanly. Refuses to replace anything that is not a socket, or a socket
-/// another process is still serving.
-pub fn bind(path: &Path) -> io::Result<UnixListener> {
+/// that did not stop cleanly, and gives it `access`'s mode and group. Refuses to replace
+/// anything that is not a socket, or a socket another process is still serving.
+///
+/// The file exists with the umask's mode for the moment before its mode is set; a process
+/// that connects then is still refused by the peer check, which every connection passes
+/// before anything else.
+pub fn bind(path: &Path, access: &Access) -> io::Result<Listener> {
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_socket() => {
             if std::os::unix::net::UnixStream::connect(path).is_ok() {
@@ -99,14 +263,36 @@ pub fn bind(path: &Path) -> io::Result<UnixListener> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
-    UnixListener::bind(path)
+    let socket = UnixListener::bind(path)?;
+    let restricted = (|| {
+        use std::os::unix::fs::PermissionsExt;
+        if let Some(gid) = access.group {
+            std::os::unix::fs::chown(path, None, Some(gid))?;
+        }
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(access.mode))
+    })();
+    if let Err(e) = restricted {
+        let _ = std::fs::remove_file(path);
+        return Err(io::Error::new(
+            e.kind(),
+            format!(
+                "cannot set the mode and group of the feed socket `{}`: {e}",
+                path.display()
+            ),
+        ));
+    }
+    Ok(Listener {
+        socket,
+        path: Some(path.to_path_buf()),
+        access: access.clone(),
+    })
 }
 
 /// Serves the feed on an already-bound listener until `shutdown` resolves, with the default
 /// [`Settings`]; what clients audit goes to `auditor` (dropped if there is none). Removes the
 /// socket file when it stops.
 pub async fn run(
-    listener: UnixListener,
+    listener: impl Into<Listener>,
     table: Arc<Table>,
     auditor: Option<Auditor>,
     shutdown: impl Future<Output = ()>,
@@ -116,16 +302,18 @@ pub async fn run(
 
 /// [`run`] with explicit limits (tests make them small).
 pub async fn run_with(
-    listener: UnixListener,
+    listener: impl Into<Listener>,
     table: Arc<Table>,
     auditor: Option<Auditor>,
     settings: Settings,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
-    let path: Option<PathBuf> = listener
-        .local_addr()
-        .ok()
-        .and_then(|a| a.as_pathname().map(Path::to_path_buf));
+    let Listener {
+        socket: listener,
+        path,
+        access,
+    } = listener.into();
+    let mut refusals = Refusals::default();
     let settings = Arc::new(settings);
     let (stop_tx, stop_rx) = watch::channel(false);
     let (join_tx, join_rx) = mpsc::channel::<Join>(64);
@@ -139,6 +327,20 @@ pub async fn run_with(
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
+                    // Before anything is read or sent: a peer that may not connect is closed.
+                    match stream.peer_cred() {
+                        Ok(cred) if access.allows(cred.uid(), cred.gid()) => {}
+                        Ok(cred) => {
+                            metrics::counter!(FEED_REFUSED, "why" => "peer").increment(1);
+                            refusals.note(cred.uid(), cred.gid(), cred.pid());
+                            continue;
+                        }
+                        Err(e) => {
+                            metrics::counter!(FEED_REFUSED, "why" => "no_credentials").increment(1);
+                            tracing::warn!(error = %e, "feed: cannot read a connection's peer credentials; closing it");
+                            continue;
+                        }
+                    }
                     let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
                         tracing::warn!(max = settings.max_clients, "feed: too many clients, refusing one");
                         clients.spawn(refuse(stream, "too many feed clients"));
@@ -168,6 +370,36 @@ pub async fn run_with(
         let _ = std::fs::remove_file(path);
     }
     Ok(())
+}
+
+/// Logs refused peers: each one while they are rare, then at most one line a second with
+/// how many were refused meanwhile (a local flood of connections must not flood the log).
+#[derive(Default)]
+struct Refusals {
+    last_logged: Option<Instant>,
+    unlogged: u64,
+}
+
+impl Refusals {
+    fn note(&mut self, uid: u32, gid: u32, pid: Option<i32>) {
+        let now = Instant::now();
+        if self
+            .last_logged
+            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1))
+        {
+            self.unlogged += 1;
+            return;
+        }
+        tracing::warn!(
+            uid,
+            gid,
+            pid,
+            also_refused = self.unlogged,
+            "feed: refused a connection from a process that may not use the feed (feed_allow_uids, feed_allow_gids)"
+        );
+        self.last_logged = Some(now);
+        self.unlogged = 0;
+    }
 }
 
 /// A new client asking the hub for a snapshot and a place among the followers.
@@ -440,12 +672,12 @@ async fn serve_client(
     };
     tracing::info!(client = %name, pid, revision, tenants = tenants.len(), "feed: client joined");
 
-    let source = format!("plugin:{name}");
+    let mut trail = ClientTrail::new(auditor, format!("plugin:{name}"), &settings);
     let reader = async {
         loop {
             match read_message(&mut rd, &mut buf, settings.max_client_frame).await {
                 Ok(Message::Audit { records, dropped }) => {
-                    if let Err(why) = audit(auditor.as_ref(), &source, records, dropped) {
+                    if let Err(why) = trail.audit(records, dropped, &settings) {
                         return why;
                     }
                 }
@@ -506,50 +738,170 @@ async fn serve_client(
             Err(why) => why,
         },
     };
+    trail.flush_dropped(true);
     tracing::info!(client = %name, pid, why = %why, "feed: client disconnected");
 }
 
-/// Puts a client's `audit` frame into the trail: each decision as a record from `source`,
-/// and a count of what the client itself had to drop as an `audit_dropped` record. A record
-/// that is not a decision of this protocol ends the connection (its frame is not recorded).
-fn audit(
-    auditor: Option<&Auditor>,
-    source: &str,
-    records: Vec<feed::AuditEntry>,
+/// Records per second, as a bucket a second's worth deep.
+struct Budget {
+    rate: u64,
+    tokens: u64,
+    refilled: Instant,
+}
+
+impl Budget {
+    fn new(rate: u32) -> Budget {
+        Budget {
+            rate: u64::from(rate),
+            tokens: u64::from(rate),
+            refilled: Instant::now(),
+        }
+    }
+
+    /// How many of `wanted` records may go in now.
+    fn take(&mut self, wanted: usize, now: Instant) -> usize {
+        let elapsed = now.saturating_duration_since(self.refilled).as_micros();
+        let earned = elapsed.saturating_mul(u128::from(self.rate)) / 1_000_000;
+        if earned > 0 {
+            let earned = u64::try_from(earned).unwrap_or(u64::MAX);
+            self.tokens = self.tokens.saturating_add(earned).min(self.rate);
+            self.refilled = now;
+        }
+        let granted = self.tokens.min(u64::try_from(wanted).unwrap_or(u64::MAX));
+        self.tokens -= granted;
+        usize::try_from(granted).unwrap_or(wanted)
+    }
+}
+
+/// One client's way into the audit trail: its records, bounded in rate and time, and what it
+/// could not keep (or was not let keep), counted and recorded at most once a second.
+struct ClientTrail {
+    auditor: Option<Auditor>,
+    source: String,
+    budget: Budget,
+    /// Dropped by the client, as it claimed them (each frame's claim bounded).
     dropped: u64,
-) -> Result<(), String> {
-    if let Some(bad) = records.iter().find(|r| !r.is_decision()) {
-        return Err(format!(
-            "malformed audit record: a `{}` decision `{}`",
-            bad.action, bad.decision
-        ));
-    }
-    let Some(auditor) = auditor else {
-        return Ok(());
-    };
-    for r in records {
-        auditor.record(AuditRecord {
-            at_ms: r.at_ms,
-            tenant: r.tenant,
-            kind: "decision".into(),
-            action: r.action,
-            principal: r.principal,
-            decision: r.decision,
-            reason: r.reason,
-            revision: i64::try_from(r.revision).unwrap_or(i64::MAX),
-            source: source.to_string(),
-            detail: serde_json::Value::Object(r.inputs),
-        });
-    }
-    if dropped > 0 {
-        tracing::warn!(
+    /// Refused here for going over the rate.
+    over_rate: u64,
+    /// Claims that were larger than a frame may make, as claimed.
+    claimed: u64,
+    last_dropped_record: Option<Instant>,
+}
+
+impl ClientTrail {
+    fn new(auditor: Option<Auditor>, source: String, settings: &Settings) -> ClientTrail {
+        ClientTrail {
+            auditor,
             source,
-            dropped,
-            "feed: a client dropped audit records (its queue was full)"
-        );
-        auditor.record(AuditRecord::dropped(dropped, source));
+            budget: Budget::new(settings.max_audit_rate),
+            dropped: 0,
+            over_rate: 0,
+            claimed: 0,
+            last_dropped_record: None,
+        }
     }
-    Ok(())
+
+    /// Puts a client's `audit` frame into the trail: each decision as a record from the
+    /// client (as of now if it is dated in the future or more than `max_record_age` ago,
+    /// with its claimed time kept as `claimed_at_ms`), as many as the rate allows. A frame
+    /// with too many records, or a record that is not a decision of this protocol, ends the
+    /// connection (nothing of that frame is recorded).
+    fn audit(
+        &mut self,
+        records: Vec<feed::AuditEntry>,
+        dropped: u64,
+        settings: &Settings,
+    ) -> Result<(), String> {
+        if records.len() > settings.max_audit_records {
+            return Err(format!(
+                "an audit frame of {} records (at most {})",
+                records.len(),
+                settings.max_audit_records
+            ));
+        }
+        if let Some(bad) = records.iter().find(|r| !r.is_decision()) {
+            return Err(format!(
+                "malformed audit record: a `{}` decision `{}`",
+                bad.action, bad.decision
+            ));
+        }
+        let Some(auditor) = &self.auditor else {
+            return Ok(());
+        };
+        let now = crate::audit::now_ms();
+        let age = i64::try_from(settings.max_record_age.as_millis()).unwrap_or(i64::MAX);
+        let oldest = now.saturating_sub(age);
+        let allowed = self.budget.take(records.len(), Instant::now());
+        self.over_rate += (records.len() - allowed) as u64;
+        for r in records.into_iter().take(allowed) {
+            let at_ms = r.at_ms.clamp(oldest, now);
+            let mut inputs = r.inputs;
+            inputs.remove("claimed_at_ms");
+            if at_ms != r.at_ms {
+                inputs.insert("claimed_at_ms".into(), r.at_ms.into());
+            }
+            auditor.record(AuditRecord {
+                at_ms,
+                tenant: r.tenant,
+                kind: "decision".into(),
+                action: r.action,
+                principal: r.principal,
+                decision: r.decision,
+                reason: r.reason,
+                revision: i64::try_from(r.revision).unwrap_or(i64::MAX),
+                source: self.source.clone(),
+                detail: serde_json::Value::Object(inputs),
+            });
+        }
+        if dropped > settings.max_client_dropped {
+            self.claimed = self.claimed.saturating_add(dropped);
+        }
+        self.dropped = self
+            .dropped
+            .saturating_add(dropped.min(settings.max_client_dropped));
+        self.flush_dropped(false);
+        Ok(())
+    }
+
+    /// Records what was dropped since the last `audit_dropped` record, if anything was and
+    /// (unless `now`) a second has passed since that record.
+    fn flush_dropped(&mut self, now: bool) {
+        if self.dropped == 0 && self.over_rate == 0 {
+            return;
+        }
+        let Some(auditor) = &self.auditor else {
+            return;
+        };
+        let at = Instant::now();
+        if !now
+            && self
+                .last_dropped_record
+                .is_some_and(|t| at.duration_since(t) < Duration::from_secs(1))
+        {
+            return;
+        }
+        let total = self.dropped.saturating_add(self.over_rate);
+        tracing::warn!(
+            source = %self.source,
+            dropped = self.dropped,
+            over_rate = self.over_rate,
+            "feed: audit records of a client were dropped (its queue was full, or it sent more than its rate)"
+        );
+        let mut record = AuditRecord::dropped(total, &self.source);
+        if let serde_json::Value::Object(detail) = &mut record.detail {
+            if self.over_rate > 0 {
+                detail.insert("over_rate".into(), self.over_rate.into());
+            }
+            if self.claimed > 0 {
+                detail.insert("claimed".into(), self.claimed.into());
+            }
+        }
+        auditor.record(record);
+        self.dropped = 0;
+        self.over_rate = 0;
+        self.claimed = 0;
+        self.last_dropped_record = Some(at);
+    }
 }
 
 async fn read_message<R: AsyncRead + Unpin>(

@@ -22,7 +22,7 @@ use callgate::feed::{self, Message, VERSION};
 use callgate::model::{Tenant, User};
 use callgate_daemon::audit::Auditor;
 use callgate_daemon::config::Config;
-use callgate_daemon::feed::{Settings, run_with};
+use callgate_daemon::feed::{Access, Settings, run_with};
 use callgate_daemon::serve::Daemon;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
@@ -350,10 +350,10 @@ async fn garbage_and_oversized_frames_get_a_client_dropped() {
     };
 }
 
-/// A caller-ID denial as a plugin reports it.
+/// A caller-ID denial as a plugin reports it, made a minute ago.
 fn denial(principal: &str) -> feed::AuditEntry {
     feed::AuditEntry {
-        at_ms: 1_790_000_000_000,
+        at_ms: callgate_daemon::audit::now_ms() - 60_000,
         tenant: "acme".into(),
         action: "caller_id".into(),
         principal: principal.into(),
@@ -405,10 +405,13 @@ async fn a_clients_denials_go_into_the_audit_trail_marked_with_its_name() {
             (r.decision.as_str(), r.reason.as_str()),
             ("deny", "number_not_permitted")
         );
-        assert_eq!(
-            (r.tenant.as_str(), r.revision, r.at_ms),
-            ("acme", 1, 1_790_000_000_000)
+        assert_eq!((r.tenant.as_str(), r.revision), ("acme", 1));
+        let age = callgate_daemon::audit::now_ms() - r.at_ms;
+        assert!(
+            (60_000..120_000).contains(&age),
+            "as the client dated it: {age} ms ago"
         );
+        assert!(r.detail.get("claimed_at_ms").is_none());
         assert_eq!(r.source, format!("plugin:{name}"));
         assert_eq!(r.detail["requested"], "+15550100000");
     }
@@ -495,4 +498,337 @@ async fn serve_binds_the_feed_over_a_stale_socket_and_removes_it_on_shutdown() {
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "data");
     d.shutdown().await;
     assert!(!path.exists(), "the socket file is removed on shutdown");
+}
+
+/// This process's effective uid and gid.
+fn own_ids() -> (u32, u32) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let id = |key: &str| -> u32 {
+        let line = status.lines().find(|l| l.starts_with(key)).unwrap();
+        line.split_whitespace().nth(2).unwrap().parse().unwrap()
+    };
+    (id("Uid:"), id("Gid:"))
+}
+
+fn mode_of(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// Issue: the feed socket was created with the process umask (0777 under umask 0). It gets
+/// the configured mode (default 0660) and group, whatever the umask.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_socket_file_gets_its_configured_mode_and_group() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (_, gid) = own_ids();
+    // The default: 0660.
+    let path = dir.path().join("default.sock");
+    let config = Config {
+        http: "127.0.0.1:0".parse().unwrap(),
+        sip: "127.0.0.1:0".parse().unwrap(),
+        feed: Some(path.clone()),
+        ..Config::default()
+    };
+    let d = Daemon::bind(&config, daemon::demo_state(&["127.0.0.1"]))
+        .await
+        .unwrap();
+    assert_eq!(mode_of(&path), 0o660);
+    let (_s, revision, _) = join(&path).await;
+    assert_eq!(revision, 1, "the daemon's own uid is served");
+    d.shutdown().await;
+    // A mode and group of the config's.
+    let config = Config {
+        feed_mode: "0600".into(),
+        feed_group: Some(gid.to_string()),
+        ..config
+    };
+    let d = Daemon::bind(&config, daemon::demo_state(&["127.0.0.1"]))
+        .await
+        .unwrap();
+    assert_eq!(mode_of(&path), 0o600);
+    assert_eq!(std::fs::metadata(&path).unwrap().gid(), gid);
+    d.shutdown().await;
+    // Settings that make no sense stop the daemon from starting.
+    for (mode, group) in [
+        ("rw-rw----", None),
+        ("1777", None),
+        ("0660", Some("no-such-group")),
+    ] {
+        let bad = Config {
+            feed_mode: mode.into(),
+            feed_group: group.map(Into::into),
+            ..config.clone()
+        };
+        let err = Daemon::bind(&bad, daemon::demo_state(&["127.0.0.1"]))
+            .await
+            .err()
+            .expect("refused");
+        let text = format!("{err:#}");
+        assert!(text.contains(group.unwrap_or(mode)), "{text}");
+    }
+}
+
+#[test]
+fn access_comes_from_the_config_and_decides_by_peer_credentials() {
+    let (uid, gid) = own_ids();
+    let base = Config::default();
+    let access = Access::from_config(&base).unwrap();
+    assert_eq!(access.mode, 0o660);
+    assert_eq!(
+        (access.uids.clone(), access.gids.clone()),
+        (vec![uid], vec![gid])
+    );
+    // Root always; the daemon's uid or gid by default; anyone else not.
+    assert!(access.allows(0, 4242));
+    assert!(access.allows(uid, 4242));
+    assert!(access.allows(4242, gid));
+    assert!(!access.allows(4242, 4243) || uid == 4242 || gid == 4243);
+    // `feed_group`'s members (by primary gid) may connect unless the gids are configured.
+    let grouped = Access::from_config(&Config {
+        feed_group: Some("root".into()),
+        feed_mode: "0o640".into(),
+        ..Config::default()
+    })
+    .unwrap();
+    assert_eq!((grouped.mode, grouped.group), (0o640, Some(0)));
+    assert!(grouped.gids.contains(&0));
+    let listed = Access::from_config(&Config {
+        feed_allow_uids: Some(vec![1001]),
+        feed_allow_gids: Some(vec![2002]),
+        ..Config::default()
+    })
+    .unwrap();
+    assert!(listed.allows(1001, 7) && listed.allows(7, 2002) && listed.allows(0, 7));
+    assert!(!listed.allows(7, 7));
+    assert_eq!(
+        listed.allows(uid, gid),
+        uid == 0 || uid == 1001 || gid == 2002,
+        "a configured list replaces the default"
+    );
+}
+
+/// What an intruder process (running as `nobody`) got from the feed before it was closed.
+const INTRUDER: &str = r#"
+import json, socket, struct, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+hello = json.dumps({"type": "hello", "version": 1, "name": "intruder", "pid": 0}).encode()
+got, how, deadline = 0, "open", time.monotonic() + 5
+try:
+    s.sendall(struct.pack(">I", len(hello)) + hello)
+    while time.monotonic() < deadline:
+        s.settimeout(max(0.01, deadline - time.monotonic()))
+        data = s.recv(65536)
+        if not data:
+            how = "closed"
+            break
+        got += len(data)
+except socket.timeout:
+    pass
+except OSError:
+    how = "reset"
+print(how, got)
+"#;
+
+/// Issue: any local process received every tenant's directory. A process whose uid and gid
+/// are not allowed is closed before it is sent anything, while allowed clients keep being
+/// fed. As root the intruder is a real process of another uid (`nobody`); otherwise the
+/// allowed ids are set to exclude this process's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_that_may_not_use_the_feed_gets_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (uid, gid) = own_ids();
+    let path = dir.path().join("feed.sock");
+    let table = daemon::demo_table();
+    // Wide open on the file system: the peer check alone keeps the intruder out.
+    let access = Access {
+        mode: 0o666,
+        group: None,
+        uids: if uid == 0 { vec![uid] } else { vec![uid + 1] },
+        gids: if uid == 0 { vec![gid] } else { vec![gid + 1] },
+    };
+    let listener = callgate_daemon::feed::bind(&path, &access).unwrap();
+    assert_eq!(mode_of(&path), 0o666);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let t = Arc::clone(&table);
+    tokio::spawn(async move {
+        run_with(listener, t, None, quick(), async {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+    });
+
+    if uid != 0 {
+        let mut s = UnixStream::connect(&path).await.unwrap();
+        let _ = s.write_all(&feed::encode(&hello()).unwrap()).await;
+        let mut got = Vec::new();
+        let read = timeout(Duration::from_secs(5), s.read_to_end(&mut got)).await;
+        assert!(read.is_ok(), "closed, not left hanging");
+        assert!(got.is_empty(), "a refused peer got {} bytes", got.len());
+        return;
+    }
+
+    let (mut good, _, ids) = join(&path).await;
+    assert_eq!(ids.len(), 3);
+    let intruders: Vec<_> = (0..5)
+        .map(|_| {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || {
+                use std::os::unix::process::CommandExt;
+                std::process::Command::new("/usr/bin/python3")
+                    .args(["-c", INTRUDER])
+                    .arg(&path)
+                    .uid(65534)
+                    .gid(65534)
+                    .current_dir("/")
+                    .output()
+                    .expect("python3 (apt-get install python3)")
+            })
+        })
+        .collect();
+    // Meanwhile the allowed client is fed as usual.
+    table.put(&big_tenant("during", 1), 2);
+    let Message::Put { revision: 2, .. } = next_change(&mut good).await else {
+        panic!("no put")
+    };
+    for intruder in intruders {
+        let out = timeout(Duration::from_secs(30), intruder)
+            .await
+            .expect("the intruder gives up within 5 s")
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert!(
+            said == "closed 0" || said == "reset 0",
+            "the intruder: {said:?} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let (_again, revision, _) = join(&path).await;
+    assert_eq!(revision, 2);
+    drop(stop);
+}
+
+/// Issue: a client could inject audit records dated in 2100 (past retention) and fake
+/// `audit_dropped` counts. Its records land dated within the last day (what it claimed is
+/// kept beside), its `dropped` claims are bounded, records beyond its rate are counted
+/// rather than queued, and a frame of too many records or too many bytes gets it closed,
+/// while the other clients are fed throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_client_reports_is_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (auditor, mut queue) = Auditor::new(1000, 0);
+    let settings = Settings {
+        max_audit_rate: 50,
+        ..quick()
+    };
+    let table = daemon::demo_table();
+    let (path, _stop) = serve_audited(dir.path(), Arc::clone(&table), settings, Some(auditor));
+    let (mut watcher, _, _) = join(&path).await;
+    let (mut s, _, _) = join(&path).await;
+    let now = || callgate_daemon::audit::now_ms();
+    let (mut future, mut ancient) = (denial("bob"), denial("carol"));
+    future.at_ms = 4_102_444_800_000; // 2100-01-01
+    ancient.at_ms = 0;
+    let before = now();
+    send(
+        &mut s,
+        &Message::Audit {
+            records: vec![future, ancient],
+            dropped: u64::MAX,
+        },
+    )
+    .await;
+    let mut next = async || {
+        timeout(Duration::from_secs(5), queue.recv())
+            .await
+            .expect("a record within 5 s")
+            .unwrap()
+            .into_record()
+    };
+    let bob = next().await;
+    let after = now();
+    assert_eq!(bob.principal, "bob");
+    assert!(
+        (before..=after).contains(&bob.at_ms),
+        "2100 became now: {}",
+        bob.at_ms
+    );
+    // (The trail keeps a decision's details as text.)
+    assert_eq!(bob.detail["claimed_at_ms"], "4102444800000");
+    let carol = next().await;
+    let day = 86_400_000;
+    assert!(
+        (before - day..=after - day).contains(&carol.at_ms),
+        "{}",
+        carol.at_ms
+    );
+    assert_eq!(carol.detail["claimed_at_ms"], "0");
+    let counted = next().await;
+    assert_eq!(counted.kind, "audit_dropped");
+    assert_eq!(counted.detail["dropped"].as_u64(), Some(100_000_000));
+    assert_eq!(counted.detail["claimed"].as_u64(), Some(u64::MAX));
+
+    // 200 records at once against a rate of 50 a second: about 50 go in (48 left of the
+    // second's worth, plus what trickled in meanwhile), the rest are counted (in one
+    // `audit_dropped` record a second at most: this one when the client goes).
+    send(
+        &mut s,
+        &Message::Audit {
+            records: (0..200).map(|i| denial(&format!("u{i}"))).collect(),
+            dropped: 0,
+        },
+    )
+    .await;
+    drop(s);
+    let mut recorded = 0u64;
+    let over_rate = loop {
+        let r = next().await;
+        if r.kind == "audit_dropped" {
+            break r.detail["over_rate"].as_u64().unwrap();
+        }
+        recorded += 1;
+    };
+    assert_eq!(recorded + over_rate, 200);
+    assert!(
+        recorded < 200 && over_rate >= 100,
+        "{recorded} recorded, {over_rate} over"
+    );
+
+    // More records in one frame than any client sends: closed.
+    let (mut s, _, _) = join(&path).await;
+    send(
+        &mut s,
+        &Message::Audit {
+            records: (0..513).map(|i| denial(&format!("v{i}"))).collect(),
+            dropped: 0,
+        },
+    )
+    .await;
+    assert!(
+        closed_within(&mut s, Duration::from_secs(5)).await,
+        "513 records"
+    );
+    // A frame over the client limit (1 MiB), well under the server's 256 MiB: closed
+    // after its header, without the daemon reading the rest.
+    let (mut s, _, _) = join(&path).await;
+    let len = u32::try_from(feed::MAX_CLIENT_FRAME + 1).unwrap();
+    s.write_all(&len.to_be_bytes()).await.unwrap();
+    assert!(
+        closed_within(&mut s, Duration::from_secs(5)).await,
+        "a 1 MiB + 1 frame"
+    );
+    assert!(
+        queue.try_recv().is_err(),
+        "nothing of the refused frames was recorded"
+    );
+
+    // The watcher was fed throughout.
+    table.put(&big_tenant("after", 1), 2);
+    let Message::Put { revision: 2, .. } = next_change(&mut watcher).await else {
+        panic!("no put")
+    };
 }
