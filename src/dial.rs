@@ -118,6 +118,21 @@ pub fn user_part(dialed: &str) -> &str {
 /// Reduces a dial string — bare digits, a `sip:`/`sips:`/`tel:` URI or a `urn:service:`
 /// URN, with parameters, percent-escapes and visual separators — to its [`Target`].
 pub fn target(dialed: &str) -> Target {
+    // Fast path, the common case: bare dial characters, as a trunk or a phone sends them.
+    let bytes = dialed.as_bytes();
+    if bytes.len() <= MAX_KEY_DIGITS {
+        let mut packer = Packer::default();
+        if bytes.iter().all(|&b| packer.push(b).is_some()) {
+            return packer.finish().map_or(Target::Other, Target::Digits);
+        }
+    } else if bytes.iter().all(u8::is_ascii_digit) {
+        return Target::Other;
+    }
+    target_of_text(dialed)
+}
+
+/// [`target`] for anything but bare dial characters: URIs, URNs, escapes, separators.
+fn target_of_text(dialed: &str) -> Target {
     let s = dialed.trim();
     let s = s
         .strip_prefix('<')
