@@ -42,7 +42,11 @@ else
   mapfile -t targets < <(cargo +nightly fuzz list)
 fi
 
+# Built once, then each target's binary is run directly: the same build for every target,
+# however long the run (`cargo fuzz run` would rebuild whenever a source changed meanwhile).
 cargo +nightly fuzz build -s "$sanitizer"
+triple="$(rustc +nightly -vV | sed -n 's/^host: //p')"
+bin="fuzz/target/$triple/release"
 
 mkdir -p fuzz/target/logs
 failed=()
@@ -55,14 +59,14 @@ for t in "${targets[@]}"; do
   log="fuzz/target/logs/$t.log"
   echo "== $t: ${seconds}s" >&2
   status=0
-  cargo +nightly fuzz run -s "$sanitizer" "$t" "$work" "${seeds[@]}" -- \
+  "$bin/$t" "$work" "${seeds[@]}" \
     -max_total_time="$seconds" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="fuzz/artifacts/$t/" "${mode[@]}" >"$log" 2>&1 || status=$?
   execs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | tail -1 | grep -o '[0-9]*$' || true)
   rate=$(grep -oE 'stat::average_exec_per_sec: *[0-9]+' "$log" | tail -1 | grep -o '[0-9]*$' || true)
   # Fork mode prints no final stats: its last `#N: … exec/s: R` line says as much.
   [[ -z "$execs" ]] && execs=$(grep -o '^#[0-9]*' "$log" | tail -1 | tr -d '#' || true)
-  [[ -z "$rate" ]] && rate=$(grep -o 'exec/s: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || true)
+  [[ -z "$rate" && "$execs" =~ ^[0-9]+$ ]] && rate=$((execs / seconds))
   crashes=$(find "fuzz/artifacts/$t" -type f | wc -l)
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || echo "?")
   corpus=$(find "$work" -type f | wc -l)
