@@ -740,3 +740,91 @@ async fn admin_bodies_are_bounded_and_read_only_with_a_token() {
     assert_eq!(status, 200, "{body}");
     d.shutdown().await;
 }
+
+/// The reproduced attacks on the emergency path, over HTTP: real dial strings are emergency
+/// calls ("`sip:911;phone-context=+1@acme;user=phone`, `tel:911`, `911#`, `urn:service:sos`"),
+/// never refused, and "the emergency path presents any caller ID" no more: only numbers the
+/// tenant owns, else none.
+#[tokio::test]
+async fn emergency_calls_are_never_refused_and_never_forge_caller_id() {
+    let ask = |tenant: &str, user: &str, requested: Option<&str>, dialed: &str| json!({"tenant": tenant, "user": user, "requested": requested, "dialed": dialed});
+    for dialed in [
+        "911",
+        "sip:911;phone-context=+1@acme;user=phone",
+        "tel:911",
+        "911#",
+        "sip:911%23@acme",
+        "9-1-1",
+        "urn:service:sos",
+        "urn:service:sos.police",
+    ] {
+        // Suspended mallory: her site's callback number, whatever she asks for.
+        let (s, v) = post(
+            "/v1/check/caller-id",
+            ask("acme", "mallory", Some("+12025550123"), dialed),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{dialed}");
+        assert_eq!(
+            (v["decision"].as_str(), v["caller_id"].as_str()),
+            (Some("substitute"), Some("+15550100200")),
+            "{dialed}: {v}"
+        );
+        // A tenant nobody knows: allowed, asserting no number at all.
+        let (_, v) = post(
+            "/v1/check/caller-id",
+            ask("nosuchtenant", "x", Some("+12025550123"), dialed),
+        )
+        .await;
+        assert_eq!(
+            (v["decision"].as_str(), v["reason"].as_str()),
+            (Some("allow"), Some("emergency_no_caller_id")),
+            "{dialed}: {v}"
+        );
+        assert!(v.get("caller_id").is_none(), "{dialed}: {v}");
+    }
+    // A tenant with no callback number can't borrow another tenant's number.
+    let (_, v) = post(
+        "/v1/check/caller-id",
+        ask("initech", "milton", Some("+442070000000"), "911"),
+    )
+    .await;
+    assert_eq!(
+        (v["decision"].as_str(), v["reason"].as_str()),
+        (Some("allow"), Some("emergency_no_caller_id")),
+        "{v}"
+    );
+    assert!(v.get("caller_id").is_none(), "{v}");
+    // The platform's numbers hold in every tenant: 999 and 000 for an unknown one.
+    for dialed in ["999", "000"] {
+        let (_, v) = post(
+            "/v1/check/caller-id",
+            ask("nosuchtenant", "x", None, dialed),
+        )
+        .await;
+        assert_eq!(v["decision"], "allow", "{dialed}: {v}");
+    }
+}
+
+/// "Over HTTP the feature-code args come back with CR/LF in them" — no more: a dial string
+/// is dial characters only.
+#[tokio::test]
+async fn a_feature_code_with_header_characters_is_refused() {
+    let (s, v) = post(
+        "/v1/check/feature-code",
+        json!({"tenant": "acme", "user": "ivan", "dialed": "*72*5551234<sip:x@acme>"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        (v["decision"].as_str(), v["reason"].as_str()),
+        (Some("deny"), Some("invalid_dial_string")),
+        "{v}"
+    );
+    let (s, _) = post(
+        "/v1/check/feature-code",
+        json!({"tenant": "acme", "user": "ivan", "dialed": "*72*5551234\r\nP-Asserted-Identity: x"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}
