@@ -1570,3 +1570,58 @@ async fn sqlite_files_are_owner_only() {
     assert_eq!(mode(&db), 0o600);
     assert_eq!(store.export(None).await.unwrap().len(), 1);
 }
+
+/// The reported attack, over HTTP: with an acme-scoped token,
+/// `PUT /v1/tenants/acme/numbers/+442070000000` (globex's DID) is refused with a 400 naming
+/// the number, and acme's users still cannot present it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acme_token_cannot_put_globexs_number_under_acme() {
+    use axum::body::Body;
+    use axum::extract::ConnectInfo;
+    use axum::http::{Request, StatusCode};
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    let db = Db::new(Kind::Sqlite).await;
+    let store = db.open().await;
+    store.import(&demo(), "cli").await.unwrap();
+    let secret = store.add_token("acme-admin", Some("acme")).await.unwrap();
+    let table = Arc::new(Table::new());
+    store::load_into(&store, &table).await.unwrap();
+    let state = callgate_daemon::state::State::new(
+        Arc::clone(&table),
+        Some(store.clone()),
+        callgate_daemon::config::Peers::parse(&["127.0.0.1"]).unwrap(),
+        Duration::from_millis(200),
+    );
+    state.set_ready();
+    let req = Request::builder()
+        .extension(ConnectInfo(std::net::SocketAddr::from((
+            [127, 0, 0, 1],
+            40000,
+        ))))
+        .method("PUT")
+        .uri("/v1/tenants/acme/numbers/+442070000000")
+        .header("authorization", format!("Bearer {secret}"))
+        .header("content-type", "application/json")
+        .body(Body::from(r#"{"number": "+442070000000"}"#))
+        .unwrap();
+    let resp = callgate_daemon::http::app(state)
+        .oneshot(req)
+        .await
+        .unwrap();
+    let status = resp.status();
+    let body: serde_json::Value =
+        serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let problems = body["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{body}");
+    let problem = problems[0].as_str().unwrap();
+    assert!(
+        problem.starts_with("numbers[")
+            && problem.ends_with("].number: `+442070000000` belongs to another tenant"),
+        "{problem}"
+    );
+    let acme = store.load_tenant("acme").await.unwrap().unwrap();
+    assert!(acme.numbers.iter().all(|n| n.number != "+442070000000"));
+}
