@@ -59,6 +59,7 @@ for t in "${targets[@]}"; do
   log="fuzz/target/logs/$t.log"
   echo "== $t: ${seconds}s" >&2
   status=0
+  before=$(find "fuzz/artifacts/$t" -type f | wc -l)
   "$bin/$t" "$work" "${seeds[@]}" \
     -max_total_time="$seconds" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="fuzz/artifacts/$t/" "${mode[@]}" >"$log" 2>&1 || status=$?
@@ -70,7 +71,7 @@ for t in "${targets[@]}"; do
   crashes=$(find "fuzz/artifacts/$t" -type f | wc -l)
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || echo "?")
   corpus=$(find "$work" -type f | wc -l)
-  if [[ $status -ne 0 ]]; then
+  if [[ $status -ne 0 || $crashes -gt $before ]]; then
     failed+=("$t")
     verdict="FAILED (see $log, fuzz/artifacts/$t/)"
   else
