@@ -63,6 +63,9 @@ pub enum Message {
         version: u32,
         /// The revision the snapshot that follows is at.
         revision: u64,
+        /// The platform's emergency numbers, which the replica honours for every tenant.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        emergency: Vec<String>,
     },
     /// Server → client: a snapshot of `tenants` tenants follows, one [`Message::Tenant`] each.
     Snapshot {
@@ -327,6 +330,7 @@ mod tests {
             Message::Welcome {
                 version: VERSION,
                 revision: 3,
+                emergency: vec!["911".into(), "112".into()],
             },
             Message::Snapshot {
                 revision: 3,

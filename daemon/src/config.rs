@@ -94,6 +94,9 @@ pub struct Config {
     pub http_header_timeout_ms: u64,
     /// How long a client may take to send a request's body, in milliseconds.
     pub http_body_timeout_ms: u64,
+    /// The platform-wide emergency numbers, honoured for every tenant (known or not) on top
+    /// of each tenant's own; sent to every replica.
+    pub emergency_numbers: Vec<String>,
 }
 
 impl Default for Config {
@@ -126,6 +129,10 @@ impl Default for Config {
             http_max_connections_per_address: 64,
             http_header_timeout_ms: 5_000,
             http_body_timeout_ms: 30_000,
+            emergency_numbers: callgate::dial::DEFAULT_EMERGENCY
+                .iter()
+                .map(|n| (*n).to_string())
+                .collect(),
         }
     }
 }
@@ -217,6 +224,22 @@ impl Peers {
             v4 => v4,
         };
         self.0.iter().any(|net| net.contains(&addr))
+    }
+}
+
+/// `url` with its password, if any, replaced by `***` (it goes into error messages and logs).
+pub fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return url.to_string();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***@{host}{path}"),
+        None => url.to_string(),
     }
 }
 

@@ -315,6 +315,9 @@ pub async fn run_with(
     } = listener.into();
     let mut refusals = Refusals::default();
     let settings = Arc::new(settings);
+    // The platform's emergency numbers go to every replica in its welcome: a replica must
+    // honour the same list as the daemon, even before its first snapshot is complete.
+    let emergency: Arc<[String]> = table.platform_emergency().into();
     let (stop_tx, stop_rx) = watch::channel(false);
     let (join_tx, join_rx) = mpsc::channel::<Join>(64);
     let hub = tokio::spawn(Hub::new(table, Arc::clone(&settings)).run(join_rx, stop_rx.clone()));
@@ -347,9 +350,9 @@ pub async fn run_with(
                         continue;
                     };
                     let (join, settings, stop) = (join_tx.clone(), Arc::clone(&settings), stop_rx.clone());
-                    let auditor = auditor.clone();
+                    let (auditor, emergency) = (auditor.clone(), Arc::clone(&emergency));
                     clients.spawn(async move {
-                        serve_client(stream, join, settings, auditor, stop).await;
+                        serve_client(stream, join, settings, auditor, emergency, stop).await;
                         drop(permit);
                     });
                 }
@@ -616,6 +619,7 @@ async fn serve_client(
     hub: mpsc::Sender<Join>,
     settings: Arc<Settings>,
     auditor: Option<Auditor>,
+    emergency: Arc<[String]>,
     mut stop: watch::Receiver<bool>,
 ) {
     let _counted = Counted::new();
@@ -698,6 +702,7 @@ async fn serve_client(
             &Message::Welcome {
                 version: VERSION,
                 revision,
+                emergency: emergency.to_vec(),
             },
             wt,
         )

@@ -455,22 +455,6 @@ fn one_line_panic(info: &std::panic::PanicHookInfo<'_>) {
     };
 }
 
-/// `url` with its password, if any, replaced by `***` (it goes into error messages and logs).
-fn redacted(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    let Some((userinfo, host)) = authority.rsplit_once('@') else {
-        return url.to_string();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:***@{host}{path}"),
-        None => url.to_string(),
-    }
-}
-
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let db = cli.db.clone();
     let verbose = cli.verbose;
@@ -515,9 +499,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 telemetry::init_logs(false);
             }
             let url = db.unwrap_or_else(|| Config::default().db);
-            let store = Store::open(&url)
-                .await
-                .with_context(|| format!("opening the store at `{}`", redacted(&url)))?;
+            let store = Store::open(&url).await.with_context(|| {
+                format!(
+                    "opening the store at `{}`",
+                    callgate_daemon::config::redacted(&url)
+                )
+            })?;
             offline(command, store).await
         }
     }
@@ -854,14 +841,17 @@ mod tests {
     #[test]
     fn passwords_never_reach_messages() {
         assert_eq!(
-            redacted("postgres://callgate:s3cret@db:5432/callgate"),
+            callgate_daemon::config::redacted("postgres://callgate:s3cret@db:5432/callgate"),
             "postgres://callgate:***@db:5432/callgate"
         );
         assert_eq!(
-            redacted("postgres://callgate@127.0.0.1:1/x"),
+            callgate_daemon::config::redacted("postgres://callgate@127.0.0.1:1/x"),
             "postgres://callgate@127.0.0.1:1/x"
         );
-        assert_eq!(redacted("sqlite://callgate.db"), "sqlite://callgate.db");
-        assert_eq!(redacted("nonsense"), "nonsense");
+        assert_eq!(
+            callgate_daemon::config::redacted("sqlite://callgate.db"),
+            "sqlite://callgate.db"
+        );
+        assert_eq!(callgate_daemon::config::redacted("nonsense"), "nonsense");
     }
 }

@@ -35,9 +35,12 @@ pub struct Daemon {
 impl Daemon {
     /// Opens the store, loads the table, binds every listener and starts serving.
     pub async fn start(config: &Config) -> anyhow::Result<Daemon> {
-        let store = Store::open(&config.db)
-            .await
-            .with_context(|| format!("opening the store at `{}`", config.db))?;
+        let store = Store::open(&config.db).await.with_context(|| {
+            format!(
+                "opening the store at `{}`",
+                crate::config::redacted(&config.db)
+            )
+        })?;
         if config.demo && store.is_empty().await? {
             let tenants = callgate::directory::parse(DEMO_DIRECTORY)
                 .context("the built-in demo directory")?;
@@ -49,6 +52,9 @@ impl Daemon {
             );
         }
         let table = Arc::new(Table::new());
+        table
+            .set_platform_emergency(config.emergency_numbers.iter().map(String::as_str))
+            .context("config key `emergency_numbers`")?;
         let (tenants, revision) = store.load_all().await.context("loading the grant table")?;
         table.replace_all(&tenants, revision);
         tracing::info!(tenants = tenants.len(), revision, "grant table loaded");

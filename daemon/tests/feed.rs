@@ -99,6 +99,7 @@ async fn join(path: &Path) -> (UnixStream, u64, Vec<String>) {
     let Message::Welcome {
         version: VERSION,
         revision,
+        ..
     } = recv(&mut s).await
     else {
         panic!("no welcome")

@@ -342,8 +342,18 @@ fn session(shared: &Shared, backoff: &mut Duration) -> Result<(), SessionError> 
 
     match next(&mut buf)? {
         Message::Welcome {
-            version: VERSION, ..
-        } => {}
+            version: VERSION,
+            emergency,
+            ..
+        } => {
+            // The daemon's platform emergency list, in place of the built-in default (the
+            // daemon checked it at start; were it unreadable, the list in force stays).
+            if !emergency.is_empty() {
+                let _ = shared
+                    .table
+                    .set_platform_emergency(emergency.iter().map(String::as_str));
+            }
+        }
         other => return Err(SessionError::Unexpected(other.kind())),
     }
     let count = match next(&mut buf)? {

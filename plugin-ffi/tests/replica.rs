@@ -228,6 +228,32 @@ fn deletes_and_resyncs_drop_tenants_the_daemon_no_longer_has() {
     rt.block_on(d2.shutdown());
 }
 
+/// "A platform-wide emergency list in the daemon config (a sensible international default)
+/// applies to every tenant, known or not" — in a replica too: the daemon sends its list in the
+/// feed's welcome. Here the platform adds `5551234`; an unknown tenant's call to it is denied
+/// before the replica hears from the daemon, and allowed (asserting no number) after.
+#[test]
+fn the_daemons_platform_emergency_numbers_reach_the_replica() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("feed.sock");
+    let rt = daemon::runtime();
+    let table = daemon::demo_table();
+    table
+        .set_platform_emergency(["112", "911", "5551234"])
+        .unwrap();
+    let client = Client::open(&socket, 0).unwrap();
+    let nowhere = |c: &Client| c.caller_id(c"nowhere", c"x", c"+15550100000").0;
+    assert_eq!(nowhere(&client).outcome, callgate_outcome::Deny as u32);
+    let _daemon = rt.block_on(daemon::start(&socket, table));
+    client.wait_for("the daemon's emergency list", |c| {
+        nowhere(c).outcome == ALLOW
+    });
+    assert_eq!(
+        nowhere(&client).reason,
+        callgate_reason::EmergencyNoCallerId as u32
+    );
+}
+
 #[test]
 fn waiting_for_a_snapshot_that_never_comes_fails_cleanly() {
     let dir = tempfile::tempdir().unwrap();
