@@ -23,4 +23,9 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
+# The code as written: formatted, and clean of every clippy lint the workspace sets (the
+# unwrap/expect/panic/indexing bans included), before anything runs.
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --release --locked -- -D warnings
+
 cargo test --workspace --release --locked
