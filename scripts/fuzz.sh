@@ -9,8 +9,10 @@
 #   SANITIZER=address scripts/fuzz.sh   # default `none`: the targets are safe Rust, and
 #                                       # unsanitized runs are several times faster
 #   MAX_LEN=20000 scripts/fuzz.sh       # largest input tried (default 8192 bytes)
-#   KEEP_GOING=1 scripts/fuzz.sh        # don't stop at the first crash (libFuzzer fork mode,
-#                                       # -ignore_crashes): every finding is saved
+#   STOP_AT_FIRST=1 scripts/fuzz.sh     # stop a target at its first finding; by default
+#                                       # libFuzzer's fork mode goes on (-ignore_crashes) and
+#                                       # saves every one, so an open regression among the
+#                                       # seeds doesn't stop the run
 #
 # The committed seeds (fuzz/corpus/<target>/, fuzz/regressions/<target>/) are read, never
 # written: what a run learns goes to fuzz/target/corpus/<target>/ (kept between runs, not
@@ -25,7 +27,7 @@ seconds="${1:-60}"
 sanitizer="${SANITIZER:-none}"
 max_len="${MAX_LEN:-8192}"
 mode=()
-[[ -n "${KEEP_GOING:-}" ]] && mode=(-fork=1 -ignore_crashes=1)
+[[ -z "${STOP_AT_FIRST:-}" ]] && mode=(-fork=1 -ignore_crashes=1)
 
 if ! rustup run nightly rustc --version >/dev/null 2>&1; then
   echo "the nightly toolchain is needed: rustup toolchain install nightly" >&2

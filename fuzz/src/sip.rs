@@ -49,7 +49,7 @@ pub fn endpoint() -> Sip {
 }
 
 /// One UDP datagram: from a stranger it is never answered; from a peer, any answer holds
-/// every invariant of [`check_answer`].
+/// every invariant of [`check_answer`], and its retransmission gets the same answer.
 pub fn check_datagram(data: &[u8]) {
     let sip = endpoint();
     assert!(
@@ -58,6 +58,9 @@ pub fn check_datagram(data: &[u8]) {
     );
     let reply = sip.handle(data, addr(PEER), "udp");
     check_answer(data, reply.as_deref(), "udp");
+    // A retransmission gets the very same answer (or none again).
+    let again = sip.handle(data, addr(PEER), "udp");
+    assert_eq!(reply, again, "a retransmission got another answer");
 }
 
 /// A TCP byte stream split at the points the input names: byte 0 is how many splits (mod 8),
