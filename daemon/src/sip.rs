@@ -189,6 +189,11 @@ impl Sip {
             metrics::counter!(telemetry::SIP_DROPPED, "why" => "not_a_peer").increment(1);
             return None;
         }
+        // An ACK is never answered (RFC 3261 §17.1.1.3), broken or not.
+        if bytes.starts_with(b"ACK ") {
+            metrics::counter!(telemetry::SIP_DROPPED, "why" => why).increment(1);
+            return None;
+        }
         if let Some(reply) = self.emergency_anyway(bytes, peer) {
             let answer = "emergency_302";
             metrics::counter!(telemetry::SIP_REQUESTS, "method" => "BROKEN", "answer" => answer)
