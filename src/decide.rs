@@ -270,6 +270,7 @@ impl Table {
     /// caller-ID rule. `dialed` may be digits or a whole `sip:`/`tel:`/`urn:service:` URI
     /// ([`dial::target`]). Emergency calls are never denied, whatever the tenant, user or
     /// table state, and never present a number the tenant doesn't own.
+    #[inline]
     pub fn check_caller_id<'p>(
         &self,
         tenant: &str,
@@ -277,8 +278,19 @@ impl Table {
         requested: Option<&str>,
         dialed: &str,
     ) -> CallerIdAnswer {
+        self.check_caller_id_as(tenant, user.into(), requested, dialed)
+    }
+
+    /// [`Table::check_caller_id`] for a [`Principal`] (compiled once, here).
+    pub fn check_caller_id_as(
+        &self,
+        tenant: &str,
+        user: Principal<'_>,
+        requested: Option<&str>,
+        dialed: &str,
+    ) -> CallerIdAnswer {
         let revision = self.revision();
-        let (user, target) = (user.into(), dial::target(dialed));
+        let target = dial::target(dialed);
         self.with_tenant(tenant, |t| {
             let emergency = self.is_emergency_target(target, |k| t.emergency.contains(k));
             caller_id_in(t, user.resolve(t), requested, emergency, revision)
@@ -322,14 +334,25 @@ impl Table {
     /// digits (a SIP front end decodes the Request-URI user's escapes) or a `sip:`/`tel:` URI,
     /// whose user part is taken as it is. An emergency target is allowed first; then a dial
     /// string with anything but dial characters is denied (`invalid_dial_string`).
+    #[inline]
     pub fn check_feature_code<'d, 'p>(
         &self,
         tenant: &str,
         user: impl Into<Principal<'p>>,
         dialed: &'d str,
     ) -> FeatureAnswer<'d> {
+        self.check_feature_code_as(tenant, user.into(), dialed)
+    }
+
+    /// [`Table::check_feature_code`] for a [`Principal`] (compiled once, here).
+    pub fn check_feature_code_as<'d>(
+        &self,
+        tenant: &str,
+        user: Principal<'_>,
+        dialed: &'d str,
+    ) -> FeatureAnswer<'d> {
         let revision = self.revision();
-        let (user, target) = (user.into(), dial::target(dialed));
+        let target = dial::target(dialed);
         self.with_tenant(tenant, |t| {
             let emergency = self.is_emergency_target(target, |k| t.emergency.contains(k));
             feature_code_in(t, user.resolve(t), dialed, emergency, revision)

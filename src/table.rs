@@ -195,11 +195,11 @@ impl Table {
     /// the same tenant.
     #[inline]
     pub fn with_tenant<R>(&self, tenant: &str, f: impl FnOnce(&CompiledTenant) -> R) -> Option<R> {
-        if let Some(t) = self.tenants.get(tenant) {
-            return Some(f(&t));
-        }
-        let canonical = canonical_tenant(tenant)?;
-        self.tenants.get(canonical.as_str()).map(|t| f(&t))
+        let t = match self.tenants.get(tenant) {
+            Some(t) => t,
+            None => self.tenants.get(canonical_tenant(tenant)?.as_str())?,
+        };
+        Some(f(&t))
     }
 
     /// A tenant, shared.
