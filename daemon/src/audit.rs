@@ -387,6 +387,10 @@ async fn write_with_retry<S: AuditSink>(sink: &S, records: &[AuditRecord], stopp
 /// What a change did to a tenant, precisely: for each list of the directory format, the
 /// items added (whole), removed (by key) and changed (before and after), and the tenant's own
 /// fields that changed. `None` on a side means the tenant didn't exist (created / deleted).
+///
+/// The plain, quadratic statement of the diff, kept as the oracle the store's linear
+/// `store::diff::tenant_diff` is tested against; the store never calls it.
+#[cfg(test)]
 pub fn tenant_diff(
     before: Option<&callgate::Tenant>,
     after: Option<&callgate::Tenant>,

@@ -1,5 +1,5 @@
 //! What a change did to a tenant, for the change log's `detail`: the same JSON as
-//! [`crate::audit::tenant_diff`], computed in time linear in the tenant's size (each list's
+//! `crate::audit::tenant_diff` (a test oracle), computed in time linear in the tenant's size (each list's
 //! items are matched by key through a hash map, not by scanning the other list for each), so
 //! re-importing a tenant of 80,000 changed users does not hold the writer lock for minutes.
 
