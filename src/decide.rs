@@ -290,13 +290,13 @@ impl Table {
         dialed: &str,
     ) -> CallerIdAnswer {
         let revision = self.revision();
-        let target = dial::target(dialed);
         self.with_tenant(tenant, |t| {
-            let emergency = self.is_emergency_target(target, |k| t.emergency.contains(k));
+            let emergency =
+                self.is_emergency_target(dial::target(dialed), |k| t.emergency.contains(k));
             caller_id_in(t, user.resolve(t), requested, emergency, revision)
         })
         .unwrap_or_else(|| {
-            let emergency = self.is_emergency_target(target, |_| false);
+            let emergency = self.is_emergency_target(dial::target(dialed), |_| false);
             unknown_tenant_caller_id(emergency, revision)
         })
     }
@@ -418,6 +418,7 @@ pub fn caller_id(
     caller_id_in(t, user, requested, t.is_emergency(dialed), revision)
 }
 
+#[inline]
 fn caller_id_in(
     t: &CompiledTenant,
     user: &str,
@@ -432,23 +433,12 @@ fn caller_id_in(
         revision,
     };
     let found = t.users.get(user).map(|(_, u)| u);
+    if emergency {
+        return emergency_caller_id(t, found, requested, revision);
+    }
     let requested = requested.filter(|r| !r.trim().is_empty());
     let requested_number = requested.and_then(E164::parse_lenient);
     let owned = requested_number.and_then(|n| t.number(n));
-
-    if emergency {
-        if let (Some(u), Some((pos, n))) = (found, owned)
-            && u.active
-            && may_present(t, u, pos)
-        {
-            return answer(Outcome::Allow, Some(n.number), Reason::EmergencyCall);
-        }
-        return match emergency_callback(t, found) {
-            Some(n) => answer(Outcome::Substitute, Some(n), Reason::EmergencyCallback),
-            // Never denied, and never with a number nobody checked: no caller ID at all.
-            None => answer(Outcome::Allow, None, Reason::EmergencyNoCallerId),
-        };
-    }
 
     // The user found above, held to the same rule as `active_user` (no second lookup).
     let u = match found {
@@ -467,6 +457,38 @@ fn caller_id_in(
             answer(Outcome::Allow, requested_number, Reason::NumberPermitted)
         }
         (Some(_), Some(_)) => fallback(Reason::NumberNotPermitted, Reason::NoPermittedCallerId),
+    }
+}
+
+/// The caller ID of an emergency call: never denied, and never a number nobody checked — the
+/// caller's permitted requested number, else the callback order, else no caller ID at all.
+/// Kept out of line (and cold) so the ordinary caller-ID check stays small.
+#[cold]
+#[inline(never)]
+fn emergency_caller_id(
+    t: &CompiledTenant,
+    found: Option<&UserEntry>,
+    requested: Option<&str>,
+    revision: u64,
+) -> CallerIdAnswer {
+    let answer = |outcome, caller_id, reason| CallerIdAnswer {
+        outcome,
+        caller_id,
+        reason,
+        revision,
+    };
+    let owned = requested
+        .and_then(E164::parse_lenient)
+        .and_then(|n| t.number(n));
+    if let (Some(u), Some((pos, n))) = (found, owned)
+        && u.active
+        && may_present(t, u, pos)
+    {
+        return answer(Outcome::Allow, Some(n.number), Reason::EmergencyCall);
+    }
+    match emergency_callback(t, found) {
+        Some(n) => answer(Outcome::Substitute, Some(n), Reason::EmergencyCallback),
+        None => answer(Outcome::Allow, None, Reason::EmergencyNoCallerId),
     }
 }
 

@@ -134,6 +134,7 @@ pub fn user_part(dialed: &str) -> &str {
 
 /// Reduces a dial string — bare digits, a `sip:`/`sips:`/`tel:` URI or a `urn:service:`
 /// URN, with parameters, percent-escapes and visual separators — to its [`Target`].
+#[inline]
 pub fn target(dialed: &str) -> Target {
     // Fast path, the common case: bare dial characters, as a trunk or a phone sends them,
     // one table lookup a byte.
@@ -307,6 +308,17 @@ mod tests {
 
     fn digits(s: &str) -> Target {
         Target::Digits(key(s).unwrap())
+    }
+
+    #[test]
+    fn a_key_with_more_digits_is_larger() {
+        // The table's one-comparison bound on its emergency list rests on this.
+        for n in 1..MAX_KEY_DIGITS {
+            // `#` packs highest, but a trailing `#` is dropped: the largest n-digit key.
+            let largest = key(&format!("{}*", "#".repeat(n - 1))).unwrap();
+            let smallest_longer = key(&"0".repeat(n + 1)).unwrap();
+            assert!(largest < smallest_longer, "{n} digits");
+        }
     }
 
     #[test]

@@ -38,6 +38,9 @@ pub struct Table {
     /// The platform-wide emergency numbers ([`dial::key`]s; 0 ends the list), honoured for
     /// every tenant, known or not. Atomics, so a check reads them without a lock.
     platform_emergency: [AtomicU64; MAX_PLATFORM_EMERGENCY],
+    /// The largest of `platform_emergency`: a key with more digits is always larger, so an
+    /// ordinary number (longer than any emergency number) is ruled out by one comparison.
+    platform_emergency_max: AtomicU64,
 }
 
 impl Default for Table {
@@ -46,6 +49,7 @@ impl Default for Table {
             tenants: DashMap::with_hasher_and_shard_amount(Hasher::default(), SHARDS),
             revision: AtomicU64::new(0),
             platform_emergency: std::array::from_fn(|_| AtomicU64::new(0)),
+            platform_emergency_max: AtomicU64::new(u64::MAX),
         };
         table.store_platform_emergency(&EmergencySet::lenient(dial::DEFAULT_EMERGENCY));
         table
@@ -99,10 +103,16 @@ impl Table {
     }
 
     fn store_platform_emergency(&self, set: &EmergencySet) {
+        // While the slots change, the bound lets every key through to them, so a check that
+        // races the change still sees each number that is in both the old and the new list.
+        self.platform_emergency_max
+            .store(u64::MAX, Ordering::SeqCst);
         let mut keys = set.keys().iter();
         for slot in &self.platform_emergency {
-            slot.store(keys.next().copied().unwrap_or(0), Ordering::Release);
+            slot.store(keys.next().copied().unwrap_or(0), Ordering::SeqCst);
         }
+        let max = set.keys().iter().copied().max().unwrap_or(0);
+        self.platform_emergency_max.store(max, Ordering::SeqCst);
     }
 
     /// The platform-wide emergency numbers, as dial strings.
@@ -117,6 +127,9 @@ impl Table {
 
     #[inline]
     fn is_platform_emergency(&self, key: u64) -> bool {
+        if key > self.platform_emergency_max.load(Ordering::Acquire) {
+            return false;
+        }
         for slot in &self.platform_emergency {
             match slot.load(Ordering::Relaxed) {
                 0 => return false,
