@@ -10,6 +10,7 @@
 pub mod answer;
 pub mod frame;
 pub mod message;
+pub mod syntax;
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -130,13 +131,8 @@ impl Sip {
         let incoming = match message::parse(bytes) {
             Ok(i) => i,
             Err(e) => {
-                let why = match e {
-                    ParseError::Malformed => "malformed",
-                    ParseError::MissingHeader => "missing_header",
-                    ParseError::ControlCharacter => "control_character",
-                    ParseError::BadRequestUri => "bad_request_uri",
-                };
-                return self.broken(bytes, peer, 400, "Bad Request", why);
+                let (code, phrase, why) = ParseError::status(e);
+                return self.broken(bytes, peer, code, phrase, why);
             }
         };
         let (method, reply) = match incoming {
@@ -158,14 +154,26 @@ impl Sip {
                 "CANCEL",
                 Some(Answer::new(481, "Call/Transaction Does Not Exist", &a, peer).finish()),
             ),
-            Incoming::Other(a, _) => (
-                "OTHER",
-                Some(
-                    Answer::new(405, "Method Not Allowed", &a, peer)
-                        .header("Allow", ALLOW)
-                        .finish(),
-                ),
-            ),
+            // RFC 3261 §8.2.1: a method the UAS "recognizes but does not support" gets 405;
+            // one it does not recognize at all gets 501 (§21.5.2, and RFC 4475 §3.1.1.2:
+            // "Endpoints will generate a 501 listing the methods they understand in an Allow
+            // header field"). Both list what callgate answers.
+            Incoming::Other(a, method) => {
+                let (code, phrase) = if message::is_known_method(&method) {
+                    (405, "Method Not Allowed")
+                } else {
+                    (501, "Not Implemented")
+                };
+                (
+                    "OTHER",
+                    Some(
+                        Answer::new(code, phrase, &a, peer)
+                            .header("Allow", ALLOW)
+                            .finish(),
+                    ),
+                )
+            }
+            Incoming::BadExtension(a, tags) => ("OPTIONS", Some(bad_extension(&a, &tags, peer))),
             Incoming::Invite(invite) => ("INVITE", Some(self.invite(invite, peer))),
         };
         let reply = reply.filter(fits);
@@ -222,7 +230,7 @@ impl Sip {
         if method != "INVITE" {
             return None;
         }
-        let mut a = frame::read_addressing(bytes)?;
+        let mut a = frame::read_addressing_for_emergency(bytes)?;
         let top = a.vias.first()?;
         let tenant = a
             .from
@@ -267,8 +275,17 @@ impl Sip {
         Some(reply).filter(fits)
     }
 
-    /// Decides an INVITE, or repeats the answer its first transmission got.
+    /// Decides an INVITE, or repeats the answer its first transmission got. One with a
+    /// `Require` gets 420, unless it is an emergency call (never refused).
     fn invite(&self, invite: Invite, peer: SocketAddr) -> Bytes {
+        if let Some(tags) = &invite.require
+            && !self
+                .state
+                .table()
+                .is_emergency(&invite.tenant, &invite.request_uri)
+        {
+            return bad_extension(&invite.addressing, tags, peer);
+        }
         let key = retransmission_key(&invite.addressing);
         if let Some(hit) = self
             .answered
@@ -418,6 +435,16 @@ fn principal(inv: &Invite) -> Principal<'_> {
     }
 }
 
+/// 420 with `Unsupported` listing every option tag of `Require` (callgate supports none):
+/// "If a UAS does not understand an option-tag listed in a Require header field, it MUST
+/// respond by generating a response with status code 420 (Bad Extension). The UAS MUST add an
+/// Unsupported header field" (RFC 3261 §8.2.2.3). The tags are tokens (checked by the parser).
+fn bad_extension(a: &frame::Addressing, tags: &str, peer: SocketAddr) -> Bytes {
+    Answer::new(420, "Bad Extension", a, peer)
+        .header("Unsupported", tags)
+        .finish()
+}
+
 /// Whether an answer is small enough to send (see [`MAX_ANSWER`]).
 fn fits(reply: &Bytes) -> bool {
     if reply.len() > MAX_ANSWER {
@@ -544,8 +571,12 @@ fn status_of(reply: &Bytes) -> &'static str {
         Some(b"400") => "400",
         Some(b"403") => "403",
         Some(b"405") => "405",
+        Some(b"416") => "416",
+        Some(b"420") => "420",
         Some(b"481") => "481",
         Some(b"500") => "500",
+        Some(b"501") => "501",
+        Some(b"505") => "505",
         Some(b"513") => "513",
         _ => "other",
     }

@@ -266,9 +266,17 @@ async fn malformed_truncated_and_oversized_messages() {
         .replace("Content-Length: 0", "Content-Length: 200");
     let r = udp_ask(d.sip, msg.as_bytes()).await.unwrap();
     assert!(r.starts_with("SIP/2.0 400"), "{r}");
-    // Missing Call-ID: unaddressable, dropped.
+    // Missing Call-ID: RFC 4475 §3.3.1 "Ideally, it will respond with a 400 Bad Request
+    // error." The client matches the answer by Via branch and CSeq (RFC 3261 §17.1.3); the
+    // Call-ID every response carries (§8.1.1) is filled in, never made of caller text.
     let msg = invite("c-noid", "101", "acme", "5551234", "").replace("Call-ID: c-noid\r\n", "");
-    assert_eq!(udp_ask(d.sip, msg.as_bytes()).await, None);
+    let r = udp_ask(d.sip, msg.as_bytes()).await.unwrap();
+    assert!(r.starts_with("SIP/2.0 400 Bad Request"), "{r}");
+    assert!(
+        header(&r, "Call-ID").unwrap().starts_with("callgate-"),
+        "{r}"
+    );
+    assert_eq!(header(&r, "CSeq"), Some("1 INVITE"));
     // Not SIP at all: dropped.
     assert_eq!(udp_ask(d.sip, b"\x00\x01\x02hello").await, None);
     // Oversized: 513.

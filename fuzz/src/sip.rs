@@ -145,17 +145,44 @@ fn serve(chunks: &[&[u8]]) -> Served {
 }
 
 /// The header values a request carries under one name (long or compact), in order, read
-/// leniently (lossy UTF-8, trimmed), from its header section.
+/// leniently (lossy UTF-8, trimmed of SP/HTAB) from its header section, unfolded as RFC 3261
+/// §7.3.1 says (a line starting with SP or HTAB continues the field before it, read as one
+/// SP); a line that is no `token: value` field is skipped, and so are its continuations.
 fn request_values(request: &[u8], long: &str, short: &str) -> Vec<String> {
     let bytes = &request[..request.len().min(MAX_MESSAGE)];
     let text = String::from_utf8_lossy(bytes);
     let head = text.split("\r\n\r\n").next().unwrap_or("");
-    let mut out = Vec::new();
+    let lws: &[char] = &[' ', '\t'];
+    let mut fields: Vec<(String, String)> = Vec::new();
+    let mut last_ok = false;
     for line in head.split("\r\n").skip(1) {
+        if line.starts_with(lws) {
+            let more = line.trim_matches(lws);
+            if let (true, Some((_, v)), false) = (last_ok, fields.last_mut(), more.is_empty()) {
+                if !v.is_empty() {
+                    v.push(' ');
+                }
+                v.push_str(more);
+            }
+            continue;
+        }
+        last_ok = false;
         let Some((name, value)) = line.split_once(':') else {
             continue;
         };
-        let (name, value) = (name.trim(), value.trim());
+        let name = name.trim_matches(lws);
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))
+        {
+            continue;
+        }
+        last_ok = true;
+        fields.push((name.to_string(), value.trim_matches(lws).to_string()));
+    }
+    let mut out = Vec::new();
+    for (name, value) in fields {
         if name.eq_ignore_ascii_case(long)
             || (!short.is_empty() && name.eq_ignore_ascii_case(short))
         {
@@ -163,18 +190,82 @@ fn request_values(request: &[u8], long: &str, short: &str) -> Vec<String> {
             // reads it: kept unsplit so that it never counts as readable.
             if long == "via" && !value.chars().any(char::is_control) {
                 out.extend(
-                    value
-                        .split(',')
-                        .map(str::trim)
-                        .filter(|v| !v.is_empty())
-                        .map(str::to_string),
+                    split_outside_quotes(&value)
+                        .into_iter()
+                        .map(|v| v.trim_matches(lws).to_string())
+                        .filter(|v| !v.is_empty()),
                 );
             } else {
-                out.push(value.to_string());
+                out.push(value);
             }
         }
     }
     out
+}
+
+/// Splits a header value at each comma outside a quoted string and outside `<…>`.
+fn split_outside_quotes(s: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut quoted, mut escaped, mut angle, mut start) = (false, false, false, 0);
+    for (i, b) in s.bytes().enumerate() {
+        if quoted {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                quoted = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => quoted = true,
+            b'<' => angle = true,
+            b'>' => angle = false,
+            b',' if !angle => {
+                out.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&s[start..]);
+    out
+}
+
+/// A Via with all its LWS and empty parameters taken out: the daemon echoes Via values in
+/// that canonical form (`SIP / 2.0 / UDP h ; ;branch=1` → `SIP/2.0/UDP h;branch=1`).
+fn squash(via: &str) -> String {
+    let no_lws: String = via.chars().filter(|c| *c != ' ' && *c != '\t').collect();
+    no_lws
+        .split(';')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+/// Whether an echoed From/To value is a request's `sent` value stripped down: `<URI>` and
+/// maybe parameters, each found verbatim in `sent` (a display name the daemon could not
+/// read, or one holding a control character, is dropped: RFC 3261 §20.20 "the display name
+/// … do[es] not affect matching").
+fn stripped_from(value: &str, sent: &str) -> bool {
+    let Some(rest) = value.strip_prefix('<') else {
+        return false;
+    };
+    let Some((uri, params)) = rest.split_once('>') else {
+        return false;
+    };
+    !uri.is_empty() && sent.contains(uri) && sent.contains(params.trim())
+}
+
+/// The From the daemon fills in when a request has none it can echo.
+const ANONYMOUS_FROM: &str = "<sip:anonymous@anonymous.invalid>;tag=callgate";
+
+/// The To the daemon fills in when a request has none it can echo: its Request-URI.
+fn filled_to(request: &[u8]) -> Option<String> {
+    let first = request.split(|b| *b == b'\r').next()?;
+    let line = std::str::from_utf8(first).ok()?;
+    Some(format!("<{}>", line.split(' ').nth(1)?))
 }
 
 /// A control character no header value may hold (HTAB aside).
@@ -303,7 +394,7 @@ pub fn check_answer(request: &[u8], reply: Option<&[u8]>, transport: &str) {
     let vias = r.all("Via");
     assert!(!vias.is_empty(), "an answer without a Via");
     let request_vias = request_values(request, "via", "v");
-    let sent_by = |v: &str| v.split(';').next().unwrap_or("").trim().to_string();
+    let sent_by = |v: &str| squash(v.split(';').next().unwrap_or(""));
     assert!(
         request_vias.iter().any(|v| sent_by(v) == sent_by(vias[0])),
         "top Via `{}` is not the request's",
@@ -311,12 +402,13 @@ pub fn check_answer(request: &[u8], reply: Option<&[u8]>, transport: &str) {
     );
     for via in &vias[1..] {
         assert!(
-            request_vias.iter().any(|v| v.trim() == via.trim()),
+            request_vias.iter().any(|v| squash(v) == squash(via)),
             "Via `{via}` is not the request's"
         );
     }
     // A header the request carried readably (no control character) is echoed exactly once;
-    // one it lacked may be missing from a 400 (nothing to echo) or filled in.
+    // one it lacked (or that can't be echoed) is filled in with a fixed value, so that every
+    // answer is a well-formed response (RFC 3261 §8.1.1), or, from older daemons, missing.
     let readable = |sent: &[String]| sent.iter().any(|s| !s.chars().any(char::is_control));
     let echoed = |name: &str, long: &str, short: &str, fill: &dyn Fn(&str) -> bool| {
         let sent = request_values(request, long, short);
@@ -329,11 +421,28 @@ pub fn check_answer(request: &[u8], reply: Option<&[u8]>, transport: &str) {
             "`{name}: {value}` is not the request's ({sent:?})"
         );
     };
-    echoed("Call-ID", "call-id", "i", &|v| v.starts_with("callgate-"));
+    let call_id_sent = request_values(request, "call-id", "i");
+    if !readable(&call_id_sent) {
+        // Filled in: `callgate-<hash>`, never a caller's text.
+        let id = r.one("Call-ID");
+        assert!(
+            id.strip_prefix("callgate-")
+                .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit())),
+            "`Call-ID: {id}` is not the request's"
+        );
+    } else {
+        echoed("Call-ID", "call-id", "i", &|v| v.starts_with("callgate-"));
+    }
     echoed("CSeq", "cseq", "", &|v| message::cseq_matches(v, "INVITE"));
-    echoed("From", "from", "f", &|v| {
-        v == "<sip:anonymous@anonymous.invalid>;tag=callgate"
-    });
+    let from_sent = request_values(request, "from", "f");
+    let from = r.one("From").trim();
+    assert!(
+        from == ANONYMOUS_FROM
+            || from_sent
+                .iter()
+                .any(|s| s.trim() == from || stripped_from(from, s)),
+        "`From: {from}` is not the request's ({from_sent:?})"
+    );
     let to_sent = request_values(request, "to", "t");
     if r.all("To").is_empty() && !readable(&to_sent) {
         return check_decision(request, &r, emergency, from_tenant.as_deref(), transport);
@@ -344,10 +453,12 @@ pub fn check_answer(request: &[u8], reply: Option<&[u8]>, transport: &str) {
         _ => to,
     };
     assert!(
-        to_sent
-            .iter()
-            .any(|s| s.trim() == to.trim() || s.trim() == untagged.trim())
-            || (filled_in && invite_uri.is_some_and(|u| untagged == format!("<{u}>"))),
+        to_sent.iter().any(|s| s.trim() == to.trim()
+            || s.trim() == untagged.trim()
+            || stripped_from(to.trim(), s)
+            || stripped_from(untagged.trim(), s))
+            || filled_to(request).is_some_and(|u| untagged == u)
+            || untagged == "<sip:anonymous@anonymous.invalid>",
         "`To: {to}` is not the request's ({to_sent:?})"
     );
 

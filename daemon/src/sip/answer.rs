@@ -111,12 +111,14 @@ impl Answer {
 }
 
 fn has_tag(to: &str) -> bool {
-    // The tag is a header parameter: after the name-addr's closing `>` if there is one.
+    // The tag is a header parameter: after the name-addr's closing `>` if there is one; LWS
+    // may surround its `=` (RFC 3261 §25.1 EQUAL).
     let params = to.rfind('>').map_or(to, |i| to.get(i..).unwrap_or(""));
-    params
-        .split(';')
-        .skip(1)
-        .any(|p| p.trim().to_ascii_lowercase().starts_with("tag="))
+    params.split(';').skip(1).any(|p| {
+        p.split('=')
+            .next()
+            .is_some_and(|name| name.trim().eq_ignore_ascii_case("tag"))
+    })
 }
 
 /// A To tag that is the same for every retransmission of a request (so a retransmitted
@@ -250,5 +252,6 @@ mod tests {
         assert!(has_tag("<sip:a@b>;tag=x"));
         assert!(!has_tag("<sip:a@b;tag=x>"));
         assert!(!has_tag("sip:a@b"));
+        assert!(has_tag("sip:a@b ;   tag    = 1918181833n"));
     }
 }

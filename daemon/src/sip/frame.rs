@@ -1,6 +1,8 @@
 //! Bytes → frames: where one SIP message ends on a TCP stream, whether a datagram holds a
 //! whole one, and — for messages too broken to parse — the few headers a response needs.
 
+use super::syntax;
+
 /// The largest message accepted, headers and body.
 pub const MAX_MESSAGE: usize = 16 * 1024;
 
@@ -76,12 +78,18 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-/// The `Content-Length` (or compact `l`) of a header section: ASCII digits only, and every
-/// copy of the header agreeing; a value past `usize` is an error, never a wrapped number.
+/// The `Content-Length` (or compact `l`) of a header section: ASCII digits only, and at most
+/// one such header ("Multiple conflicting Content-Length header field values … equivalent to
+/// an invalid Content-Length value", RFC 4475 §3.3.9; callgate refuses agreeing copies too);
+/// a value past `usize` is an error, never a wrapped number.
 fn content_length(head: &[u8]) -> Result<Option<usize>, ()> {
     let mut found = None;
     for line in head.split(|b| *b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
+        // A continuation line (RFC 3261 §7.3.1) is never a header of its own.
+        if line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
+            continue;
+        }
         let Some(colon) = line.iter().position(|b| *b == b':') else {
             continue;
         };
@@ -89,17 +97,13 @@ fn content_length(head: &[u8]) -> Result<Option<usize>, ()> {
         let name = trim(name);
         if name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l") {
             let value = trim(value.get(1..).unwrap_or(&[]));
-            if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+            if value.is_empty() || !value.iter().all(u8::is_ascii_digit) || found.is_some() {
                 return Err(());
             }
             let n = value.iter().try_fold(0usize, |n, d| {
                 n.checked_mul(10)?.checked_add(usize::from(d - b'0'))
             });
-            match (n, found) {
-                (None, _) => return Err(()),
-                (Some(n), Some(before)) if n != before => return Err(()),
-                (Some(n), _) => found = Some(n),
-            }
+            found = Some(n.ok_or(())?);
         }
     }
     Ok(found)
@@ -135,47 +139,127 @@ pub struct Addressing {
 }
 
 /// Reads [`Addressing`] from raw bytes; `None` when a response couldn't be matched to a
-/// transaction (no `Via`, `Call-ID` or `CSeq`), so the message must be dropped.
+/// transaction (no readable `Via`, or no `CSeq`), so the message must be dropped. What else
+/// is missing is filled in, so that the answer is still a well-formed response (RFC 3261
+/// §8.1.1: every message carries To, From, Call-ID; a client matches it by the Via branch and
+/// CSeq, §17.1.3): a Call-ID made from the Via, an anonymous From, a To of the Request-URI.
 pub fn addressing(bytes: &[u8]) -> Option<Addressing> {
-    let a = read_addressing(bytes)?;
-    (a.is_request && !a.vias.is_empty() && !a.call_id.is_empty() && !a.cseq.is_empty()).then_some(a)
+    let mut a = read_addressing(bytes)?;
+    if !(a.is_request && !a.vias.is_empty() && !a.cseq.is_empty()) {
+        return None;
+    }
+    fill_in(&mut a, bytes);
+    Some(a)
 }
 
-/// Reads whatever [`Addressing`] headers a message has, skipping any value with a control
-/// character; `None` only when the bytes have no first line at all.
+/// Fills in a missing Call-ID, From and To (see [`addressing`]).
+pub fn fill_in(a: &mut Addressing, bytes: &[u8]) {
+    if a.call_id.is_empty() {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = foldhash::fast::FixedState::with_seed(7).build_hasher();
+        h.write(a.vias.first().map_or("", String::as_str).as_bytes());
+        a.call_id = format!("callgate-{:x}", h.finish());
+    }
+    if a.from.is_none() {
+        a.from = Some(ANONYMOUS_FROM.into());
+    }
+    if a.to.is_none() {
+        let uri = request_uri(bytes).unwrap_or("sip:anonymous@anonymous.invalid");
+        a.to = Some(format!("<{uri}>"));
+    }
+}
+
+/// The From an answer gets when the request had none.
+pub const ANONYMOUS_FROM: &str = "<sip:anonymous@anonymous.invalid>;tag=callgate";
+
+/// The Request-URI of a request line of any SIP version, if it is visible ASCII.
+fn request_uri(bytes: &[u8]) -> Option<&str> {
+    let end = find(bytes, b"\r\n").unwrap_or(bytes.len());
+    let line = std::str::from_utf8(bytes.get(..end)?).ok()?;
+    let uri = line.split(' ').nth(1)?;
+    (!uri.is_empty()
+        && uri
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"<>\"".contains(&b)))
+    .then_some(uri)
+}
+
+/// Reads whatever [`Addressing`] headers a message has (unfolded; the first of each
+/// single-valued one), skipping any value with a control character and any Via value that
+/// isn't one; `None` only when the bytes have no first line at all.
 pub fn read_addressing(bytes: &[u8]) -> Option<Addressing> {
+    read_addressing_with(bytes, false)
+}
+
+/// The same, for an emergency INVITE, which is never left unanswered while it has a Via to
+/// answer along: when no Via value reads as one, the raw values (free of control
+/// characters) are kept.
+pub fn read_addressing_for_emergency(bytes: &[u8]) -> Option<Addressing> {
+    read_addressing_with(bytes, true)
+}
+
+fn read_addressing_with(bytes: &[u8], raw_vias: bool) -> Option<Addressing> {
     let text = String::from_utf8_lossy(bytes.get(..bytes.len().min(MAX_MESSAGE))?);
     let head = text.split("\r\n\r\n").next()?;
     let mut lines = head.split("\r\n");
     let first = lines.next()?;
+    // A request line: `method SP uri SP SIP/x.y`, whatever the version (a 505 is answered).
+    let is_request = !first.starts_with("SIP/")
+        && first
+            .split_whitespace()
+            .last()
+            .is_some_and(|v| v.starts_with("SIP/"));
     let mut a = Addressing {
-        is_request: !first.starts_with("SIP/") && first.contains("SIP/2.0"),
+        is_request,
         ..Addressing::default()
     };
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        let (name, value) = (name.trim(), value.trim().to_string());
-        if value.chars().any(|c| c.is_control()) {
-            continue;
-        }
-        match name.to_ascii_lowercase().as_str() {
-            "via" | "v" => a.vias.extend(
-                value
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|v| !v.is_empty())
-                    .map(str::to_string),
-            ),
-            "from" | "f" => a.from = Some(value),
-            "to" | "t" => a.to = Some(value),
-            "call-id" | "i" => a.call_id = value,
-            "cseq" => a.cseq = value,
-            _ => {}
+    let mut raw = Vec::new();
+    for f in syntax::fields_lenient(lines) {
+        let value: &str = &f.value;
+        let control = value.bytes().any(super::message::is_forbidden);
+        if f.is("via", "v") {
+            if !control {
+                for v in syntax::split_outside_quotes(value, b',') {
+                    match syntax::via(v, false) {
+                        Some(via) => a.vias.push(via),
+                        None if raw_vias && !v.trim().is_empty() => {
+                            raw.push(v.trim().to_string());
+                        }
+                        None => {}
+                    }
+                }
+            }
+        } else if f.is("from", "f") {
+            if a.from.is_none() {
+                a.from = echoable(value);
+            }
+        } else if f.is("to", "t") {
+            if a.to.is_none() {
+                a.to = echoable(value);
+            }
+        } else if f.is("call-id", "i") {
+            if a.call_id.is_empty() && !control {
+                a.call_id = value.to_string();
+            }
+        } else if f.is("cseq", "") && a.cseq.is_empty() && !control {
+            a.cseq = value.to_string();
         }
     }
+    if a.vias.is_empty() {
+        a.vias = raw;
+    }
     Some(a)
+}
+
+/// A From/To value an answer may echo: as sent if it is well-formed (without a display name
+/// holding a control character), else its URI and parameters alone; `None` if neither is
+/// to be had (then it is filled in, see [`fill_in`]).
+fn echoable(value: &str) -> Option<String> {
+    if syntax::name_addr(value).is_some() {
+        let v = syntax::echoable_address(value);
+        return (!v.bytes().any(super::message::is_forbidden)).then(|| v.into_owned());
+    }
+    syntax::repaired_address(value)
 }
 
 #[cfg(test)]

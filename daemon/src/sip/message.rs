@@ -1,9 +1,11 @@
-//! Frame → request: a SIP message read by hand (request line and header lines, no body),
-//! reduced to what callgate answers with. Every header value is checked: a CR, LF or other
-//! control character (HTAB aside) anywhere refuses the request, so nothing a caller sends
-//! can reach an answer's header section unchecked.
+//! Frame → request: a SIP message read by hand (request line and header lines, unfolded; no
+//! body), reduced to what callgate answers with. Every header value is checked: a CR or LF
+//! anywhere, or another control character (HTAB aside) anywhere but escaped in a From/To
+//! display name, refuses the request; such a display name is never echoed. So nothing a
+//! caller sends can reach an answer's header section unchecked.
 
 use super::frame::{self, Addressing};
+use super::syntax;
 
 /// A request callgate answers, or why it can't.
 #[derive(Debug)]
@@ -16,8 +18,10 @@ pub enum Incoming {
     Ack,
     /// A CANCEL for a transaction already answered.
     Cancel(Addressing),
-    /// Any other method.
+    /// Any other method: 405 if callgate knows it, else 501 (both with `Allow`).
     Other(Addressing, String),
+    /// An OPTIONS with a `Require` callgate doesn't support (every option tag): 420.
+    BadExtension(Addressing, String),
     /// A response (we send none that expect one): dropped.
     Response,
 }
@@ -40,9 +44,12 @@ pub struct Invite {
     pub user: Option<String>,
     /// `P-Preferred-Identity`'s user, else `X-Callgate-Caller-Id`.
     pub requested: Option<String>,
+    /// The option tags of `Require` (callgate supports none): a 420 unless the INVITE is an
+    /// emergency call, which is never refused.
+    pub require: Option<String>,
 }
 
-/// Why a message couldn't be read.
+/// Why a message couldn't be read, or can't be served; each maps to one answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
     /// Not SIP at all, or broken beyond reading.
@@ -55,9 +62,38 @@ pub enum ParseError {
     /// A CR, LF or other control character inside the request line or a header value.
     #[error("control character in a header")]
     ControlCharacter,
-    /// A Request-URI that isn't a `sip:`, `sips:`, `tel:` or `urn:` URI of visible ASCII.
+    /// A Request-URI that isn't a URI of visible ASCII, or a SIP URI with headers.
     #[error("unreadable request-uri")]
     BadRequestUri,
+    /// A header that may appear once appears twice (To, From, Call-ID, CSeq, Max-Forwards).
+    #[error("duplicate header")]
+    Duplicate,
+    /// A header value outside its grammar or range (Via, From, To, Contact, CSeq,
+    /// Max-Forwards, Require).
+    #[error("malformed header value")]
+    BadValue,
+    /// A SIP version other than 2.0 (answered 505).
+    #[error("unsupported SIP version")]
+    Version,
+    /// A Request-URI scheme callgate can't serve (answered 416).
+    #[error("unsupported request-uri scheme")]
+    UnsupportedScheme,
+}
+
+impl ParseError {
+    /// The answer's status code and reason phrase, and the metrics label.
+    pub fn status(self) -> (u16, &'static str, &'static str) {
+        match self {
+            ParseError::Malformed => (400, "Bad Request", "malformed"),
+            ParseError::MissingHeader => (400, "Bad Request", "missing_header"),
+            ParseError::ControlCharacter => (400, "Bad Request", "control_character"),
+            ParseError::BadRequestUri => (400, "Bad Request", "bad_request_uri"),
+            ParseError::Duplicate => (400, "Bad Request", "duplicate_header"),
+            ParseError::BadValue => (400, "Bad Request", "bad_header_value"),
+            ParseError::Version => (505, "Version Not Supported", "version"),
+            ParseError::UnsupportedScheme => (416, "Unsupported URI Scheme", "uri_scheme"),
+        }
+    }
 }
 
 /// A control character a header value may not hold (HTAB is allowed, RFC 3261 §25.1).
@@ -66,9 +102,38 @@ pub fn is_forbidden(b: u8) -> bool {
     ((b < 0x20) & (b != b'\t')) | (b == 0x7f)
 }
 
+/// Methods RFC 3261 and its extensions define that callgate does not serve: answered 405
+/// ("the UAS recognizes but does not support the method", RFC 3261 §8.2.1); any other
+/// unknown method gets 501 (§21.5.2).
+pub const KNOWN_METHODS: [&str; 10] = [
+    "REGISTER",
+    "BYE",
+    "PRACK",
+    "SUBSCRIBE",
+    "NOTIFY",
+    "PUBLISH",
+    "INFO",
+    "REFER",
+    "MESSAGE",
+    "UPDATE",
+];
+
+/// Whether `method` is one callgate recognizes (served or not).
+pub fn is_known_method(method: &str) -> bool {
+    matches!(method, "INVITE" | "ACK" | "CANCEL" | "OPTIONS") || KNOWN_METHODS.contains(&method)
+}
+
 /// The method and Request-URI of a request's first line, checked: a method token, one space,
 /// a Request-URI of visible ASCII, one space, `SIP/2.0`. `None` for anything else.
 pub fn request_line(bytes: &[u8]) -> Option<(&str, &str)> {
+    match request_line_any_version(bytes)? {
+        (method, uri, "SIP/2.0") => Some((method, uri)),
+        _ => None,
+    }
+}
+
+/// The same, for any `SIP/<digits>.<digits>` version.
+fn request_line_any_version(bytes: &[u8]) -> Option<(&str, &str, &str)> {
     let end = bytes
         .windows(2)
         .position(|w| w == b"\r\n")
@@ -76,44 +141,61 @@ pub fn request_line(bytes: &[u8]) -> Option<(&str, &str)> {
     let line = std::str::from_utf8(bytes.get(..end)?).ok()?;
     let mut parts = line.split(' ');
     let (method, uri, version) = (parts.next()?, parts.next()?, parts.next()?);
-    let token = |s: &str| {
-        !s.is_empty()
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))
-    };
     let visible = |s: &str| {
         !s.is_empty()
             && s.bytes()
                 .all(|b| b.is_ascii_graphic() && !b"<>\"".contains(&b))
     };
-    (parts.next().is_none() && token(method) && visible(uri) && version == "SIP/2.0")
-        .then_some((method, uri))
+    let version_ok = version.strip_prefix("SIP/").is_some_and(|v| {
+        v.split_once('.').is_some_and(|(major, minor)| {
+            [major, minor]
+                .iter()
+                .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+    });
+    (parts.next().is_none() && syntax::is_token(method) && visible(uri) && version_ok)
+        .then_some((method, uri, version))
 }
 
 /// Parses one whole message. Only an INVITE's From and Request-URI are read further; every
-/// header value is checked for control characters first.
+/// header value is checked for control characters first. RFC 3261 §8.2's order: the message
+/// (400, 505), the method (405, 501), the Request-URI (416), Require (420).
 pub fn parse(bytes: &[u8]) -> Result<Incoming, ParseError> {
     if bytes.starts_with(b"SIP/") {
         return Ok(Incoming::Response);
     }
     let head_end = frame::head_end(bytes).ok_or(ParseError::Malformed)?;
     let head = bytes.get(..head_end).ok_or(ParseError::Malformed)?;
-    if head
-        .iter()
-        .any(|b| is_forbidden(*b) && *b != b'\r' && *b != b'\n')
-    {
-        return Err(ParseError::ControlCharacter);
-    }
     let head = std::str::from_utf8(head).map_err(|_| ParseError::Malformed)?;
     let mut lines = head.split("\r\n");
     let first = lines.next().ok_or(ParseError::Malformed)?;
-    let (method, uri) = request_line(first.as_bytes()).ok_or_else(|| {
+    let (method, uri, version) = request_line_any_version(first.as_bytes()).ok_or_else(|| {
         if first.bytes().any(is_forbidden) {
             ParseError::ControlCharacter
         } else {
             ParseError::Malformed
         }
     })?;
+    let fields = syntax::fields(lines).map_err(|_| {
+        if head.split("\r\n").any(|l| l.bytes().any(is_forbidden)) {
+            ParseError::ControlCharacter
+        } else {
+            ParseError::Malformed
+        }
+    })?;
+    for f in &fields {
+        // A control character may only sit escaped in a From/To display name (RFC 3261
+        // §25.1 quoted-pair); those are checked, and dropped from answers, below.
+        if f.value.bytes().any(is_forbidden) && !(f.is("from", "f") || f.is("to", "t")) {
+            return Err(ParseError::ControlCharacter);
+        }
+        if f.value.contains(['\r', '\n']) {
+            return Err(ParseError::ControlCharacter);
+        }
+    }
+    if version != "SIP/2.0" {
+        return Err(ParseError::Version);
+    }
 
     let mut a = Addressing {
         is_request: true,
@@ -123,47 +205,63 @@ pub fn parse(bytes: &[u8]) -> Result<Incoming, ParseError> {
     let mut user = None;
     let mut ppi = None;
     let mut x_caller_id = None;
-    for line in lines {
-        // A bare CR or LF inside a line (the only control characters left): an injection.
-        if line.bytes().any(is_forbidden) {
-            return Err(ParseError::ControlCharacter);
+    let mut require: Vec<&str> = Vec::new();
+    let mut seen = [false; 5];
+    let mut once = |i: usize| -> Result<(), ParseError> {
+        let slot = seen.get_mut(i).ok_or(ParseError::Malformed)?;
+        if std::mem::replace(slot, true) {
+            Err(ParseError::Duplicate)
+        } else {
+            Ok(())
         }
-        if line.starts_with([' ', '\t']) {
-            // Header folding (obsolete LWS continuation): no proxy callgate serves sends it.
-            return Err(ParseError::Malformed);
-        }
-        let (name, value) = line.split_once(':').ok_or(ParseError::Malformed)?;
-        let (name, value) = (
-            name.trim_end_matches([' ', '\t']),
-            value.trim_matches([' ', '\t']),
-        );
-        let is = |long: &str, short: &str| {
-            name.eq_ignore_ascii_case(long)
-                || (!short.is_empty() && name.eq_ignore_ascii_case(short))
-        };
-        if is("via", "v") {
+    };
+    for f in &fields {
+        let value: &str = &f.value;
+        if f.is("via", "v") {
             // A Via header may carry several comma-separated values (RFC 3261 §7.3.1).
-            a.vias.extend(
-                value
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|v| !v.is_empty())
-                    .map(str::to_string),
-            );
-        } else if is("from", "f") {
-            a.from = Some(value.to_string());
+            for v in syntax::split_outside_quotes(value, b',') {
+                a.vias
+                    .push(syntax::via(v, true).ok_or(ParseError::BadValue)?);
+            }
+        } else if f.is("from", "f") {
+            once(0)?;
+            syntax::name_addr(value).ok_or(ParseError::BadValue)?;
+            a.from = Some(syntax::echoable_address(value).into_owned());
             from_value = Some(value);
-        } else if is("to", "t") {
-            a.to = Some(value.to_string());
-        } else if is("call-id", "i") {
+        } else if f.is("to", "t") {
+            once(1)?;
+            syntax::name_addr(value).ok_or(ParseError::BadValue)?;
+            a.to = Some(syntax::echoable_address(value).into_owned());
+        } else if f.is("call-id", "i") {
+            once(2)?;
             a.call_id = value.to_string();
-        } else if is("cseq", "") {
+        } else if f.is("cseq", "") {
+            once(3)?;
             a.cseq = value.to_string();
-        } else if is("x-callgate-user", "") {
+        } else if f.is("max-forwards", "") {
+            once(4)?;
+            // 1*DIGIT, at most 255 (RFC 3261 §20.22, RFC 4475 §3.1.2.4).
+            if value.is_empty()
+                || !value.bytes().all(|b| b.is_ascii_digit())
+                || value.trim_start_matches('0').len() > 3
+                || value.parse::<u16>().map_or(true, |n| n > 255)
+            {
+                return Err(ParseError::BadValue);
+            }
+        } else if f.is("contact", "m") {
+            // A Contact URI with headers must be in name-addr form (RFC 4475 §3.1.2.13).
+            for c in syntax::split_outside_quotes(value, b',') {
+                if !c.contains('<') && c.contains('?') {
+                    return Err(ParseError::BadValue);
+                }
+            }
+        } else if f.is("require", "") {
+            require.extend(syntax::option_tags(value).ok_or(ParseError::BadValue)?);
+        } else if f.is("x-callgate-user", "") {
             user = Some(value.to_string());
-        } else if is("p-preferred-identity", "") {
+        } else if f.is("p-preferred-identity", "") {
             ppi = uri_user(value);
-        } else if is("x-callgate-caller-id", "") {
+        } else if f.is("x-callgate-caller-id", "") {
             x_caller_id = Some(value.to_string());
         }
     }
@@ -175,31 +273,87 @@ pub fn parse(bytes: &[u8]) -> Result<Incoming, ParseError> {
     {
         return Err(ParseError::MissingHeader);
     }
-    if !cseq_matches(&a.cseq, method) {
+    let cseq_method = cseq_method(&a.cseq).ok_or(ParseError::BadValue)?;
+    // An unknown method is 501 even when CSeq names another (RFC 4475 §3.1.2.18: "choosing a
+    // 501 (particularly at proxies) has better future-proof characteristics").
+    if !is_known_method(method) {
+        return Ok(Incoming::Other(a, method.to_string()));
+    }
+    if cseq_method != method {
         return Err(ParseError::MissingHeader);
     }
-
-    match method {
-        "ACK" => Ok(Incoming::Ack),
-        "OPTIONS" => Ok(Incoming::Options(a)),
-        "CANCEL" => Ok(Incoming::Cancel(a)),
-        "INVITE" => {
-            let (tenant, from_user) = from_value
-                .and_then(from_identity)
-                .ok_or(ParseError::MissingHeader)?;
-            let dialed = dialed(uri).ok_or(ParseError::BadRequestUri)?;
-            Ok(Incoming::Invite(Invite {
-                addressing: a,
-                request_uri: uri.to_string(),
-                dialed,
-                tenant,
-                from_user,
-                user: user.filter(|u| !u.is_empty()),
-                requested: ppi.or(x_caller_id).filter(|r| !r.is_empty()),
-            }))
-        }
-        other => Ok(Incoming::Other(a, other.to_string())),
+    if method == "ACK" {
+        return Ok(Incoming::Ack);
     }
+    if method == "CANCEL" {
+        return Ok(Incoming::Cancel(a));
+    }
+    if !matches!(method, "INVITE" | "OPTIONS") {
+        return Ok(Incoming::Other(a, method.to_string()));
+    }
+    check_request_uri(uri)?;
+    let require = (!require.is_empty()).then(|| require.join(", "));
+    if method == "OPTIONS" {
+        return Ok(match require {
+            Some(tags) => Incoming::BadExtension(a, tags),
+            None => Incoming::Options(a),
+        });
+    }
+    let (tenant, from_user) = from_value
+        .and_then(from_identity)
+        .ok_or(ParseError::MissingHeader)?;
+    let dialed = dialed(uri).ok_or(ParseError::UnsupportedScheme)?;
+    Ok(Incoming::Invite(Invite {
+        addressing: a,
+        request_uri: uri.to_string(),
+        dialed,
+        tenant,
+        from_user,
+        user: user.filter(|u| !u.is_empty()),
+        requested: ppi.or(x_caller_id).filter(|r| !r.is_empty()),
+        require,
+    }))
+}
+
+/// The Request-URI: a scheme (RFC 3986: `ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )`), one
+/// callgate serves (`sip`, `sips`, `tel`, `urn`; else 416, RFC 3261 §8.2.2.1), and for SIP
+/// URIs no headers (RFC 3261 §19.1.1: headers are "not allowed" in a Request-URI).
+fn check_request_uri(uri: &str) -> Result<(), ParseError> {
+    let (scheme, rest) = uri.split_once(':').ok_or(ParseError::BadRequestUri)?;
+    let scheme_ok = scheme
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic())
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
+    if !scheme_ok {
+        return Err(ParseError::BadRequestUri);
+    }
+    let lower = scheme.to_ascii_lowercase();
+    match lower.as_str() {
+        "sip" | "sips" => {
+            let host_part = rest.split_once('@').map_or(rest, |(_, h)| h);
+            if host_part.contains('?') || host_part.is_empty() {
+                return Err(ParseError::BadRequestUri);
+            }
+            Ok(())
+        }
+        "tel" | "urn" => Ok(()),
+        _ => Err(ParseError::UnsupportedScheme),
+    }
+}
+
+/// The method a CSeq names, if its number is a 32-bit unsigned integer (RFC 3261 §8.1.1.5).
+fn cseq_method(cseq: &str) -> Option<&str> {
+    let mut parts = cseq.split_whitespace();
+    let n = parts.next()?;
+    let method = parts.next()?;
+    (n.bytes().all(|b| b.is_ascii_digit())
+        && n.parse::<u32>().is_ok()
+        && syntax::is_token(method)
+        && parts.next().is_none())
+    .then_some(method)
 }
 
 /// CSeq: a 32-bit sequence number and the request's own method (RFC 3261 §8.1.1.5).
@@ -355,10 +509,64 @@ mod tests {
                 ("acme", "101")
             );
         }
-        assert!(matches!(
-            parse(&invite("http://x", "")),
-            Err(ParseError::BadRequestUri)
-        ));
+        // RFC 3261 §8.2.2.1: "If the Request-URI uses a scheme not supported by the UAS, it
+        // SHOULD reject the request with a 416 (Unsupported URI Scheme) response."
+        assert_eq!(
+            parse(&invite("http://x", "")).err(),
+            Some(ParseError::UnsupportedScheme)
+        );
+        // RFC 4475 §3.1.2.11: headers in a Request-URI are malformed.
+        assert_eq!(
+            parse(&invite(
+                "sip:user@example.com?Route=%3Csip:example.com%3E",
+                ""
+            ))
+            .err(),
+            Some(ParseError::BadRequestUri)
+        );
+    }
+
+    #[test]
+    fn folded_and_compact_headers_are_read() {
+        // RFC 3261 §7.3.1: a header field value may be folded onto several lines.
+        let msg = b"INVITE sip:1@acme SIP/2.0\r\nv: SIP / 2.0 / UDP\r\n h;branch=z9hG4bK1\r\n\
+                    f: <sip:101@acme>\r\n  ;tag=a\r\nt: <sip:1@acme>\r\ni: c\r\n\
+                    CSeq: 0001\r\n\tINVITE\r\nl: 0\r\n\r\n";
+        let Ok(Incoming::Invite(inv)) = parse(msg) else {
+            panic!("a folded INVITE")
+        };
+        assert_eq!(inv.addressing.vias, ["SIP/2.0/UDP h;branch=z9hG4bK1"]);
+        assert_eq!(inv.addressing.cseq, "0001 INVITE");
+        assert_eq!(
+            inv.addressing.from.as_deref(),
+            Some("<sip:101@acme> ;tag=a")
+        );
+    }
+
+    #[test]
+    fn a_header_that_may_appear_once_appears_once() {
+        // RFC 4475 §3.3.8: "An element receiving this request would respond with a 400 Bad
+        // Request error."
+        for extra in [
+            "Call-ID: other\r\n",
+            "CSeq: 2 INVITE\r\n",
+            "From: <sip:102@acme>;tag=b\r\n",
+            "t: <sip:y@acme>\r\n",
+            "Max-Forwards: 70\r\nMax-Forwards: 69\r\n",
+        ] {
+            assert_eq!(
+                parse(&invite("sip:1@acme", extra)).err(),
+                Some(ParseError::Duplicate),
+                "{extra:?}"
+            );
+        }
+        for bad in ["Max-Forwards: 256\r\n", "Max-Forwards: -1\r\n"] {
+            assert_eq!(
+                parse(&invite("sip:1@acme", bad)).err(),
+                Some(ParseError::BadValue),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]
