@@ -1,7 +1,10 @@
 //! The SIP interface, over UDP and TCP: the softswitch sends the INVITE it is about to route;
 //! callgate answers `302` (Contact = the Request-URI, `P-Asserted-Identity` = the caller ID
-//! to use) or `403`, with `X-Callgate-Decision`. OPTIONS gets 200, ACK is absorbed, other
-//! methods get 405. Only configured peers are answered: anything from anyone else is dropped
+//! to use) or `403`, with `X-Callgate-Decision`. OPTIONS gets 200, ACK is absorbed, CANCEL
+//! gets 481, other methods get 405 (known to SIP) or 501 (unknown), both with `Allow`; a
+//! malformed request gets 400, another SIP version 505, an unserved Request-URI scheme 416,
+//! a `Require` 420 with `Unsupported` (RFC 3261 §8.2, RFC 4475). Only configured peers are
+//! answered: anything from anyone else is dropped
 //! unanswered (a TCP connection is closed at accept). An INVITE to an emergency target is
 //! never refused: even a malformed one gets its `302` if it can be addressed at all.
 //!
