@@ -403,13 +403,15 @@ fn normalize(mut tenant: Tenant) -> Tenant {
     for e in &mut tenant.extensions {
         e.user = owner_of.get(&e.ext).cloned();
     }
+    // Each user's extensions, in the tenant's extension order: one pass, not one per user.
+    let mut owned: HashMap<&str, Vec<String>> = HashMap::new();
+    for e in &tenant.extensions {
+        if let Some(u) = &e.user {
+            owned.entry(u.as_str()).or_default().push(e.ext.clone());
+        }
+    }
     for u in &mut tenant.users {
-        u.extensions = tenant
-            .extensions
-            .iter()
-            .filter(|e| e.user.as_deref() == Some(u.id.as_str()))
-            .map(|e| e.ext.clone())
-            .collect();
+        u.extensions = owned.remove(u.id.as_str()).unwrap_or_default();
         if u.status.as_deref() == Some("active") {
             u.status = None;
         }
