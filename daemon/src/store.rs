@@ -13,6 +13,7 @@ mod audit;
 mod diff;
 mod postgres;
 mod rows;
+mod rowdiff;
 mod sqlite;
 
 use std::collections::{HashMap, HashSet};

@@ -11,6 +11,7 @@ use callgate::model::Tenant;
 use sqlx::query_builder::Separated;
 use sqlx::{Pool, QueryBuilder};
 
+use super::rowdiff::{Cell, TABLES, TableChanges, changes};
 use super::rows::{self, Rows};
 use super::{CatchUp, Change, ImportOutcome, StoreError, TokenInfo};
 
@@ -124,138 +125,97 @@ async fn load_one(conn: &mut Conn, id: &str) -> Result<Option<Tenant>, sqlx::Err
     Ok(assemble(load_rows(conn, Some(id)).await?).await?.pop())
 }
 
-/// Inserts `items` with `head` (`INSERT INTO t (a, b) `), as many rows per statement as fit.
-async fn insert<'a, T>(
-    conn: &mut Conn,
-    head: &'static str,
-    columns: usize,
-    items: &'a [T],
-    mut push: impl FnMut(&mut Separated<'_, 'a, Db, &'static str>, &'a T),
-) -> Result<(), sqlx::Error> {
-    for chunk in items.chunks((MAX_BINDS / columns).max(1)) {
-        let mut query = QueryBuilder::<Db>::new(head);
-        query.push_values(chunk, |mut row, item| push(&mut row, item));
-        query.build().execute(&mut *conn).await?;
+/// Binds one column's value.
+fn bind_cell<'a>(row: &mut Separated<'_, 'a, Db, &'static str>, cell: Cell<'a>) {
+    match cell {
+        Cell::Text(text) => row.push_bind(text),
+        Cell::Flag(flag) => row.push_bind(flag),
+    };
+}
+
+/// Writes the `tenants` row of a tenant that changes: inserted if new, else updated if its
+/// own columns differ.
+async fn write_tenant_row(conn: &mut Conn, before: Option<&Tenant>, t: &Tenant) -> Result<(), sqlx::Error> {
+    match before {
+        None => {
+            sqlx::query("INSERT INTO tenants (id, default_caller_id) VALUES ($1, $2)")
+                .bind(t.id.as_str())
+                .bind(t.default_caller_id.as_deref())
+                .execute(&mut *conn)
+                .await?;
+        }
+        Some(b) if b.default_caller_id != t.default_caller_id => {
+            sqlx::query("UPDATE tenants SET default_caller_id = $1 WHERE id = $2")
+                .bind(t.default_caller_id.as_deref())
+                .bind(t.id.as_str())
+                .execute(&mut *conn)
+                .await?;
+        }
+        Some(_) => {}
     }
     Ok(())
 }
 
-/// Writes a tenant's rows (there must be none).
-async fn write_tenant(conn: &mut Conn, t: &Tenant) -> Result<(), sqlx::Error> {
-    let id = t.id.as_str();
-    sqlx::query("INSERT INTO tenants (id, default_caller_id) VALUES ($1, $2)")
-        .bind(id)
-        .bind(t.default_caller_id.as_deref())
-        .execute(&mut *conn)
-        .await?;
-    insert(conn, "INSERT INTO tenant_emergency_numbers (tenant, dial) ", 2, &t.emergency_numbers, |row, dial| {
-        row.push_bind(id).push_bind(dial.as_str());
-    })
-    .await?;
-    insert(conn, "INSERT INTO sites (tenant, id) ", 2, &t.sites, |row, s| {
-        row.push_bind(id).push_bind(s.id.as_str());
-    })
-    .await?;
-    insert(conn, "INSERT INTO numbers (tenant, number, site, extension, emergency_callback) ", 5, &t.numbers, |row, n| {
-        row.push_bind(id)
-            .push_bind(n.number.as_str())
-            .push_bind(n.site.as_deref())
-            .push_bind(n.extension.as_deref())
-            .push_bind(n.emergency_callback);
-    })
-    .await?;
-    insert(conn, "INSERT INTO extensions (tenant, ext, site, user_id) ", 4, &t.extensions, |row, e| {
-        row.push_bind(id).push_bind(e.ext.as_str()).push_bind(e.site.as_deref()).push_bind(e.user.as_deref());
-    })
-    .await?;
-    insert(conn, "INSERT INTO queues (tenant, id, number, site) ", 4, &t.queues, |row, q| {
-        row.push_bind(id).push_bind(q.id.as_str()).push_bind(q.number.as_deref()).push_bind(q.site.as_deref());
-    })
-    .await?;
-    let agents: Vec<(&str, &str)> =
-        t.queues.iter().flat_map(|q| q.agents.iter().map(|a| (q.id.as_str(), a.as_str()))).collect();
-    insert(conn, "INSERT INTO queue_agents (tenant, queue, user_id) ", 3, &agents, |row, (q, u)| {
-        row.push_bind(id).push_bind(*q).push_bind(*u);
-    })
-    .await?;
-    let supervisors: Vec<(&str, &str)> =
-        t.queues.iter().flat_map(|q| q.supervisors.iter().map(|s| (q.id.as_str(), s.as_str()))).collect();
-    insert(conn, "INSERT INTO queue_supervisors (tenant, queue, user_id) ", 3, &supervisors, |row, (q, u)| {
-        row.push_bind(id).push_bind(*q).push_bind(*u);
-    })
-    .await?;
-    insert(conn, "INSERT INTO roles (tenant, id, description, scope) ", 4, &t.roles, |row, r| {
-        row.push_bind(id).push_bind(r.id.as_str()).push_bind(r.description.as_deref()).push_bind(r.scope.as_deref());
-    })
-    .await?;
-    let permissions: Vec<(&str, &str, &str)> = t
-        .roles
-        .iter()
-        .flat_map(|r| {
-            r.permissions
-                .iter()
-                .flat_map(move |(c, actions)| actions.iter().map(move |a| (r.id.as_str(), c.as_str(), a.as_str())))
-        })
-        .collect();
-    insert(
-        conn,
-        "INSERT INTO role_permissions (tenant, role, category, action) ",
-        4,
-        &permissions,
-        |row, (r, c, a)| {
-            row.push_bind(id).push_bind(*r).push_bind(*c).push_bind(*a);
-        },
-    )
-    .await?;
-    insert(conn, "INSERT INTO feature_codes (tenant, code, feature, restricted) ", 4, &t.feature_codes, |row, f| {
-        row.push_bind(id).push_bind(f.code.as_str()).push_bind(f.feature.as_str()).push_bind(f.roles.is_some());
-    })
-    .await?;
-    let code_roles: Vec<(&str, &str)> = t
-        .feature_codes
-        .iter()
-        .flat_map(|f| f.roles.iter().flatten().map(|r| (f.code.as_str(), r.as_str())))
-        .collect();
-    insert(conn, "INSERT INTO feature_code_roles (tenant, code, role) ", 3, &code_roles, |row, (c, r)| {
-        row.push_bind(id).push_bind(*c).push_bind(*r);
-    })
-    .await?;
-    insert(
-        conn,
-        "INSERT INTO users (tenant, id, role, custom_role, site, default_caller_id, status, full_call_report_access) ",
-        8,
-        &t.users,
-        |row, u| {
-            row.push_bind(id)
-                .push_bind(u.id.as_str())
-                .push_bind(u.role.as_str())
-                .push_bind(u.custom_role.as_deref())
-                .push_bind(u.site.as_deref())
-                .push_bind(u.default_caller_id.as_deref())
-                .push_bind(u.status.as_deref())
-                .push_bind(u.grants.full_call_report_access);
-        },
-    )
-    .await?;
-    let grants: Vec<(&str, &str, &str)> = t
-        .users
-        .iter()
-        .flat_map(|u| {
-            let g = &u.grants;
-            [
-                (rows::GRANT_EXTENSION, &g.extensions),
-                (rows::GRANT_QUEUE, &g.queues),
-                (rows::GRANT_NUMBER, &g.numbers),
-                (rows::GRANT_FEATURE, &g.features),
-            ]
-            .into_iter()
-            .flat_map(move |(kind, values)| values.iter().map(move |v| (u.id.as_str(), kind, v.as_str())))
-        })
-        .collect();
-    insert(conn, "INSERT INTO user_grants (tenant, user_id, kind, value) ", 4, &grants, |row, (u, k, v)| {
-        row.push_bind(id).push_bind(*u).push_bind(*k).push_bind(*v);
-    })
-    .await?;
+/// Deletes the rows `changes` drops from tenant `id`, children before parents, as many keys
+/// per statement as fit.
+async fn delete_changed(conn: &mut Conn, id: &str, changes: &[TableChanges<'_>]) -> Result<(), sqlx::Error> {
+    for (table, c) in TABLES.iter().zip(changes).rev() {
+        let width = table.key.len();
+        for chunk in c.deleted.chunks((MAX_BINDS / width).max(1)) {
+            let mut query = QueryBuilder::<Db>::new(format!("DELETE FROM {} WHERE tenant = ", table.name));
+            query.push_bind(id);
+            query.push(format!(" AND ({}) IN (VALUES ", table.key.join(", ")));
+            for (i, key) in chunk.iter().enumerate() {
+                query.push(if i == 0 { "(" } else { ", (" });
+                let mut row = query.separated(", ");
+                for cell in key {
+                    bind_cell(&mut row, *cell);
+                }
+                query.push(")");
+            }
+            query.push(")");
+            query.build().execute(&mut *conn).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Updates and inserts the rows `changes` brings to tenant `id`, parents before children.
+async fn write_changed<'a>(conn: &mut Conn, id: &'a str, changes: &'a [TableChanges<'a>]) -> Result<(), sqlx::Error> {
+    for (table, c) in TABLES.iter().zip(changes) {
+        for (key, values) in &c.updated {
+            let mut query = QueryBuilder::<Db>::new(format!("UPDATE {} SET ", table.name));
+            for (i, (column, cell)) in table.values.iter().zip(values).enumerate() {
+                query.push(if i == 0 { format!("{column} = ") } else { format!(", {column} = ") });
+                let mut one = query.separated("");
+                bind_cell(&mut one, *cell);
+            }
+            query.push(" WHERE tenant = ");
+            query.push_bind(id);
+            for (column, cell) in table.key.iter().zip(key) {
+                query.push(format!(" AND {column} = "));
+                let mut one = query.separated("");
+                bind_cell(&mut one, *cell);
+            }
+            query.build().execute(&mut *conn).await?;
+        }
+        let columns = 1 + table.key.len() + table.values.len();
+        let head = format!(
+            "INSERT INTO {} (tenant, {}) ",
+            table.name,
+            table.key.iter().chain(table.values).copied().collect::<Vec<_>>().join(", ")
+        );
+        for chunk in c.inserted.chunks((MAX_BINDS / columns).max(1)) {
+            let mut query = QueryBuilder::<Db>::new(head.as_str());
+            query.push_values(chunk, |mut row, (key, values)| {
+                row.push_bind(id);
+                for cell in key.iter().chain(values) {
+                    bind_cell(&mut row, *cell);
+                }
+            });
+            query.build().execute(&mut *conn).await?;
+        }
+    }
     Ok(())
 }
 
@@ -302,16 +262,19 @@ async fn record_detail(
     Ok(())
 }
 
-/// Which of `tenant`'s numbers (by index) some tenant's rows already hold: run after the
-/// rows of every tenant being rewritten are deleted, so whoever holds them is another tenant
-/// that keeps them.
-async fn numbers_taken(conn: &mut Conn, tenant: &Tenant) -> Result<Vec<usize>, sqlx::Error> {
+/// Which of `tenant`'s numbers (by index) that the write adds (`before` did not have them)
+/// some tenant's rows already hold: run after the rows every write drops are deleted, so
+/// whoever holds one is another tenant that keeps it.
+async fn numbers_taken(conn: &mut Conn, before: Option<&Tenant>, tenant: &Tenant) -> Result<Vec<usize>, sqlx::Error> {
+    let had: std::collections::HashSet<&str> =
+        before.iter().flat_map(|b| b.numbers.iter().map(|n| n.number.as_str())).collect();
+    let added: Vec<&str> = tenant.numbers.iter().map(|n| n.number.as_str()).filter(|n| !had.contains(n)).collect();
     let mut taken = std::collections::HashSet::new();
-    for chunk in tenant.numbers.chunks(MAX_BINDS) {
+    for chunk in added.chunks(MAX_BINDS) {
         let mut query = QueryBuilder::<Db>::new("SELECT number FROM numbers WHERE number IN (");
         let mut list = query.separated(", ");
         for n in chunk {
-            list.push_bind(n.number.as_str());
+            list.push_bind(*n);
         }
         query.push(")");
         let rows: Vec<(String,)> = query.build_query_as().fetch_all(&mut *conn).await?;
@@ -326,10 +289,16 @@ async fn numbers_taken(conn: &mut Conn, tenant: &Tenant) -> Result<Vec<usize>, s
         .collect())
 }
 
-/// Refuses (with every problem) numbers of `tenant` that another tenant holds; `path` is
+/// Refuses (with every problem) numbers `tenant` adds that another tenant holds; `path` is
 /// the tenant's path (`tenants[2]`), or empty for a single tenant.
-async fn check_numbers(conn: &mut Conn, tenant: &Tenant, path: &str, problems: &mut Vec<callgate::Problem>) -> Result<(), sqlx::Error> {
-    for i in numbers_taken(conn, tenant).await? {
+async fn check_numbers(
+    conn: &mut Conn,
+    before: Option<&Tenant>,
+    tenant: &Tenant,
+    path: &str,
+    problems: &mut Vec<callgate::Problem>,
+) -> Result<(), sqlx::Error> {
+    for i in numbers_taken(conn, before, tenant).await? {
         if let Some(n) = tenant.numbers.get(i) {
             let dot = if path.is_empty() { "" } else { "." };
             problems.push(callgate::Problem {
@@ -414,14 +383,15 @@ pub(super) async fn load_tenant(pool: &Pool<Db>, id: &str) -> Result<Option<Tena
 /// `tenants` must be in stored form ([`rows::storable`] of validated tenants), and give no
 /// number to two of them.
 ///
-/// The rows of every tenant that changes are deleted before any is written, so a number
-/// moving from one tenant of the file to another is free when it is written; a number that
-/// a tenant outside the file holds refuses the whole import.
+/// Each tenant that changes is written as the row changes from what is stored ([`changes`]);
+/// the rows every tenant drops are deleted before any is written, so a number moving from one
+/// tenant of the file to another is free when it is written; a number that a tenant outside
+/// the file holds refuses the whole import.
 pub(super) async fn import(pool: &Pool<Db>, tenants: &[Tenant], actor: &str) -> Result<ImportOutcome, StoreError> {
     let (mut tx, base) = begin_write(pool).await.map_err(db)?;
     let mut outcome = ImportOutcome { revision: base, ..ImportOutcome::default() };
-    // Each changed tenant: its index in the file, whether it is new, and the change's diff.
-    let mut writes: Vec<(usize, &Tenant, bool, String)> = Vec::new();
+    // Each changed tenant: its index in the file, what is stored, and the change's diff.
+    let mut writes: Vec<(usize, &Tenant, Option<Tenant>, String)> = Vec::new();
     for (i, t) in tenants.iter().enumerate() {
         let stored = load_one(&mut tx, &t.id).await.map_err(db)?;
         if stored.as_ref() == Some(t) {
@@ -429,25 +399,27 @@ pub(super) async fn import(pool: &Pool<Db>, tenants: &[Tenant], actor: &str) -> 
             continue;
         }
         let detail = super::diff::tenant_diff(stored.as_ref(), Some(t)).to_string();
-        if stored.is_some() {
-            delete_rows(&mut tx, &t.id).await.map_err(db)?;
-        }
-        writes.push((i, t, stored.is_none(), detail));
+        writes.push((i, t, stored, detail));
+    }
+    let rows: Vec<Vec<TableChanges<'_>>> = writes.iter().map(|(_, t, stored, _)| changes(stored.as_ref(), t)).collect();
+    for ((_, t, _, _), c) in writes.iter().zip(&rows) {
+        delete_changed(&mut tx, &t.id, c).await.map_err(db)?;
     }
     let mut problems = Vec::new();
-    for (i, t, _, _) in &writes {
-        check_numbers(&mut tx, t, &format!("tenants[{i}]"), &mut problems).await.map_err(db)?;
+    for (i, t, stored, _) in &writes {
+        check_numbers(&mut tx, stored.as_ref(), t, &format!("tenants[{i}]"), &mut problems).await.map_err(db)?;
     }
     if !problems.is_empty() {
         return Err(refused(problems));
     }
-    for (_, t, created, detail) in writes {
+    for ((_, t, stored, detail), c) in writes.iter().zip(&rows) {
         outcome.revision += 1;
-        if created {
+        if stored.is_none() {
             archive_past(&mut tx, &t.id, outcome.revision).await.map_err(db)?;
         }
-        write_tenant(&mut tx, t).await.map_err(db)?;
-        record_detail(&mut tx, outcome.revision, &t.id, "put", actor, &detail).await.map_err(db)?;
+        write_tenant_row(&mut tx, stored.as_ref(), t).await.map_err(db)?;
+        write_changed(&mut tx, &t.id, c).await.map_err(db)?;
+        record_detail(&mut tx, outcome.revision, &t.id, "put", actor, detail).await.map_err(db)?;
         outcome.changed.push(t.id.clone());
     }
     if outcome.revision > base {
@@ -457,7 +429,8 @@ pub(super) async fn import(pool: &Pool<Db>, tenants: &[Tenant], actor: &str) -> 
     Ok(outcome)
 }
 
-/// `prepare` turns the edited tenant into its stored form, or refuses it.
+/// `prepare` turns the edited tenant into its stored form, or refuses it. Only the rows
+/// the edit changes are written.
 pub(super) async fn update_tenant<F>(
     pool: &Pool<Db>,
     id: &str,
@@ -481,11 +454,10 @@ where
     if stored.as_ref() == Some(&tenant) {
         return Ok(None);
     }
-    if stored.is_some() {
-        delete_rows(&mut tx, id).await.map_err(db)?;
-    }
+    let rows = changes(stored.as_ref(), &tenant);
+    delete_changed(&mut tx, id, &rows).await.map_err(db)?;
     let mut problems = Vec::new();
-    check_numbers(&mut tx, &tenant, "", &mut problems).await.map_err(db)?;
+    check_numbers(&mut tx, stored.as_ref(), &tenant, "", &mut problems).await.map_err(db)?;
     if !problems.is_empty() {
         return Err(refused(problems));
     }
@@ -493,7 +465,8 @@ where
     if stored.is_none() {
         archive_past(&mut tx, id, revision).await.map_err(db)?;
     }
-    write_tenant(&mut tx, &tenant).await.map_err(db)?;
+    write_tenant_row(&mut tx, stored.as_ref(), &tenant).await.map_err(db)?;
+    write_changed(&mut tx, id, &rows).await.map_err(db)?;
     record(&mut tx, revision, id, "put", actor, stored.as_ref(), Some(&tenant)).await.map_err(db)?;
     finish(&mut tx, revision).await.map_err(db)?;
     tx.commit().await.map_err(db)?;
