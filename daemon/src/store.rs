@@ -101,6 +101,12 @@ enum CatchUp {
 #[derive(Clone, Debug)]
 pub struct Store {
     backend: Backend,
+    /// Woken by every write this process commits: its follower applies the change at once
+    /// instead of at its next poll (another process's writes still arrive by NOTIFY or poll).
+    written: Arc<Notify>,
+    /// The revision this process's follower last brought its table to: what a writer waiting
+    /// for its change to be applied watches (no polling).
+    applied: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 #[derive(Clone, Debug)]
@@ -229,7 +235,11 @@ impl Store {
         } else {
             return Err(StoreError::BadUrl(url.to_string()));
         };
-        Ok(Store { backend })
+        Ok(Store {
+            backend,
+            written: Arc::new(Notify::new()),
+            applied: Arc::new(tokio::sync::watch::Sender::new(0)),
+        })
     }
 
     /// `sqlite` or `postgres`.
@@ -287,7 +297,20 @@ impl Store {
     ) -> Result<ImportOutcome, StoreError> {
         let tenants = prepare(tenants.to_vec())?;
         numbers_once(&tenants)?;
-        logged("import", dispatch!(self, import(&tenants, actor)))
+        self.wrote(logged("import", dispatch!(self, import(&tenants, actor))))
+    }
+
+    /// Watches the revision this process's follower has applied (see [`follow`]).
+    pub fn applied(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.applied.subscribe()
+    }
+
+    /// Wakes the follower after a committed write.
+    fn wrote<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        if result.is_ok() {
+            self.written.notify_one();
+        }
+        result
     }
 
     /// Reads tenant `id` (an empty one with that id if absent when `create` is true), lets
@@ -312,15 +335,15 @@ impl Store {
     where
         F: FnOnce(&mut Tenant) -> Result<(), StoreError> + Send,
     {
-        logged(
+        self.wrote(logged(
             "update_tenant",
             dispatch!(self, update_tenant(id, create, actor, edit, prepare_edited)),
-        )
+        ))
     }
 
     /// Deletes a tenant. Returns the new revision, or `None` if there was no such tenant.
     pub async fn delete_tenant(&self, id: &str, actor: &str) -> Result<Option<u64>, StoreError> {
-        logged("delete_tenant", dispatch!(self, delete_tenant(id, actor)))
+        self.wrote(logged("delete_tenant", dispatch!(self, delete_tenant(id, actor))))
     }
 
     /// Tenants, whole (all, or one), canonical and sorted by id: importing them gives back
@@ -479,6 +502,7 @@ pub async fn follow(store: Store, table: Arc<Table>, shutdown: impl Future<Outpu
     loop {
         match catch_up(&store, &table).await {
             Ok(revision) => {
+                store.applied.send_replace(revision);
                 if retry.take().is_some() {
                     tracing::info!(revision, "store reachable again; the table has caught up");
                 }
@@ -500,6 +524,7 @@ pub async fn follow(store: Store, table: Arc<Table>, shutdown: impl Future<Outpu
         tokio::select! {
             () = &mut shutdown => return,
             () = wake.notified(), if retry.is_none() => {}
+            () = store.written.notified(), if retry.is_none() => {}
             () = tokio::time::sleep(retry.unwrap_or(period)) => {}
         }
     }
