@@ -7,13 +7,15 @@
 // Not a module of its own: the code is generic over two concrete databases, and spelling
 // that with sqlx's trait bounds would bury every statement under where-clauses.
 
+use std::sync::Arc;
+
 use callgate::model::Tenant;
 use sqlx::query_builder::Separated;
 use sqlx::{Pool, QueryBuilder};
 
 use super::rowdiff::{Cell, TABLES, TableChanges, changes};
 use super::rows::{self, Rows};
-use super::{CatchUp, Change, ImportOutcome, StoreError, TokenInfo};
+use super::{CatchUp, Change, ImportOutcome, Recent, StoreError, TokenInfo};
 
 type Conn = <Db as sqlx::Database>::Connection;
 
@@ -118,6 +120,21 @@ async fn assemble(rows: Rows) -> Result<Vec<Tenant>, sqlx::Error> {
         Ok(tenants) => tenants.map_err(|e| sqlx::Error::Decode(Box::new(e))),
         Err(e) => Err(sqlx::Error::Decode(Box::new(e))),
     }
+}
+
+/// The revision of tenant `id`'s latest change, if it has one.
+async fn last_change(conn: &mut Conn, id: &str) -> Result<Option<u64>, sqlx::Error> {
+    let (last,): (Option<i64>,) =
+        sqlx::query_as("SELECT MAX(revision) FROM changes WHERE tenant = $1").bind(id).fetch_one(&mut *conn).await?;
+    Ok(last.map(from_db))
+}
+
+/// Tenant `id` as stored: the copy this process kept of its latest change, else read.
+async fn load_recent(conn: &mut Conn, id: &str, recent: &Recent) -> Result<Option<Arc<Tenant>>, sqlx::Error> {
+    if let Some(kept) = last_change(conn, id).await?.and_then(|r| recent.get(id, r)) {
+        return Ok(Some(kept));
+    }
+    Ok(load_one(conn, id).await?.map(Arc::new))
 }
 
 /// One tenant, as stored.
@@ -387,27 +404,27 @@ pub(super) async fn load_tenant(pool: &Pool<Db>, id: &str) -> Result<Option<Tena
 /// the rows every tenant drops are deleted before any is written, so a number moving from one
 /// tenant of the file to another is free when it is written; a number that a tenant outside
 /// the file holds refuses the whole import.
-pub(super) async fn import(pool: &Pool<Db>, tenants: &[Tenant], actor: &str) -> Result<ImportOutcome, StoreError> {
+pub(super) async fn import(pool: &Pool<Db>, tenants: &[Tenant], actor: &str, recent: &Recent) -> Result<ImportOutcome, StoreError> {
     let (mut tx, base) = begin_write(pool).await.map_err(db)?;
     let mut outcome = ImportOutcome { revision: base, ..ImportOutcome::default() };
     // Each changed tenant: its index in the file, what is stored, and the change's diff.
-    let mut writes: Vec<(usize, &Tenant, Option<Tenant>, String)> = Vec::new();
+    let mut writes: Vec<(usize, &Tenant, Option<Arc<Tenant>>, String)> = Vec::new();
     for (i, t) in tenants.iter().enumerate() {
-        let stored = load_one(&mut tx, &t.id).await.map_err(db)?;
-        if stored.as_ref() == Some(t) {
+        let stored = load_recent(&mut tx, &t.id, recent).await.map_err(db)?;
+        if stored.as_deref() == Some(t) {
             outcome.unchanged.push(t.id.clone());
             continue;
         }
-        let detail = super::diff::tenant_diff(stored.as_ref(), Some(t)).to_string();
+        let detail = super::diff::tenant_diff(stored.as_deref(), Some(t)).to_string();
         writes.push((i, t, stored, detail));
     }
-    let rows: Vec<Vec<TableChanges<'_>>> = writes.iter().map(|(_, t, stored, _)| changes(stored.as_ref(), t)).collect();
+    let rows: Vec<Vec<TableChanges<'_>>> = writes.iter().map(|(_, t, stored, _)| changes(stored.as_deref(), t)).collect();
     for ((_, t, _, _), c) in writes.iter().zip(&rows) {
         delete_changed(&mut tx, &t.id, c).await.map_err(db)?;
     }
     let mut problems = Vec::new();
     for (i, t, stored, _) in &writes {
-        check_numbers(&mut tx, stored.as_ref(), t, &format!("tenants[{i}]"), &mut problems).await.map_err(db)?;
+        check_numbers(&mut tx, stored.as_deref(), t, &format!("tenants[{i}]"), &mut problems).await.map_err(db)?;
     }
     if !problems.is_empty() {
         return Err(refused(problems));
@@ -417,7 +434,7 @@ pub(super) async fn import(pool: &Pool<Db>, tenants: &[Tenant], actor: &str) -> 
         if stored.is_none() {
             archive_past(&mut tx, &t.id, outcome.revision).await.map_err(db)?;
         }
-        write_tenant_row(&mut tx, stored.as_ref(), t).await.map_err(db)?;
+        write_tenant_row(&mut tx, stored.as_deref(), t).await.map_err(db)?;
         write_changed(&mut tx, &t.id, c).await.map_err(db)?;
         record_detail(&mut tx, outcome.revision, &t.id, "put", actor, detail).await.map_err(db)?;
         outcome.changed.push(t.id.clone());
@@ -425,6 +442,9 @@ pub(super) async fn import(pool: &Pool<Db>, tenants: &[Tenant], actor: &str) -> 
     if outcome.revision > base {
         finish(&mut tx, outcome.revision).await.map_err(db)?;
         tx.commit().await.map_err(db)?;
+        for (revision, (_, t, _, _)) in (base + 1..).zip(&writes) {
+            recent.put(&t.id, revision, Arc::new((*t).clone()));
+        }
     }
     Ok(outcome)
 }
@@ -438,26 +458,27 @@ pub(super) async fn update_tenant<F>(
     actor: &str,
     edit: F,
     prepare: fn(&str, Tenant) -> Result<Tenant, StoreError>,
+    recent: &Recent,
 ) -> Result<Option<u64>, StoreError>
 where
     F: FnOnce(&mut Tenant) -> Result<(), StoreError> + Send,
 {
     let (mut tx, base) = begin_write(pool).await.map_err(db)?;
-    let stored = load_one(&mut tx, id).await.map_err(db)?;
+    let stored = load_recent(&mut tx, id, recent).await.map_err(db)?;
     let mut tenant = match &stored {
-        Some(t) => t.clone(),
+        Some(t) => Tenant::clone(t),
         None if create => Tenant { id: id.to_string(), ..Tenant::default() },
         None => return Err(StoreError::NotFound(format!("tenant `{id}`"))),
     };
     edit(&mut tenant)?;
     let tenant = prepare(id, tenant)?;
-    if stored.as_ref() == Some(&tenant) {
+    if stored.as_deref() == Some(&tenant) {
         return Ok(None);
     }
-    let rows = changes(stored.as_ref(), &tenant);
+    let rows = changes(stored.as_deref(), &tenant);
     delete_changed(&mut tx, id, &rows).await.map_err(db)?;
     let mut problems = Vec::new();
-    check_numbers(&mut tx, stored.as_ref(), &tenant, "", &mut problems).await.map_err(db)?;
+    check_numbers(&mut tx, stored.as_deref(), &tenant, "", &mut problems).await.map_err(db)?;
     if !problems.is_empty() {
         return Err(refused(problems));
     }
@@ -465,15 +486,18 @@ where
     if stored.is_none() {
         archive_past(&mut tx, id, revision).await.map_err(db)?;
     }
-    write_tenant_row(&mut tx, stored.as_ref(), &tenant).await.map_err(db)?;
+    write_tenant_row(&mut tx, stored.as_deref(), &tenant).await.map_err(db)?;
     write_changed(&mut tx, id, &rows).await.map_err(db)?;
-    record(&mut tx, revision, id, "put", actor, stored.as_ref(), Some(&tenant)).await.map_err(db)?;
+    record(&mut tx, revision, id, "put", actor, stored.as_deref(), Some(&tenant)).await.map_err(db)?;
     finish(&mut tx, revision).await.map_err(db)?;
     tx.commit().await.map_err(db)?;
+    drop(rows);
+    recent.put(id, revision, Arc::new(tenant));
     Ok(Some(revision))
 }
 
-pub(super) async fn delete_tenant(pool: &Pool<Db>, id: &str, actor: &str) -> Result<Option<u64>, StoreError> {
+pub(super) async fn delete_tenant(pool: &Pool<Db>, id: &str, actor: &str, recent: &Recent) -> Result<Option<u64>, StoreError> {
+    recent.forget(id);
     let (mut tx, base) = begin_write(pool).await.map_err(db)?;
     let stored = load_one(&mut tx, id).await.map_err(db)?;
     if !delete_rows(&mut tx, id).await.map_err(db)? {
@@ -507,7 +531,8 @@ pub(super) async fn changes_since(pool: &Pool<Db>, revision: u64) -> Result<Vec<
 }
 
 /// What changed after `from`, read in one snapshot.
-pub(super) async fn catch_up(pool: &Pool<Db>, from: u64) -> Result<CatchUp, StoreError> {
+/// A tenant this process wrote last is taken from `recent` when it is at its latest change.
+pub(super) async fn catch_up(pool: &Pool<Db>, from: u64, recent: &Recent) -> Result<CatchUp, StoreError> {
     let mut tx = begin_read(pool).await.map_err(db)?;
     let revision = head(&mut tx).await.map_err(db)?;
     if revision == from {
@@ -517,9 +542,9 @@ pub(super) async fn catch_up(pool: &Pool<Db>, from: u64) -> Result<CatchUp, Stor
         let rows = load_rows(&mut tx, None).await.map_err(db)?;
         return Ok(CatchUp::All { revision, tenants: assemble(rows).await.map_err(db)? });
     }
-    // Each tenant changed, with its first change after `from`, in that order.
-    let touched: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT tenant, MIN(revision) FROM changes WHERE revision > $1 AND revision <= $2 \
+    // Each tenant changed, with its first and last change after `from`, in first-change order.
+    let touched: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT tenant, MIN(revision), MAX(revision) FROM changes WHERE revision > $1 AND revision <= $2 \
          GROUP BY tenant ORDER BY MIN(revision)",
     )
     .bind(to_db(from))
@@ -532,13 +557,16 @@ pub(super) async fn catch_up(pool: &Pool<Db>, from: u64) -> Result<CatchUp, Stor
         let rows = load_rows(&mut tx, None).await.map_err(db)?;
         let mut all: std::collections::HashMap<String, Tenant> =
             assemble(rows).await.map_err(db)?.into_iter().map(|t| (t.id.clone(), t)).collect();
-        for (id, first) in touched {
-            let tenant = all.remove(&id);
+        for (id, first, _) in touched {
+            let tenant = all.remove(&id).map(Arc::new);
             tenants.push((id, from_db(first), tenant));
         }
     } else {
-        for (id, first) in touched {
-            let tenant = load_one(&mut tx, &id).await.map_err(db)?;
+        for (id, first, last) in touched {
+            let tenant = match recent.get(&id, from_db(last)) {
+                Some(kept) => Some(kept),
+                None => load_one(&mut tx, &id).await.map_err(db)?.map(Arc::new),
+            };
             tenants.push((id, from_db(first), tenant));
         }
     }
