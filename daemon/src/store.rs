@@ -12,8 +12,8 @@
 mod audit;
 mod diff;
 mod postgres;
-mod rows;
 mod rowdiff;
+mod rows;
 mod sqlite;
 
 use std::collections::{HashMap, HashSet};
@@ -111,7 +111,9 @@ impl Recent {
 
     fn entries(&self) -> std::sync::MutexGuard<'_, Vec<(String, u64, Arc<Tenant>)>> {
         // A panic elsewhere while holding the lock leaves a list that is still whole.
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Tenant `id` as written at `revision`, if kept.
@@ -340,7 +342,10 @@ impl Store {
     ) -> Result<ImportOutcome, StoreError> {
         let tenants = prepare(tenants.to_vec())?;
         numbers_once(&tenants)?;
-        self.wrote(logged("import", dispatch!(self, import(&tenants, actor, &self.recent))))
+        self.wrote(logged(
+            "import",
+            dispatch!(self, import(&tenants, actor, &self.recent)),
+        ))
     }
 
     /// Watches the revision this process's follower has applied (see [`follow`]).
@@ -380,13 +385,19 @@ impl Store {
     {
         self.wrote(logged(
             "update_tenant",
-            dispatch!(self, update_tenant(id, create, actor, edit, prepare_edited, &self.recent)),
+            dispatch!(
+                self,
+                update_tenant(id, create, actor, edit, prepare_edited, &self.recent)
+            ),
         ))
     }
 
     /// Deletes a tenant. Returns the new revision, or `None` if there was no such tenant.
     pub async fn delete_tenant(&self, id: &str, actor: &str) -> Result<Option<u64>, StoreError> {
-        self.wrote(logged("delete_tenant", dispatch!(self, delete_tenant(id, actor, &self.recent))))
+        self.wrote(logged(
+            "delete_tenant",
+            dispatch!(self, delete_tenant(id, actor, &self.recent)),
+        ))
     }
 
     /// Tenants, whole (all, or one), canonical and sorted by id: importing them gives back

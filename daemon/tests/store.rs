@@ -1022,7 +1022,10 @@ async fn two_stores_writing_one_tenant_lose_nothing(db: Db) {
         async move {
             store
                 .update_tenant("acme", false, "test", move |t| {
-                    assert!(t.delete_user(user), "{user} is still there when its delete starts");
+                    assert!(
+                        t.delete_user(user),
+                        "{user} is still there when its delete starts"
+                    );
                     Ok(())
                 })
                 .await
@@ -1040,10 +1043,19 @@ async fn two_stores_writing_one_tenant_lose_nothing(db: Db) {
         .map(|u| u.id.clone())
         .collect();
     for gone in ["u1", "u2", "u3", "u4"] {
-        assert!(!users.iter().any(|u| u == gone), "{gone} is back: {users:?}");
+        assert!(
+            !users.iter().any(|u| u == gone),
+            "{gone} is back: {users:?}"
+        );
     }
     // What each store starts its next write from is what a fresh read gives.
-    let fresh = db.open().await.export(Some("acme")).await.unwrap().remove(0);
+    let fresh = db
+        .open()
+        .await
+        .export(Some("acme"))
+        .await
+        .unwrap()
+        .remove(0);
     for store in [&a, &b] {
         let seen = Arc::new(std::sync::Mutex::new(None));
         let into = Arc::clone(&seen);

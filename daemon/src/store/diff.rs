@@ -3,7 +3,7 @@
 //! items are matched by key through a hash map, not by scanning the other list for each), so
 //! re-importing a tenant of 80,000 changed users does not hold the writer lock for minutes.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use callgate::model::Tenant;
 use serde::Serialize;
@@ -27,8 +27,16 @@ fn list_diff<'a, T: Serialize + PartialEq>(
     };
     let json = |x: &T| serde_json::to_value(x).unwrap_or(Value::Null);
     let (old_at, new_at) = (index(old), index(new));
-    let added: Vec<Value> = new.iter().filter(|x| !old_at.contains_key(key(x))).map(json).collect();
-    let removed: Vec<&str> = old.iter().map(&key).filter(|k| !new_at.contains_key(k)).collect();
+    let added: Vec<Value> = new
+        .iter()
+        .filter(|x| !old_at.contains_key(key(x)))
+        .map(json)
+        .collect();
+    let removed: Vec<&str> = old
+        .iter()
+        .map(&key)
+        .filter(|k| !new_at.contains_key(k))
+        .collect();
     let changed: Vec<Value> = new
         .iter()
         .filter_map(|x| {
@@ -64,7 +72,11 @@ pub(super) fn tenant_diff(before: Option<&Tenant>, after: Option<&Tenant>) -> Va
         ("default_caller_id", |t| json!(t.default_caller_id)),
         // Left out of a tenant's JSON when empty, so null then.
         ("emergency_numbers", |t| {
-            if t.emergency_numbers.is_empty() { Value::Null } else { json!(t.emergency_numbers) }
+            if t.emergency_numbers.is_empty() {
+                Value::Null
+            } else {
+                json!(t.emergency_numbers)
+            }
         }),
     ];
     for (name, get) in own {
@@ -76,10 +88,16 @@ pub(super) fn tenant_diff(before: Option<&Tenant>, after: Option<&Tenant>) -> Va
     let lists = [
         ("sites", list_diff(&b.sites, &a.sites, |x| &x.id)),
         ("numbers", list_diff(&b.numbers, &a.numbers, |x| &x.number)),
-        ("extensions", list_diff(&b.extensions, &a.extensions, |x| &x.ext)),
+        (
+            "extensions",
+            list_diff(&b.extensions, &a.extensions, |x| &x.ext),
+        ),
         ("queues", list_diff(&b.queues, &a.queues, |x| &x.id)),
         ("roles", list_diff(&b.roles, &a.roles, |x| &x.id)),
-        ("feature_codes", list_diff(&b.feature_codes, &a.feature_codes, |x| &x.code)),
+        (
+            "feature_codes",
+            list_diff(&b.feature_codes, &a.feature_codes, |x| &x.code),
+        ),
         ("users", list_diff(&b.users, &a.users, |x| &x.id)),
     ];
     for (name, diff) in lists {
@@ -144,10 +162,19 @@ mod tests {
         let all: Vec<&Tenant> = demo.iter().chain(&edited).collect();
         for b in &all {
             for a in &all {
-                assert_eq!(tenant_diff(Some(b), Some(a)), crate::audit::tenant_diff(Some(b), Some(a)));
+                assert_eq!(
+                    tenant_diff(Some(b), Some(a)),
+                    crate::audit::tenant_diff(Some(b), Some(a))
+                );
             }
-            assert_eq!(tenant_diff(None, Some(b)), crate::audit::tenant_diff(None, Some(b)));
-            assert_eq!(tenant_diff(Some(b), None), crate::audit::tenant_diff(Some(b), None));
+            assert_eq!(
+                tenant_diff(None, Some(b)),
+                crate::audit::tenant_diff(None, Some(b))
+            );
+            assert_eq!(
+                tenant_diff(Some(b), None),
+                crate::audit::tenant_diff(Some(b), None)
+            );
         }
     }
 }

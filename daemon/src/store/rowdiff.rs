@@ -7,7 +7,7 @@
 //! both tenants with other values is updated in place, never deleted and re-inserted, so the
 //! rows that cascade from it (a queue's agents, a role's permissions) are kept.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use callgate::model::Tenant;
 
@@ -51,30 +51,98 @@ pub(super) struct Table {
 /// Every table of a tenant's things, parents before children (the order to insert in;
 /// deletes go in reverse).
 pub(super) const TABLES: [Table; 13] = [
-    Table { name: "tenant_emergency_numbers", key: &["dial"], values: &[] },
-    Table { name: "sites", key: &["id"], values: &[] },
-    Table { name: "numbers", key: &["number"], values: &["site", "extension", "emergency_callback"] },
-    Table { name: "extensions", key: &["ext"], values: &["site", "user_id"] },
-    Table { name: "queues", key: &["id"], values: &["number", "site"] },
-    Table { name: "queue_agents", key: &["queue", "user_id"], values: &[] },
-    Table { name: "queue_supervisors", key: &["queue", "user_id"], values: &[] },
-    Table { name: "roles", key: &["id"], values: &["description", "scope"] },
-    Table { name: "role_permissions", key: &["role", "category", "action"], values: &[] },
-    Table { name: "feature_codes", key: &["code"], values: &["feature", "restricted"] },
-    Table { name: "feature_code_roles", key: &["code", "role"], values: &[] },
+    Table {
+        name: "tenant_emergency_numbers",
+        key: &["dial"],
+        values: &[],
+    },
+    Table {
+        name: "sites",
+        key: &["id"],
+        values: &[],
+    },
+    Table {
+        name: "numbers",
+        key: &["number"],
+        values: &["site", "extension", "emergency_callback"],
+    },
+    Table {
+        name: "extensions",
+        key: &["ext"],
+        values: &["site", "user_id"],
+    },
+    Table {
+        name: "queues",
+        key: &["id"],
+        values: &["number", "site"],
+    },
+    Table {
+        name: "queue_agents",
+        key: &["queue", "user_id"],
+        values: &[],
+    },
+    Table {
+        name: "queue_supervisors",
+        key: &["queue", "user_id"],
+        values: &[],
+    },
+    Table {
+        name: "roles",
+        key: &["id"],
+        values: &["description", "scope"],
+    },
+    Table {
+        name: "role_permissions",
+        key: &["role", "category", "action"],
+        values: &[],
+    },
+    Table {
+        name: "feature_codes",
+        key: &["code"],
+        values: &["feature", "restricted"],
+    },
+    Table {
+        name: "feature_code_roles",
+        key: &["code", "role"],
+        values: &[],
+    },
     Table {
         name: "users",
         key: &["id"],
-        values: &["role", "custom_role", "site", "default_caller_id", "status", "full_call_report_access"],
+        values: &[
+            "role",
+            "custom_role",
+            "site",
+            "default_caller_id",
+            "status",
+            "full_call_report_access",
+        ],
     },
-    Table { name: "user_grants", key: &["user_id", "kind", "value"], values: &[] },
+    Table {
+        name: "user_grants",
+        key: &["user_id", "kind", "value"],
+        values: &[],
+    },
 ];
 
 /// A tenant's rows, one list per entry of [`TABLES`].
 pub(super) fn tenant_rows(t: &Tenant) -> [Vec<Row<'_>>; 13] {
     let mut out: [Vec<Row<'_>>; 13] = Default::default();
-    let [emergency, sites, numbers, extensions, queues, agents, supervisors, roles, permissions, codes, code_roles, users, grants] =
-        &mut out;
+    let [
+        emergency,
+        sites,
+        numbers,
+        extensions,
+        queues,
+        agents,
+        supervisors,
+        roles,
+        permissions,
+        codes,
+        code_roles,
+        users,
+        grants,
+    ] = &mut out;
     for d in &t.emergency_numbers {
         emergency.push((vec![d.as_str().into()], vec![]));
     }
@@ -84,14 +152,24 @@ pub(super) fn tenant_rows(t: &Tenant) -> [Vec<Row<'_>>; 13] {
     for n in &t.numbers {
         numbers.push((
             vec![n.number.as_str().into()],
-            vec![n.site.as_deref().into(), n.extension.as_deref().into(), n.emergency_callback.into()],
+            vec![
+                n.site.as_deref().into(),
+                n.extension.as_deref().into(),
+                n.emergency_callback.into(),
+            ],
         ));
     }
     for e in &t.extensions {
-        extensions.push((vec![e.ext.as_str().into()], vec![e.site.as_deref().into(), e.user.as_deref().into()]));
+        extensions.push((
+            vec![e.ext.as_str().into()],
+            vec![e.site.as_deref().into(), e.user.as_deref().into()],
+        ));
     }
     for q in &t.queues {
-        queues.push((vec![q.id.as_str().into()], vec![q.number.as_deref().into(), q.site.as_deref().into()]));
+        queues.push((
+            vec![q.id.as_str().into()],
+            vec![q.number.as_deref().into(), q.site.as_deref().into()],
+        ));
         for a in &q.agents {
             agents.push((vec![q.id.as_str().into(), a.as_str().into()], vec![]));
         }
@@ -100,15 +178,28 @@ pub(super) fn tenant_rows(t: &Tenant) -> [Vec<Row<'_>>; 13] {
         }
     }
     for r in &t.roles {
-        roles.push((vec![r.id.as_str().into()], vec![r.description.as_deref().into(), r.scope.as_deref().into()]));
+        roles.push((
+            vec![r.id.as_str().into()],
+            vec![r.description.as_deref().into(), r.scope.as_deref().into()],
+        ));
         for (category, actions) in &r.permissions {
             for a in actions {
-                permissions.push((vec![r.id.as_str().into(), category.as_str().into(), a.as_str().into()], vec![]));
+                permissions.push((
+                    vec![
+                        r.id.as_str().into(),
+                        category.as_str().into(),
+                        a.as_str().into(),
+                    ],
+                    vec![],
+                ));
             }
         }
     }
     for f in &t.feature_codes {
-        codes.push((vec![f.code.as_str().into()], vec![f.feature.as_str().into(), f.roles.is_some().into()]));
+        codes.push((
+            vec![f.code.as_str().into()],
+            vec![f.feature.as_str().into(), f.roles.is_some().into()],
+        ));
         for r in f.roles.iter().flatten() {
             code_roles.push((vec![f.code.as_str().into(), r.as_str().into()], vec![]));
         }
@@ -133,7 +224,10 @@ pub(super) fn tenant_rows(t: &Tenant) -> [Vec<Row<'_>>; 13] {
             (rows::GRANT_FEATURE, &g.features),
         ] {
             for v in values {
-                grants.push((vec![u.id.as_str().into(), kind.into(), v.as_str().into()], vec![]));
+                grants.push((
+                    vec![u.id.as_str().into(), kind.into(), v.as_str().into()],
+                    vec![],
+                ));
             }
         }
     }
@@ -163,15 +257,21 @@ pub(super) fn changes<'a>(before: Option<&'a Tenant>, after: &'a Tenant) -> Vec<
     new.into_iter()
         .enumerate()
         .map(|(i, new_rows)| {
-            let old_rows = old.as_ref().and_then(|o| o.get(i)).map(Vec::as_slice).unwrap_or(&[]);
+            let old_rows = old
+                .as_ref()
+                .and_then(|o| o.get(i))
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
             table_changes(old_rows, new_rows)
         })
         .collect()
 }
 
 fn table_changes<'a>(old: &[Row<'a>], new: Vec<Row<'a>>) -> TableChanges<'a> {
-    let mut before: HashMap<&[Cell<'a>], &[Cell<'a>]> =
-        old.iter().map(|(k, v)| (k.as_slice(), v.as_slice())).collect();
+    let mut before: HashMap<&[Cell<'a>], &[Cell<'a>]> = old
+        .iter()
+        .map(|(k, v)| (k.as_slice(), v.as_slice()))
+        .collect();
     let mut out = TableChanges::default();
     for (key, values) in new {
         match before.remove(key.as_slice()) {
@@ -181,7 +281,11 @@ fn table_changes<'a>(old: &[Row<'a>], new: Vec<Row<'a>>) -> TableChanges<'a> {
         }
     }
     // What is left was not in `after`, in `before`'s order (a stable statement for a test).
-    out.deleted = old.iter().filter(|(k, _)| before.contains_key(k.as_slice())).map(|(k, _)| k.clone()).collect();
+    out.deleted = old
+        .iter()
+        .filter(|(k, _)| before.contains_key(k.as_slice()))
+        .map(|(k, _)| k.clone())
+        .collect();
     out
 }
 
@@ -195,7 +299,11 @@ mod tests {
             id: "t".into(),
             users: users
                 .iter()
-                .map(|u| User { id: (*u).into(), role: "basic_user".into(), ..User::default() })
+                .map(|u| User {
+                    id: (*u).into(),
+                    role: "basic_user".into(),
+                    ..User::default()
+                })
                 .collect(),
             queues: vec![Queue {
                 id: "q".into(),
@@ -218,10 +326,19 @@ mod tests {
         let after = tenant(&["a", "c"]);
         let c = changes(Some(&before), &after);
         let users = TABLES.iter().position(|t| t.name == "users").unwrap();
-        let agents = TABLES.iter().position(|t| t.name == "queue_agents").unwrap();
+        let agents = TABLES
+            .iter()
+            .position(|t| t.name == "queue_agents")
+            .unwrap();
         assert_eq!(c[users].deleted, vec![vec![Cell::from("b")]]);
-        assert_eq!(c[agents].deleted, vec![vec![Cell::from("q"), Cell::from("b")]]);
-        let touched: usize = c.iter().map(|t| t.deleted.len() + t.updated.len() + t.inserted.len()).sum();
+        assert_eq!(
+            c[agents].deleted,
+            vec![vec![Cell::from("q"), Cell::from("b")]]
+        );
+        let touched: usize = c
+            .iter()
+            .map(|t| t.deleted.len() + t.updated.len() + t.inserted.len())
+            .sum();
         assert_eq!(touched, 2, "{c:?}");
     }
 
@@ -233,9 +350,18 @@ mod tests {
         after.queues[0].number = Some("600".into());
         let c = changes(Some(&before), &after);
         for (i, t) in c.iter().enumerate() {
-            assert!(t.deleted.is_empty() && t.inserted.is_empty(), "{}: {t:?}", TABLES[i].name);
+            assert!(
+                t.deleted.is_empty() && t.inserted.is_empty(),
+                "{}: {t:?}",
+                TABLES[i].name
+            );
         }
-        let updated: Vec<&str> = TABLES.iter().zip(&c).filter(|(_, t)| !t.updated.is_empty()).map(|(t, _)| t.name).collect();
+        let updated: Vec<&str> = TABLES
+            .iter()
+            .zip(&c)
+            .filter(|(_, t)| !t.updated.is_empty())
+            .map(|(t, _)| t.name)
+            .collect();
         assert_eq!(updated, ["queues", "users"]);
     }
 
