@@ -418,9 +418,11 @@ pub(super) async fn import(pool: &Pool<Db>, tenants: &[Tenant], actor: &str, rec
         let detail = super::diff::tenant_diff(stored.as_deref(), Some(t)).to_string();
         writes.push((i, t, stored, detail));
     }
-    let rows: Vec<Vec<TableChanges<'_>>> = writes.iter().map(|(_, t, stored, _)| changes(stored.as_deref(), t)).collect();
-    for ((_, t, _, _), c) in writes.iter().zip(&rows) {
-        delete_changed(&mut tx, &t.id, c).await.map_err(db)?;
+    // Each tenant's row changes are worked out twice (for its deletes, then for its writes)
+    // rather than held for every tenant at once: a file of a million users stays one
+    // tenant's rows in memory.
+    for (_, t, stored, _) in &writes {
+        delete_changed(&mut tx, &t.id, &changes(stored.as_deref(), t)).await.map_err(db)?;
     }
     let mut problems = Vec::new();
     for (i, t, stored, _) in &writes {
@@ -429,13 +431,13 @@ pub(super) async fn import(pool: &Pool<Db>, tenants: &[Tenant], actor: &str, rec
     if !problems.is_empty() {
         return Err(refused(problems));
     }
-    for ((_, t, stored, detail), c) in writes.iter().zip(&rows) {
+    for (_, t, stored, detail) in &writes {
         outcome.revision += 1;
         if stored.is_none() {
             archive_past(&mut tx, &t.id, outcome.revision).await.map_err(db)?;
         }
         write_tenant_row(&mut tx, stored.as_deref(), t).await.map_err(db)?;
-        write_changed(&mut tx, &t.id, c).await.map_err(db)?;
+        write_changed(&mut tx, &t.id, &changes(stored.as_deref(), t)).await.map_err(db)?;
         record_detail(&mut tx, outcome.revision, &t.id, "put", actor, detail).await.map_err(db)?;
         outcome.changed.push(t.id.clone());
     }
