@@ -105,16 +105,31 @@ impl State {
     }
 
     /// Waits up to `bound` for the table to reach `revision`; whether it did.
+    ///
+    /// Woken by the store's follower as it applies each change; without a store (a table fed
+    /// some other way) it looks again every millisecond.
     pub async fn wait_for_revision_within(&self, revision: u64, bound: Duration) -> bool {
         let deadline = Instant::now() + bound;
+        let mut applied = self.store().map(Store::applied);
         loop {
             if self.table().revision() >= revision {
                 return true;
             }
-            if Instant::now() >= deadline {
+            let now = Instant::now();
+            if now >= deadline {
                 return false;
             }
-            tokio::time::sleep(Duration::from_millis(1)).await;
+            match &mut applied {
+                // The table is checked again on every change (or a closed channel: a stopped
+                // follower), and at least every 50 ms in case the table moved some other way.
+                Some(rx) => {
+                    let wake = (deadline - now).min(Duration::from_millis(50));
+                    if let Ok(Err(_closed)) = tokio::time::timeout(wake, rx.changed()).await {
+                        applied = None;
+                    }
+                }
+                None => tokio::time::sleep(Duration::from_millis(1)).await,
+            }
         }
     }
 }

@@ -12,6 +12,7 @@
 mod audit;
 mod diff;
 mod postgres;
+mod rowdiff;
 mod rows;
 mod sqlite;
 
@@ -90,16 +91,66 @@ enum CatchUp {
     /// since, each with that change's revision and as it is now (`None`: deleted).
     Changes {
         revision: u64,
-        tenants: Vec<(String, u64, Option<Tenant>)>,
+        tenants: Vec<(String, u64, Option<Arc<Tenant>>)>,
     },
     /// The whole directory: the table was empty (revision 0), or the store went back.
     All { revision: u64, tenants: Vec<Tenant> },
+}
+
+/// The stored form of the tenants this process wrote last, each with the revision of its
+/// write: a later write to the same tenant (or the follower applying this one) starts from
+/// it instead of reading and assembling the tenant again, if the tenant's latest change in
+/// the log is still that revision (no other process wrote it since). A few tenants only, so
+/// the daemon's memory stays the table's.
+#[derive(Debug, Default)]
+struct Recent(std::sync::Mutex<Vec<(String, u64, Arc<Tenant>)>>);
+
+impl Recent {
+    /// How many tenants are kept.
+    const KEEP: usize = 4;
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, Vec<(String, u64, Arc<Tenant>)>> {
+        // A panic elsewhere while holding the lock leaves a list that is still whole.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Tenant `id` as written at `revision`, if kept.
+    fn get(&self, id: &str, revision: u64) -> Option<Arc<Tenant>> {
+        self.entries()
+            .iter()
+            .find(|(i, r, _)| i == id && *r == revision)
+            .map(|(_, _, t)| Arc::clone(t))
+    }
+
+    /// Keeps tenant `id` as written at `revision` (in place of what was kept for it).
+    fn put(&self, id: &str, revision: u64, tenant: Arc<Tenant>) {
+        let mut entries = self.entries();
+        entries.retain(|(i, _, _)| i != id);
+        if entries.len() >= Self::KEEP {
+            entries.remove(0);
+        }
+        entries.push((id.to_string(), revision, tenant));
+    }
+
+    /// Forgets tenant `id`.
+    fn forget(&self, id: &str) {
+        self.entries().retain(|(i, _, _)| i != id);
+    }
 }
 
 /// A connection pool to the store.
 #[derive(Clone, Debug)]
 pub struct Store {
     backend: Backend,
+    /// Woken by every write this process commits: its follower applies the change at once
+    /// instead of at its next poll (another process's writes still arrive by NOTIFY or poll).
+    written: Arc<Notify>,
+    /// The revision this process's follower last brought its table to: what a writer waiting
+    /// for its change to be applied watches (no polling).
+    applied: Arc<tokio::sync::watch::Sender<u64>>,
+    recent: Arc<Recent>,
 }
 
 #[derive(Clone, Debug)]
@@ -228,7 +279,12 @@ impl Store {
         } else {
             return Err(StoreError::BadUrl(url.to_string()));
         };
-        Ok(Store { backend })
+        Ok(Store {
+            backend,
+            written: Arc::new(Notify::new()),
+            applied: Arc::new(tokio::sync::watch::Sender::new(0)),
+            recent: Arc::default(),
+        })
     }
 
     /// `sqlite` or `postgres`.
@@ -286,7 +342,23 @@ impl Store {
     ) -> Result<ImportOutcome, StoreError> {
         let tenants = prepare(tenants.to_vec())?;
         numbers_once(&tenants)?;
-        logged("import", dispatch!(self, import(&tenants, actor)))
+        self.wrote(logged(
+            "import",
+            dispatch!(self, import(&tenants, actor, &self.recent)),
+        ))
+    }
+
+    /// Watches the revision this process's follower has applied (see [`follow`]).
+    pub fn applied(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.applied.subscribe()
+    }
+
+    /// Wakes the follower after a committed write.
+    fn wrote<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        if result.is_ok() {
+            self.written.notify_one();
+        }
+        result
     }
 
     /// Reads tenant `id` (an empty one with that id if absent when `create` is true), lets
@@ -311,15 +383,21 @@ impl Store {
     where
         F: FnOnce(&mut Tenant) -> Result<(), StoreError> + Send,
     {
-        logged(
+        self.wrote(logged(
             "update_tenant",
-            dispatch!(self, update_tenant(id, create, actor, edit, prepare_edited)),
-        )
+            dispatch!(
+                self,
+                update_tenant(id, create, actor, edit, prepare_edited, &self.recent)
+            ),
+        ))
     }
 
     /// Deletes a tenant. Returns the new revision, or `None` if there was no such tenant.
     pub async fn delete_tenant(&self, id: &str, actor: &str) -> Result<Option<u64>, StoreError> {
-        logged("delete_tenant", dispatch!(self, delete_tenant(id, actor)))
+        self.wrote(logged(
+            "delete_tenant",
+            dispatch!(self, delete_tenant(id, actor, &self.recent)),
+        ))
     }
 
     /// Tenants, whole (all, or one), canonical and sorted by id: importing them gives back
@@ -360,7 +438,7 @@ impl Store {
     }
 
     async fn catch_up(&self, from: u64) -> Result<CatchUp, StoreError> {
-        dispatch!(self, catch_up(from))
+        dispatch!(self, catch_up(from, &self.recent))
     }
 }
 
@@ -478,6 +556,7 @@ pub async fn follow(store: Store, table: Arc<Table>, shutdown: impl Future<Outpu
     loop {
         match catch_up(&store, &table).await {
             Ok(revision) => {
+                store.applied.send_replace(revision);
                 if retry.take().is_some() {
                     tracing::info!(revision, "store reachable again; the table has caught up");
                 }
@@ -499,6 +578,7 @@ pub async fn follow(store: Store, table: Arc<Table>, shutdown: impl Future<Outpu
         tokio::select! {
             () = &mut shutdown => return,
             () = wake.notified(), if retry.is_none() => {}
+            () = store.written.notified(), if retry.is_none() => {}
             () = tokio::time::sleep(retry.unwrap_or(period)) => {}
         }
     }

@@ -146,6 +146,7 @@ both!(
     a_number_belongs_to_one_tenant,
     a_recreated_tenant_starts_a_new_trail,
     reimporting_many_changed_users,
+    two_stores_writing_one_tenant_lose_nothing,
 );
 
 fn demo() -> Vec<Tenant> {
@@ -999,6 +1000,75 @@ async fn follower_loads_and_applies_puts_and_deletes(db: Db) {
     .await;
     assert_eq!(f.table.revision(), 106);
     f.shut_down().await;
+}
+
+/// Each store starts a write from its own copy of the tenant it wrote last, but only while the
+/// tenant's latest change is still its own: here two daemons' stores edit one tenant in
+/// turn, and no edit of one is undone by the other's next write.
+async fn two_stores_writing_one_tenant_lose_nothing(db: Db) {
+    let a = db.open().await;
+    let b = db.open().await;
+    let mut tenant = small("acme");
+    for id in ["u1", "u2", "u3", "u4"] {
+        tenant.users.push(callgate::model::User {
+            id: id.into(),
+            role: "basic_user".into(),
+            ..callgate::model::User::default()
+        });
+    }
+    a.import(&[tenant], "cli").await.unwrap();
+    let delete = |store: &Store, user: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .update_tenant("acme", false, "test", move |t| {
+                    assert!(
+                        t.delete_user(user),
+                        "{user} is still there when its delete starts"
+                    );
+                    Ok(())
+                })
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    delete(&a, "u1").await; // a keeps its copy
+    delete(&b, "u2").await; // b reads, writes, keeps its copy; a's copy is now stale
+    delete(&a, "u3").await; // a must not start from its copy (u2 would come back)
+    delete(&b, "u4").await; // nor b from its own
+    let users: Vec<String> = a.export(Some("acme")).await.unwrap()[0]
+        .users
+        .iter()
+        .map(|u| u.id.clone())
+        .collect();
+    for gone in ["u1", "u2", "u3", "u4"] {
+        assert!(
+            !users.iter().any(|u| u == gone),
+            "{gone} is back: {users:?}"
+        );
+    }
+    // What each store starts its next write from is what a fresh read gives.
+    let fresh = db
+        .open()
+        .await
+        .export(Some("acme"))
+        .await
+        .unwrap()
+        .remove(0);
+    for store in [&a, &b] {
+        let seen = Arc::new(std::sync::Mutex::new(None));
+        let into = Arc::clone(&seen);
+        let changed = store
+            .update_tenant("acme", false, "test", move |t| {
+                *into.lock().unwrap() = Some(t.clone());
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(changed, None);
+        assert_eq!(seen.lock().unwrap().as_ref(), Some(&fresh));
+    }
 }
 
 async fn follower_sees_writes_of_another_store(db: Db) {

@@ -3,31 +3,58 @@
 //! items are matched by key through a hash map, not by scanning the other list for each), so
 //! re-importing a tenant of 80,000 changed users does not hold the writer lock for minutes.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use callgate::model::Tenant;
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-/// The lists of the directory format that a diff reports item by item, and each one's key.
-const KEYED: [(&str, &str); 7] = [
-    ("sites", "id"),
-    ("numbers", "number"),
-    ("extensions", "ext"),
-    ("queues", "id"),
-    ("roles", "id"),
-    ("feature_codes", "code"),
-    ("users", "id"),
-];
+/// The items of one list added (whole), removed (by key) and changed (before and after),
+/// matched by key through a hash map; only the items that differ are turned into JSON.
+/// `None` when nothing differs.
+fn list_diff<'a, T: Serialize + PartialEq>(
+    old: &'a [T],
+    new: &'a [T],
+    key: impl Fn(&'a T) -> &'a str,
+) -> Option<Value> {
+    // The first item of each key, as a scan from the front would find it.
+    let index = |xs: &'a [T]| {
+        let mut map: HashMap<&'a str, usize> = HashMap::with_capacity(xs.len());
+        for (i, x) in xs.iter().enumerate() {
+            map.entry(key(x)).or_insert(i);
+        }
+        map
+    };
+    let json = |x: &T| serde_json::to_value(x).unwrap_or(Value::Null);
+    let (old_at, new_at) = (index(old), index(new));
+    let added: Vec<Value> = new
+        .iter()
+        .filter(|x| !old_at.contains_key(key(x)))
+        .map(json)
+        .collect();
+    let removed: Vec<&str> = old
+        .iter()
+        .map(&key)
+        .filter(|k| !new_at.contains_key(k))
+        .collect();
+    let changed: Vec<Value> = new
+        .iter()
+        .filter_map(|x| {
+            let k = key(x);
+            let o = old.get(*old_at.get(k)?)?;
+            (o != x).then(|| json!({ "key": k, "before": json(o), "after": json(x) }))
+        })
+        .collect();
+    if added.is_empty() && removed.is_empty() && changed.is_empty() {
+        return None;
+    }
+    Some(json!({ "added": added, "removed": removed, "changed": changed }))
+}
 
 /// For each list of the directory format, the items added (whole), removed (by key) and
 /// changed (before and after), and the tenant's own fields that changed. `None` on a side
 /// means the tenant didn't exist (created / deleted).
 pub(super) fn tenant_diff(before: Option<&Tenant>, after: Option<&Tenant>) -> Value {
-    let to_value = |t: Option<&Tenant>| {
-        t.and_then(|t| serde_json::to_value(t).ok())
-            .unwrap_or(Value::Null)
-    };
-    let (b, a) = (to_value(before), to_value(after));
     let mut out = Map::new();
     out.insert(
         "operation".into(),
@@ -37,63 +64,45 @@ pub(super) fn tenant_diff(before: Option<&Tenant>, after: Option<&Tenant>) -> Va
             _ => "update",
         }),
     );
-    let field = |v: &Value, name: &str| v.get(name).cloned().unwrap_or(Value::Null);
-    for name in ["default_caller_id", "emergency_numbers"] {
-        let (x, y) = (field(&b, name), field(&a, name));
+    let empty = Tenant::default();
+    let (b, a) = (before.unwrap_or(&empty), after.unwrap_or(&empty));
+    // A missing tenant's fields are null, as its JSON would be.
+    let field = |t: Option<&Tenant>, f: fn(&Tenant) -> Value| t.map_or(Value::Null, f);
+    let own: [(&str, fn(&Tenant) -> Value); 2] = [
+        ("default_caller_id", |t| json!(t.default_caller_id)),
+        // Left out of a tenant's JSON when empty, so null then.
+        ("emergency_numbers", |t| {
+            if t.emergency_numbers.is_empty() {
+                Value::Null
+            } else {
+                json!(t.emergency_numbers)
+            }
+        }),
+    ];
+    for (name, get) in own {
+        let (x, y) = (field(before, get), field(after, get));
         if x != y {
             out.insert(name.into(), json!({ "before": x, "after": y }));
         }
     }
-    for (list, key) in KEYED {
-        let items = |v: &'_ Value| -> Vec<(String, Value)> {
-            v.get(list)
-                .and_then(Value::as_array)
-                .map(|xs| {
-                    xs.iter()
-                        .map(|x| {
-                            let k = x.get(key).and_then(Value::as_str).unwrap_or_default();
-                            (k.to_string(), x.clone())
-                        })
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let (old, new) = (items(&b), items(&a));
-        // The first item of each key, as a scan from the front would find it.
-        let index = |xs: &[(String, Value)]| {
-            let mut map: HashMap<String, usize> = HashMap::with_capacity(xs.len());
-            for (i, (k, _)) in xs.iter().enumerate() {
-                map.entry(k.clone()).or_insert(i);
-            }
-            map
-        };
-        let (old_at, new_at) = (index(&old), index(&new));
-        let added: Vec<Value> = new
-            .iter()
-            .filter(|(k, _)| !old_at.contains_key(k))
-            .map(|(_, v)| v.clone())
-            .collect();
-        let removed: Vec<&str> = old
-            .iter()
-            .filter(|(k, _)| !new_at.contains_key(k))
-            .map(|(k, _)| k.as_str())
-            .collect();
-        let changed: Vec<Value> = new
-            .iter()
-            .filter_map(|(k, v)| {
-                old_at
-                    .get(k)
-                    .and_then(|&i| old.get(i))
-                    .map(|(_, o)| o)
-                    .filter(|o| *o != v)
-                    .map(|o| json!({ "key": k, "before": o, "after": v }))
-            })
-            .collect();
-        if !(added.is_empty() && removed.is_empty() && changed.is_empty()) {
-            out.insert(
-                list.into(),
-                json!({ "added": added, "removed": removed, "changed": changed }),
-            );
+    let lists = [
+        ("sites", list_diff(&b.sites, &a.sites, |x| &x.id)),
+        ("numbers", list_diff(&b.numbers, &a.numbers, |x| &x.number)),
+        (
+            "extensions",
+            list_diff(&b.extensions, &a.extensions, |x| &x.ext),
+        ),
+        ("queues", list_diff(&b.queues, &a.queues, |x| &x.id)),
+        ("roles", list_diff(&b.roles, &a.roles, |x| &x.id)),
+        (
+            "feature_codes",
+            list_diff(&b.feature_codes, &a.feature_codes, |x| &x.code),
+        ),
+        ("users", list_diff(&b.users, &a.users, |x| &x.id)),
+    ];
+    for (name, diff) in lists {
+        if let Some(d) = diff {
+            out.insert(name.into(), d);
         }
     }
     Value::Object(out)
@@ -130,6 +139,42 @@ mod tests {
             ] {
                 assert_eq!(tenant_diff(b, a), crate::audit::tenant_diff(b, a));
             }
+        }
+    }
+
+    #[test]
+    fn it_says_what_the_audit_module_says_of_the_demo_tenants_and_their_edits() {
+        let demo = callgate::directory::parse(include_str!("../../../examples/demo.yaml")).unwrap();
+        let mut edited = Vec::new();
+        for t in &demo {
+            let mut x = t.clone();
+            if let Some(u) = x.users.first().map(|u| u.id.clone()) {
+                x.delete_user(&u);
+            }
+            if let Some(q) = x.queues.first_mut() {
+                q.agents.reverse();
+                q.number = Some("999".into());
+            }
+            x.emergency_numbers.clear();
+            x.roles.retain(|r| r.id != "manager");
+            edited.push(x);
+        }
+        let all: Vec<&Tenant> = demo.iter().chain(&edited).collect();
+        for b in &all {
+            for a in &all {
+                assert_eq!(
+                    tenant_diff(Some(b), Some(a)),
+                    crate::audit::tenant_diff(Some(b), Some(a))
+                );
+            }
+            assert_eq!(
+                tenant_diff(None, Some(b)),
+                crate::audit::tenant_diff(None, Some(b))
+            );
+            assert_eq!(
+                tenant_diff(Some(b), None),
+                crate::audit::tenant_diff(Some(b), None)
+            );
         }
     }
 }

@@ -7,12 +7,15 @@
 // Not a module of its own: the code is generic over two concrete databases, and spelling
 // that with sqlx's trait bounds would bury every statement under where-clauses.
 
+use std::sync::Arc;
+
 use callgate::model::Tenant;
 use sqlx::query_builder::Separated;
 use sqlx::{Pool, QueryBuilder};
 
+use super::rowdiff::{Cell, TABLES, TableChanges, changes};
 use super::rows::{self, Rows};
-use super::{CatchUp, Change, ImportOutcome, StoreError, TokenInfo};
+use super::{CatchUp, Change, ImportOutcome, Recent, StoreError, TokenInfo};
 
 type Conn = <Db as sqlx::Database>::Connection;
 
@@ -119,143 +122,117 @@ async fn assemble(rows: Rows) -> Result<Vec<Tenant>, sqlx::Error> {
     }
 }
 
+/// The revision of tenant `id`'s latest change, if it has one.
+async fn last_change(conn: &mut Conn, id: &str) -> Result<Option<u64>, sqlx::Error> {
+    let (last,): (Option<i64>,) =
+        sqlx::query_as("SELECT MAX(revision) FROM changes WHERE tenant = $1").bind(id).fetch_one(&mut *conn).await?;
+    Ok(last.map(from_db))
+}
+
+/// Tenant `id` as stored: the copy this process kept of its latest change, else read.
+async fn load_recent(conn: &mut Conn, id: &str, recent: &Recent) -> Result<Option<Arc<Tenant>>, sqlx::Error> {
+    if let Some(kept) = last_change(conn, id).await?.and_then(|r| recent.get(id, r)) {
+        return Ok(Some(kept));
+    }
+    Ok(load_one(conn, id).await?.map(Arc::new))
+}
+
 /// One tenant, as stored.
 async fn load_one(conn: &mut Conn, id: &str) -> Result<Option<Tenant>, sqlx::Error> {
     Ok(assemble(load_rows(conn, Some(id)).await?).await?.pop())
 }
 
-/// Inserts `items` with `head` (`INSERT INTO t (a, b) `), as many rows per statement as fit.
-async fn insert<'a, T>(
-    conn: &mut Conn,
-    head: &'static str,
-    columns: usize,
-    items: &'a [T],
-    mut push: impl FnMut(&mut Separated<'_, 'a, Db, &'static str>, &'a T),
-) -> Result<(), sqlx::Error> {
-    for chunk in items.chunks((MAX_BINDS / columns).max(1)) {
-        let mut query = QueryBuilder::<Db>::new(head);
-        query.push_values(chunk, |mut row, item| push(&mut row, item));
-        query.build().execute(&mut *conn).await?;
+/// Binds one column's value.
+fn bind_cell<'a>(row: &mut Separated<'_, 'a, Db, &'static str>, cell: Cell<'a>) {
+    match cell {
+        Cell::Text(text) => row.push_bind(text),
+        Cell::Flag(flag) => row.push_bind(flag),
+    };
+}
+
+/// Writes the `tenants` row of a tenant that changes: inserted if new, else updated if its
+/// own columns differ.
+async fn write_tenant_row(conn: &mut Conn, before: Option<&Tenant>, t: &Tenant) -> Result<(), sqlx::Error> {
+    match before {
+        None => {
+            sqlx::query("INSERT INTO tenants (id, default_caller_id) VALUES ($1, $2)")
+                .bind(t.id.as_str())
+                .bind(t.default_caller_id.as_deref())
+                .execute(&mut *conn)
+                .await?;
+        }
+        Some(b) if b.default_caller_id != t.default_caller_id => {
+            sqlx::query("UPDATE tenants SET default_caller_id = $1 WHERE id = $2")
+                .bind(t.default_caller_id.as_deref())
+                .bind(t.id.as_str())
+                .execute(&mut *conn)
+                .await?;
+        }
+        Some(_) => {}
     }
     Ok(())
 }
 
-/// Writes a tenant's rows (there must be none).
-async fn write_tenant(conn: &mut Conn, t: &Tenant) -> Result<(), sqlx::Error> {
-    let id = t.id.as_str();
-    sqlx::query("INSERT INTO tenants (id, default_caller_id) VALUES ($1, $2)")
-        .bind(id)
-        .bind(t.default_caller_id.as_deref())
-        .execute(&mut *conn)
-        .await?;
-    insert(conn, "INSERT INTO tenant_emergency_numbers (tenant, dial) ", 2, &t.emergency_numbers, |row, dial| {
-        row.push_bind(id).push_bind(dial.as_str());
-    })
-    .await?;
-    insert(conn, "INSERT INTO sites (tenant, id) ", 2, &t.sites, |row, s| {
-        row.push_bind(id).push_bind(s.id.as_str());
-    })
-    .await?;
-    insert(conn, "INSERT INTO numbers (tenant, number, site, extension, emergency_callback) ", 5, &t.numbers, |row, n| {
-        row.push_bind(id)
-            .push_bind(n.number.as_str())
-            .push_bind(n.site.as_deref())
-            .push_bind(n.extension.as_deref())
-            .push_bind(n.emergency_callback);
-    })
-    .await?;
-    insert(conn, "INSERT INTO extensions (tenant, ext, site, user_id) ", 4, &t.extensions, |row, e| {
-        row.push_bind(id).push_bind(e.ext.as_str()).push_bind(e.site.as_deref()).push_bind(e.user.as_deref());
-    })
-    .await?;
-    insert(conn, "INSERT INTO queues (tenant, id, number, site) ", 4, &t.queues, |row, q| {
-        row.push_bind(id).push_bind(q.id.as_str()).push_bind(q.number.as_deref()).push_bind(q.site.as_deref());
-    })
-    .await?;
-    let agents: Vec<(&str, &str)> =
-        t.queues.iter().flat_map(|q| q.agents.iter().map(|a| (q.id.as_str(), a.as_str()))).collect();
-    insert(conn, "INSERT INTO queue_agents (tenant, queue, user_id) ", 3, &agents, |row, (q, u)| {
-        row.push_bind(id).push_bind(*q).push_bind(*u);
-    })
-    .await?;
-    let supervisors: Vec<(&str, &str)> =
-        t.queues.iter().flat_map(|q| q.supervisors.iter().map(|s| (q.id.as_str(), s.as_str()))).collect();
-    insert(conn, "INSERT INTO queue_supervisors (tenant, queue, user_id) ", 3, &supervisors, |row, (q, u)| {
-        row.push_bind(id).push_bind(*q).push_bind(*u);
-    })
-    .await?;
-    insert(conn, "INSERT INTO roles (tenant, id, description, scope) ", 4, &t.roles, |row, r| {
-        row.push_bind(id).push_bind(r.id.as_str()).push_bind(r.description.as_deref()).push_bind(r.scope.as_deref());
-    })
-    .await?;
-    let permissions: Vec<(&str, &str, &str)> = t
-        .roles
-        .iter()
-        .flat_map(|r| {
-            r.permissions
-                .iter()
-                .flat_map(move |(c, actions)| actions.iter().map(move |a| (r.id.as_str(), c.as_str(), a.as_str())))
-        })
-        .collect();
-    insert(
-        conn,
-        "INSERT INTO role_permissions (tenant, role, category, action) ",
-        4,
-        &permissions,
-        |row, (r, c, a)| {
-            row.push_bind(id).push_bind(*r).push_bind(*c).push_bind(*a);
-        },
-    )
-    .await?;
-    insert(conn, "INSERT INTO feature_codes (tenant, code, feature, restricted) ", 4, &t.feature_codes, |row, f| {
-        row.push_bind(id).push_bind(f.code.as_str()).push_bind(f.feature.as_str()).push_bind(f.roles.is_some());
-    })
-    .await?;
-    let code_roles: Vec<(&str, &str)> = t
-        .feature_codes
-        .iter()
-        .flat_map(|f| f.roles.iter().flatten().map(|r| (f.code.as_str(), r.as_str())))
-        .collect();
-    insert(conn, "INSERT INTO feature_code_roles (tenant, code, role) ", 3, &code_roles, |row, (c, r)| {
-        row.push_bind(id).push_bind(*c).push_bind(*r);
-    })
-    .await?;
-    insert(
-        conn,
-        "INSERT INTO users (tenant, id, role, custom_role, site, default_caller_id, status, full_call_report_access) ",
-        8,
-        &t.users,
-        |row, u| {
-            row.push_bind(id)
-                .push_bind(u.id.as_str())
-                .push_bind(u.role.as_str())
-                .push_bind(u.custom_role.as_deref())
-                .push_bind(u.site.as_deref())
-                .push_bind(u.default_caller_id.as_deref())
-                .push_bind(u.status.as_deref())
-                .push_bind(u.grants.full_call_report_access);
-        },
-    )
-    .await?;
-    let grants: Vec<(&str, &str, &str)> = t
-        .users
-        .iter()
-        .flat_map(|u| {
-            let g = &u.grants;
-            [
-                (rows::GRANT_EXTENSION, &g.extensions),
-                (rows::GRANT_QUEUE, &g.queues),
-                (rows::GRANT_NUMBER, &g.numbers),
-                (rows::GRANT_FEATURE, &g.features),
-            ]
-            .into_iter()
-            .flat_map(move |(kind, values)| values.iter().map(move |v| (u.id.as_str(), kind, v.as_str())))
-        })
-        .collect();
-    insert(conn, "INSERT INTO user_grants (tenant, user_id, kind, value) ", 4, &grants, |row, (u, k, v)| {
-        row.push_bind(id).push_bind(*u).push_bind(*k).push_bind(*v);
-    })
-    .await?;
+/// Deletes the rows `changes` drops from tenant `id`, children before parents, as many keys
+/// per statement as fit.
+async fn delete_changed(conn: &mut Conn, id: &str, changes: &[TableChanges<'_>]) -> Result<(), sqlx::Error> {
+    for (table, c) in TABLES.iter().zip(changes).rev() {
+        let width = table.key.len();
+        for chunk in c.deleted.chunks((MAX_BINDS / width).max(1)) {
+            let mut query = QueryBuilder::<Db>::new(format!("DELETE FROM {} WHERE tenant = ", table.name));
+            query.push_bind(id);
+            query.push(format!(" AND ({}) IN (VALUES ", table.key.join(", ")));
+            for (i, key) in chunk.iter().enumerate() {
+                query.push(if i == 0 { "(" } else { ", (" });
+                let mut row = query.separated(", ");
+                for cell in key {
+                    bind_cell(&mut row, *cell);
+                }
+                query.push(")");
+            }
+            query.push(")");
+            query.build().execute(&mut *conn).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Updates and inserts the rows `changes` brings to tenant `id`, parents before children.
+async fn write_changed<'a>(conn: &mut Conn, id: &'a str, changes: &'a [TableChanges<'a>]) -> Result<(), sqlx::Error> {
+    for (table, c) in TABLES.iter().zip(changes) {
+        for (key, values) in &c.updated {
+            let mut query = QueryBuilder::<Db>::new(format!("UPDATE {} SET ", table.name));
+            for (i, (column, cell)) in table.values.iter().zip(values).enumerate() {
+                query.push(if i == 0 { format!("{column} = ") } else { format!(", {column} = ") });
+                let mut one = query.separated("");
+                bind_cell(&mut one, *cell);
+            }
+            query.push(" WHERE tenant = ");
+            query.push_bind(id);
+            for (column, cell) in table.key.iter().zip(key) {
+                query.push(format!(" AND {column} = "));
+                let mut one = query.separated("");
+                bind_cell(&mut one, *cell);
+            }
+            query.build().execute(&mut *conn).await?;
+        }
+        let columns = 1 + table.key.len() + table.values.len();
+        let head = format!(
+            "INSERT INTO {} (tenant, {}) ",
+            table.name,
+            table.key.iter().chain(table.values).copied().collect::<Vec<_>>().join(", ")
+        );
+        for chunk in c.inserted.chunks((MAX_BINDS / columns).max(1)) {
+            let mut query = QueryBuilder::<Db>::new(head.as_str());
+            query.push_values(chunk, |mut row, (key, values)| {
+                row.push_bind(id);
+                for cell in key.iter().chain(values) {
+                    bind_cell(&mut row, *cell);
+                }
+            });
+            query.build().execute(&mut *conn).await?;
+        }
+    }
     Ok(())
 }
 
@@ -302,16 +279,19 @@ async fn record_detail(
     Ok(())
 }
 
-/// Which of `tenant`'s numbers (by index) some tenant's rows already hold: run after the
-/// rows of every tenant being rewritten are deleted, so whoever holds them is another tenant
-/// that keeps them.
-async fn numbers_taken(conn: &mut Conn, tenant: &Tenant) -> Result<Vec<usize>, sqlx::Error> {
+/// Which of `tenant`'s numbers (by index) that the write adds (`before` did not have them)
+/// some tenant's rows already hold: run after the rows every write drops are deleted, so
+/// whoever holds one is another tenant that keeps it.
+async fn numbers_taken(conn: &mut Conn, before: Option<&Tenant>, tenant: &Tenant) -> Result<Vec<usize>, sqlx::Error> {
+    let had: std::collections::HashSet<&str> =
+        before.iter().flat_map(|b| b.numbers.iter().map(|n| n.number.as_str())).collect();
+    let added: Vec<&str> = tenant.numbers.iter().map(|n| n.number.as_str()).filter(|n| !had.contains(n)).collect();
     let mut taken = std::collections::HashSet::new();
-    for chunk in tenant.numbers.chunks(MAX_BINDS) {
+    for chunk in added.chunks(MAX_BINDS) {
         let mut query = QueryBuilder::<Db>::new("SELECT number FROM numbers WHERE number IN (");
         let mut list = query.separated(", ");
         for n in chunk {
-            list.push_bind(n.number.as_str());
+            list.push_bind(*n);
         }
         query.push(")");
         let rows: Vec<(String,)> = query.build_query_as().fetch_all(&mut *conn).await?;
@@ -326,10 +306,16 @@ async fn numbers_taken(conn: &mut Conn, tenant: &Tenant) -> Result<Vec<usize>, s
         .collect())
 }
 
-/// Refuses (with every problem) numbers of `tenant` that another tenant holds; `path` is
+/// Refuses (with every problem) numbers `tenant` adds that another tenant holds; `path` is
 /// the tenant's path (`tenants[2]`), or empty for a single tenant.
-async fn check_numbers(conn: &mut Conn, tenant: &Tenant, path: &str, problems: &mut Vec<callgate::Problem>) -> Result<(), sqlx::Error> {
-    for i in numbers_taken(conn, tenant).await? {
+async fn check_numbers(
+    conn: &mut Conn,
+    before: Option<&Tenant>,
+    tenant: &Tenant,
+    path: &str,
+    problems: &mut Vec<callgate::Problem>,
+) -> Result<(), sqlx::Error> {
+    for i in numbers_taken(conn, before, tenant).await? {
         if let Some(n) = tenant.numbers.get(i) {
             let dot = if path.is_empty() { "" } else { "." };
             problems.push(callgate::Problem {
@@ -414,50 +400,59 @@ pub(super) async fn load_tenant(pool: &Pool<Db>, id: &str) -> Result<Option<Tena
 /// `tenants` must be in stored form ([`rows::storable`] of validated tenants), and give no
 /// number to two of them.
 ///
-/// The rows of every tenant that changes are deleted before any is written, so a number
-/// moving from one tenant of the file to another is free when it is written; a number that
-/// a tenant outside the file holds refuses the whole import.
-pub(super) async fn import(pool: &Pool<Db>, tenants: &[Tenant], actor: &str) -> Result<ImportOutcome, StoreError> {
+/// Each tenant that changes is written as the row changes from what is stored ([`changes`]);
+/// the rows every tenant drops are deleted before any is written, so a number moving from one
+/// tenant of the file to another is free when it is written; a number that a tenant outside
+/// the file holds refuses the whole import.
+pub(super) async fn import(pool: &Pool<Db>, tenants: &[Tenant], actor: &str, recent: &Recent) -> Result<ImportOutcome, StoreError> {
     let (mut tx, base) = begin_write(pool).await.map_err(db)?;
     let mut outcome = ImportOutcome { revision: base, ..ImportOutcome::default() };
-    // Each changed tenant: its index in the file, whether it is new, and the change's diff.
-    let mut writes: Vec<(usize, &Tenant, bool, String)> = Vec::new();
+    // Each changed tenant: its index in the file, what is stored, and the change's diff.
+    let mut writes: Vec<(usize, &Tenant, Option<Arc<Tenant>>, String)> = Vec::new();
     for (i, t) in tenants.iter().enumerate() {
-        let stored = load_one(&mut tx, &t.id).await.map_err(db)?;
-        if stored.as_ref() == Some(t) {
+        let stored = load_recent(&mut tx, &t.id, recent).await.map_err(db)?;
+        if stored.as_deref() == Some(t) {
             outcome.unchanged.push(t.id.clone());
             continue;
         }
-        let detail = super::diff::tenant_diff(stored.as_ref(), Some(t)).to_string();
-        if stored.is_some() {
-            delete_rows(&mut tx, &t.id).await.map_err(db)?;
-        }
-        writes.push((i, t, stored.is_none(), detail));
+        let detail = super::diff::tenant_diff(stored.as_deref(), Some(t)).to_string();
+        writes.push((i, t, stored, detail));
+    }
+    // Each tenant's row changes are worked out twice (for its deletes, then for its writes)
+    // rather than held for every tenant at once: a file of a million users stays one
+    // tenant's rows in memory.
+    for (_, t, stored, _) in &writes {
+        delete_changed(&mut tx, &t.id, &changes(stored.as_deref(), t)).await.map_err(db)?;
     }
     let mut problems = Vec::new();
-    for (i, t, _, _) in &writes {
-        check_numbers(&mut tx, t, &format!("tenants[{i}]"), &mut problems).await.map_err(db)?;
+    for (i, t, stored, _) in &writes {
+        check_numbers(&mut tx, stored.as_deref(), t, &format!("tenants[{i}]"), &mut problems).await.map_err(db)?;
     }
     if !problems.is_empty() {
         return Err(refused(problems));
     }
-    for (_, t, created, detail) in writes {
+    for (_, t, stored, detail) in &writes {
         outcome.revision += 1;
-        if created {
+        if stored.is_none() {
             archive_past(&mut tx, &t.id, outcome.revision).await.map_err(db)?;
         }
-        write_tenant(&mut tx, t).await.map_err(db)?;
-        record_detail(&mut tx, outcome.revision, &t.id, "put", actor, &detail).await.map_err(db)?;
+        write_tenant_row(&mut tx, stored.as_deref(), t).await.map_err(db)?;
+        write_changed(&mut tx, &t.id, &changes(stored.as_deref(), t)).await.map_err(db)?;
+        record_detail(&mut tx, outcome.revision, &t.id, "put", actor, detail).await.map_err(db)?;
         outcome.changed.push(t.id.clone());
     }
     if outcome.revision > base {
         finish(&mut tx, outcome.revision).await.map_err(db)?;
         tx.commit().await.map_err(db)?;
+        for (revision, (_, t, _, _)) in (base + 1..).zip(&writes) {
+            recent.put(&t.id, revision, Arc::new((*t).clone()));
+        }
     }
     Ok(outcome)
 }
 
-/// `prepare` turns the edited tenant into its stored form, or refuses it.
+/// `prepare` turns the edited tenant into its stored form, or refuses it. Only the rows
+/// the edit changes are written.
 pub(super) async fn update_tenant<F>(
     pool: &Pool<Db>,
     id: &str,
@@ -465,27 +460,27 @@ pub(super) async fn update_tenant<F>(
     actor: &str,
     edit: F,
     prepare: fn(&str, Tenant) -> Result<Tenant, StoreError>,
+    recent: &Recent,
 ) -> Result<Option<u64>, StoreError>
 where
     F: FnOnce(&mut Tenant) -> Result<(), StoreError> + Send,
 {
     let (mut tx, base) = begin_write(pool).await.map_err(db)?;
-    let stored = load_one(&mut tx, id).await.map_err(db)?;
+    let stored = load_recent(&mut tx, id, recent).await.map_err(db)?;
     let mut tenant = match &stored {
-        Some(t) => t.clone(),
+        Some(t) => Tenant::clone(t),
         None if create => Tenant { id: id.to_string(), ..Tenant::default() },
         None => return Err(StoreError::NotFound(format!("tenant `{id}`"))),
     };
     edit(&mut tenant)?;
     let tenant = prepare(id, tenant)?;
-    if stored.as_ref() == Some(&tenant) {
+    if stored.as_deref() == Some(&tenant) {
         return Ok(None);
     }
-    if stored.is_some() {
-        delete_rows(&mut tx, id).await.map_err(db)?;
-    }
+    let rows = changes(stored.as_deref(), &tenant);
+    delete_changed(&mut tx, id, &rows).await.map_err(db)?;
     let mut problems = Vec::new();
-    check_numbers(&mut tx, &tenant, "", &mut problems).await.map_err(db)?;
+    check_numbers(&mut tx, stored.as_deref(), &tenant, "", &mut problems).await.map_err(db)?;
     if !problems.is_empty() {
         return Err(refused(problems));
     }
@@ -493,14 +488,18 @@ where
     if stored.is_none() {
         archive_past(&mut tx, id, revision).await.map_err(db)?;
     }
-    write_tenant(&mut tx, &tenant).await.map_err(db)?;
-    record(&mut tx, revision, id, "put", actor, stored.as_ref(), Some(&tenant)).await.map_err(db)?;
+    write_tenant_row(&mut tx, stored.as_deref(), &tenant).await.map_err(db)?;
+    write_changed(&mut tx, id, &rows).await.map_err(db)?;
+    record(&mut tx, revision, id, "put", actor, stored.as_deref(), Some(&tenant)).await.map_err(db)?;
     finish(&mut tx, revision).await.map_err(db)?;
     tx.commit().await.map_err(db)?;
+    drop(rows);
+    recent.put(id, revision, Arc::new(tenant));
     Ok(Some(revision))
 }
 
-pub(super) async fn delete_tenant(pool: &Pool<Db>, id: &str, actor: &str) -> Result<Option<u64>, StoreError> {
+pub(super) async fn delete_tenant(pool: &Pool<Db>, id: &str, actor: &str, recent: &Recent) -> Result<Option<u64>, StoreError> {
+    recent.forget(id);
     let (mut tx, base) = begin_write(pool).await.map_err(db)?;
     let stored = load_one(&mut tx, id).await.map_err(db)?;
     if !delete_rows(&mut tx, id).await.map_err(db)? {
@@ -534,7 +533,8 @@ pub(super) async fn changes_since(pool: &Pool<Db>, revision: u64) -> Result<Vec<
 }
 
 /// What changed after `from`, read in one snapshot.
-pub(super) async fn catch_up(pool: &Pool<Db>, from: u64) -> Result<CatchUp, StoreError> {
+/// A tenant this process wrote last is taken from `recent` when it is at its latest change.
+pub(super) async fn catch_up(pool: &Pool<Db>, from: u64, recent: &Recent) -> Result<CatchUp, StoreError> {
     let mut tx = begin_read(pool).await.map_err(db)?;
     let revision = head(&mut tx).await.map_err(db)?;
     if revision == from {
@@ -544,9 +544,9 @@ pub(super) async fn catch_up(pool: &Pool<Db>, from: u64) -> Result<CatchUp, Stor
         let rows = load_rows(&mut tx, None).await.map_err(db)?;
         return Ok(CatchUp::All { revision, tenants: assemble(rows).await.map_err(db)? });
     }
-    // Each tenant changed, with its first change after `from`, in that order.
-    let touched: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT tenant, MIN(revision) FROM changes WHERE revision > $1 AND revision <= $2 \
+    // Each tenant changed, with its first and last change after `from`, in first-change order.
+    let touched: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT tenant, MIN(revision), MAX(revision) FROM changes WHERE revision > $1 AND revision <= $2 \
          GROUP BY tenant ORDER BY MIN(revision)",
     )
     .bind(to_db(from))
@@ -559,13 +559,16 @@ pub(super) async fn catch_up(pool: &Pool<Db>, from: u64) -> Result<CatchUp, Stor
         let rows = load_rows(&mut tx, None).await.map_err(db)?;
         let mut all: std::collections::HashMap<String, Tenant> =
             assemble(rows).await.map_err(db)?.into_iter().map(|t| (t.id.clone(), t)).collect();
-        for (id, first) in touched {
-            let tenant = all.remove(&id);
+        for (id, first, _) in touched {
+            let tenant = all.remove(&id).map(Arc::new);
             tenants.push((id, from_db(first), tenant));
         }
     } else {
-        for (id, first) in touched {
-            let tenant = load_one(&mut tx, &id).await.map_err(db)?;
+        for (id, first, last) in touched {
+            let tenant = match recent.get(&id, from_db(last)) {
+                Some(kept) => Some(kept),
+                None => load_one(&mut tx, &id).await.map_err(db)?.map(Arc::new),
+            };
             tenants.push((id, from_db(first), tenant));
         }
     }
