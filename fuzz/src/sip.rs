@@ -188,7 +188,7 @@ fn request_values(request: &[u8], long: &str, short: &str) -> Vec<String> {
         {
             // A Via value with a control character is unreadable whole, as the daemon
             // reads it: kept unsplit so that it never counts as readable.
-            if long == "via" && !value.chars().any(char::is_control) {
+            if long == "via" && !has_control(&value) {
                 out.extend(
                     split_outside_quotes(&value)
                         .into_iter()
@@ -261,16 +261,34 @@ fn stripped_from(value: &str, sent: &str) -> bool {
 /// The From the daemon fills in when a request has none it can echo.
 const ANONYMOUS_FROM: &str = "<sip:anonymous@anonymous.invalid>;tag=callgate";
 
-/// The To the daemon fills in when a request has none it can echo: its Request-URI.
-fn filled_to(request: &[u8]) -> Option<String> {
-    let first = request.split(|b| *b == b'\r').next()?;
-    let line = std::str::from_utf8(first).ok()?;
-    Some(format!("<{}>", line.split(' ').nth(1)?))
+/// Whether `to` is a To the daemon may fill in when a request has none it can echo: a URI
+/// taken from the request line (`<uri>`, the uri a token of that line), or the anonymous one.
+fn filled_to(request: &[u8], to: &str) -> bool {
+    if to == "<sip:anonymous@anonymous.invalid>" {
+        return true;
+    }
+    let Some(uri) = to.strip_prefix('<').and_then(|t| t.strip_suffix('>')) else {
+        return false;
+    };
+    let first = request.split(|b| *b == b'\r').next().unwrap_or(&[]);
+    let line = String::from_utf8_lossy(first);
+    uri.contains(':') && line.split(' ').any(|t| t == uri)
 }
 
 /// A control character no header value may hold (HTAB aside).
 fn is_control(b: u8) -> bool {
     (b < 0x20 && b != b'\t') || b == 0x7f
+}
+
+/// Whether a value holds a control character no answer may carry (HTAB aside; octets, as
+/// the daemon checks them).
+fn has_control(s: &str) -> bool {
+    s.bytes().any(is_control)
+}
+
+/// Whether some value can be echoed: not empty, and free of control characters.
+fn readable(sent: &[String]) -> bool {
+    sent.iter().any(|s| !s.is_empty() && !has_control(s))
 }
 
 /// A parsed answer: status code, and its header lines in order.
@@ -374,9 +392,8 @@ pub fn check_answer(request: &[u8], reply: Option<&[u8]>, transport: &str) {
         // response or a keep-alive. An emergency INVITE with a readable Via is answered.
         if emergency && request.len() <= 2048 {
             let vias = request_values(request, "via", "v");
-            let readable = vias.iter().any(|v| !v.chars().any(char::is_control));
             assert!(
-                !readable,
+                !readable(&vias),
                 "an emergency INVITE with a Via went unanswered ({transport})"
             );
         }
@@ -409,7 +426,6 @@ pub fn check_answer(request: &[u8], reply: Option<&[u8]>, transport: &str) {
     // A header the request carried readably (no control character) is echoed exactly once;
     // one it lacked (or that can't be echoed) is filled in with a fixed value, so that every
     // answer is a well-formed response (RFC 3261 §8.1.1), or, from older daemons, missing.
-    let readable = |sent: &[String]| sent.iter().any(|s| !s.chars().any(char::is_control));
     let echoed = |name: &str, long: &str, short: &str, fill: &dyn Fn(&str) -> bool| {
         let sent = request_values(request, long, short);
         if r.all(name).is_empty() && !readable(&sent) {
@@ -457,8 +473,7 @@ pub fn check_answer(request: &[u8], reply: Option<&[u8]>, transport: &str) {
             || s.trim() == untagged.trim()
             || stripped_from(to.trim(), s)
             || stripped_from(untagged.trim(), s))
-            || filled_to(request).is_some_and(|u| untagged == u)
-            || untagged == "<sip:anonymous@anonymous.invalid>",
+            || filled_to(request, untagged),
         "`To: {to}` is not the request's ({to_sent:?})"
     );
 

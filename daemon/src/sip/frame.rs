@@ -172,12 +172,15 @@ pub fn fill_in(a: &mut Addressing, bytes: &[u8]) {
 /// The From an answer gets when the request had none.
 pub const ANONYMOUS_FROM: &str = "<sip:anonymous@anonymous.invalid>;tag=callgate";
 
-/// The Request-URI of a request line of any SIP version, if it is visible ASCII.
+/// The Request-URI of a request line of any SIP version (`method SP uri SP version`), if it
+/// is a URI of visible ASCII.
 fn request_uri(bytes: &[u8]) -> Option<&str> {
     let end = find(bytes, b"\r\n").unwrap_or(bytes.len());
     let line = std::str::from_utf8(bytes.get(..end)?).ok()?;
-    let uri = line.split(' ').nth(1)?;
-    (!uri.is_empty()
+    let mut parts = line.split(' ');
+    let uri = parts.nth(1)?;
+    (parts.count() == 1
+        && uri.contains(':')
         && uri
             .bytes()
             .all(|b| b.is_ascii_graphic() && !b"<>\"".contains(&b)))
@@ -222,8 +225,8 @@ fn read_addressing_with(bytes: &[u8], raw_vias: bool) -> Option<Addressing> {
                 for v in syntax::split_outside_quotes(value, b',') {
                     match syntax::via(v, false) {
                         Some(via) => a.vias.push(via),
-                        None if raw_vias && !v.trim().is_empty() => {
-                            raw.push(v.trim().to_string());
+                        None if raw_vias && !v.trim_matches([' ', '\t']).is_empty() => {
+                            raw.push(v.trim_matches([' ', '\t']).to_string());
                         }
                         None => {}
                     }
