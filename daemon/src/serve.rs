@@ -1,11 +1,13 @@
 //! `callgate serve`: open the store, load the table, follow the change log, and answer on
-//! HTTP and SIP (UDP and TCP) until told to stop.
+//! HTTP and SIP (UDP and TCP) until told to stop. Under systemd (`Type=notify`) it says
+//! `READY=1` once every listener is bound, pings the watchdog, and says `STOPPING=1` on the way out.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
 use callgate::Table;
+use sd_notify::NotifyState;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -204,11 +206,50 @@ async fn stopped(mut stop: watch::Receiver<bool>) {
 /// Runs the daemon until SIGINT or SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     crate::telemetry::install();
-    let daemon = Daemon::start(&config).await?;
+    let mut daemon = Daemon::start(&config).await?;
+    // `start` returns once the table is loaded and every listener is bound: ready means ready.
+    let feed = config
+        .feed
+        .as_ref()
+        .map(|p| format!(", feed {}", p.display()))
+        .unwrap_or_default();
+    let status = format!(
+        "revision {}; HTTP {}, SIP {} (UDP and TCP){feed}",
+        daemon.state.table().revision(),
+        daemon.http,
+        daemon.sip
+    );
+    notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
+    if let Some(every) = sd_notify::watchdog_enabled().map(|timeout| timeout / 2) {
+        tracing::debug!(?every, "systemd watchdog enabled");
+        let stop = daemon.stop.subscribe();
+        daemon.tasks.spawn(watchdog(every, stopped(stop)));
+    }
     wait_for_signal().await;
     tracing::info!("shutting down");
+    notify(&[NotifyState::Stopping, NotifyState::Status("shutting down")]);
     daemon.shutdown().await;
     Ok(())
+}
+
+/// Tells systemd `states`, when it is listening (`NOTIFY_SOCKET` set); a failure is logged.
+fn notify(states: &[NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(states) {
+        tracing::warn!(error = %e, "cannot notify systemd");
+    }
+}
+
+/// Pings systemd's watchdog every `every` (half its timeout) until `shutdown`.
+async fn watchdog(every: std::time::Duration, shutdown: impl std::future::Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    let mut tick = tokio::time::interval(every.max(std::time::Duration::from_millis(1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = tick.tick() => notify(&[NotifyState::Watchdog]),
+        }
+    }
 }
 
 async fn wait_for_signal() {
