@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Builds callgate's Debian package with cargo-deb (installed first if missing): the release
+# daemon and libcallgate (.so, .a), then the .deb from `[package.metadata.deb]` in
+# daemon/Cargo.toml. Prints the package's path, size and contents.
+#
+#   scripts/package.sh            # target/debian/callgate_<version>-1_<arch>.deb
+#
+# Debug line tables are stripped from the packaged binaries (the release profile keeps them
+# for backtraces and profiling in the workspace).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! cargo deb --version >/dev/null 2>&1; then
+    echo "installing cargo-deb" >&2
+    cargo install --locked cargo-deb
+fi
+
+cargo build --release -p callgate-daemon -p callgate-ffi --bin callgate --lib
+deb=$(cargo deb -p callgate-daemon --no-build --strip --no-dbgsym --no-separate-debug-symbols \
+    | tail -n 1)
+if [ ! -f "$deb" ]; then
+    echo "cargo deb did not report a package (got: \`$deb\`)" >&2
+    exit 1
+fi
+
+echo "$deb ($(du -h "$deb" | cut -f1))"
+dpkg-deb --info "$deb"
+dpkg-deb --contents "$deb"
