@@ -363,3 +363,45 @@ fn is_key(text: &str) -> bool {
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
+
+/// The package's files that come from the source tree exist (a moved header or unit would
+/// otherwise show only when someone runs `scripts/package.sh`), and the pkg-config file names
+/// the crate's version.
+#[test]
+fn the_package_metadata_names_files_that_exist() {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifest: toml::Table =
+        toml::from_str(&std::fs::read_to_string(manifest_dir.join("Cargo.toml")).unwrap()).unwrap();
+    let deb = &manifest["package"]["metadata"]["deb"];
+    let assets = deb["assets"].as_array().unwrap();
+    let sources: Vec<&str> = assets.iter().map(|a| a[0].as_str().unwrap()).collect();
+    for wanted in [
+        "callgate",
+        "libcallgate.so",
+        "libcallgate.a",
+        "callgate.h",
+        "callgate.pc",
+    ] {
+        assert!(
+            sources.iter().any(|s| s.ends_with(&format!("/{wanted}"))),
+            "{wanted} is packaged: {sources:?}"
+        );
+    }
+    for source in sources.iter().filter(|s| !s.starts_with("target/")) {
+        assert!(manifest_dir.join(source).is_file(), "`{source}` exists");
+    }
+    let units = deb["systemd-units"]["unit-scripts"].as_str().unwrap();
+    for file in ["callgate.service", "callgate.sysusers"] {
+        assert!(manifest_dir.join(units).join(file).is_file(), "{file}");
+    }
+    let scripts = deb["maintainer-scripts"].as_str().unwrap();
+    let postinst = std::fs::read_to_string(manifest_dir.join(scripts).join("postinst")).unwrap();
+    assert_eq!(postinst.matches("#DEBHELPER#").count(), 1, "{postinst}");
+
+    let pc = std::fs::read_to_string(packaging().join("callgate.pc")).unwrap();
+    assert!(
+        pc.lines()
+            .any(|l| l == format!("Version: {}", env!("CARGO_PKG_VERSION"))),
+        "{pc}"
+    );
+}
