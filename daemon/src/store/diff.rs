@@ -51,6 +51,9 @@ fn list_diff<'a, T: Serialize + PartialEq>(
     Some(json!({ "added": added, "removed": removed, "changed": changed }))
 }
 
+/// One of a tenant's own fields, as its JSON holds it.
+type Field = fn(&Tenant) -> Value;
+
 /// For each list of the directory format, the items added (whole), removed (by key) and
 /// changed (before and after), and the tenant's own fields that changed. `None` on a side
 /// means the tenant didn't exist (created / deleted).
@@ -68,7 +71,7 @@ pub(super) fn tenant_diff(before: Option<&Tenant>, after: Option<&Tenant>) -> Va
     let (b, a) = (before.unwrap_or(&empty), after.unwrap_or(&empty));
     // A missing tenant's fields are null, as its JSON would be.
     let field = |t: Option<&Tenant>, f: fn(&Tenant) -> Value| t.map_or(Value::Null, f);
-    let own: [(&str, fn(&Tenant) -> Value); 2] = [
+    let own: [(&str, Field); 2] = [
         ("default_caller_id", |t| json!(t.default_caller_id)),
         // Left out of a tenant's JSON when empty, so null then.
         ("emergency_numbers", |t| {
