@@ -270,8 +270,12 @@ fn filled_to(request: &[u8], to: &str) -> bool {
     let Some(uri) = to.strip_prefix('<').and_then(|t| t.strip_suffix('>')) else {
         return false;
     };
-    let first = request.split(|b| *b == b'\r').next().unwrap_or(&[]);
-    let line = String::from_utf8_lossy(first);
+    // The request line ends at the first CRLF (a bare CR inside it is part of it).
+    let end = request
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .unwrap_or(request.len());
+    let line = String::from_utf8_lossy(&request[..end]);
     uri.contains(':') && line.split(' ').any(|t| t == uri)
 }
 
