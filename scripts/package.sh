@@ -16,6 +16,13 @@ if ! cargo deb --version >/dev/null 2>&1; then
 fi
 
 cargo build --release -p callgate-daemon -p callgate-ffi --bin callgate --lib
+# The man page and completions, from the binary's own clap definitions.
+gen=target/release/gen
+mkdir -p "$gen"
+target/release/callgate manpage >"$gen/callgate.1"
+target/release/callgate completions bash >"$gen/callgate.bash"
+target/release/callgate completions zsh >"$gen/_callgate"
+target/release/callgate completions fish >"$gen/callgate.fish"
 deb=$(cargo deb -p callgate-daemon --no-build --strip --no-dbgsym --no-separate-debug-symbols \
     | tail -n 1)
 if [ ! -f "$deb" ]; then

@@ -109,6 +109,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write shell completions for callgate to standard output.
+    Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Write callgate's man page (roff) to standard output.
+    Manpage,
     /// Create an admin token (printed once; only its hash is stored).
     Token {
         /// The token's name (what the audit trail records as "who").
@@ -493,6 +500,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             raise_open_file_limit();
             serve::run(config).await
         }
+        // Generated from these same definitions, so they can't fall behind the flags.
+        Command::Completions { shell } => {
+            let mut cli = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cli, "callgate", &mut std::io::stdout().lock());
+            Ok(())
+        }
+        Command::Manpage => {
+            let cli = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cli).render(&mut std::io::stdout().lock())?;
+            Ok(())
+        }
         command => {
             // What went wrong is the one error line; the store's own log lines would repeat it.
             if verbose || std::env::var_os("RUST_LOG").is_some() {
@@ -537,7 +555,9 @@ fn raise_open_file_limit() {
 async fn offline(command: Command, store: Store) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match command {
-        Command::Serve(_) => anyhow::bail!("serve is handled elsewhere"),
+        Command::Serve(_) | Command::Completions { .. } | Command::Manpage => {
+            anyhow::bail!("handled before the store is opened")
+        }
         Command::Migrate => writeln!(
             out,
             "migrations applied (revision {})",

@@ -231,6 +231,43 @@ fn usage_errors_are_one_line_and_exit_2() {
     assert!(line.contains("--user"), "{line}");
 }
 
+/// The man page and completions come from the same definitions as the flags, and need no
+/// store (a package build runs them with none).
+#[test]
+fn man_page_and_completions_name_every_subcommand_without_a_store() {
+    let subcommands = [
+        "serve", "migrate", "import", "export", "check", "explain", "audit", "token",
+    ];
+    let man = callgate(
+        &["manpage"],
+        &[("CALLGATE_DB", "postgres://nobody@127.0.0.1:1/none")],
+    );
+    assert_eq!(man.code, Some(0), "{}", man.stderr);
+    assert!(
+        man.stdout.starts_with(".ie") || man.stdout.contains(".TH callgate 1"),
+        "{}",
+        man.stdout
+    );
+    for shell in ["bash", "zsh", "fish"] {
+        let run = callgate(&["completions", shell], &[]);
+        assert_eq!(run.code, Some(0), "{shell}: {}", run.stderr);
+        for sub in subcommands {
+            assert!(run.stdout.contains(sub), "{shell} completes `{sub}`");
+        }
+        assert!(
+            run.stdout.contains("audit-retention"),
+            "{shell} completes serve's flags"
+        );
+    }
+    for sub in subcommands {
+        assert!(man.stdout.contains(sub), "the man page names `{sub}`");
+    }
+    let line = callgate(&["completions", "tcsh"], &[])
+        .one_line(2)
+        .to_string();
+    assert!(line.contains("bash"), "the shells it knows: {line}");
+}
+
 #[test]
 fn help_documents_the_exit_codes() {
     let run = callgate(&["--help"], &[]);
