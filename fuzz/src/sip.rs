@@ -477,7 +477,8 @@ pub fn check_answer(request: &[u8], reply: Option<&[u8]>, transport: &str) {
             || s.trim() == untagged.trim()
             || stripped_from(to.trim(), s)
             || stripped_from(untagged.trim(), s))
-            || filled_to(request, untagged),
+            || filled_to(request, untagged)
+            || (filled_in && invite_uri.is_some_and(|u| untagged == format!("<{u}>"))),
         "`To: {to}` is not the request's ({to_sent:?})"
     );
 
