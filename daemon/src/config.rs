@@ -32,6 +32,9 @@ pub enum ConfigError {
     /// A peer is neither an address nor a CIDR.
     #[error("invalid peer `{0}` (an IP address or CIDR, e.g. 10.0.0.0/8)")]
     Peer(String),
+    /// The HTTP API's certificate or key does not load.
+    #[error("HTTP TLS: {0}")]
+    Tls(String),
 }
 
 /// The settings a `serve` runs with.
@@ -82,6 +85,11 @@ pub struct Config {
     pub http_admin_body_limit: usize,
     /// Addresses or CIDRs allowed to ask the HTTP checks (others: 403, not audited).
     pub http_check_peers: Vec<String>,
+    /// A PEM certificate chain: the HTTP API speaks only TLS (HTTPS) when it and
+    /// `http_tls_key` are set.
+    pub http_tls_cert: Option<String>,
+    /// The PEM private key of `http_tls_cert`.
+    pub http_tls_key: Option<String>,
     /// Whether HTTP checks need a bearer token (`callgate token`); a tenant's token checks
     /// only that tenant.
     pub http_check_token_required: bool,
@@ -124,6 +132,8 @@ impl Default for Config {
             http_check_body_limit: 8 << 10,
             http_admin_body_limit: 64 << 20,
             http_check_peers: vec!["127.0.0.0/8".into(), "::1/128".into()],
+            http_tls_cert: None,
+            http_tls_key: None,
             http_check_token_required: false,
             http_max_connections: 512,
             http_max_connections_per_address: 64,

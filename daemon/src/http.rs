@@ -70,7 +70,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let limits = state.http().limits().clone();
-    listener::serve(listener, app(state), &limits, shutdown).await
+    let tls = state.http().tls().cloned();
+    listener::serve(listener, app(state), &limits, tls, shutdown).await
 }
 
 /// Parses a JSON body, naming the offending field in the error (and never echoing a control

@@ -351,6 +351,9 @@ fn the_packaged_config_parses_and_names_every_key_the_loader_knows() {
         // Unset by default (the daemon's own uid and gids): the conffile shows an example.
         feed_allow_uids: Some(vec![0]),
         feed_allow_gids: Some(vec![0]),
+        // Unset by default (plain HTTP): the conffile shows where a certificate would go.
+        http_tls_cert: Some("/etc/callgate/tls/cert.pem".into()),
+        http_tls_key: Some("/etc/callgate/tls/key.pem".into()),
         ..Config::default()
     };
     assert_eq!(format!("{full:#?}"), format!("{expected:#?}"));

@@ -71,10 +71,14 @@ impl Drop for Slot {
 
 /// Serves `router` on `listener` within `limits` until `shutdown` resolves; then stops
 /// accepting, lets in-flight requests finish (for up to the body timeout) and returns.
+///
+/// With `tls`, each connection is a TLS handshake first (bounded by the header timeout: a
+/// client that opens a connection and says nothing holds a slot no longer than a plain one).
 pub(super) async fn serve(
     listener: TcpListener,
     router: Router,
     limits: &Limits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
@@ -118,10 +122,35 @@ pub(super) async fn serve(
             req.extensions_mut().insert(ConnectInfo(peer));
             router.clone().oneshot(req)
         });
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        let watcher = graceful.watcher();
+        let builder = builder.clone();
+        let tls = tls.clone();
+        let handshake = limits.header_timeout;
         tokio::spawn(async move {
             metrics::gauge!(HTTP_CONNECTIONS).increment(1.0);
-            if let Err(e) = connection.await {
+            let ended = match tls {
+                None => watcher
+                    .watch(builder.serve_connection(TokioIo::new(stream), service))
+                    .await
+                    .map_err(|e| e.to_string()),
+                Some(acceptor) => {
+                    match tokio::time::timeout(handshake, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => watcher
+                            .watch(builder.serve_connection(TokioIo::new(stream), service))
+                            .await
+                            .map_err(|e| e.to_string()),
+                        Ok(Err(e)) => {
+                            metrics::counter!(HTTP_REFUSED, "why" => "tls_handshake").increment(1);
+                            Err(format!("TLS handshake failed: {e}"))
+                        }
+                        Err(_) => {
+                            metrics::counter!(HTTP_REFUSED, "why" => "tls_handshake").increment(1);
+                            Err("TLS handshake timed out".to_string())
+                        }
+                    }
+                }
+            };
+            if let Err(e) = ended {
                 tracing::debug!(%peer, error = %e, "HTTP connection ended");
             }
             metrics::gauge!(HTTP_CONNECTIONS).decrement(1.0);

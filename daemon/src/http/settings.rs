@@ -75,6 +75,7 @@ impl Default for Limits {
 /// The HTTP API's settings and the state its limits keep.
 pub struct Settings {
     limits: Limits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     tokens: Mutex<HashMap<[u8; 32], (TokenInfo, Instant)>>,
     admin_bodies: Arc<Semaphore>,
 }
@@ -90,6 +91,7 @@ impl Settings {
     pub fn new(limits: Limits) -> Settings {
         Settings {
             limits,
+            tls: None,
             tokens: Mutex::new(HashMap::new()),
             admin_bodies: Arc::new(Semaphore::new(ADMIN_BODIES)),
         }
@@ -97,7 +99,22 @@ impl Settings {
 
     /// The settings `config` sets.
     pub fn from_config(config: &Config) -> Result<Settings, ConfigError> {
-        Limits::from_config(config).map(Settings::new)
+        let mut settings = Limits::from_config(config).map(Settings::new)?;
+        settings.tls = match (&config.http_tls_cert, &config.http_tls_key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
+            _ => {
+                return Err(ConfigError::Tls(
+                    "http_tls_cert and http_tls_key go together".into(),
+                ));
+            }
+        };
+        Ok(settings)
+    }
+
+    /// The TLS the HTTP API speaks, if any.
+    pub fn tls(&self) -> Option<&tokio_rustls::TlsAcceptor> {
+        self.tls.as_ref()
     }
 
     /// The limits.
@@ -133,4 +150,32 @@ impl Settings {
 
 fn key(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
+}
+
+/// A TLS server over the PEM certificate chain at `cert` and private key at `key` (TLS 1.2
+/// and 1.3, HTTP/1.1), or why not: a file that can't be read, holds no certificate or key,
+/// or a key that doesn't match.
+fn tls_acceptor(cert: &str, key: &str) -> Result<tokio_rustls::TlsAcceptor, ConfigError> {
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let fail = |what: &str, path: &str, e: &dyn std::fmt::Display| {
+        ConfigError::Tls(format!("{what} `{path}`: {e}"))
+    };
+    let chain = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| fail("reading certificate", cert, &e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| fail("reading certificate", cert, &e))?;
+    if chain.is_empty() {
+        return Err(fail("reading certificate", cert, &"no certificate in it"));
+    }
+    let private = PrivateKeyDer::from_pem_file(key).map_err(|e| fail("reading key", key, &e))?;
+    let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let mut server = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| fail("setting up", cert, &e))?
+        .with_no_client_auth()
+        .with_single_cert(chain, private)
+        .map_err(|e| fail("using certificate", cert, &e))?;
+    server.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(server)))
 }
