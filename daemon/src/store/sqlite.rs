@@ -13,7 +13,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::{Connection, Sqlite, SqlitePool, Transaction};
 
 type Db = Sqlite;
 
@@ -42,6 +42,11 @@ pub(super) async fn open(url: &str) -> Result<SqlitePool, StoreError> {
     let pool = SqlitePoolOptions::new()
         .max_connections(4)
         .acquire_timeout(BUSY_TIMEOUT)
+        // A connection still inside a transaction when it is handed out again is closed, not
+        // used: when a COMMIT fails on a full disk SQLite rolls the transaction back itself,
+        // sqlx's own ROLLBACK then fails and leaves the connection counted as in a
+        // transaction, and every later write on it would be refused until a restart.
+        .before_acquire(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
         .connect_with(options)
         .await
         .map_err(|e| {
