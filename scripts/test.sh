@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs callgate's whole test suite on a fresh Debian machine with Rust: installs the real
 # peers the tests talk to (sipp, Kamailio with its Python 3 and SQLite modules, the sqlite3
-# CLI, PostgreSQL, a C compiler, valgrind) when they are
+# CLI, PostgreSQL, a C compiler, valgrind, systemd for systemd-analyze) when they are
 # missing, then runs every test of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +16,7 @@ command -v sqlite3 >/dev/null || need+=(sqlite3)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v cc >/dev/null || need+=(gcc)
 command -v valgrind >/dev/null || need+=(valgrind)
+command -v systemd-analyze >/dev/null || need+=(systemd)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing test peers: ${need[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
