@@ -236,15 +236,6 @@ impl Matrix {
         self.actions(category) & action.bit() != 0
     }
 
-    /// Every permission of either matrix.
-    pub fn union(&self, other: &Matrix) -> Matrix {
-        let mut rows = self.0;
-        for (row, extra) in rows.iter_mut().zip(other.0) {
-            *row |= extra;
-        }
-        Matrix(rows)
-    }
-
     /// Whether every permission of `self` is also in `other`.
     pub fn is_subset_of(&self, other: &Matrix) -> bool {
         self.0.iter().zip(other.0).all(|(a, b)| a & !b == 0)
