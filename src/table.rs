@@ -7,8 +7,8 @@
 //! a tenant.
 
 use std::hash::{BuildHasher, Hash};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::dial::{self, EmergencySet, Target};
 
@@ -41,7 +41,12 @@ pub struct Table {
     /// The largest of `platform_emergency`: a key with more digits is always larger, so an
     /// ordinary number (longer than any emergency number) is ruled out by one comparison.
     platform_emergency_max: AtomicU64,
+    /// Called after every change ([`Table::on_change`]); each says whether to keep it.
+    watchers: Mutex<Vec<Watcher>>,
 }
+
+/// A function told of every change to a table; it returns whether it still wants to be.
+type Watcher = Box<dyn Fn() -> bool + Send + Sync>;
 
 impl Default for Table {
     fn default() -> Table {
@@ -50,6 +55,7 @@ impl Default for Table {
             revision: AtomicU64::new(0),
             platform_emergency: std::array::from_fn(|_| AtomicU64::new(0)),
             platform_emergency_max: AtomicU64::new(u64::MAX),
+            watchers: Mutex::new(Vec::new()),
         };
         table.store_platform_emergency(&EmergencySet::lenient(dial::DEFAULT_EMERGENCY));
         table
@@ -164,9 +170,32 @@ impl Table {
         }
     }
 
-    /// Raises the revision to `revision` (never lowers it).
+    /// Raises the revision to `revision` (never lowers it), then tells the watchers: every
+    /// change ends here.
     pub fn advance(&self, revision: u64) {
         self.revision.fetch_max(revision, Ordering::AcqRel);
+        self.changed();
+    }
+
+    /// Calls `watcher` after every change to the table (a tenant put or removed, the
+    /// revision raised), once the change is visible, until it returns `false`. It runs on the
+    /// writer's thread, so it should only signal (e.g. wake a task); it must not call back
+    /// into the table's writers.
+    ///
+    /// This is how the daemon's feed follows the table without polling it, while the engine
+    /// stays free of any async runtime.
+    pub fn on_change(&self, watcher: impl Fn() -> bool + Send + Sync + 'static) {
+        self.watchers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Box::new(watcher));
+    }
+
+    fn changed(&self) {
+        self.watchers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|w| w());
     }
 
     /// Compiles `tenant` and puts it in place of any tenant with the same id, then raises the

@@ -1868,3 +1868,36 @@ fn explain_shows_a_site_managers_recordings_as_their_site() {
     assert!(t.explain("acme", "nobody").is_none());
     assert!(t.explain("nowhere", "alice").is_none());
 }
+
+/// The table tells its watchers of every change once the change is visible, and forgets a
+/// watcher that says it is done (how the daemon's feed follows the table without polling).
+#[test]
+fn a_table_tells_its_watchers_of_every_change_until_they_let_go() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let t = Arc::new(callgate::Table::new());
+    let seen = Arc::new(AtomicU64::new(0));
+    let calls = Arc::new(AtomicU64::new(0));
+    {
+        let (t2, seen, calls) = (Arc::downgrade(&t), Arc::clone(&seen), Arc::clone(&calls));
+        t.on_change(move || {
+            // The change is visible to the watcher when it is called.
+            let revision = t2.upgrade().map_or(0, |t| t.revision());
+            seen.store(revision, Ordering::SeqCst);
+            calls.fetch_add(1, Ordering::SeqCst) < 2
+        });
+    }
+    let acme = demo::tenants()
+        .into_iter()
+        .find(|t| t.id == "acme")
+        .unwrap();
+    t.put(&acme, 5);
+    assert_eq!(seen.load(Ordering::SeqCst), 5);
+    t.remove("acme", 6);
+    assert_eq!(seen.load(Ordering::SeqCst), 6);
+    // The third call returned false: the watcher is gone.
+    t.advance(7);
+    t.advance(8);
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    assert_eq!(seen.load(Ordering::SeqCst), 7);
+}

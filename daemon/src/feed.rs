@@ -2,10 +2,11 @@
 //! plugin) get a snapshot of the grant table and then every change, in revision order, in the
 //! framed protocol of [`callgate::feed`].
 //!
-//! One hub task follows the table (the source of truth: it already follows the store). It
-//! polls the table's revision every couple of milliseconds, diffs the tenants against what it
-//! last sent (a tenant whose compiled `Arc` changed is a put, an id that went away a delete),
-//! encodes each change once and offers the frame to every client's bounded queue. A new
+//! One hub task follows the table (the source of truth: it already follows the store). The
+//! table wakes it after every change ([`Table::on_change`]; nothing polls); it then diffs the
+//! tenants against what it last sent (a tenant whose compiled `Arc` changed is a put, an id
+//! that went away a delete), encodes each change once and offers the frame to every client's
+//! bounded queue. An idle hub only wakes for the once-a-second heartbeat. A new
 //! client registers with the hub and gets the hub's view as its snapshot, so the snapshot and
 //! the changes after it always line up. A client whose queue is full, whose socket stays
 //! unwritable past a timeout, or that sends anything but well-formed frames of the protocol is
@@ -38,7 +39,7 @@ use callgate::feed::{self, FeedError, Message, SharedTenant, VERSION};
 use callgate::{CompiledTenant, Table};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{Semaphore, mpsc, oneshot, watch};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior, timeout};
 
@@ -53,13 +54,8 @@ pub const FEED_REFUSED: &str = "callgate_feed_refused_total";
 /// The feed's limits and timings. [`Settings::default`] is what `serve` uses.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// How often the hub looks at the table's revision.
-    pub poll: Duration,
     /// How often clients get a heartbeat when nothing changes.
     pub heartbeat: Duration,
-    /// How often the hub compares every tenant even if the revision did not move (a change
-    /// applied out of revision order by concurrent writers is caught within this).
-    pub full_scan: Duration,
     /// Frames a client may have queued before it is disconnected as too far behind.
     pub queue: usize,
     /// How long one frame's write may block before the client is disconnected.
@@ -85,9 +81,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Settings {
         Settings {
-            poll: Duration::from_millis(2),
             heartbeat: Duration::from_secs(1),
-            full_scan: Duration::from_secs(1),
             queue: 4096,
             write_timeout: Duration::from_secs(3),
             handshake_timeout: Duration::from_secs(5),
@@ -320,7 +314,13 @@ pub async fn run_with(
     let emergency: Arc<[String]> = table.platform_emergency().into();
     let (stop_tx, stop_rx) = watch::channel(false);
     let (join_tx, join_rx) = mpsc::channel::<Join>(64);
-    let hub = tokio::spawn(Hub::new(table, Arc::clone(&settings)).run(join_rx, stop_rx.clone()));
+    // Watch the table before the hub takes its first view, so no change falls between them.
+    // The watcher lets go once the hub (and with it `changed`) is gone.
+    let changed = Arc::new(Notify::new());
+    let watch = Arc::downgrade(&changed);
+    table.on_change(move || watch.upgrade().map(|n| n.notify_one()).is_some());
+    let hub = Hub::new(table, Arc::clone(&settings));
+    let hub = tokio::spawn(hub.run(changed, join_rx, stop_rx.clone()));
     let slots = Arc::new(Semaphore::new(settings.max_clients));
     let mut clients = JoinSet::new();
     tracing::info!(socket = ?path, "replica feed is listening");
@@ -456,11 +456,17 @@ impl Hub {
         }
     }
 
-    async fn run(mut self, mut joins: mpsc::Receiver<Join>, mut stop: watch::Receiver<bool>) {
-        let mut poll = tokio::time::interval(self.settings.poll);
-        poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut last_scan = Instant::now();
-        let mut last_beat = Instant::now();
+    async fn run(
+        mut self,
+        changed: Arc<Notify>,
+        mut joins: mpsc::Receiver<Join>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let start = Instant::now() + self.settings.heartbeat;
+        let mut beat = tokio::time::interval_at(start, self.settings.heartbeat);
+        beat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // A change may have landed between the first view and now.
+        self.sync();
         loop {
             tokio::select! {
                 _ = stop.changed() => break,
@@ -468,17 +474,8 @@ impl Hub {
                     Some(join) => self.join(join),
                     None => break,
                 },
-                _ = poll.tick() => {
-                    let now = Instant::now();
-                    if self.table.revision() != self.revision || now.duration_since(last_scan) >= self.settings.full_scan {
-                        self.sync();
-                        last_scan = now;
-                    }
-                    if now.duration_since(last_beat) >= self.settings.heartbeat {
-                        self.heartbeat();
-                        last_beat = now;
-                    }
-                }
+                () = changed.notified() => self.sync(),
+                _ = beat.tick() => self.heartbeat(),
             }
         }
     }

@@ -206,7 +206,7 @@ async fn a_client_gets_a_snapshot_then_every_change_in_revision_order() {
             tenant: "globex".into()
         }
     );
-    // Several changes between two polls still arrive, in revision order.
+    // Several changes in a burst still arrive, in revision order.
     table.put(&big_tenant("new1", 1), 4);
     table.put(&big_tenant("new2", 1), 5);
     table.remove("new1", 6);
@@ -228,7 +228,7 @@ async fn a_client_gets_a_snapshot_then_every_change_in_revision_order() {
     let revisions: Vec<u64> = seen.iter().map(|(r, _)| *r).collect();
     assert!(revisions.is_sorted(), "{seen:?}");
     assert!(seen.iter().any(|(_, what)| what == "put new2"), "{seen:?}");
-    // new1 may have come and gone between two polls; if it was sent, so was its removal.
+    // new1 may have come and gone before the hub looked; if it was sent, so was its removal.
     let put1 = seen.iter().position(|(_, what)| what == "put new1");
     let delete1 = seen.iter().position(|(_, what)| what == "delete new1");
     assert!(put1.is_none() || delete1 > put1, "{seen:?}");
@@ -236,6 +236,41 @@ async fn a_client_gets_a_snapshot_then_every_change_in_revision_order() {
     let (_s2, revision, ids) = join(&path).await;
     assert!(revision >= 5);
     assert_eq!(ids, ["acme", "initech", "new2"]);
+}
+
+/// The hub is woken by the table's changes, not by a timer: with the heartbeat (its only
+/// timer) an hour away, every change still arrives, and an idle hub sends nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_reach_clients_without_any_polling() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = daemon::demo_table();
+    let hourly = Settings {
+        heartbeat: Duration::from_secs(3600),
+        ..Settings::default()
+    };
+    let (path, stop) = serve(dir.path(), Arc::clone(&table), hourly);
+    let (mut s, _, _) = join(&path).await;
+    for revision in 2..=20 {
+        table.put(&big_tenant(&format!("t{revision}"), 1), revision);
+        let Message::Put { revision: got, .. } = recv(&mut s).await else {
+            panic!("no put for revision {revision}")
+        };
+        assert_eq!(got, revision);
+    }
+    // Idle: nothing at all comes (a poll would not send either, but a timer-driven hub
+    // that missed a wake-up would have shown above).
+    let mut byte = [0u8; 1];
+    assert!(
+        timeout(Duration::from_millis(300), s.read(&mut byte))
+            .await
+            .is_err(),
+        "an idle feed sent something"
+    );
+    // Once the feed is gone, the table stops calling it: a change after the stop is fine.
+    drop(stop);
+    closed_within(&mut s, Duration::from_secs(10)).await;
+    table.put(&big_tenant("later", 1), 21);
+    assert_eq!(table.revision(), 21);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
