@@ -28,5 +28,10 @@ fi
 # unwrap/expect/panic/indexing bans included), before anything runs.
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --release --locked -- -D warnings
+# Every doc comment's links resolve. One crate at a time: the engine and the C library are both
+# `callgate` (the library file must be libcallgate), and rustdoc writes both to doc/callgate.
+for crate in callgate callgate-daemon callgate-ffi; do
+  RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --release --locked --quiet -p "$crate"
+done
 
 cargo test --workspace --release --locked

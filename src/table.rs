@@ -411,7 +411,7 @@ pub struct RoleEntry {
     pub scope: Scope,
 }
 
-/// Where a user's scope reaches, as bits; see [`UserEntry::reach`].
+/// Where a user's scope reaches, as bits; see [`CompiledTenant::reach`].
 pub type Reach = u8;
 /// Every resource of the tenant.
 pub const REACH_TENANT: Reach = 1;

@@ -2,7 +2,7 @@
 //!
 //! A check that denies pushes one fixed-size record onto a bounded lock-free queue: no
 //! allocation, no lock, no network, whatever the rate. The replica's audit thread drains the
-//! queue every [`FLUSH_EVERY`] and sends the records to the daemon in `audit` frames over the
+//! queue every `FLUSH_EVERY` (100 ms) and sends the records to the daemon in `audit` frames over the
 //! feed connection. A record the queue cannot take is counted, and
 //! the count goes with the next frame, so the daemon's trail says what it is missing; records
 //! queued while the daemon is away wait for the next connection.
