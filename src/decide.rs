@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::attest::{self, Attestation};
 use crate::catalog::{Action, Category};
 use crate::dial;
 use crate::feature::{self, FeatureKind};
@@ -84,6 +85,9 @@ pub struct CallerIdAnswer {
     pub reason: Reason,
     /// The table's revision when it was decided.
     pub revision: u64,
+    /// Its STIR/SHAKEN attestation, when asked for ([`Table::check_caller_id_attested`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<Attestation>,
 }
 
 /// A feature code's argument, resolved where it names something: a queue's id, an
@@ -289,15 +293,51 @@ impl Table {
         requested: Option<&str>,
         dialed: &str,
     ) -> CallerIdAnswer {
+        self.caller_id_attesting(tenant, user, requested, dialed, None)
+    }
+
+    /// [`Table::check_caller_id`] with the answer's STIR/SHAKEN [`Attestation`] (see
+    /// [`crate::attest`]): `authenticated` is whether whoever asks authenticated the caller.
+    pub fn check_caller_id_attested<'p>(
+        &self,
+        tenant: &str,
+        user: impl Into<Principal<'p>>,
+        requested: Option<&str>,
+        dialed: &str,
+        authenticated: bool,
+    ) -> CallerIdAnswer {
+        self.caller_id_attesting(tenant, user.into(), requested, dialed, Some(authenticated))
+    }
+
+    /// The caller-ID check, attested when `authenticated` says whether the caller was (a
+    /// constant `None` compiles the attestation away).
+    #[inline(always)]
+    fn caller_id_attesting(
+        &self,
+        tenant: &str,
+        user: Principal<'_>,
+        requested: Option<&str>,
+        dialed: &str,
+        authenticated: Option<bool>,
+    ) -> CallerIdAnswer {
         let revision = self.revision();
         self.with_tenant(tenant, |t| {
             let emergency =
                 self.is_emergency_target(dial::target(dialed), |k| t.emergency.contains(k));
-            caller_id_in(t, user.resolve(t), requested, emergency, revision)
+            let user = user.resolve(t);
+            let mut a = caller_id_in(t, user, requested, emergency, revision);
+            if let Some(authenticated) = authenticated {
+                a.attestation = attest::attest(Some(t), user, &a, authenticated);
+            }
+            a
         })
         .unwrap_or_else(|| {
             let emergency = self.is_emergency_target(dial::target(dialed), |_| false);
-            unknown_tenant_caller_id(emergency, revision)
+            let mut a = unknown_tenant_caller_id(emergency, revision);
+            if let Some(authenticated) = authenticated {
+                a.attestation = attest::attest(None, "", &a, authenticated);
+            }
+            a
         })
     }
 
@@ -395,6 +435,7 @@ fn unknown_tenant_caller_id(emergency: bool, revision: u64) -> CallerIdAnswer {
             caller_id: None,
             reason: Reason::EmergencyNoCallerId,
             revision,
+            attestation: None,
         }
     } else {
         CallerIdAnswer {
@@ -402,6 +443,7 @@ fn unknown_tenant_caller_id(emergency: bool, revision: u64) -> CallerIdAnswer {
             caller_id: None,
             reason: Reason::UnknownTenant,
             revision,
+            attestation: None,
         }
     }
 }
@@ -431,6 +473,7 @@ fn caller_id_in(
         caller_id,
         reason,
         revision,
+        attestation: None,
     };
     let found = t.users.get(user).map(|(_, u)| u);
     if emergency {
@@ -476,6 +519,7 @@ fn emergency_caller_id(
         caller_id,
         reason,
         revision,
+        attestation: None,
     };
     let owned = requested
         .and_then(E164::parse_lenient)

@@ -2,6 +2,7 @@
 //! call-time decisions (caller ID, queue agent pause, recording access, feature code,
 //! permission). Synchronous, no I/O: the daemon and the C plugin both embed it.
 
+pub mod attest;
 pub mod catalog;
 pub mod compact;
 pub mod decide;
@@ -15,6 +16,7 @@ pub mod number;
 pub mod reason;
 pub mod table;
 
+pub use attest::Attestation;
 pub use catalog::{Action, Category, Scope};
 pub use decide::{
     Args, CallerIdAnswer, FeatureAnswer, Outcome, Principal, Recording, RecordingAction, Resource,

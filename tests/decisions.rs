@@ -1901,3 +1901,63 @@ fn a_table_tells_its_watchers_of_every_change_until_they_let_go() {
     assert_eq!(calls.load(Ordering::SeqCst), 3);
     assert_eq!(seen.load(Ordering::SeqCst), 7);
 }
+
+/// ATIS-1000074 §5.2.3, one row of `src/attest.rs`'s table each: "Full Attestation (A): The
+/// signing provider shall satisfy all of the following conditions: Is responsible for the
+/// origination of the call onto the IP-based service provider voice network. Has a direct
+/// authenticated relationship with the customer and can identify the customer. Has
+/// established a verified association with the telephone number used for the call."
+/// "Partial Attestation (B): ... has authenticated the call origination, but cannot verify the
+/// call source is authorized to use the calling number." "Gateway Attestation (C)" otherwise.
+#[test]
+fn every_caller_id_answer_carries_its_attestation() {
+    use callgate::attest::{Basis, Level};
+    let t = demo::table();
+    let attest = |user: &str, requested: Option<&str>, dialed: &str, authenticated: bool| {
+        let a = t.check_caller_id_attested("acme", user, requested, dialed, authenticated);
+        // The attested answer is the plain answer plus its attestation.
+        let plain = t.check_caller_id("acme", user, requested, dialed);
+        assert_eq!(
+            callgate::CallerIdAnswer {
+                attestation: None,
+                ..a
+            },
+            plain
+        );
+        a.attestation.map(|x| (x.level, x.reason))
+    };
+    let a = Some((Level::A, Basis::UserMayPresent));
+    let b = Some((Level::B, Basis::NumberNotTiedToUser));
+    let c = Some((Level::C, Basis::CallerNotAuthenticated));
+    // A: the authenticated caller presents a number they may present…
+    assert_eq!(attest("alice", Some("+15550100101"), "5551234", true), a);
+    assert_eq!(attest("bob", Some("+15550100000"), "5551234", true), a);
+    // …or, asking for nothing, gets the default caller ID the admin gave them.
+    assert_eq!(attest("ivan", None, "5551234", true), a);
+    // B: the tenant's default substituted for users who may not present it.
+    assert_eq!(attest("dave", None, "5551234", true), b);
+    assert_eq!(attest("carol", Some("+15550100101"), "5551234", true), b);
+    // C: nobody vouched for the caller, whatever the number.
+    assert_eq!(attest("alice", Some("+15550100101"), "5551234", false), c);
+    assert_eq!(attest("dave", None, "5551234", false), c);
+    // None: a denied call presents nothing to attest.
+    assert_eq!(
+        attest("mallory", Some("+15550100200"), "5551234", true),
+        None
+    );
+    assert_eq!(
+        attest("nobody", Some("+15550100101"), "5551234", true),
+        None
+    );
+    // Emergency calls: the caller's own permitted number is A; the callback number of a
+    // suspended caller is B (not tied to someone who may not call out otherwise).
+    assert_eq!(attest("alice", Some("+15550100101"), "911", true), a);
+    assert_eq!(attest("mallory", None, "911", true), b);
+    assert_eq!(attest("mallory", None, "911", false), c);
+    // An emergency call with no number anywhere (unknown tenant) has nothing to attest.
+    let unknown = t.check_caller_id_attested("nowhere", "x", None, "911", true);
+    assert_eq!(
+        (unknown.outcome, unknown.attestation),
+        (Outcome::Allow, None)
+    );
+}
