@@ -90,6 +90,15 @@ pub struct Config {
     pub http_tls_cert: Option<String>,
     /// The PEM private key of `http_tls_cert`.
     pub http_tls_key: Option<String>,
+    /// STIR/SHAKEN: the provider's P-256 private key (PEM). With `shaken_x5u` and
+    /// `shaken_origid`, every caller-ID answer with an attestation is signed.
+    pub shaken_key: Option<String>,
+    /// STIR/SHAKEN: the https:// URL the key's certificate is published at.
+    pub shaken_x5u: Option<String>,
+    /// STIR/SHAKEN: the PASSporT's `origid`: a UUID, or `tenant` for one per tenant.
+    pub shaken_origid: Option<String>,
+    /// STIR/SHAKEN: the certificate (PEM), checked at start to hold the key's public key.
+    pub shaken_cert: Option<String>,
     /// Whether HTTP checks need a bearer token (`callgate token`); a tenant's token checks
     /// only that tenant.
     pub http_check_token_required: bool,
@@ -134,6 +143,10 @@ impl Default for Config {
             http_check_peers: vec!["127.0.0.0/8".into(), "::1/128".into()],
             http_tls_cert: None,
             http_tls_key: None,
+            shaken_key: None,
+            shaken_x5u: None,
+            shaken_origid: None,
+            shaken_cert: None,
             http_check_token_required: false,
             http_max_connections: 512,
             http_max_connections_per_address: 64,
@@ -148,6 +161,16 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The STIR/SHAKEN signer the `shaken_*` keys ask for, if any.
+    pub fn signer(&self) -> Result<Option<crate::shaken::Signer>, crate::shaken::ShakenError> {
+        crate::shaken::Signer::from_settings(&crate::shaken::Settings {
+            key: self.shaken_key.as_deref(),
+            x5u: self.shaken_x5u.as_deref(),
+            origid: self.shaken_origid.as_deref(),
+            cert: self.shaken_cert.as_deref(),
+        })
+    }
+
     /// Reads a TOML file over the defaults.
     pub fn from_file(path: &str) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {

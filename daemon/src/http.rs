@@ -233,6 +233,9 @@ struct CallerIdRequest {
     #[serde(default)]
     requested: Option<String>,
     dialed: String,
+    /// Whether the asker authenticated the caller (the answer's attestation: A or B only if so).
+    #[serde(default)]
+    authenticated: bool,
     #[serde(default)]
     min_revision: Option<u64>,
 }
@@ -257,11 +260,12 @@ async fn caller_id(
     let req: CallerIdRequest = check_body(&caller, &body)?;
     let waited = catch_up(&state, req.min_revision).await;
     let started = Instant::now();
-    let a = state.table().check_caller_id(
+    let a = state.table().check_caller_id_attested(
         &req.tenant,
         &req.user,
         req.requested.as_deref(),
         &req.dialed,
+        req.authenticated,
     );
     let asked = Asked {
         tenant: &req.tenant,
@@ -271,11 +275,20 @@ async fn caller_id(
             ("dialed", Input::Text(Some(&req.dialed))),
         ],
     };
+    let mut body = json!(a);
+    // Signed as the SIP answer would be: the `Identity` header value, for the softswitch to
+    // put on the outgoing INVITE.
+    if let (Some(at), Some(number), Some(signer)) = (a.attestation, a.caller_id, state.signer()) {
+        let identity = signer.identity(at.level, &req.tenant, number, &req.dialed);
+        if let Value::Object(map) = &mut body {
+            map.insert("identity".into(), Value::from(identity));
+        }
+    }
     Ok(answer(
         &state,
         "caller_id",
         started,
-        json!(a),
+        body,
         a.reason,
         waited,
         asked,

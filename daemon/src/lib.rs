@@ -7,6 +7,7 @@ pub mod config;
 pub mod feed;
 pub mod http;
 pub mod serve;
+pub mod shaken;
 pub mod sip;
 pub mod state;
 pub mod store;

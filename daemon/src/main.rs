@@ -169,6 +169,10 @@ enum Check {
         requested: Option<String>,
         #[arg(long)]
         dialed: String,
+        /// The caller was authenticated (the answer's STIR/SHAKEN attestation is A or B only
+        /// if so; C otherwise).
+        #[arg(long)]
+        authenticated: bool,
     },
     /// May ACTOR pause AGENT in QUEUE?
     AgentPause {
@@ -498,7 +502,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             config.peer_set()?;
             telemetry::init_logs(config.log_json);
             raise_open_file_limit();
-            serve::run(config).await
+            serve::run(config, args.config.clone()).await
         }
         // Generated from these same definitions, so they can't fall behind the flags.
         Command::Completions { shell } => {
@@ -682,11 +686,13 @@ fn decide(table: &Table, check: Check) -> anyhow::Result<serde_json::Value> {
             user,
             requested,
             dialed,
-        } => serde_json::to_value(table.check_caller_id(
+            authenticated,
+        } => serde_json::to_value(table.check_caller_id_attested(
             &tenant,
             &user,
             requested.as_deref(),
             &dialed,
+            authenticated,
         ))?,
         Check::AgentPause {
             tenant,

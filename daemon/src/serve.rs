@@ -97,6 +97,7 @@ impl Daemon {
     pub async fn bind(config: &Config, state: State) -> anyhow::Result<Daemon> {
         let (stop, _) = watch::channel(false);
         state.set_http(http::Settings::from_config(config)?);
+        state.set_signer(config.signer()?);
         let http_listener = TcpListener::bind(config.http)
             .await
             .with_context(|| format!("binding HTTP on {}", config.http))?;
@@ -203,8 +204,10 @@ async fn stopped(mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Runs the daemon until SIGINT or SIGTERM.
-pub async fn run(config: Config) -> anyhow::Result<()> {
+/// Runs the daemon until SIGINT or SIGTERM. On SIGHUP it reads `config_file` again (if it
+/// was started with one) and takes up its STIR/SHAKEN key and certificate; a file or key that
+/// does not load is logged and the running ones stay.
+pub async fn run(config: Config, config_file: Option<String>) -> anyhow::Result<()> {
     crate::telemetry::install();
     let mut daemon = Daemon::start(&config).await?;
     // `start` returns once the table is loaded and every listener is bound: ready means ready.
@@ -224,6 +227,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tracing::debug!(?every, "systemd watchdog enabled");
         let stop = daemon.stop.subscribe();
         daemon.tasks.spawn(watchdog(every, stopped(stop)));
+    }
+    {
+        let (state, stop) = (daemon.state.clone(), daemon.stop.subscribe());
+        daemon
+            .tasks
+            .spawn(reload_on_hangup(state, config_file, stopped(stop)));
     }
     wait_for_signal().await;
     tracing::info!("shutting down");
@@ -248,6 +257,42 @@ async fn watchdog(every: std::time::Duration, shutdown: impl std::future::Future
         tokio::select! {
             _ = &mut shutdown => return,
             _ = tick.tick() => notify(&[NotifyState::Watchdog]),
+        }
+    }
+}
+
+/// Reloads what can change without dropping a listener, on every SIGHUP, until `shutdown`.
+async fn reload_on_hangup(
+    state: State,
+    config_file: Option<String>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP; reload by restarting");
+        return;
+    };
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return,
+            got = hangups.recv() => if got.is_none() { return },
+        }
+        let Some(path) = &config_file else {
+            tracing::info!("SIGHUP: no config file to read again");
+            continue;
+        };
+        let reloaded = Config::from_file(path)
+            .map_err(anyhow::Error::from)
+            .and_then(|c| c.signer().map_err(anyhow::Error::from));
+        match reloaded {
+            Ok(signer) => {
+                tracing::info!(config = %path, signing = signer.is_some(), "SIGHUP: reloaded the STIR/SHAKEN settings");
+                state.set_signer(signer);
+            }
+            Err(e) => {
+                tracing::error!(config = %path, error = %format!("{e:#}"), "SIGHUP: reload refused; keeping the running settings");
+            }
         }
     }
 }

@@ -347,11 +347,14 @@ impl Sip {
         let table = self.state.table();
         // The engine reads the whole Request-URI (`tel:911`, `sip:911;phone-context=…`,
         // `urn:service:sos`) and normalises it itself.
-        let a = table.check_caller_id(
+        // Authenticated when the proxy vouched for the caller with `X-Callgate-User`; an
+        // identity read off the From header is not (STIR/SHAKEN level C at best).
+        let a = table.check_caller_id_attested(
             &inv.tenant,
             principal(inv),
             inv.requested.as_deref(),
             &inv.request_uri,
+            inv.user.is_some(),
         );
         let header = Decision(a.outcome, a.reason, a.revision);
         let bytes = if a.outcome == Outcome::Deny {
@@ -366,6 +369,16 @@ impl Sip {
                     "P-Asserted-Identity",
                     format_args!("<sip:{number}@{}>", inv.tenant),
                 );
+            }
+            if let Some(at) = a.attestation {
+                answer = answer.header(
+                    "X-Callgate-Attestation",
+                    format_args!("{}; reason={}", at.level.as_str(), at.reason.as_str()),
+                );
+                if let (Some(signer), Some(number)) = (self.state.signer(), a.caller_id) {
+                    let identity = signer.identity(at.level, &inv.tenant, number, &inv.request_uri);
+                    answer = answer.header("Identity", identity);
+                }
             }
             answer.header("X-Callgate-Decision", header).finish()
         };

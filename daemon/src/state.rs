@@ -7,6 +7,7 @@ use callgate::Table;
 
 use crate::audit::Auditor;
 use crate::config::Peers;
+use crate::shaken::Signer;
 use crate::store::Store;
 
 /// The daemon's shared state. Cheap to clone.
@@ -23,6 +24,7 @@ struct Inner {
     ready: std::sync::atomic::AtomicBool,
     auditor: std::sync::OnceLock<Auditor>,
     http: std::sync::OnceLock<crate::http::Settings>,
+    signer: std::sync::RwLock<Option<Arc<Signer>>>,
 }
 
 impl State {
@@ -42,6 +44,7 @@ impl State {
                 ready: std::sync::atomic::AtomicBool::new(false),
                 auditor: std::sync::OnceLock::new(),
                 http: std::sync::OnceLock::new(),
+                signer: std::sync::RwLock::new(None),
             }),
         }
     }
@@ -59,6 +62,24 @@ impl State {
     /// The HTTP API's settings (the defaults, if none were set before the first use).
     pub fn http(&self) -> &crate::http::Settings {
         self.inner.http.get_or_init(crate::http::Settings::default)
+    }
+
+    /// Signs caller-ID answers with `signer` from now on (`None`: unsigned). SIGHUP swaps it.
+    pub fn set_signer(&self, signer: Option<Signer>) {
+        *self
+            .inner
+            .signer
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = signer.map(Arc::new);
+    }
+
+    /// The STIR/SHAKEN signer, if signing is configured.
+    pub fn signer(&self) -> Option<Arc<Signer>> {
+        self.inner
+            .signer
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Where decisions are audited, if anywhere.
