@@ -156,6 +156,8 @@ class kamailio:
         # they would like only through P-Preferred-Identity
         KSR.textops.remove_hf_re("^[Xx]-[Cc][Aa][Ll][Ll][Gg][Aa][Tt][Ee]-")
         KSR.hdr.remove("P-Asserted-Identity")
+        # a STIR/SHAKEN Identity is the platform's to give, never the caller's
+        KSR.hdr.remove("Identity")
         # realm = From host (the tenant); flags 1: the auth username must be the From user
         # and every checked domain the realm, so the From host cannot be another tenant's
         rc = KSR.auth_db.auth_check(KSR.pv.get("$fd") or "", "subscriber", 1)

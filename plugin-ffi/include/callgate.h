@@ -185,6 +185,54 @@ typedef uint32_t callgate_feature;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// A STIR/SHAKEN attestation level (ATIS-1000074). `NONE` is 0, so a zeroed answer never
+// reads as attested.
+enum callgate_attest
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // Nothing to attest: the call is denied or presents no caller ID.
+  CALLGATE_ATTEST_NONE = 0,
+  // Full: the caller is authenticated and may present the number.
+  CALLGATE_ATTEST_A = 1,
+  // Partial: the customer is authenticated; the number is not tied to the caller.
+  CALLGATE_ATTEST_B = 2,
+  // Gateway: the caller is not authenticated.
+  CALLGATE_ATTEST_C = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum callgate_attest callgate_attest;
+#else
+typedef uint32_t callgate_attest;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// Why a call gets its attestation level.
+enum callgate_attest_reason
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // No attestation.
+  CALLGATE_ATTEST_REASON_NONE = 0,
+  // `user_may_present`: the authenticated caller may present the number, or it is their
+  // own default caller ID.
+  CALLGATE_ATTEST_REASON_USER_MAY_PRESENT = 1,
+  // `number_not_tied_to_user`: the caller is authenticated but may not present it.
+  CALLGATE_ATTEST_REASON_NUMBER_NOT_TIED_TO_USER = 2,
+  // `caller_not_authenticated`: nobody vouched for who is calling.
+  CALLGATE_ATTEST_REASON_CALLER_NOT_AUTHENTICATED = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum callgate_attest_reason callgate_attest_reason;
+#else
+typedef uint32_t callgate_attest_reason;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
 // A replica of the daemon's grant table, fed over its Unix socket by a background thread.
 // Opaque: made by `callgate_client_new`, released by `callgate_client_free`.
 typedef struct callgate_client callgate_client;
@@ -199,6 +247,15 @@ typedef struct callgate_caller_id {
   // The replica's revision when it decided.
   uint64_t revision;
 } callgate_caller_id;
+
+// A caller-ID answer's STIR/SHAKEN attestation (see `callgate_check_caller_id_attested`).
+typedef struct callgate_attestation {
+  // A `callgate_attest`: `NONE` (nothing to attest: a denial, or no caller ID), `A`,
+  // `B` or `C`.
+  uint32_t level;
+  // A `callgate_attest_reason`.
+  uint32_t reason;
+} callgate_attestation;
 
 // The answer to a yes/no check (agent pause, recording, permission).
 typedef struct callgate_verdict {
@@ -273,6 +330,30 @@ callgate_result callgate_check_caller_id(const struct callgate_client *client,
                                          char *caller_id_buf,
                                          size_t caller_id_len,
                                          size_t *out_caller_id_n);
+
+// `callgate_check_caller_id`, with the answer's STIR/SHAKEN attestation.
+//
+// - `authenticated`: whether the caller was authenticated (digest, a trusted trunk): only
+//   then can the answer be `A` or `B`; otherwise it is `C`.
+// - `out_attestation`: receives the level and its reason (`NONE` for a denial, or a call
+//   that presents no caller ID).
+//
+// The rest as `callgate_check_caller_id`. The replica attests; signing (the PASSporT) is
+// the daemon's, which holds the provider's key (`POST /v1/check/caller-id` returns it).
+//
+// # Safety
+// As `callgate_check_caller_id`; `out_attestation` valid.
+callgate_result callgate_check_caller_id_attested(const struct callgate_client *client,
+                                                  const char *tenant,
+                                                  const char *user,
+                                                  const char *requested,
+                                                  const char *dialed,
+                                                  bool authenticated,
+                                                  struct callgate_caller_id *out_decision,
+                                                  struct callgate_attestation *out_attestation,
+                                                  char *caller_id_buf,
+                                                  size_t caller_id_len,
+                                                  size_t *out_caller_id_n);
 
 // May `actor` pause (`paused` true) or unpause `agent` in `queue` (its id or its dial
 // string)? An agent may pause itself; others must supervise the queue or hold

@@ -72,6 +72,68 @@ fn verdict(v: Verdict) -> callgate_verdict {
     }
 }
 
+/// A caller-ID answer's STIR/SHAKEN attestation (see `callgate_check_caller_id_attested`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct callgate_attestation {
+    /// A `callgate_attest`: `NONE` (nothing to attest: a denial, or no caller ID), `A`,
+    /// `B` or `C`.
+    pub level: u32,
+    /// A `callgate_attest_reason`.
+    pub reason: u32,
+}
+
+/// A STIR/SHAKEN attestation level (ATIS-1000074). `NONE` is 0, so a zeroed answer never
+/// reads as attested.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum callgate_attest {
+    /// Nothing to attest: the call is denied or presents no caller ID.
+    None = 0,
+    /// Full: the caller is authenticated and may present the number.
+    A = 1,
+    /// Partial: the customer is authenticated; the number is not tied to the caller.
+    B = 2,
+    /// Gateway: the caller is not authenticated.
+    C = 3,
+}
+
+/// Why a call gets its attestation level.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum callgate_attest_reason {
+    /// No attestation.
+    None = 0,
+    /// `user_may_present`: the authenticated caller may present the number, or it is their
+    /// own default caller ID.
+    UserMayPresent = 1,
+    /// `number_not_tied_to_user`: the caller is authenticated but may not present it.
+    NumberNotTiedToUser = 2,
+    /// `caller_not_authenticated`: nobody vouched for who is calling.
+    CallerNotAuthenticated = 3,
+}
+
+fn attestation(a: Option<callgate_engine::Attestation>) -> callgate_attestation {
+    use callgate_engine::attest::{Basis, Level};
+    let Some(a) = a else {
+        return callgate_attestation::default();
+    };
+    let level = match a.level {
+        Level::A => callgate_attest::A,
+        Level::B => callgate_attest::B,
+        Level::C => callgate_attest::C,
+    };
+    let reason = match a.reason {
+        Basis::UserMayPresent => callgate_attest_reason::UserMayPresent,
+        Basis::NumberNotTiedToUser => callgate_attest_reason::NumberNotTiedToUser,
+        Basis::CallerNotAuthenticated => callgate_attest_reason::CallerNotAuthenticated,
+    };
+    callgate_attestation {
+        level: level as u32,
+        reason: reason as u32,
+    }
+}
+
 /// May `user` present `requested` as caller ID on a call to `dialed`?
 ///
 /// - `client`: a live client.
@@ -104,36 +166,125 @@ pub unsafe extern "C" fn callgate_check_caller_id(
     out_caller_id_n: *mut usize,
 ) -> callgate_result {
     ffi_panic_boundary! {
-        let replica = try_client!(client);
-        let tenant = try_str!(tenant);
-        let user = try_str!(user);
-        let requested = try_opt_str!(requested);
-        let dialed = try_str!(dialed);
-        let out = try_mut!(out_decision);
-        let out_n = try_mut!(out_caller_id_n);
-        let answer = replica.table().check_caller_id(tenant, user, requested, dialed);
-        let number = answer.caller_id.map(|n| n.to_buf());
-        let text = number.as_ref().map_or(&[][..], |n| n.as_bytes());
-        // SAFETY: `caller_id_buf` is valid for `caller_id_len` bytes by the caller's promise.
-        let n = match unsafe { write_text(text, caller_id_buf, caller_id_len) } {
-            Ok(n) => n,
-            Err(e) => return e,
-        };
-        *out_n = n;
-        *out = callgate_caller_id {
-            outcome: callgate_outcome::from(answer.outcome) as u32,
-            reason: callgate_reason::from(answer.reason) as u32,
-            revision: answer.revision,
-        };
-        // Audited once the answer is delivered (not when the caller's buffer was too small).
-        if answer.outcome == Outcome::Deny {
-            replica.audit().deny(Kind::CallerId, tenant, user, answer.reason, answer.revision, &[
+        // SAFETY: the caller's promises, passed on as they are.
+        unsafe {
+            caller_id(
+                client, tenant, user, requested, dialed, None, out_decision,
+                std::ptr::null_mut(), caller_id_buf, caller_id_len, out_caller_id_n,
+            )
+        }
+    }
+}
+
+/// `callgate_check_caller_id`, with the answer's STIR/SHAKEN attestation.
+///
+/// - `authenticated`: whether the caller was authenticated (digest, a trusted trunk): only
+///   then can the answer be `A` or `B`; otherwise it is `C`.
+/// - `out_attestation`: receives the level and its reason (`NONE` for a denial, or a call
+///   that presents no caller ID).
+///
+/// The rest as `callgate_check_caller_id`. The replica attests; signing (the PASSporT) is
+/// the daemon's, which holds the provider's key (`POST /v1/check/caller-id` returns it).
+///
+/// # Safety
+/// As `callgate_check_caller_id`; `out_attestation` valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn callgate_check_caller_id_attested(
+    client: *const callgate_client,
+    tenant: *const c_char,
+    user: *const c_char,
+    requested: *const c_char,
+    dialed: *const c_char,
+    authenticated: bool,
+    out_decision: *mut callgate_caller_id,
+    out_attestation: *mut callgate_attestation,
+    caller_id_buf: *mut c_char,
+    caller_id_len: usize,
+    out_caller_id_n: *mut usize,
+) -> callgate_result {
+    ffi_panic_boundary! {
+        if out_attestation.is_null() {
+            return callgate_result::NullParameter;
+        }
+        // SAFETY: the caller's promises, passed on as they are.
+        unsafe {
+            caller_id(
+                client, tenant, user, requested, dialed, Some(authenticated), out_decision,
+                out_attestation, caller_id_buf, caller_id_len, out_caller_id_n,
+            )
+        }
+    }
+}
+
+/// Both caller-ID entry points: attested when `authenticated` is given (then
+/// `out_attestation` is not NULL).
+///
+/// # Safety
+/// As the entry points.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the C entry points' parameters, as they are"
+)]
+unsafe fn caller_id(
+    client: *const callgate_client,
+    tenant: *const c_char,
+    user: *const c_char,
+    requested: *const c_char,
+    dialed: *const c_char,
+    authenticated: Option<bool>,
+    out_decision: *mut callgate_caller_id,
+    out_attestation: *mut callgate_attestation,
+    caller_id_buf: *mut c_char,
+    caller_id_len: usize,
+    out_caller_id_n: *mut usize,
+) -> callgate_result {
+    let replica = try_client!(client);
+    let tenant = try_str!(tenant);
+    let user = try_str!(user);
+    let requested = try_opt_str!(requested);
+    let dialed = try_str!(dialed);
+    let out = try_mut!(out_decision);
+    let out_n = try_mut!(out_caller_id_n);
+    let table = replica.table();
+    let answer = match authenticated {
+        Some(authenticated) => {
+            table.check_caller_id_attested(tenant, user, requested, dialed, authenticated)
+        }
+        None => table.check_caller_id(tenant, user, requested, dialed),
+    };
+    let number = answer.caller_id.map(|n| n.to_buf());
+    let text = number.as_ref().map_or(&[][..], |n| n.as_bytes());
+    // SAFETY: `caller_id_buf` is valid for `caller_id_len` bytes by the caller's promise.
+    let n = match unsafe { write_text(text, caller_id_buf, caller_id_len) } {
+        Ok(n) => n,
+        Err(e) => return e,
+    };
+    *out_n = n;
+    *out = callgate_caller_id {
+        outcome: callgate_outcome::from(answer.outcome) as u32,
+        reason: callgate_reason::from(answer.reason) as u32,
+        revision: answer.revision,
+    };
+    // SAFETY: not NULL when attested (checked by the entry point), valid by the caller's
+    // promise.
+    if let Some(slot) = unsafe { out_attestation.as_mut() } {
+        *slot = attestation(answer.attestation);
+    }
+    // Audited once the answer is delivered (not when the caller's buffer was too small).
+    if answer.outcome == Outcome::Deny {
+        replica.audit().deny(
+            Kind::CallerId,
+            tenant,
+            user,
+            answer.reason,
+            answer.revision,
+            &[
                 ("requested", Input::Text(requested)),
                 ("dialed", Input::Text(Some(dialed))),
-            ]);
-        }
-        callgate_result::Ok
+            ],
+        );
     }
+    callgate_result::Ok
 }
 
 /// May `actor` pause (`paused` true) or unpause `agent` in `queue` (its id or its dial

@@ -269,6 +269,41 @@ static int check_all(const callgate_client *c, int verbose) {
     return wrong;
 }
 
+/* ---- STIR/SHAKEN attestation ---------------------------------------------------------- */
+
+/* One row each of the attestation table (src/attest.rs): A, B, C and none. */
+static void check_attestation(const callgate_client *c) {
+    static const struct {
+        const char *user, *requested, *dialed;
+        bool authenticated;
+        uint32_t level, reason;
+    } rows[] = {
+        {"alice", "+15550100101", "5551234", true, CALLGATE_ATTEST_A, CALLGATE_ATTEST_REASON_USER_MAY_PRESENT},
+        {"dave", NULL, "5551234", true, CALLGATE_ATTEST_B, CALLGATE_ATTEST_REASON_NUMBER_NOT_TIED_TO_USER},
+        {"alice", "+15550100101", "5551234", false, CALLGATE_ATTEST_C, CALLGATE_ATTEST_REASON_CALLER_NOT_AUTHENTICATED},
+        {"mallory", "+15550100200", "5551234", true, CALLGATE_ATTEST_NONE, CALLGATE_ATTEST_REASON_NONE},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        callgate_caller_id d;
+        callgate_attestation a;
+        memset(&a, 0xab, sizeof a);
+        char buf[CALLGATE_CALLER_ID_MAX];
+        size_t n = 0;
+        callgate_result r = callgate_check_caller_id_attested(c, "acme", rows[i].user, rows[i].requested,
+                                                              rows[i].dialed, rows[i].authenticated, &d, &a,
+                                                              buf, sizeof buf, &n);
+        CHECK(r == CALLGATE_RESULT_OK && a.level == rows[i].level && a.reason == rows[i].reason,
+              "attestation of %s (authenticated %d): %s level %u reason %u, want %u %u", rows[i].user,
+              (int)rows[i].authenticated, res(r), a.level, a.reason, rows[i].level, rows[i].reason);
+    }
+    callgate_caller_id d;
+    char buf[CALLGATE_CALLER_ID_MAX];
+    size_t n = 0;
+    callgate_result r = callgate_check_caller_id_attested(c, "acme", "alice", NULL, "5551234", true, &d, NULL,
+                                                          buf, sizeof buf, &n);
+    CHECK(r == CALLGATE_RESULT_NULL_PARAMETER, "NULL out_attestation: %s", res(r));
+}
+
 /* ---- bad arguments ------------------------------------------------------------------- */
 
 static void check_bad_arguments(const callgate_client *c) {
@@ -488,6 +523,7 @@ int main(int argc, char **argv) {
 
     /* every decision */
     CHECK(check_all(c, 1) == 0, "decisions");
+    check_attestation(c);
     check_bad_arguments(c);
 
     /* several threads at once */
