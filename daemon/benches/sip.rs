@@ -84,6 +84,36 @@ fn sip_path(c: &mut Criterion) {
             })
         });
     }
+    // The same allow, signed (STIR/SHAKEN): what an Identity header adds.
+    let keys = tempfile::tempdir().expect("tempdir");
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+    let key_path = keys.path().join("sp.key");
+    std::fs::write(&key_path, key.serialize_pem()).expect("key file");
+    let signing = State::new(
+        Arc::clone(&table),
+        None,
+        Peers::parse(&["127.0.0.1"]).expect("peers"),
+        Duration::from_millis(200),
+    );
+    let key_path = key_path.to_string_lossy();
+    signing.set_signer(
+        callgate_daemon::shaken::Signer::from_settings(&callgate_daemon::shaken::Settings {
+            key: Some(&key_path),
+            x5u: Some("https://certs.example.net/sp.pem"),
+            origid: Some("tenant"),
+            cert: None,
+        })
+        .expect("signer"),
+    );
+    let signed = Sip::new(signing);
+    group.bench_function("invite_allow_signed", |b| {
+        b.iter(|| {
+            let Ok(message::Incoming::Invite(inv)) = message::parse(black_box(&allow)) else {
+                unreachable!()
+            };
+            black_box(signed.decide(inv, peer))
+        })
+    });
     // A denial, with the audit trail off and on (on: the record goes to the bounded queue,
     // drained by the daemon's own batched writer into a sink that keeps nothing).
     let deny = String::from_utf8(invite(4, "milton", "+13125550000", "5551234")).expect("utf8");

@@ -278,11 +278,13 @@ async fn caller_id(
     let mut body = json!(a);
     // Signed as the SIP answer would be: the `Identity` header value, for the softswitch to
     // put on the outgoing INVITE.
-    if let (Some(at), Some(number), Some(signer)) = (a.attestation, a.caller_id, state.signer()) {
-        let identity = signer.identity(at.level, &req.tenant, number, &req.dialed);
-        if let Value::Object(map) = &mut body {
-            map.insert("identity".into(), Value::from(identity));
-        }
+    if let (Some(at), Some(number), Some(signer)) = (a.attestation, a.caller_id, state.signer())
+        && let (Some(identity), Value::Object(map)) = (
+            signer.identity(at.level, &req.tenant, number, &req.dialed),
+            &mut body,
+        )
+    {
+        map.insert("identity".into(), Value::from(identity));
     }
     Ok(answer(
         &state,

@@ -9,7 +9,7 @@
 //! that asked for signing never silently sends unsigned calls.
 //!
 //! Signing is a few tens of microseconds of arithmetic, with no I/O. A call it fails for
-//! (only a key the library refuses to sign with) goes out unsigned and is counted; an
+//! goes out unsigned and is counted (`callgate_shaken_calls_total{signed="no"}`); an
 //! emergency call is never held up by it.
 
 use std::path::Path;
@@ -19,9 +19,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use callgate::E164;
 use callgate::attest::Level;
-use p256::ecdsa::signature::Signer as _;
-use p256::ecdsa::{Signature, SigningKey};
-use p256::pkcs8::{DecodePrivateKey, EncodePublicKey};
+use p256::ecdsa::SigningKey;
+use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey};
+use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -72,7 +72,8 @@ enum Origid {
 
 /// The provider's signing identity.
 pub struct Signer {
-    key: SigningKey,
+    key: EcdsaKeyPair,
+    rng: ring::rand::SystemRandom,
     x5u: String,
     origid: Origid,
 }
@@ -111,8 +112,18 @@ impl Signer {
         if let Some(cert) = s.cert {
             check_cert(cert, &key)?;
         }
+        let rng = ring::rand::SystemRandom::new();
+        let refused = |why: String| ShakenError::Key {
+            path: s.key.unwrap_or_default().to_string(),
+            why,
+        };
+        let pkcs8 = key.to_pkcs8_der().map_err(|e| refused(e.to_string()))?;
+        let key =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_bytes(), &rng)
+                .map_err(|e| refused(e.to_string()))?;
         Ok(Some(Signer {
             key,
+            rng,
             x5u: checked_x5u(x5u)?,
             origid: parse_origid(origid)?,
         }))
@@ -120,7 +131,8 @@ impl Signer {
 
     /// The `Identity` header value (RFC 8224 §4.1) for a call of `tenant` presenting `orig`
     /// to `dialed`, at `level`, issued now.
-    pub fn identity(&self, level: Level, tenant: &str, orig: E164, dialed: &str) -> String {
+    /// `None` (counted as unsigned) only if the signature fails: the call goes out unsigned.
+    pub fn identity(&self, level: Level, tenant: &str, orig: E164, dialed: &str) -> Option<String> {
         self.identity_at(level, tenant, orig, dialed, now())
     }
 
@@ -132,10 +144,19 @@ impl Signer {
         orig: E164,
         dialed: &str,
         iat: u64,
-    ) -> String {
-        let token = self.passport(level, tenant, orig, dialed, iat);
+    ) -> Option<String> {
+        let Some(token) = self.passport(level, tenant, orig, dialed, iat) else {
+            tracing::warn!(
+                tenant,
+                attest = level.as_str(),
+                "STIR/SHAKEN: signing failed; the call goes out unsigned"
+            );
+            metrics::counter!(SHAKEN_CALLS, "attest" => level.as_str(), "signed" => "no")
+                .increment(1);
+            return None;
+        };
         metrics::counter!(SHAKEN_CALLS, "attest" => level.as_str(), "signed" => "yes").increment(1);
-        format!("{token};info=<{}>;alg=ES256;ppt=shaken", self.x5u)
+        Some(format!("{token};info=<{}>;alg=ES256;ppt=shaken", self.x5u))
     }
 
     /// The PASSporT, in compact form: base64url(header).base64url(claims).base64url(signature).
@@ -146,7 +167,7 @@ impl Signer {
         orig: E164,
         dialed: &str,
         iat: u64,
-    ) -> String {
+    ) -> Option<String> {
         // Members in lexicographic order (RFC 8225 §9), so the JSON is the canonical form.
         #[derive(Serialize)]
         struct Header<'a> {
@@ -191,25 +212,16 @@ impl Signer {
         token.push_str(&URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap_or_default()));
         token.push('.');
         token.push_str(&URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap_or_default()));
-        let signature: Signature = self.key.sign(token.as_bytes());
+        let signature = self.key.sign(&self.rng, token.as_bytes()).ok()?;
         token.push('.');
-        token.push_str(&URL_SAFE_NO_PAD.encode(signature.to_bytes()));
-        token
+        token.push_str(&URL_SAFE_NO_PAD.encode(signature.as_ref()));
+        Some(token)
     }
 
     /// The public key, as an uncompressed SEC1 point (what a verifier's certificate holds).
     pub fn public_key_sec1(&self) -> Vec<u8> {
-        self.key
-            .verifying_key()
-            .to_encoded_point(false)
-            .as_bytes()
-            .to_vec()
+        self.key.public_key().as_ref().to_vec()
     }
-}
-
-/// Counts a call that should have been signed and went out unsigned.
-pub fn unsigned(level: Level) {
-    metrics::counter!(SHAKEN_CALLS, "attest" => level.as_str(), "signed" => "no").increment(1);
 }
 
 /// The called party: its telephone number when the dial string is one, else the dialed URI.

@@ -375,8 +375,10 @@ impl Sip {
                     "X-Callgate-Attestation",
                     format_args!("{}; reason={}", at.level.as_str(), at.reason.as_str()),
                 );
-                if let (Some(signer), Some(number)) = (self.state.signer(), a.caller_id) {
-                    let identity = signer.identity(at.level, &inv.tenant, number, &inv.request_uri);
+                if let (Some(signer), Some(number)) = (self.state.signer(), a.caller_id)
+                    && let Some(identity) =
+                        signer.identity(at.level, &inv.tenant, number, &inv.request_uri)
+                {
                     answer = answer.header("Identity", identity);
                 }
             }

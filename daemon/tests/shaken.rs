@@ -1,8 +1,8 @@
 //! STIR/SHAKEN at the daemon's doors: every caller-ID answer carries its attestation (SIP's
 //! `X-Callgate-Attestation`, HTTP's `attestation`), and with a provider key configured the
 //! answer is signed — an `Identity` header (RFC 8224) holding a PASSporT (RFC 8225, ES256) with
-//! the SHAKEN claims (RFC 8588). The tokens are checked with an independent verifier (ring,
-//! not the RustCrypto code that signs) against the certificate's public key, and fail once a
+//! the SHAKEN claims (RFC 8588). The tokens are checked with an independent verifier (RustCrypto's
+//! p256; ring signs) against the certificate's public key, and fail once a
 //! claim is tampered with.
 #![expect(clippy::unwrap_used, reason = "a test: a failed step fails it")]
 #![expect(
@@ -118,8 +118,9 @@ fn checked(token: &str, public: &[u8]) -> Result<Value, String> {
     let signature = URL_SAFE_NO_PAD
         .decode(parts[2])
         .map_err(|e| e.to_string())?;
-    let key =
-        ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, public);
+    use p256::ecdsa::signature::Verifier as _;
+    let signature = p256::ecdsa::Signature::from_slice(&signature).map_err(|e| e.to_string())?;
+    let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(public).map_err(|e| e.to_string())?;
     key.verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &signature)
         .map_err(|_| "bad signature".to_string())?;
     serde_json::from_slice(

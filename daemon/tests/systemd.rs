@@ -354,6 +354,11 @@ fn the_packaged_config_parses_and_names_every_key_the_loader_knows() {
         // Unset by default (plain HTTP): the conffile shows where a certificate would go.
         http_tls_cert: Some("/etc/callgate/tls/cert.pem".into()),
         http_tls_key: Some("/etc/callgate/tls/key.pem".into()),
+        // Unset by default (unsigned): the conffile shows a signing setup.
+        shaken_key: Some("/etc/callgate/shaken/key.pem".into()),
+        shaken_x5u: Some("https://certs.example.net/sp.pem".into()),
+        shaken_origid: Some("tenant".into()),
+        shaken_cert: Some("/etc/callgate/shaken/cert.pem".into()),
         ..Config::default()
     };
     assert_eq!(format!("{full:#?}"), format!("{expected:#?}"));
