@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs callgate's whole test suite on a fresh Debian machine with Rust: installs the real
-# peers the tests talk to (sipp, Kamailio with its Python 3 and SQLite modules, the sqlite3
+# peers the tests talk to (sipp, Kamailio with its Python 3, SQLite and secsipid modules, the sqlite3
 # CLI, PostgreSQL, a C compiler, valgrind, systemd for systemd-analyze) when they are
 # missing, then runs every test of the workspace.
 set -euo pipefail
@@ -12,6 +12,7 @@ command -v kamailio >/dev/null || need+=(kamailio)
 kamailio_modules=/usr/lib/x86_64-linux-gnu/kamailio/modules
 [ -e $kamailio_modules/app_python3.so ] || need+=(kamailio-python3-modules)
 [ -e $kamailio_modules/db_sqlite.so ] || need+=(kamailio-sqlite-modules)
+[ -e $kamailio_modules/secsipid.so ] || need+=(kamailio-secsipid-modules)
 command -v sqlite3 >/dev/null || need+=(sqlite3)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v cc >/dev/null || need+=(gcc)

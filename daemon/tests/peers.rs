@@ -261,3 +261,148 @@ async fn kamailio_authenticates_callers_forwards_allowed_calls_with_callgates_id
     drop(children);
     d.shutdown().await;
 }
+
+/// STIR/SHAKEN end to end: sipp → Kamailio (relay: digest) → callgate (signs) → Kamailio
+/// (verify: the `secsipid` module checks the PASSporT with the provider's public key) → sipp
+/// UAS. "The relay Kamailio config copies `Identity` from the 302; a verification side is shown
+/// with Kamailio's `secsipid` module ... checking the signature with the public certificate".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_call_verifies_at_a_terminating_kamailio_and_a_tampered_one_does_not() {
+    require("sipp", "sip-tester");
+    require("kamailio", "kamailio");
+    assert!(
+        Path::new("/usr/lib/x86_64-linux-gnu/kamailio/modules/secsipid.so").exists(),
+        "needs Kamailio's secsipid module: apt-get install kamailio-secsipid-modules"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let (key_path, pub_path) = (dir.path().join("sp.key"), dir.path().join("sp.pub"));
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    std::fs::write(&pub_path, key.public_key_pem()).unwrap();
+    let d = daemon::start_with(&["127.0.0.1"], |c| {
+        c.shaken_key = Some(key_path.to_string_lossy().into_owned());
+        c.shaken_x5u = Some("https://certs.example.net/sp.pem".into());
+        c.shaken_origid = Some("tenant".into());
+    })
+    .await;
+    let (relay, verify, uas) = (free_port(), free_port(), free_port());
+    let (relay_dir, verify_dir) = (dir.path().join("relay"), dir.path().join("verify"));
+    std::fs::create_dir_all(&relay_dir).unwrap();
+    std::fs::create_dir_all(&verify_dir).unwrap();
+    let db = subscriber_db(&relay_dir, &ACCOUNTS);
+    let uas_log = dir.path().join("uas.log");
+    let children = Reaper(vec![
+        start_uas(uas, 1, &uas_log),
+        start_kamailio(
+            "shaken-verify.cfg",
+            &verify_dir,
+            &[
+                format!("LISTEN_PORT={verify}"),
+                format!("UAS_PORT={uas}"),
+                format!("PUBKEY=\"{}\"", pub_path.display()),
+            ],
+            &[],
+        ),
+        // The relay's downstream is the verifier.
+        start_relay(&relay_dir, relay, d.sip.port(), verify, db),
+    ]);
+    for (port, dir) in [(relay, relay_dir.clone()), (verify, verify_dir.clone())] {
+        tokio::task::spawn_blocking(move || wait_for_options(port, &dir))
+            .await
+            .unwrap();
+    }
+
+    // Bob, authenticated by digest, presents a number he was granted: A, and it verifies.
+    let attempt = Attempt::honest(BOB, "+15550100000", "5551234", "uac_call.xml");
+    let (code, log) = tokio::task::spawn_blocking(move || attempt.place(relay))
+        .await
+        .unwrap();
+    let kamailio_logs = || {
+        format!(
+            "--- relay\n{}\n--- verify\n{}",
+            std::fs::read_to_string(relay_dir.join("kamailio.log")).unwrap_or_default(),
+            std::fs::read_to_string(verify_dir.join("kamailio.log")).unwrap_or_default()
+        )
+    };
+    assert_eq!(code, 0, "{log}\n{}", kamailio_logs());
+    let seen = tokio::task::spawn_blocking(move || received(&uas_log, 1))
+        .await
+        .unwrap();
+    let line = line_for(&seen, "5551234").unwrap_or_else(|| panic!("{seen:#?}"));
+    assert!(
+        line.contains("attest=A; reason=user_may_present verified=yes"),
+        "{line}\n{}",
+        kamailio_logs()
+    );
+
+    // Straight to the verifier: a genuine Identity (asked of callgate directly) with orig.tn
+    // changed is refused 438; no Identity at all, 428.
+    let genuine = ask(
+        d.sip,
+        "INVITE sip:5551234@acme SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-g1\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:201@acme>;tag=f\r\nTo: <sip:5551234@acme>\r\n\
+         Call-ID: genuine\r\nCSeq: 1 INVITE\r\nX-Callgate-User: bob\r\n\
+         P-Preferred-Identity: <sip:+15550100000@acme>\r\nContent-Length: 0\r\n\r\n",
+    )
+    .await;
+    let identity = genuine
+        .lines()
+        .find_map(|l| l.strip_prefix("Identity: "))
+        .unwrap_or_else(|| panic!("{genuine}"))
+        .to_string();
+    let (token, params) = identity.split_once(';').unwrap();
+    let parts: Vec<&str> = token.split('.').collect();
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let claims = String::from_utf8(b64.decode(parts[1]).unwrap()).unwrap();
+    let forged_claims = claims.replace("\"15550100000\"", "\"15550100101\"");
+    assert_ne!(claims, forged_claims);
+    let forged = format!(
+        "{}.{}.{};{params}",
+        parts[0],
+        b64.encode(forged_claims),
+        parts[2]
+    );
+    let invite = |call_id: &str, identity: Option<&str>| {
+        format!(
+            "INVITE sip:5551299@127.0.0.1:{verify} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-{call_id};rport\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:201@acme>;tag=f\r\nTo: <sip:5551299@acme>\r\n\
+             Call-ID: {call_id}\r\nCSeq: 1 INVITE\r\n{}Content-Length: 0\r\n\r\n",
+            identity
+                .map(|i| format!("Identity: {i}\r\n"))
+                .unwrap_or_default()
+        )
+    };
+    let to_verifier: std::net::SocketAddr = format!("127.0.0.1:{verify}").parse().unwrap();
+    let refused = ask(to_verifier, &invite("forged", Some(&forged))).await;
+    assert!(
+        refused.starts_with("SIP/2.0 438"),
+        "{refused}\n{}",
+        kamailio_logs()
+    );
+    let missing = ask(to_verifier, &invite("missing", None)).await;
+    assert!(missing.starts_with("SIP/2.0 428"), "{missing}");
+    drop(children);
+    d.shutdown().await;
+}
+
+/// Sends one datagram and waits (up to 10 s) for the first final answer.
+async fn ask(to: std::net::SocketAddr, message: &str) -> String {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    socket.send_to(message.as_bytes(), to).await.unwrap();
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let (n, _) = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            socket.recv_from(&mut buf),
+        )
+        .await
+        .expect("an answer within 10 s")
+        .unwrap();
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        // Kamailio's 100 Trying may come first.
+        if !text.starts_with("SIP/2.0 1") {
+            return text;
+        }
+    }
+}
