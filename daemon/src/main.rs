@@ -420,7 +420,11 @@ fn one_line(error: &anyhow::Error) -> String {
 /// What kind of failure `error` is: the first cause, outermost first, of a known type decides.
 fn exit_code(error: &anyhow::Error) -> Exit {
     for cause in error.chain() {
-        if cause.is::<CliError>() || cause.is::<DirectoryError>() || cause.is::<ConfigError>() {
+        if cause.is::<CliError>()
+            || cause.is::<DirectoryError>()
+            || cause.is::<ConfigError>()
+            || cause.is::<callgate_daemon::shaken::ShakenError>()
+        {
             return Exit::Refused;
         }
         if let Some(e) = cause.downcast_ref::<StoreError>() {

@@ -399,3 +399,168 @@ fn verbose_prints_every_cause() {
         assert!(run.stderr.contains("Caused by"), "{}", run.stderr);
     }
 }
+
+/// A P-256 key as PKCS#8 PEM in `dir/name`, and its public key (uncompressed point).
+fn signing_key(dir: &Path, name: &str) -> (String, Vec<u8>) {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, key.serialize_pem()).unwrap();
+    (
+        path.to_string_lossy().into_owned(),
+        key.public_key_raw().to_vec(),
+    )
+}
+
+/// "a key or certificate that does not load is a clear error at start": one line, exit 3.
+#[test]
+fn a_signing_key_that_does_not_load_is_one_line_and_exit_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("callgate.toml");
+    std::fs::write(
+        &config,
+        "shaken_key = \"/nonexistent/key.pem\"\nshaken_x5u = \"https://c.example/sp.pem\"\nshaken_origid = \"tenant\"\n",
+    )
+    .unwrap();
+    let run = callgate(
+        &[
+            "--db",
+            &sqlite(dir.path()),
+            "serve",
+            "--config",
+            &config.to_string_lossy(),
+            "--http",
+            "127.0.0.1:0",
+            "--sip",
+            "127.0.0.1:0",
+        ],
+        &[("RUST_LOG", "warn")],
+    );
+    let line = run.one_line(3);
+    assert!(line.contains("shaken_key `/nonexistent/key.pem`"), "{line}");
+}
+
+/// "Keys are read at start and on SIGHUP": a new key takes over without a restart; a key that
+/// does not load is refused and the running one keeps signing.
+#[test]
+fn sighup_takes_up_a_new_signing_key_and_keeps_the_old_one_if_the_new_one_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, first_public) = signing_key(dir.path(), "k1.pem");
+    let (second, second_public) = signing_key(dir.path(), "k2.pem");
+    let key = dir.path().join("key.pem");
+    std::fs::copy(&first, &key).unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.path().join("callgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "demo = true\nhttp = \"127.0.0.1:{port}\"\nsip = \"127.0.0.1:0\"\nshaken_key = \"{}\"\n\
+             shaken_x5u = \"https://c.example/sp.pem\"\nshaken_origid = \"tenant\"\n",
+            key.display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_callgate"))
+        .args(["--db", &sqlite(dir.path()), "serve", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("serve.log")).unwrap())
+        .spawn()
+        .unwrap();
+    // Waits until the daemon's log has said `what` `n` times.
+    let logged = |what: &str, n: usize| {
+        let deadline = Instant::now() + LIMIT;
+        while Instant::now() < deadline {
+            let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap_or_default();
+            if log.matches(what).count() >= n {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("the daemon never logged {what:?}");
+    };
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let pid = child.id().to_string();
+    let _guard = Kill(child);
+    // The signature of one HTTP caller-ID answer, under whichever key verifies it.
+    let signed_by = || -> Option<usize> {
+        let body = r#"{"tenant":"acme","user":"alice","requested":"+15550100101","dialed":"5551234","authenticated":true}"#;
+        let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+        write!(
+            s,
+            "POST /v1/check/caller-id HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .ok()?;
+        let mut text = String::new();
+        s.read_to_string(&mut text).ok()?;
+        let json: serde_json::Value = serde_json::from_str(text.split_once("\r\n\r\n")?.1).ok()?;
+        let token = json["identity"].as_str()?.split(';').next()?.to_string();
+        [&first_public, &second_public]
+            .iter()
+            .position(|public| verifies(&token, public))
+    };
+    let until = |want: usize| {
+        let deadline = Instant::now() + LIMIT;
+        while Instant::now() < deadline {
+            if signed_by() == Some(want) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    };
+    assert!(until(0), "never signed with the first key");
+    // A key that does not load: refused, the first key keeps signing.
+    std::fs::write(&key, "not a key").unwrap();
+    let hup = || {
+        assert!(
+            Command::new("kill")
+                .args(["-HUP", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    hup();
+    logged("reload refused", 1);
+    assert_eq!(
+        signed_by(),
+        Some(0),
+        "a refused reload must keep the running key"
+    );
+    // The second key: taken up by the next SIGHUP.
+    std::fs::copy(&second, &key).unwrap();
+    hup();
+    logged("reloaded the STIR/SHAKEN settings", 1);
+    assert_eq!(signed_by(), Some(1), "the second key was not taken up");
+    // The daemon never stopped answering meanwhile: same port, same process.
+}
+
+/// Whether a compact ES256 JWS verifies under an uncompressed P-256 point.
+fn verifies(token: &str, public: &[u8]) -> bool {
+    use base64::Engine as _;
+    use p256::ecdsa::signature::Verifier as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let parts: Vec<&str> = token.split('.').collect();
+    let (Some(sig), Ok(key)) = (
+        parts.get(2).and_then(|s| b64.decode(s).ok()),
+        p256::ecdsa::VerifyingKey::from_sec1_bytes(public),
+    ) else {
+        return false;
+    };
+    let Ok(sig) = p256::ecdsa::Signature::from_slice(&sig) else {
+        return false;
+    };
+    key.verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &sig)
+        .is_ok()
+}
