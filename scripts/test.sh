@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs callgate's whole test suite on a fresh Debian machine with Rust: installs the real
 # peers the tests talk to (sipp, Kamailio with its Python 3, SQLite and secsipid modules, the sqlite3
-# CLI, PostgreSQL, a C compiler, valgrind, systemd for systemd-analyze) when they are
+# CLI, PostgreSQL, a C compiler, valgrind, systemd for systemd-analyze, prometheus for
+# promtool) when they are
 # missing, then runs every test of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,7 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v cc >/dev/null || need+=(gcc)
 command -v valgrind >/dev/null || need+=(valgrind)
 command -v systemd-analyze >/dev/null || need+=(systemd)
+command -v promtool >/dev/null || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing test peers: ${need[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo

@@ -291,6 +291,11 @@ impl Auditor {
         metrics::counter!(AUDIT_DROPPED).increment(1);
     }
 
+    /// Records waiting in the queue for the writer.
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
     /// Records dropped so far and not yet reported in the trail.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)

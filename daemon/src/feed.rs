@@ -541,6 +541,15 @@ impl Hub {
     /// still being sent its snapshot) hears from the daemon soon anyway, and a heartbeat
     /// must not be what fills its queue.
     fn heartbeat(&mut self) {
+        let lag = self.table.revision().saturating_sub(self.revision);
+        metrics::gauge!(crate::telemetry::FEED_LAG).set(lag as f64);
+        let deepest = self
+            .followers
+            .iter()
+            .map(|f| f.changes.max_capacity() - f.changes.capacity())
+            .max()
+            .unwrap_or(0);
+        metrics::gauge!(crate::telemetry::FEED_QUEUE_MAX).set(deepest as f64);
         let Ok(frame) = feed::encode(&Message::Heartbeat {
             revision: self.revision,
         }) else {

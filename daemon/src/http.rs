@@ -60,7 +60,26 @@ pub fn app(state: State) -> Router {
         .route("/metrics", get(metrics))
         .merge(checks)
         .merge(admin)
+        .route_layer(middleware::from_fn(counted))
         .with_state(state)
+}
+
+/// Counts every routed request by its route (the pattern, never the raw path: tenant and
+/// user ids stay out of the metric's labels) and status.
+async fn counted(
+    route: axum::extract::MatchedPath,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> Response {
+    let route = route.as_str().to_string();
+    let response = next.run(request).await;
+    metrics::counter!(
+        telemetry::HTTP_REQUESTS,
+        "route" => route,
+        "status" => response.status().as_u16().to_string()
+    )
+    .increment(1);
+    response
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` resolves; in-flight requests finish.
@@ -275,6 +294,7 @@ async fn caller_id(
             ("dialed", Input::Text(Some(&req.dialed))),
         ],
     };
+    telemetry::record_caller_id(a.reason);
     let mut body = json!(a);
     // Signed as the SIP answer would be: the `Identity` header value, for the softswitch to
     // put on the outgoing INVITE.
@@ -592,6 +612,9 @@ async fn readyz(Extract(state): Extract<State>) -> Response {
 
 async fn metrics(Extract(state): Extract<State>) -> Response {
     metrics::gauge!(telemetry::TABLE_REVISION).set(state.table().revision() as f64);
+    if let Some(auditor) = state.auditor() {
+        metrics::gauge!(telemetry::AUDIT_QUEUE).set(auditor.queued() as f64);
+    }
     let text = telemetry::install().map(|h| h.render()).unwrap_or_default();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

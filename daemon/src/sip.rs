@@ -356,6 +356,7 @@ impl Sip {
             &inv.request_uri,
             inv.user.is_some(),
         );
+        telemetry::record_caller_id(a.reason);
         let header = Decision(a.outcome, a.reason, a.revision);
         let bytes = if a.outcome == Outcome::Deny {
             Answer::new(403, "Forbidden", &inv.addressing, peer)

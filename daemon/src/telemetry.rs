@@ -19,6 +19,15 @@ pub const TABLE_REVISION: &str = "callgate_table_revision";
 pub const FEED_CLIENTS: &str = "callgate_feed_clients";
 /// HTTP requests by route and status.
 pub const HTTP_REQUESTS: &str = "callgate_http_requests_total";
+/// Emergency calls, by how the caller was `presented`: `own_number` (a number the caller may
+/// present), `callback` (an emergency callback number), `none` (no number anywhere).
+pub const EMERGENCY_CALLS: &str = "callgate_emergency_calls_total";
+/// Decision records waiting in the audit queue.
+pub const AUDIT_QUEUE: &str = "callgate_audit_queue_depth";
+/// Revisions the table has that the feed has not sent yet.
+pub const FEED_LAG: &str = "callgate_feed_lag_revisions";
+/// The most frames any one feed client has queued (a replica falling behind).
+pub const FEED_QUEUE_MAX: &str = "callgate_feed_queue_frames_max";
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -47,6 +56,17 @@ pub fn install() -> Option<&'static PrometheusHandle> {
 pub fn record_check(kind: &'static str, decision: &'static str, took: Duration) {
     metrics::counter!(CHECKS, "kind" => kind, "decision" => decision).increment(1);
     metrics::histogram!(CHECK_SECONDS, "kind" => kind).record(took.as_secs_f64());
+}
+
+/// Counts an emergency call by how its caller was presented (nothing for other calls).
+pub fn record_caller_id(reason: callgate::Reason) {
+    let presented = match reason {
+        callgate::Reason::EmergencyCall => "own_number",
+        callgate::Reason::EmergencyCallback => "callback",
+        callgate::Reason::EmergencyNoCallerId => "none",
+        _ => return,
+    };
+    metrics::counter!(EMERGENCY_CALLS, "presented" => presented).increment(1);
 }
 
 /// Sets up tracing: `RUST_LOG`-style filter (default `info`), text or JSON lines.
