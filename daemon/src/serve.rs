@@ -205,8 +205,8 @@ async fn stopped(mut stop: watch::Receiver<bool>) {
 }
 
 /// Runs the daemon until SIGINT or SIGTERM. On SIGHUP it reads `config_file` again (if it
-/// was started with one) and takes up its STIR/SHAKEN key and certificate; a file or key that
-/// does not load is logged and the running ones stay.
+/// was started with one) and takes up its STIR/SHAKEN key and the HTTP API's TLS certificate;
+/// a file or key that does not load is logged and the running ones stay.
 pub async fn run(config: Config, config_file: Option<String>) -> anyhow::Result<()> {
     crate::telemetry::install();
     let mut daemon = Daemon::start(&config).await?;
@@ -282,16 +282,33 @@ async fn reload_on_hangup(
             tracing::info!("SIGHUP: no config file to read again");
             continue;
         };
-        let reloaded = Config::from_file(path)
-            .map_err(anyhow::Error::from)
-            .and_then(|c| c.signer().map_err(anyhow::Error::from));
-        match reloaded {
+        let config = match Config::from_file(path) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(config = %path, error = %e, "SIGHUP: reload refused; keeping the running settings");
+                continue;
+            }
+        };
+        match config.signer() {
             Ok(signer) => {
                 tracing::info!(config = %path, signing = signer.is_some(), "SIGHUP: reloaded the STIR/SHAKEN settings");
                 state.set_signer(signer);
             }
             Err(e) => {
-                tracing::error!(config = %path, error = %format!("{e:#}"), "SIGHUP: reload refused; keeping the running settings");
+                tracing::error!(config = %path, error = %e, "SIGHUP: STIR/SHAKEN reload refused; keeping the running key");
+            }
+        }
+        // The HTTP API's certificate, when it speaks TLS (turning TLS on or off takes a restart).
+        if let (Some(slot), Some(cert), Some(key)) = (
+            state.http().certificate(),
+            &config.http_tls_cert,
+            &config.http_tls_key,
+        ) {
+            match slot.reload(cert, key) {
+                Ok(()) => tracing::info!(cert = %cert, "SIGHUP: reloaded the HTTP TLS certificate"),
+                Err(e) => {
+                    tracing::error!(error = %e, "SIGHUP: HTTP TLS reload refused; keeping the running certificate")
+                }
             }
         }
     }

@@ -150,3 +150,102 @@ fn a_certificate_or_key_that_does_not_load_is_an_error_at_start() {
             .is_none()
     );
 }
+
+/// "TLS for the HTTP API (rustls; certificate and key paths in the config, reloaded on
+/// SIGHUP)": the running binary takes up a new certificate on SIGHUP without dropping its
+/// listener, and keeps the old one when the new files do not load.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_certificate_and_keeps_it_when_the_new_one_is_bad() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = tempfile::tempdir().unwrap();
+    let second = tempfile::tempdir().unwrap();
+    let (cert1, key1, der1) = certificate(first.path());
+    let (cert2, key2, der2) = certificate(second.path());
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::copy(&cert1, &cert).unwrap();
+    std::fs::copy(&key1, &key).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.path().join("callgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "demo = true\nhttp = \"127.0.0.1:{port}\"\nsip = \"127.0.0.1:0\"\n\
+             http_tls_cert = \"{}\"\nhttp_tls_key = \"{}\"\n",
+            cert.display(),
+            key.display()
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("serve.log");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_callgate"))
+        .arg("--db")
+        .arg(format!(
+            "sqlite://{}",
+            dir.path().join("store.db").display()
+        ))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let pid = child.id().to_string();
+    let _guard = Kill(child);
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let logged = |what: &'static str| {
+        let log = log.clone();
+        async move {
+            for _ in 0..600 {
+                if std::fs::read_to_string(&log)
+                    .unwrap_or_default()
+                    .contains(what)
+                {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            panic!("the daemon never logged {what:?}");
+        }
+    };
+    let hup = || {
+        assert!(
+            std::process::Command::new("kill")
+                .args(["-HUP", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    logged("grant table loaded").await;
+    let mut up = false;
+    for _ in 0..600 {
+        if https_get(addr, &der1, "/healthz").await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(up, "never answered over TLS with the first certificate");
+    // A key that does not match the certificate: refused, the first one stays.
+    std::fs::copy(&cert2, &cert).unwrap();
+    hup();
+    logged("HTTP TLS reload refused").await;
+    assert!(https_get(addr, &der1, "/healthz").await.is_ok());
+    // The matching key: the second certificate takes over, the first is no longer served.
+    std::fs::copy(&key2, &key).unwrap();
+    hup();
+    logged("reloaded the HTTP TLS certificate").await;
+    assert!(https_get(addr, &der2, "/healthz").await.is_ok());
+    assert!(https_get(addr, &der1, "/healthz").await.is_err());
+}

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
+use tokio_rustls::rustls::server::{ClientHello, ResolvesServerCert};
+use tokio_rustls::rustls::sign::CertifiedKey;
 
 use crate::config::{Config, ConfigError, Peers};
 use crate::store::TokenInfo;
@@ -76,6 +78,7 @@ impl Default for Limits {
 pub struct Settings {
     limits: Limits,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    certificate: Option<Arc<Certificate>>,
     tokens: Mutex<HashMap<[u8; 32], (TokenInfo, Instant)>>,
     admin_bodies: Arc<Semaphore>,
 }
@@ -92,6 +95,7 @@ impl Settings {
         Settings {
             limits,
             tls: None,
+            certificate: None,
             tokens: Mutex::new(HashMap::new()),
             admin_bodies: Arc::new(Semaphore::new(ADMIN_BODIES)),
         }
@@ -100,9 +104,12 @@ impl Settings {
     /// The settings `config` sets.
     pub fn from_config(config: &Config) -> Result<Settings, ConfigError> {
         let mut settings = Limits::from_config(config).map(Settings::new)?;
-        settings.tls = match (&config.http_tls_cert, &config.http_tls_key) {
-            (None, None) => None,
-            (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
+        (settings.tls, settings.certificate) = match (&config.http_tls_cert, &config.http_tls_key) {
+            (None, None) => (None, None),
+            (Some(cert), Some(key)) => {
+                let (acceptor, certificate) = tls_acceptor(cert, key)?;
+                (Some(acceptor), Some(certificate))
+            }
             _ => {
                 return Err(ConfigError::Tls(
                     "http_tls_cert and http_tls_key go together".into(),
@@ -115,6 +122,11 @@ impl Settings {
     /// The TLS the HTTP API speaks, if any.
     pub fn tls(&self) -> Option<&tokio_rustls::TlsAcceptor> {
         self.tls.as_ref()
+    }
+
+    /// The HTTP API's certificate, if it speaks TLS (SIGHUP reloads it).
+    pub fn certificate(&self) -> Option<&Certificate> {
+        self.certificate.as_deref()
     }
 
     /// The limits.
@@ -152,10 +164,37 @@ fn key(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
 
-/// A TLS server over the PEM certificate chain at `cert` and private key at `key` (TLS 1.2
-/// and 1.3, HTTP/1.1), or why not: a file that can't be read, holds no certificate or key,
-/// or a key that doesn't match.
-fn tls_acceptor(cert: &str, key: &str) -> Result<tokio_rustls::TlsAcceptor, ConfigError> {
+/// The HTTP API's certificate and key, swapped in place by SIGHUP: new handshakes get the new
+/// one, established connections keep theirs, the listener is never dropped.
+#[derive(Debug)]
+pub struct Certificate(std::sync::RwLock<Arc<CertifiedKey>>);
+
+impl ResolvesServerCert for Certificate {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(Arc::clone(
+            &self
+                .0
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        ))
+    }
+}
+
+impl Certificate {
+    /// Loads the PEM chain at `cert` and key at `key` in place of the current ones, or says
+    /// why not (and keeps them).
+    pub fn reload(&self, cert: &str, key: &str) -> Result<(), ConfigError> {
+        let loaded = certified_key(cert, key)?;
+        *self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(loaded);
+        Ok(())
+    }
+}
+
+/// The certificate chain at `cert` with the private key at `key`, checked to match, or why not.
+fn certified_key(cert: &str, key: &str) -> Result<CertifiedKey, ConfigError> {
     use tokio_rustls::rustls::pki_types::pem::PemObject;
     use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let fail = |what: &str, path: &str, e: &dyn std::fmt::Display| {
@@ -169,13 +208,30 @@ fn tls_acceptor(cert: &str, key: &str) -> Result<tokio_rustls::TlsAcceptor, Conf
         return Err(fail("reading certificate", cert, &"no certificate in it"));
     }
     let private = PrivateKeyDer::from_pem_file(key).map_err(|e| fail("reading key", key, &e))?;
-    let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-    let mut server = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| fail("setting up", cert, &e))?
-        .with_no_client_auth()
-        .with_single_cert(chain, private)
-        .map_err(|e| fail("using certificate", cert, &e))?;
+    CertifiedKey::from_der(chain, private, &provider())
+        .map_err(|e| fail("using certificate", cert, &e))
+}
+
+fn provider() -> tokio_rustls::rustls::crypto::CryptoProvider {
+    tokio_rustls::rustls::crypto::ring::default_provider()
+}
+
+/// A TLS server over the PEM certificate chain at `cert` and private key at `key` (TLS 1.2
+/// and 1.3, HTTP/1.1), and the slot its certificate is kept in; or why not: a file that can't
+/// be read, holds no certificate or key, or a key that doesn't match.
+fn tls_acceptor(
+    cert: &str,
+    key: &str,
+) -> Result<(tokio_rustls::TlsAcceptor, Arc<Certificate>), ConfigError> {
+    let slot = Arc::new(Certificate(std::sync::RwLock::new(Arc::new(
+        certified_key(cert, key)?,
+    ))));
+    let mut server =
+        tokio_rustls::rustls::ServerConfig::builder_with_provider(Arc::new(provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ConfigError::Tls(format!("setting up `{cert}`: {e}")))?
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::clone(&slot) as Arc<dyn ResolvesServerCert>);
     server.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(server)))
+    Ok((tokio_rustls::TlsAcceptor::from(Arc::new(server)), slot))
 }
