@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 
 if ! cargo deb --version >/dev/null 2>&1; then
     echo "installing cargo-deb" >&2
-    cargo install --locked cargo-deb
+    cargo install --locked cargo-deb --version 3.8.0
 fi
 
 cargo build --release -p callgate-daemon -p callgate-ffi --bin callgate --lib

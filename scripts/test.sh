@@ -20,6 +20,7 @@ command -v cc >/dev/null || need+=(gcc)
 command -v valgrind >/dev/null || need+=(valgrind)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v promtool >/dev/null || need+=(prometheus)
+command -v pkg-config >/dev/null || need+=(pkg-config)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing test peers: ${need[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
@@ -38,3 +39,7 @@ for crate in callgate callgate-daemon callgate-ffi; do
 done
 
 cargo test --workspace --release --locked
+
+# The Debian package as an operator installs it: built, unpacked and checked, its unit
+# verified, a C program built against it with pkg-config run against its daemon.
+scripts/check-package.sh
