@@ -236,11 +236,6 @@ impl Matrix {
         self.actions(category) & action.bit() != 0
     }
 
-    /// Whether every permission of `self` is also in `other`.
-    pub fn is_subset_of(&self, other: &Matrix) -> bool {
-        self.0.iter().zip(other.0).all(|(a, b)| a & !b == 0)
-    }
-
     /// Whether no permission is set.
     pub fn is_empty(&self) -> bool {
         self.0.iter().all(|row| *row == NONE)

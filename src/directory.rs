@@ -379,41 +379,92 @@ fn file_order(path: &str) -> Vec<(usize, usize, String)> {
 /// Puts extension ownership in both places it may be written (the extension's `user` and the
 /// user's `extensions`), then sorts: two files that mean the same give the same tenant.
 fn normalize(mut tenant: Tenant) -> Tenant {
-    let mut owner_of: HashMap<String, String> = HashMap::new();
-    for e in &tenant.extensions {
-        if let Some(u) = &e.user {
-            owner_of.insert(e.ext.clone(), u.clone());
-        }
-    }
-    for u in &tenant.users {
-        for ext in &u.extensions {
-            owner_of.insert(ext.clone(), u.id.clone());
-        }
-    }
-    let declared: HashSet<String> = tenant.extensions.iter().map(|e| e.ext.clone()).collect();
-    for u in &tenant.users {
-        for ext in &u.extensions {
-            if !declared.contains(ext) {
-                tenant.extensions.push(crate::model::Extension {
-                    ext: ext.clone(),
-                    site: u.site.clone(),
-                    user: Some(u.id.clone()),
-                });
+    // Worked out on borrowed ids first, then applied: a tenant that is canonical already (a
+    // stored tenant with one user edited) costs lookups, not a copy of every id.
+    let (missing, owners, owned) = {
+        let t = &tenant;
+        // Who owns each extension: its own `user`, overridden by a user listing it.
+        let mut owner_of: HashMap<&str, &str> = HashMap::with_capacity(t.extensions.len());
+        for e in &t.extensions {
+            if let Some(u) = &e.user {
+                owner_of.insert(e.ext.as_str(), u.as_str());
             }
         }
+        for u in &t.users {
+            for ext in &u.extensions {
+                owner_of.insert(ext.as_str(), u.id.as_str());
+            }
+        }
+        // Extensions users list that the tenant does not declare.
+        let declared: HashSet<&str> = t.extensions.iter().map(|e| e.ext.as_str()).collect();
+        let mut added: HashSet<&str> = HashSet::new();
+        let mut missing = Vec::new();
+        for u in &t.users {
+            for ext in &u.extensions {
+                if !declared.contains(ext.as_str()) && added.insert(ext.as_str()) {
+                    missing.push(crate::model::Extension {
+                        ext: ext.clone(),
+                        site: u.site.clone(),
+                        user: None,
+                    });
+                }
+            }
+        }
+        // Each declared extension's owner, where it is not already the one it names.
+        let owners: Vec<(usize, Option<String>)> = t
+            .extensions
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| {
+                let owner = owner_of.get(e.ext.as_str()).copied();
+                (e.user.as_deref() != owner).then(|| (i, owner.map(str::to_string)))
+            })
+            .collect();
+        // Each user's extensions, in the tenant's extension order (the missing ones last).
+        let mut owned: HashMap<&str, Vec<&str>> = HashMap::new();
+        for ext in t
+            .extensions
+            .iter()
+            .map(|e| e.ext.as_str())
+            .chain(missing.iter().map(|e| e.ext.as_str()))
+        {
+            if let Some(u) = owner_of.get(ext) {
+                owned.entry(u).or_default().push(ext);
+            }
+        }
+        // Only the users whose list is not that already.
+        let owned: Vec<(usize, Vec<String>)> = t
+            .users
+            .iter()
+            .enumerate()
+            .filter_map(|(i, u)| {
+                let want = owned.get(u.id.as_str()).map_or(&[][..], Vec::as_slice);
+                let same = u.extensions.len() == want.len()
+                    && u.extensions.iter().zip(want).all(|(a, b)| a == b);
+                (!same).then(|| (i, want.iter().map(|x| (*x).to_string()).collect()))
+            })
+            .collect();
+        let missing: Vec<crate::model::Extension> = missing
+            .into_iter()
+            .map(|mut e| {
+                e.user = owner_of.get(e.ext.as_str()).map(|u| (*u).to_string());
+                e
+            })
+            .collect();
+        (missing, owners, owned)
+    };
+    for (i, owner) in owners {
+        if let Some(e) = tenant.extensions.get_mut(i) {
+            e.user = owner;
+        }
     }
-    for e in &mut tenant.extensions {
-        e.user = owner_of.get(&e.ext).cloned();
-    }
-    // Each user's extensions, in the tenant's extension order: one pass, not one per user.
-    let mut owned: HashMap<&str, Vec<String>> = HashMap::new();
-    for e in &tenant.extensions {
-        if let Some(u) = &e.user {
-            owned.entry(u.as_str()).or_default().push(e.ext.clone());
+    tenant.extensions.extend(missing);
+    for (i, exts) in owned {
+        if let Some(u) = tenant.users.get_mut(i) {
+            u.extensions = exts;
         }
     }
     for u in &mut tenant.users {
-        u.extensions = owned.remove(u.id.as_str()).unwrap_or_default();
         if u.status.as_deref() == Some("active") {
             u.status = None;
         }
@@ -459,11 +510,11 @@ fn collect_ids<'a, T>(
     let mut ids = HashSet::new();
     for (i, item) in items.iter().enumerate() {
         let value = id(item);
-        let at = format!("{path}[{i}].{field}");
+        let at = || format!("{path}[{i}].{field}");
         if value.trim().is_empty() || value.len() > 128 || value.chars().any(char::is_control) {
-            problems.add(at, format!("invalid {what} id `{value}`"));
+            problems.add(at(), format!("invalid {what} id `{value}`"));
         } else if !ids.insert(value) {
-            problems.add(at, format!("duplicate {what} `{value}`"));
+            problems.add(at(), format!("duplicate {what} `{value}`"));
         }
     }
     ids
@@ -557,15 +608,16 @@ fn validate_tenant(t: &Tenant, path: &str, problems: &mut Problems) {
     // Extensions: declared ones, and those users claim; one owner each.
     let mut exts: HashMap<&str, Option<&str>> = HashMap::new();
     for (i, e) in t.extensions.iter().enumerate() {
-        let at = format!("{path}.extensions[{i}]");
+        // Paths are only spelled out for a problem: this runs once per extension.
+        let at = || format!("{path}.extensions[{i}]");
         if !is_dial_string(&e.ext) {
             problems.add(
-                format!("{at}.ext"),
+                format!("{}.ext", at()),
                 format!("invalid extension `{}`", e.ext),
             );
         } else if exts.insert(e.ext.as_str(), e.user.as_deref()).is_some() {
             problems.add(
-                format!("{at}.ext"),
+                format!("{}.ext", at()),
                 format!("duplicate extension `{}`", e.ext),
             );
         }
@@ -573,36 +625,36 @@ fn validate_tenant(t: &Tenant, path: &str, problems: &mut Problems) {
             &sites,
             e.site.as_deref(),
             "site",
-            || format!("{at}.site"),
+            || format!("{}.site", at()),
             problems,
         );
         check_ref(
             &users,
             e.user.as_deref(),
             "user",
-            || format!("{at}.user"),
+            || format!("{}.user", at()),
             problems,
         );
     }
     let mut claimed: HashMap<&str, &str> = HashMap::new();
     for (i, u) in t.users.iter().enumerate() {
         for (j, ext) in u.extensions.iter().enumerate() {
-            let at = format!("{path}.users[{i}].extensions[{j}]");
+            let at = || format!("{path}.users[{i}].extensions[{j}]");
             if !is_dial_string(ext) {
-                problems.add(at, format!("invalid extension `{ext}`"));
+                problems.add(at(), format!("invalid extension `{ext}`"));
                 continue;
             }
             if let Some(Some(owner)) = exts.get(ext.as_str())
                 && *owner != u.id
             {
-                problems.add(at, format!("extension `{ext}` belongs to user `{owner}`"));
+                problems.add(at(), format!("extension `{ext}` belongs to user `{owner}`"));
                 continue;
             }
             if let Some(other) = claimed.insert(ext.as_str(), u.id.as_str())
                 && other != u.id
             {
                 problems.add(
-                    at,
+                    at(),
                     format!("extension `{ext}` is also claimed by user `{other}`"),
                 );
             }
@@ -611,37 +663,36 @@ fn validate_tenant(t: &Tenant, path: &str, problems: &mut Problems) {
     let known_ext = |e: &str| exts.contains_key(e) || claimed.contains_key(e);
 
     for (i, n) in t.numbers.iter().enumerate() {
-        let at = format!("{path}.numbers[{i}]");
+        let at = || format!("{path}.numbers[{i}]");
         check_ref(
             &sites,
             n.site.as_deref(),
             "site",
-            || format!("{at}.site"),
+            || format!("{}.site", at()),
             problems,
         );
         if let Some(e) = &n.extension
             && !known_ext(e)
         {
             problems.add(
-                format!("{at}.extension"),
+                format!("{}.extension", at()),
                 format!("unknown extension `{e}`"),
             );
         }
     }
 
-    let owned = |field: &str, value: &str, problems: &mut Problems| match E164::parse(value) {
-        Err(e) => problems.add(
-            field.to_string(),
-            format!("`{value}` is not an E.164 number ({e})"),
-        ),
-        Ok(n) if !numbers.contains(&n) => problems.add(
-            field.to_string(),
-            format!("number `{value}` is not one of the tenant's numbers"),
-        ),
-        Ok(_) => {}
-    };
+    let owned =
+        |field: &dyn Fn() -> String, value: &str, problems: &mut Problems| match E164::parse(value)
+        {
+            Err(e) => problems.add(field(), format!("`{value}` is not an E.164 number ({e})")),
+            Ok(n) if !numbers.contains(&n) => problems.add(
+                field(),
+                format!("number `{value}` is not one of the tenant's numbers"),
+            ),
+            Ok(_) => {}
+        };
     if let Some(d) = &t.default_caller_id {
-        owned(&format!("{path}.default_caller_id"), d, problems);
+        owned(&|| format!("{path}.default_caller_id"), d, problems);
     }
 
     let mut queue_numbers = HashSet::new();
@@ -758,15 +809,19 @@ fn validate_tenant(t: &Tenant, path: &str, problems: &mut Problems) {
     }
 
     for (i, u) in t.users.iter().enumerate() {
-        let at = format!("{path}.users[{i}]");
+        // Spelled out only for a problem: this runs once per user.
+        let at = || format!("{path}.users[{i}]");
         if RoleId::by_name(&u.role).is_none() {
-            problems.add(format!("{at}.role"), format!("unknown role `{}`", u.role));
+            problems.add(
+                format!("{}.role", at()),
+                format!("unknown role `{}`", u.role),
+            );
         }
         if let Some(c) = &u.custom_role
             && !roles.contains(c.as_str())
         {
             problems.add(
-                format!("{at}.custom_role"),
+                format!("{}.custom_role", at()),
                 format!("unknown custom role `{c}`"),
             );
         }
@@ -774,16 +829,16 @@ fn validate_tenant(t: &Tenant, path: &str, problems: &mut Problems) {
             &sites,
             u.site.as_deref(),
             "site",
-            || format!("{at}.site"),
+            || format!("{}.site", at()),
             problems,
         );
         if let Some(d) = &u.default_caller_id {
-            owned(&format!("{at}.default_caller_id"), d, problems);
+            owned(&|| format!("{}.default_caller_id", at()), d, problems);
         }
         match u.status.as_deref() {
             None | Some("active") | Some("suspended") => {}
             Some(s) => problems.add(
-                format!("{at}.status"),
+                format!("{}.status", at()),
                 format!("unknown status `{s}` (active, suspended)"),
             ),
         }
@@ -791,7 +846,7 @@ fn validate_tenant(t: &Tenant, path: &str, problems: &mut Problems) {
         for (j, e) in g.extensions.iter().enumerate() {
             if !known_ext(e) {
                 problems.add(
-                    format!("{at}.grants.extensions[{j}]"),
+                    format!("{}.grants.extensions[{j}]", at()),
                     format!("unknown extension `{e}`"),
                 );
             }
@@ -801,18 +856,18 @@ fn validate_tenant(t: &Tenant, path: &str, problems: &mut Problems) {
                 &queues,
                 Some(q),
                 "queue",
-                || format!("{at}.grants.queues[{j}]"),
+                || format!("{}.grants.queues[{j}]", at()),
                 problems,
             );
         }
         for (j, n) in g.numbers.iter().enumerate() {
-            owned(&format!("{at}.grants.numbers[{j}]"), n, problems);
+            owned(&|| format!("{}.grants.numbers[{j}]", at()), n, problems);
         }
         for (j, f) in g.features.iter().enumerate() {
             if catalog::feature_toggle(f).is_none() {
                 let known: Vec<&str> = catalog::FEATURE_TOGGLES.iter().map(|t| t.name).collect();
                 problems.add(
-                    format!("{at}.grants.features[{j}]"),
+                    format!("{}.grants.features[{j}]", at()),
                     format!("unknown feature `{f}` ({})", known.join(", ")),
                 );
             }

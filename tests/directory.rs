@@ -683,3 +683,49 @@ fn problems_stop_at_the_limit_and_count_the_rest() {
     assert_eq!(problems[0].path, "tenants[0].users[0].role");
     assert_eq!(problems[100].message, "… and 150 more problem(s)");
 }
+
+/// "Puts extension ownership in both places it may be written": a tenant whose ownership is
+/// written only on the extensions, or only on the users, or twice, validates to the same
+/// tenant — for every demo tenant; and a validated tenant is a fixed point.
+#[test]
+fn ownership_written_either_way_gives_the_same_tenant() {
+    for tenant in demo::tenants() {
+        let validated = |t: Tenant| {
+            directory::validate(Directory { tenants: vec![t] })
+                .unwrap()
+                .remove(0)
+        };
+        let mut on_extensions = tenant.clone();
+        for u in &mut on_extensions.users {
+            u.extensions.clear();
+        }
+        let mut on_users = tenant.clone();
+        for e in &mut on_users.extensions {
+            e.user = None;
+        }
+        // Undeclared: the users' lists alone create the extensions.
+        let mut undeclared = on_users.clone();
+        undeclared
+            .extensions
+            .retain(|e| !tenant.users.iter().any(|u| u.extensions.contains(&e.ext)));
+        assert_eq!(validated(on_extensions), tenant, "{}", tenant.id);
+        assert_eq!(validated(on_users), tenant, "{}", tenant.id);
+        assert_eq!(validated(tenant.clone()), tenant, "{}", tenant.id);
+        let again = validated(undeclared);
+        assert_eq!(again.users, tenant.users, "{}", tenant.id);
+        assert_eq!(
+            again
+                .extensions
+                .iter()
+                .map(|e| (&e.ext, &e.user))
+                .collect::<Vec<_>>(),
+            tenant
+                .extensions
+                .iter()
+                .map(|e| (&e.ext, &e.user))
+                .collect::<Vec<_>>(),
+            "{}",
+            tenant.id
+        );
+    }
+}

@@ -11,6 +11,7 @@
 
 mod audit;
 mod diff;
+mod keyed;
 mod postgres;
 mod rowdiff;
 mod rows;

@@ -10,44 +10,45 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 /// The items of one list added (whole), removed (by key) and changed (before and after),
-/// matched by key through a hash map; only the items that differ are turned into JSON.
-/// `None` when nothing differs.
+/// matched by key; only the items that differ ([`super::keyed::differing`]) are looked at, and
+/// turned into JSON. `None` when nothing differs.
 fn list_diff<'a, T: Serialize + PartialEq>(
     old: &'a [T],
     new: &'a [T],
-    key: impl Fn(&'a T) -> &'a str,
+    key: impl Fn(&T) -> &str,
 ) -> Option<Value> {
+    let (old, new) = super::keyed::differing(old, new, &key);
+    if old.is_empty() && new.is_empty() {
+        return None;
+    }
     // The first item of each key, as a scan from the front would find it.
-    let index = |xs: &'a [T]| {
-        let mut map: HashMap<&'a str, usize> = HashMap::with_capacity(xs.len());
-        for (i, x) in xs.iter().enumerate() {
-            map.entry(key(x)).or_insert(i);
+    let index = |xs: &[&'a T]| {
+        let mut map: HashMap<&'a str, &'a T> = HashMap::with_capacity(xs.len());
+        for &x in xs {
+            map.entry(key(x)).or_insert(x);
         }
         map
     };
     let json = |x: &T| serde_json::to_value(x).unwrap_or(Value::Null);
-    let (old_at, new_at) = (index(old), index(new));
+    let (old_at, new_at) = (index(&old), index(&new));
     let added: Vec<Value> = new
         .iter()
         .filter(|x| !old_at.contains_key(key(x)))
-        .map(json)
+        .map(|x| json(x))
         .collect();
     let removed: Vec<&str> = old
         .iter()
-        .map(&key)
+        .map(|x| key(x))
         .filter(|k| !new_at.contains_key(k))
         .collect();
     let changed: Vec<Value> = new
         .iter()
         .filter_map(|x| {
             let k = key(x);
-            let o = old.get(*old_at.get(k)?)?;
-            (o != x).then(|| json!({ "key": k, "before": json(o), "after": json(x) }))
+            let o = old_at.get(k)?;
+            (*o != *x).then(|| json!({ "key": k, "before": json(o), "after": json(x) }))
         })
         .collect();
-    if added.is_empty() && removed.is_empty() && changed.is_empty() {
-        return None;
-    }
     Some(json!({ "added": added, "removed": removed, "changed": changed }))
 }
 

@@ -11,6 +11,7 @@ use foldhash::HashMap;
 
 use callgate::model::Tenant;
 
+use super::keyed::Parts;
 use super::rows;
 
 /// One column's value.
@@ -125,8 +126,10 @@ pub(super) const TABLES: [Table; 13] = [
     },
 ];
 
-/// A tenant's rows, one list per entry of [`TABLES`].
-pub(super) fn tenant_rows(t: &Tenant) -> [Vec<Row<'_>>; 13] {
+/// A tenant's rows (of the things `p` holds, and the tenant's own emergency numbers), one list
+/// per entry of [`TABLES`].
+pub(super) fn tenant_rows<'a>(p: &Parts<'a>) -> [Vec<Row<'a>>; 13] {
+    let t: &'a Tenant = p.tenant;
     let mut out: [Vec<Row<'_>>; 13] = Default::default();
     let [
         emergency,
@@ -146,10 +149,10 @@ pub(super) fn tenant_rows(t: &Tenant) -> [Vec<Row<'_>>; 13] {
     for d in &t.emergency_numbers {
         emergency.push((vec![d.as_str().into()], vec![]));
     }
-    for s in &t.sites {
+    for &s in &p.sites {
         sites.push((vec![s.id.as_str().into()], vec![]));
     }
-    for n in &t.numbers {
+    for &n in &p.numbers {
         numbers.push((
             vec![n.number.as_str().into()],
             vec![
@@ -159,13 +162,13 @@ pub(super) fn tenant_rows(t: &Tenant) -> [Vec<Row<'_>>; 13] {
             ],
         ));
     }
-    for e in &t.extensions {
+    for &e in &p.extensions {
         extensions.push((
             vec![e.ext.as_str().into()],
             vec![e.site.as_deref().into(), e.user.as_deref().into()],
         ));
     }
-    for q in &t.queues {
+    for &q in &p.queues {
         queues.push((
             vec![q.id.as_str().into()],
             vec![q.number.as_deref().into(), q.site.as_deref().into()],
@@ -177,7 +180,7 @@ pub(super) fn tenant_rows(t: &Tenant) -> [Vec<Row<'_>>; 13] {
             supervisors.push((vec![q.id.as_str().into(), s.as_str().into()], vec![]));
         }
     }
-    for r in &t.roles {
+    for &r in &p.roles {
         roles.push((
             vec![r.id.as_str().into()],
             vec![r.description.as_deref().into(), r.scope.as_deref().into()],
@@ -195,7 +198,7 @@ pub(super) fn tenant_rows(t: &Tenant) -> [Vec<Row<'_>>; 13] {
             }
         }
     }
-    for f in &t.feature_codes {
+    for &f in &p.feature_codes {
         codes.push((
             vec![f.code.as_str().into()],
             vec![f.feature.as_str().into(), f.roles.is_some().into()],
@@ -204,7 +207,7 @@ pub(super) fn tenant_rows(t: &Tenant) -> [Vec<Row<'_>>; 13] {
             code_roles.push((vec![f.code.as_str().into(), r.as_str().into()], vec![]));
         }
     }
-    for u in &t.users {
+    for &u in &p.users {
         users.push((
             vec![u.id.as_str().into()],
             vec![
@@ -251,9 +254,17 @@ impl TableChanges<'_> {
 
 /// The row changes that turn `before` (`None`: no rows) into `after`, table by table: linear
 /// in the two tenants' sizes.
+///
+/// Only the things that differ ([`Parts::differing`]) are turned into rows: one user deleted
+/// from a 100,000-user tenant makes that user's rows, not 100,000 users' twice over.
 pub(super) fn changes<'a>(before: Option<&'a Tenant>, after: &'a Tenant) -> Vec<TableChanges<'a>> {
-    let old = before.map(tenant_rows);
-    let new = tenant_rows(after);
+    let (old, new) = match before {
+        Some(b) => {
+            let (b, a) = Parts::differing(b, after);
+            (Some(tenant_rows(&b)), tenant_rows(&a))
+        }
+        None => (None, tenant_rows(&Parts::whole(after))),
+    };
     new.into_iter()
         .enumerate()
         .map(|(i, new_rows)| {
@@ -311,6 +322,52 @@ mod tests {
                 ..Queue::default()
             }],
             ..Tenant::default()
+        }
+    }
+
+    /// The row changes of every whole row of both tenants, diffed table by table: what
+    /// [`changes`] must equal although it only turns the things that differ into rows.
+    fn whole_changes<'a>(before: &'a Tenant, after: &'a Tenant) -> Vec<TableChanges<'a>> {
+        let old = tenant_rows(&Parts::whole(before));
+        tenant_rows(&Parts::whole(after))
+            .into_iter()
+            .zip(&old)
+            .map(|(new, old)| table_changes(old, new))
+            .collect()
+    }
+
+    #[test]
+    fn only_the_things_that_differ_give_the_same_rows_as_the_whole_tenants() {
+        let demo = callgate::directory::parse(include_str!("../../../examples/demo.yaml")).unwrap();
+        let mut all = demo.clone();
+        for t in &demo {
+            let mut x = t.clone();
+            if let Some(u) = x.users.get(1).map(|u| u.id.clone()) {
+                x.delete_user(&u);
+            }
+            if let Some(q) = x.queues.first_mut() {
+                q.agents.reverse();
+                q.number = Some("999".into());
+            }
+            if let Some(u) = x.users.last_mut() {
+                u.grants.numbers.push("+15550009999".into());
+                u.site = None;
+            }
+            x.emergency_numbers.clear();
+            x.roles.retain(|r| r.id != "manager");
+            x.users.rotate_left(1);
+            all.push(x);
+        }
+        for b in &all {
+            for a in &all {
+                assert_eq!(
+                    changes(Some(b), a),
+                    whole_changes(b, a),
+                    "{} -> {}",
+                    b.id,
+                    a.id
+                );
+            }
         }
     }
 
