@@ -236,11 +236,6 @@ impl Matrix {
         self.actions(category) & action.bit() != 0
     }
 
-    /// Whether no permission is set.
-    pub fn is_empty(&self) -> bool {
-        self.0.iter().all(|row| *row == NONE)
-    }
-
     /// The non-empty rows as `(category, actions)`, in category order.
     pub fn rows(&self) -> impl Iterator<Item = (Category, Vec<Action>)> + '_ {
         Category::ALL.iter().filter_map(move |&c| {

@@ -1961,3 +1961,33 @@ fn every_caller_id_answer_carries_its_attestation() {
         (Outcome::Allow, None)
     );
 }
+
+/// A permission matrix reads as what it allows (its `Debug`, which logs and test failures
+/// show): every allowed (category, action), nothing else — checked against `allows`.
+#[test]
+fn a_matrix_lists_exactly_what_it_allows() {
+    use callgate::catalog::{Action, Category, RoleId};
+    for name in [
+        "basic_user",
+        "call_center_agent",
+        "site_manager",
+        "tenant_admin",
+    ] {
+        let m = RoleId::by_name(name).unwrap().get().matrix;
+        let rows: Vec<(Category, Vec<Action>)> = m.rows().collect();
+        for &c in Category::ALL {
+            let listed = rows.iter().find(|(rc, _)| *rc == c).map(|(_, a)| a.clone());
+            let allowed: Vec<Action> = Action::ALL
+                .iter()
+                .copied()
+                .filter(|&a| m.allows(c, a))
+                .collect();
+            match listed {
+                Some(actions) => assert!(!actions.is_empty() && actions == allowed, "{name} {c:?}"),
+                None => assert!(allowed.is_empty(), "{name} {c:?}: {allowed:?} not listed"),
+            }
+        }
+        let shown = format!("{m:?}");
+        assert_eq!(shown.matches('[').count(), rows.len(), "{name}: {shown}");
+    }
+}
