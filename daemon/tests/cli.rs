@@ -9,6 +9,9 @@
     reason = "a test binary: a step that fails is a failed test"
 )]
 
+#[path = "support/served.rs"]
+mod served;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -448,11 +451,7 @@ fn sighup_takes_up_a_new_signing_key_and_keeps_the_old_one_if_the_new_one_fails(
     let (second, second_public) = signing_key(dir.path(), "k2.pem");
     let key = dir.path().join("key.pem");
     std::fs::copy(&first, &key).unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = served::free_port();
     let config = dir.path().join("callgate.toml");
     std::fs::write(
         &config,
@@ -463,34 +462,7 @@ fn sighup_takes_up_a_new_signing_key_and_keeps_the_old_one_if_the_new_one_fails(
         ),
     )
     .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_callgate"))
-        .args(["--db", &sqlite(dir.path()), "serve", "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.path().join("serve.log")).unwrap())
-        .spawn()
-        .unwrap();
-    // Waits until the daemon's log has said `what` `n` times.
-    let logged = |what: &str, n: usize| {
-        let deadline = Instant::now() + LIMIT;
-        while Instant::now() < deadline {
-            let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap_or_default();
-            if log.matches(what).count() >= n {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("the daemon never logged {what:?}");
-    };
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let pid = child.id().to_string();
-    let _guard = Kill(child);
+    let daemon = served::Served::start(dir.path(), &config);
     // The signature of one HTTP caller-ID answer, under whichever key verifies it.
     let signed_by = || -> Option<usize> {
         let body = r#"{"tenant":"acme","user":"alice","requested":"+15550100101","dialed":"5551234","authenticated":true}"#;
@@ -522,17 +494,8 @@ fn sighup_takes_up_a_new_signing_key_and_keeps_the_old_one_if_the_new_one_fails(
     assert!(until(0), "never signed with the first key");
     // A key that does not load: refused, the first key keeps signing.
     std::fs::write(&key, "not a key").unwrap();
-    let hup = || {
-        assert!(
-            Command::new("kill")
-                .args(["-HUP", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-    };
-    hup();
-    logged("reload refused", 1);
+    daemon.hup();
+    daemon.logged("reload refused", 1);
     assert_eq!(
         signed_by(),
         Some(0),
@@ -540,8 +503,8 @@ fn sighup_takes_up_a_new_signing_key_and_keeps_the_old_one_if_the_new_one_fails(
     );
     // The second key: taken up by the next SIGHUP.
     std::fs::copy(&second, &key).unwrap();
-    hup();
-    logged("reloaded the STIR/SHAKEN settings", 1);
+    daemon.hup();
+    daemon.logged("reloaded the STIR/SHAKEN settings", 1);
     assert_eq!(signed_by(), Some(1), "the second key was not taken up");
     // The daemon never stopped answering meanwhile: same port, same process.
 }

@@ -6,6 +6,8 @@
 
 #[path = "support/daemon.rs"]
 mod daemon;
+#[path = "support/served.rs"]
+mod served;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -164,11 +166,7 @@ async fn sighup_reloads_the_certificate_and_keeps_it_when_the_new_one_is_bad() {
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     std::fs::copy(&cert1, &cert).unwrap();
     std::fs::copy(&key1, &key).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = served::free_port();
     let config = dir.path().join("callgate.toml");
     std::fs::write(
         &config,
@@ -180,54 +178,10 @@ async fn sighup_reloads_the_certificate_and_keeps_it_when_the_new_one_is_bad() {
         ),
     )
     .unwrap();
-    let log = dir.path().join("serve.log");
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_callgate"))
-        .arg("--db")
-        .arg(format!(
-            "sqlite://{}",
-            dir.path().join("store.db").display()
-        ))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let pid = child.id().to_string();
-    let _guard = Kill(child);
+    let daemon = served::Served::start(dir.path(), &config);
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let logged = |what: &'static str| {
-        let log = log.clone();
-        async move {
-            for _ in 0..600 {
-                if std::fs::read_to_string(&log)
-                    .unwrap_or_default()
-                    .contains(what)
-                {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            panic!("the daemon never logged {what:?}");
-        }
-    };
-    let hup = || {
-        assert!(
-            std::process::Command::new("kill")
-                .args(["-HUP", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-    };
-    logged("grant table loaded").await;
+    let logged = |what: &str| tokio::task::block_in_place(|| daemon.logged(what, 1));
+    logged("grant table loaded");
     let mut up = false;
     for _ in 0..600 {
         if https_get(addr, &der1, "/healthz").await.is_ok() {
@@ -239,13 +193,13 @@ async fn sighup_reloads_the_certificate_and_keeps_it_when_the_new_one_is_bad() {
     assert!(up, "never answered over TLS with the first certificate");
     // A key that does not match the certificate: refused, the first one stays.
     std::fs::copy(&cert2, &cert).unwrap();
-    hup();
-    logged("HTTP TLS reload refused").await;
+    daemon.hup();
+    logged("HTTP TLS reload refused");
     assert!(https_get(addr, &der1, "/healthz").await.is_ok());
     // The matching key: the second certificate takes over, the first is no longer served.
     std::fs::copy(&key2, &key).unwrap();
-    hup();
-    logged("reloaded the HTTP TLS certificate").await;
+    daemon.hup();
+    logged("reloaded the HTTP TLS certificate");
     assert!(https_get(addr, &der2, "/healthz").await.is_ok());
     assert!(https_get(addr, &der1, "/healthz").await.is_err());
 }
