@@ -306,11 +306,6 @@ impl RoleId {
             .and_then(|i| u8::try_from(i).ok())
             .map(RoleId)
     }
-
-    /// The role's name.
-    pub fn name(self) -> &'static str {
-        self.get().name
-    }
 }
 
 /// What an out-of-range [`RoleId`] means: nothing (unreachable; ids come from `by_name`).
