@@ -21,7 +21,7 @@ use callgate::E164;
 use callgate::attest::Level;
 use p256::ecdsa::SigningKey;
 use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey};
-use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
+use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -130,22 +130,10 @@ impl Signer {
     }
 
     /// The `Identity` header value (RFC 8224 §4.1) for a call of `tenant` presenting `orig`
-    /// to `dialed`, at `level`, issued now.
-    /// `None` (counted as unsigned) only if the signature fails: the call goes out unsigned.
+    /// to `dialed`, at `level`, issued now. `None` (counted as unsigned) only if the signature
+    /// fails: the call goes out unsigned.
     pub fn identity(&self, level: Level, tenant: &str, orig: E164, dialed: &str) -> Option<String> {
-        self.identity_at(level, tenant, orig, dialed, now())
-    }
-
-    /// [`Signer::identity`] issued at `iat` (seconds since the epoch).
-    pub fn identity_at(
-        &self,
-        level: Level,
-        tenant: &str,
-        orig: E164,
-        dialed: &str,
-        iat: u64,
-    ) -> Option<String> {
-        let Some(token) = self.passport(level, tenant, orig, dialed, iat) else {
+        let Some(token) = self.passport(level, tenant, orig, dialed, now()) else {
             tracing::warn!(
                 tenant,
                 attest = level.as_str(),
@@ -160,7 +148,7 @@ impl Signer {
     }
 
     /// The PASSporT, in compact form: base64url(header).base64url(claims).base64url(signature).
-    pub fn passport(
+    fn passport(
         &self,
         level: Level,
         tenant: &str,
@@ -216,11 +204,6 @@ impl Signer {
         token.push('.');
         token.push_str(&URL_SAFE_NO_PAD.encode(signature.as_ref()));
         Some(token)
-    }
-
-    /// The public key, as an uncompressed SEC1 point (what a verifier's certificate holds).
-    pub fn public_key_sec1(&self) -> Vec<u8> {
-        self.key.public_key().as_ref().to_vec()
     }
 }
 
