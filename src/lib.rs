@@ -8,6 +8,7 @@ pub mod compact;
 pub mod decide;
 pub mod dial;
 pub mod directory;
+pub mod edit;
 pub mod explain;
 pub mod feature;
 pub mod feed;

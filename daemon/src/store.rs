@@ -25,6 +25,7 @@ use std::time::Duration;
 
 pub use self::audit::{AuditQuery, AuditRow};
 
+use callgate::edit::Edit;
 use callgate::model::Tenant;
 use callgate::table::CompiledTenant;
 use callgate::{Directory, DirectoryError, Problem, Table};
@@ -123,6 +124,16 @@ impl Recent {
             .iter()
             .find(|(i, r, _)| i == id && *r == revision)
             .map(|(_, _, t)| Arc::clone(t))
+    }
+
+    /// Takes tenant `id` as written at `revision` out, if kept: the caller then holds the only
+    /// reference, and may change it in place.
+    fn take(&self, id: &str, revision: u64) -> Option<Arc<Tenant>> {
+        let mut entries = self.entries();
+        let at = entries
+            .iter()
+            .position(|(i, r, _)| i == id && *r == revision)?;
+        Some(entries.remove(at).2)
     }
 
     /// Keeps tenant `id` as written at `revision` (in place of what was kept for it).
@@ -391,6 +402,26 @@ impl Store {
                 update_tenant(id, create, actor, edit, prepare_edited, &self.recent)
             ),
         ))
+    }
+
+    /// Makes one change to one entity of tenant `id` (the tenant must exist). A delete is
+    /// applied to the stored tenant as it is ([`Edit::keeps_valid`]: no copy of the tenant, no
+    /// validation of the whole of it), and only the rows of its [`Edit::neighbourhood`] are
+    /// written; a put goes through [`Store::update_tenant`]. Returns the new revision, or
+    /// `None` if nothing changed; deleting an entity the tenant does not have is
+    /// [`StoreError::NotFound`].
+    pub async fn edit(&self, id: &str, actor: &str, edit: Edit) -> Result<Option<u64>, StoreError> {
+        if edit.keeps_valid() {
+            return self.wrote(logged(
+                "edit",
+                dispatch!(self, delete_entity(id, actor, &edit, &self.recent)),
+            ));
+        }
+        self.update_tenant(id, false, actor, move |t| {
+            edit.apply(t);
+            Ok(())
+        })
+        .await
     }
 
     /// Deletes a tenant. Returns the new revision, or `None` if there was no such tenant.

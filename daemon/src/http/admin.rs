@@ -11,7 +11,8 @@ use axum::extract::{Path, Query, State as Extract};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use callgate::model::{CustomRole, Extension, FeatureCode, Number, Queue, Tenant, User};
+use callgate::edit::{self, Edit, Kind};
+use callgate::model::{CustomRole, Extension, FeatureCode, Number, Queue, User};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
@@ -235,143 +236,51 @@ async fn audit_trail(
 
 /// A kind of thing inside a tenant that the admin API writes one at a time.
 trait Entity: DeserializeOwned + Send + 'static {
-    /// What it is called in messages.
-    const WHAT: &'static str;
+    /// Its kind.
+    const KIND: Kind;
     /// The name of its key field in the directory format.
     const KEY_FIELD: &'static str = "id";
     /// Its key.
     fn key(&self) -> &str;
     /// Sets its key from the path.
     fn set_key(&mut self, key: String);
-    /// The tenant's list of them.
-    fn list(t: &mut Tenant) -> &mut Vec<Self>;
-    /// Removes one and every reference to it; whether it existed.
-    fn delete(t: &mut Tenant, key: &str) -> bool {
-        let list = Self::list(t);
-        let before = list.len();
-        list.retain(|x| x.key() != key);
-        list.len() != before
-    }
+    /// It, as the engine's one entity.
+    fn into_entity(self) -> edit::Entity;
 }
 
-impl Entity for User {
-    const WHAT: &'static str = "user";
-    fn key(&self) -> &str {
-        &self.id
-    }
-    fn set_key(&mut self, key: String) {
-        self.id = key;
-    }
-    fn list(t: &mut Tenant) -> &mut Vec<Self> {
-        &mut t.users
-    }
-    fn delete(t: &mut Tenant, key: &str) -> bool {
-        t.delete_user(key)
-    }
-}
-
-impl Entity for CustomRole {
-    const WHAT: &'static str = "role";
-    fn key(&self) -> &str {
-        &self.id
-    }
-    fn set_key(&mut self, key: String) {
-        self.id = key;
-    }
-    fn list(t: &mut Tenant) -> &mut Vec<Self> {
-        &mut t.roles
-    }
-    fn delete(t: &mut Tenant, key: &str) -> bool {
-        t.delete_role(key)
-    }
-}
-
-impl Entity for Number {
-    const WHAT: &'static str = "number";
-    const KEY_FIELD: &'static str = "number";
-    fn key(&self) -> &str {
-        &self.number
-    }
-    fn set_key(&mut self, key: String) {
-        self.number = key;
-    }
-    fn list(t: &mut Tenant) -> &mut Vec<Self> {
-        &mut t.numbers
-    }
-    fn delete(t: &mut Tenant, key: &str) -> bool {
-        t.delete_number(key)
-    }
-}
-
-impl Entity for Extension {
-    const WHAT: &'static str = "extension";
-    const KEY_FIELD: &'static str = "ext";
-    fn key(&self) -> &str {
-        &self.ext
-    }
-    fn set_key(&mut self, key: String) {
-        self.ext = key;
-    }
-    fn list(t: &mut Tenant) -> &mut Vec<Self> {
-        &mut t.extensions
-    }
-    fn delete(t: &mut Tenant, key: &str) -> bool {
-        let before = t.extensions.len();
-        t.extensions.retain(|e| e.ext != key);
-        for u in &mut t.users {
-            u.extensions.retain(|e| e != key);
-            u.grants.extensions.retain(|e| e != key);
-        }
-        for n in &mut t.numbers {
-            if n.extension.as_deref() == Some(key) {
-                n.extension = None;
+/// Implements [`Entity`] for a model type: its kind, the field that is its key, and its name
+/// in the directory format when that is not `id`.
+macro_rules! entity {
+    ($type:ty, $kind:ident, $key:ident $(, $field:literal)?) => {
+        impl Entity for $type {
+            const KIND: Kind = Kind::$kind;
+            $(const KEY_FIELD: &'static str = $field;)?
+            fn key(&self) -> &str {
+                &self.$key
+            }
+            fn set_key(&mut self, key: String) {
+                self.$key = key;
+            }
+            fn into_entity(self) -> edit::Entity {
+                edit::Entity::$kind(self)
             }
         }
-        t.extensions.len() != before
-    }
+    };
 }
 
-impl Entity for Queue {
-    const WHAT: &'static str = "queue";
-    fn key(&self) -> &str {
-        &self.id
-    }
-    fn set_key(&mut self, key: String) {
-        self.id = key;
-    }
-    fn list(t: &mut Tenant) -> &mut Vec<Self> {
-        &mut t.queues
-    }
-    fn delete(t: &mut Tenant, key: &str) -> bool {
-        let before = t.queues.len();
-        t.queues.retain(|q| q.id != key);
-        for u in &mut t.users {
-            u.grants.queues.retain(|q| q != key);
-        }
-        t.queues.len() != before
-    }
-}
-
-impl Entity for FeatureCode {
-    const WHAT: &'static str = "feature code";
-    const KEY_FIELD: &'static str = "code";
-    fn key(&self) -> &str {
-        &self.code
-    }
-    fn set_key(&mut self, key: String) {
-        self.code = key;
-    }
-    fn list(t: &mut Tenant) -> &mut Vec<Self> {
-        &mut t.feature_codes
-    }
-}
+entity!(User, User, id);
+entity!(CustomRole, Role, id);
+entity!(Number, Number, number, "number");
+entity!(Extension, Extension, ext, "ext");
+entity!(Queue, Queue, id);
+entity!(FeatureCode, FeatureCode, code, "code");
 
 /// The body's key, if it names one, must be the path's.
 fn with_key<E: Entity>(mut item: E, key: String) -> Result<E, ApiError> {
     if !item.key().is_empty() && item.key() != key {
         return Err(ApiError::BadRequest(format!(
             "the body is {} `{}`, the path `{key}`",
-            E::WHAT,
+            E::KIND.what(),
             item.key()
         )));
     }
@@ -397,16 +306,9 @@ async fn put_entity<E: Entity>(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let token = authorize(&state, &headers, &tenant).await?;
-    let item = with_key(parse_entity::<E>(&body, &key)?, key.clone())?;
+    let item = with_key(parse_entity::<E>(&body, &key)?, key)?;
     let revision = store(&state)?
-        .update_tenant(&tenant, false, &token.name, move |t| {
-            let list = E::list(t);
-            match list.iter_mut().find(|x| x.key() == key) {
-                Some(slot) => *slot = item,
-                None => list.push(item),
-            }
-            Ok(())
-        })
+        .edit(&tenant, &token.name, Edit::Put(item.into_entity()))
         .await?;
     Ok(written(&state, revision).await)
 }
@@ -417,15 +319,8 @@ async fn delete_entity<E: Entity>(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let token = authorize(&state, &headers, &tenant).await?;
-    let missing = format!("{} `{key}`", E::WHAT);
     let revision = store(&state)?
-        .update_tenant(&tenant, false, &token.name, move |t| {
-            if E::delete(t, &key) {
-                Ok(())
-            } else {
-                Err(StoreError::NotFound(missing))
-            }
-        })
+        .edit(&tenant, &token.name, Edit::Delete(E::KIND, key))
         .await?;
     Ok(written(&state, revision).await)
 }

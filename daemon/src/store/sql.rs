@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use callgate::edit::Edit;
 use callgate::model::Tenant;
 use sqlx::query_builder::Separated;
 use sqlx::{Pool, QueryBuilder};
@@ -495,6 +496,49 @@ where
     tx.commit().await.map_err(db)?;
     drop(rows);
     recent.put(id, revision, Arc::new(tenant));
+    Ok(Some(revision))
+}
+
+/// A delete of one entity ([`Edit::keeps_valid`]) applied to the stored tenant in place: the
+/// copy this process kept of its latest write is changed without being copied (if nothing
+/// else holds it), and the rows, number checks and the change log's diff come from the
+/// edit's neighbourhood, not the whole tenant.
+pub(super) async fn delete_entity(
+    pool: &Pool<Db>,
+    id: &str,
+    actor: &str,
+    edit: &Edit,
+    recent: &Recent,
+) -> Result<Option<u64>, StoreError> {
+    let (mut tx, base) = begin_write(pool).await.map_err(db)?;
+    let last = last_change(&mut tx, id).await.map_err(db)?;
+    let kept = last.and_then(|r| recent.take(id, r));
+    let mut tenant = match kept {
+        Some(t) => t,
+        None => match load_one(&mut tx, id).await.map_err(db)? {
+            Some(t) => Arc::new(t),
+            None => return Err(StoreError::NotFound(format!("tenant `{id}`"))),
+        },
+    };
+    let before = edit.neighbourhood(&tenant);
+    let mut after = before.clone();
+    if !edit.apply(&mut after) {
+        if let Some(r) = last {
+            recent.put(id, r, tenant);
+        }
+        return Err(StoreError::NotFound(format!("{} `{}`", edit.kind().what(), edit.key())));
+    }
+    edit.apply(Arc::make_mut(&mut tenant));
+    let rows = changes(Some(&before), &after);
+    delete_changed(&mut tx, id, &rows).await.map_err(db)?;
+    let revision = base + 1;
+    write_tenant_row(&mut tx, Some(&before), &after).await.map_err(db)?;
+    write_changed(&mut tx, id, &rows).await.map_err(db)?;
+    record(&mut tx, revision, id, "put", actor, Some(&before), Some(&after)).await.map_err(db)?;
+    finish(&mut tx, revision).await.map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    drop(rows);
+    recent.put(id, revision, tenant);
     Ok(Some(revision))
 }
 
