@@ -9,6 +9,8 @@
 //! the edit can change. A property test (`tests/edits.rs`) checks both claims on generated
 //! directories against the whole-tenant path.
 
+use serde::{Deserialize, Serialize};
+
 use crate::model::{CustomRole, Extension, FeatureCode, Number, Queue, Tenant, User};
 
 /// The kinds of entity a tenant holds one by one.
@@ -232,5 +234,189 @@ impl Edit {
             }
         }
         part
+    }
+}
+
+/// What one write changed in a tenant, entity by entity: each entity added or replaced
+/// whole, each removed by key, and the tenant's own fields as they are after it. It is what
+/// the table patches a compiled tenant with ([`crate::table::CompiledTenant::spliced`]) and
+/// what the replica feed sends for a change, so a one-user change costs the same whatever
+/// the tenant's size.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Splice {
+    /// The entities added or replaced, and the tenant's id and own fields (default caller
+    /// ID, emergency numbers) as they are after the change.
+    pub put: Tenant,
+    /// The keys of the entities removed.
+    #[serde(default, skip_serializing_if = "Removed::is_empty")]
+    pub removed: Removed,
+    /// Whether the tenant's own fields changed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub own_changed: bool,
+}
+
+/// The keys of the entities a [`Splice`] removes, by list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Removed {
+    /// Site ids.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sites: Vec<String>,
+    /// Numbers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub numbers: Vec<String>,
+    /// Extensions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extensions: Vec<String>,
+    /// Queue ids.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub queues: Vec<String>,
+    /// Custom role ids.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    /// Feature codes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub feature_codes: Vec<String>,
+    /// User ids.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<String>,
+}
+
+impl Removed {
+    /// Whether nothing is removed.
+    pub fn is_empty(&self) -> bool {
+        *self == Removed::default()
+    }
+}
+
+/// The items of `after` that `before` lacks or holds otherwise, and the keys of `before`'s
+/// items `after` lacks. Both lists are in canonical order (sorted by key), so one merge.
+fn list_splice<T: Clone + PartialEq>(
+    before: &[T],
+    after: &[T],
+    key: impl Fn(&T) -> &str,
+    put: &mut Vec<T>,
+    removed: &mut Vec<String>,
+) {
+    // The common prefix and suffix are skipped first: one entity changed in a list of
+    // 100,000 compares the rest by pointer-free equality once.
+    let prefix = before.iter().zip(after).take_while(|(b, a)| b == a).count();
+    let (before, after) = (&before[prefix..], &after[prefix..]);
+    let suffix = before
+        .iter()
+        .rev()
+        .zip(after.iter().rev())
+        .take_while(|(b, a)| b == a)
+        .count();
+    let (before, after) = (&before[..before.len() - suffix], &after[..after.len() - suffix]);
+    let (mut b, mut a) = (before.iter().peekable(), after.iter().peekable());
+    loop {
+        match (b.peek(), a.peek()) {
+            (None, None) => break,
+            (Some(x), None) => {
+                removed.push(key(x).to_string());
+                b.next();
+            }
+            (None, Some(y)) => {
+                put.push((*y).clone());
+                a.next();
+            }
+            (Some(x), Some(y)) => match key(x).cmp(key(y)) {
+                std::cmp::Ordering::Less => {
+                    removed.push(key(x).to_string());
+                    b.next();
+                }
+                std::cmp::Ordering::Greater => {
+                    put.push((*y).clone());
+                    a.next();
+                }
+                std::cmp::Ordering::Equal => {
+                    if x != y {
+                        put.push((*y).clone());
+                    }
+                    b.next();
+                    a.next();
+                }
+            },
+        }
+    }
+}
+
+/// Inserts or replaces `item` in a list sorted by key, keeping it sorted.
+fn upsert_sorted<T>(list: &mut Vec<T>, item: T, key: impl Fn(&T) -> &str) {
+    match list.binary_search_by(|x| key(x).cmp(key(&item))) {
+        Ok(i) => {
+            if let Some(slot) = list.get_mut(i) {
+                *slot = item;
+            }
+        }
+        Err(i) => list.insert(i, item),
+    }
+}
+
+/// Applies removals then puts to one sorted list.
+fn splice_list<T: Clone>(list: &mut Vec<T>, removed: &[String], put: &[T], key: impl Fn(&T) -> &str) {
+    if !removed.is_empty() {
+        let gone: std::collections::HashSet<&str> = removed.iter().map(String::as_str).collect();
+        list.retain(|x| !gone.contains(key(x)));
+    }
+    for item in put {
+        upsert_sorted(list, item.clone(), &key);
+    }
+}
+
+impl Splice {
+    /// What changed from `before` to `after`, two tenants (or two neighbourhoods of one,
+    /// [`Edit::neighbourhood`]) in stored form: every list sorted by key.
+    pub fn between(before: &Tenant, after: &Tenant) -> Splice {
+        let mut s = Splice {
+            put: Tenant {
+                id: after.id.clone(),
+                default_caller_id: after.default_caller_id.clone(),
+                emergency_numbers: after.emergency_numbers.clone(),
+                ..Tenant::default()
+            },
+            removed: Removed::default(),
+            own_changed: before.default_caller_id != after.default_caller_id
+                || before.emergency_numbers != after.emergency_numbers,
+        };
+        let (p, r) = (&mut s.put, &mut s.removed);
+        list_splice(&before.sites, &after.sites, |x| &x.id, &mut p.sites, &mut r.sites);
+        list_splice(&before.numbers, &after.numbers, |x| &x.number, &mut p.numbers, &mut r.numbers);
+        list_splice(&before.extensions, &after.extensions, |x| &x.ext, &mut p.extensions, &mut r.extensions);
+        list_splice(&before.queues, &after.queues, |x| &x.id, &mut p.queues, &mut r.queues);
+        list_splice(&before.roles, &after.roles, |x| &x.id, &mut p.roles, &mut r.roles);
+        list_splice(&before.feature_codes, &after.feature_codes, |x| &x.code, &mut p.feature_codes, &mut r.feature_codes);
+        list_splice(&before.users, &after.users, |x| &x.id, &mut p.users, &mut r.users);
+        s
+    }
+
+    /// Whether it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        !self.own_changed
+            && self.removed.is_empty()
+            && self.put.sites.is_empty()
+            && self.put.numbers.is_empty()
+            && self.put.extensions.is_empty()
+            && self.put.queues.is_empty()
+            && self.put.roles.is_empty()
+            && self.put.feature_codes.is_empty()
+            && self.put.users.is_empty()
+    }
+
+    /// Applies it to `t` (in stored form, as the tenant it was taken from): the result is
+    /// the tenant after the change, in stored form.
+    pub fn apply_to(&self, t: &mut Tenant) {
+        let (p, r) = (&self.put, &self.removed);
+        t.default_caller_id.clone_from(&p.default_caller_id);
+        t.emergency_numbers.clone_from(&p.emergency_numbers);
+        splice_list(&mut t.sites, &r.sites, &p.sites, |x| &x.id);
+        splice_list(&mut t.numbers, &r.numbers, &p.numbers, |x| &x.number);
+        splice_list(&mut t.extensions, &r.extensions, &p.extensions, |x| &x.ext);
+        splice_list(&mut t.queues, &r.queues, &p.queues, |x| &x.id);
+        splice_list(&mut t.roles, &r.roles, &p.roles, |x| &x.id);
+        splice_list(&mut t.feature_codes, &r.feature_codes, &p.feature_codes, |x| &x.code);
+        splice_list(&mut t.users, &r.users, &p.users, |x| &x.id);
     }
 }

@@ -16,6 +16,7 @@ use dashmap::DashMap;
 use hashbrown::HashTable;
 use serde_json::value::RawValue;
 
+use crate::edit::Splice;
 use crate::catalog::{self, Action, Category, FEATURE_TOGGLES, Matrix, REPORTING, RoleId, Scope};
 use crate::feature::{DEFAULT_CODES, FeatureKind};
 use crate::model::Tenant;
@@ -280,6 +281,7 @@ pub trait Keyed {
 
 /// Items in a `Vec`, found by key through a hash table of their positions: each key is
 /// stored once (in the item), and a lookup by `&str` allocates nothing.
+#[derive(Clone)]
 pub struct Index<T> {
     items: Vec<T>,
     slots: HashTable<u32>,
@@ -313,6 +315,26 @@ impl<T: Keyed> Index<T> {
                 .map_or(0, |x| hasher.hash_one(x.key()))
         });
         i
+    }
+
+    /// Stops finding the item with `key` (it keeps its position, so nothing that points at
+    /// another item moves); its position, if there was one.
+    fn forget(&mut self, key: &T::Key) -> Option<u32> {
+        let hash = self.hasher.hash_one(key);
+        let items = &self.items;
+        let entry = self
+            .slots
+            .find_entry(hash, |&i| {
+                items.get(i as usize).is_some_and(|x| x.key() == key)
+            })
+            .ok()?;
+        let (i, _) = entry.remove();
+        Some(i)
+    }
+
+    /// The item at position `i`, to change in place (its key must stay the same).
+    fn at_mut(&mut self, i: u32) -> Option<&mut T> {
+        self.items.get_mut(i as usize)
     }
 
     /// The position of the item with `key`.
@@ -356,6 +378,7 @@ impl<T: Keyed> Index<T> {
 }
 
 /// A site.
+#[derive(Clone)]
 pub struct SiteEntry {
     /// Its id.
     pub id: Box<str>,
@@ -364,6 +387,7 @@ pub struct SiteEntry {
 }
 
 /// A DID.
+#[derive(Clone)]
 pub struct NumberEntry {
     /// The number.
     pub number: E164,
@@ -374,6 +398,7 @@ pub struct NumberEntry {
 }
 
 /// An extension.
+#[derive(Clone)]
 pub struct ExtEntry {
     /// Its dial string, shared so answers can carry it without allocating.
     pub ext: Arc<str>,
@@ -386,6 +411,7 @@ pub struct ExtEntry {
 }
 
 /// A queue.
+#[derive(Clone)]
 pub struct QueueEntry {
     /// Its id, shared so answers can carry it without allocating.
     pub id: Arc<str>,
@@ -400,6 +426,7 @@ pub struct QueueEntry {
 }
 
 /// A custom role, compiled.
+#[derive(Clone)]
 pub struct RoleEntry {
     /// Its id.
     pub id: Box<str>,
@@ -438,6 +465,7 @@ pub const fn reach_of(scope: Scope) -> Reach {
 }
 
 /// A user, compiled: their role, and every set they take part in as sorted positions.
+#[derive(Clone)]
 pub struct UserEntry {
     /// Their id.
     pub id: Box<str>,
@@ -469,6 +497,24 @@ const GRANTED_QUEUES: usize = 4;
 const GRANTED_NUMBERS: usize = 5;
 
 impl UserEntry {
+    /// The same user with these six sets (each sorted).
+    fn with_sets(mut self, parts: &[Vec<u32>; 6]) -> UserEntry {
+        let mut ends = [0u32; 6];
+        let mut all = Vec::with_capacity(parts.iter().map(Vec::len).sum());
+        for (end, part) in ends.iter_mut().zip(parts) {
+            all.extend_from_slice(part);
+            *end = u32::try_from(all.len()).unwrap_or(u32::MAX);
+        }
+        self.sets = all.into_boxed_slice();
+        self.ends = ends;
+        self
+    }
+
+    /// Its six sets, copied.
+    fn sets(&self) -> [Vec<u32>; 6] {
+        std::array::from_fn(|i| self.set(i).to_vec())
+    }
+
     fn set(&self, which: usize) -> &[u32] {
         let start = match which.checked_sub(1) {
             Some(prev) => self.ends.get(prev).copied().unwrap_or(0),
@@ -563,6 +609,7 @@ pub enum RoleRef {
 }
 
 /// One entry of a tenant's compiled feature-code table.
+#[derive(Clone)]
 pub struct CodeEntry {
     /// The dial prefix.
     pub code: Box<str>,
@@ -570,6 +617,67 @@ pub struct CodeEntry {
     pub feature: FeatureKind,
     /// Who may use it; `None` = anyone its rule lets.
     pub roles: Option<Box<[RoleRef]>>,
+}
+
+/// The parts of a compiled tenant a user entry points into.
+struct Refs<'a> {
+    sites: &'a Index<SiteEntry>,
+    exts: &'a Index<ExtEntry>,
+    queues: &'a Index<QueueEntry>,
+    numbers: &'a Index<NumberEntry>,
+    roles: &'a Index<RoleEntry>,
+}
+
+impl Refs<'_> {
+    /// `u` compiled, with the sets that come from elsewhere in the tenant: the extensions
+    /// they own, the queues they are an agent of, the queues they supervise (positions).
+    fn user(&self, u: &crate::model::User, derived: [Vec<u32>; 3]) -> UserEntry {
+        let number = |text: &str| {
+            E164::parse(text)
+                .ok()
+                .and_then(|n| self.numbers.find(&n.value()))
+        };
+        let [own, agent, supervise] = derived;
+        let parts: [Vec<u32>; 6] = [
+            sorted_vec(own),
+            sorted_vec(agent),
+            sorted_vec(supervise),
+            sorted_vec(
+                u.grants
+                    .extensions
+                    .iter()
+                    .filter_map(|e| self.exts.find(e))
+                    .collect(),
+            ),
+            sorted_vec(
+                u.grants
+                    .queues
+                    .iter()
+                    .filter_map(|q| self.queues.find(q))
+                    .collect(),
+            ),
+            sorted_vec(u.grants.numbers.iter().filter_map(|n| number(n)).collect()),
+        ];
+        let features = u
+            .grants
+            .features
+            .iter()
+            .filter_map(|f| catalog::feature_toggle(f))
+            .fold(0u16, |m, i| m | (1 << i));
+        UserEntry {
+            id: u.id.as_str().into(),
+            role: RoleId::by_name(&u.role).unwrap_or(RoleId::NOBODY),
+            custom_role: u.custom_role.as_deref().and_then(|r| self.roles.find(r)),
+            site: u.site.as_deref().and_then(|s| self.sites.find(s)),
+            active: u.status.as_deref() != Some("suspended"),
+            full_report: u.grants.full_call_report_access,
+            features,
+            default_caller_id: u.default_caller_id.as_deref().and_then(number),
+            sets: Box::default(),
+            ends: [0; 6],
+        }
+        .with_sets(&parts)
+    }
 }
 
 /// A tenant, compiled for checks.
@@ -587,21 +695,45 @@ pub struct CompiledTenant {
     /// The tenant's own emergency dial strings (the platform's are the table's).
     pub emergency: EmergencySet,
     /// Sites.
-    pub sites: Index<SiteEntry>,
+    pub sites: Arc<Index<SiteEntry>>,
     /// Numbers, keyed by their value.
-    pub numbers: Index<NumberEntry>,
+    pub numbers: Arc<Index<NumberEntry>>,
     /// Extensions.
-    pub exts: Index<ExtEntry>,
+    pub exts: Arc<Index<ExtEntry>>,
     /// Queues by id.
-    pub queues: Index<QueueEntry>,
+    pub queues: Arc<Index<QueueEntry>>,
     /// Queue positions by dial string.
-    queue_numbers: hashbrown::HashMap<Box<str>, u32, Hasher>,
+    queue_numbers: Arc<hashbrown::HashMap<Box<str>, u32, Hasher>>,
     /// Custom roles.
-    pub roles: Index<RoleEntry>,
-    /// Users.
-    pub users: Index<UserEntry>,
+    pub roles: Arc<Index<RoleEntry>>,
+    /// Users. A user a splice removed keeps their position (nothing points at it) but is
+    /// no longer found by id.
+    pub users: Arc<Index<UserEntry>>,
     /// Feature codes, longest code first.
-    pub codes: Box<[CodeEntry]>,
+    pub codes: Arc<[CodeEntry]>,
+    /// The splices applied since `source` was encoded, in order: the tenant is `source` with
+    /// each applied ([`Splice::apply_to`]). Empty for a tenant compiled whole.
+    pub splices: Arc<[Arc<Splice>]>,
+    /// Unique to this compiled tenant within the process.
+    pub generation: u64,
+    /// The one change that made it from the compiled tenant of generation `base`, if it is
+    /// known (the replica feed then sends that change instead of the tenant).
+    pub delta: Option<Delta>,
+}
+
+/// How a compiled tenant differs from the one it replaced.
+#[derive(Clone, Debug)]
+pub struct Delta {
+    /// The generation of the compiled tenant it replaced.
+    pub base: u64,
+    /// What changed.
+    pub splice: Arc<Splice>,
+}
+
+/// The next [`CompiledTenant::generation`].
+fn next_generation() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 impl CompiledTenant {
@@ -740,57 +872,18 @@ impl CompiledTenant {
             }
         }
 
+        let refs = Refs {
+            sites: &sites,
+            exts: &exts,
+            queues: &queues,
+            numbers: &numbers,
+            roles: &roles,
+        };
         let mut users = Index::with_capacity(t.users.len());
         for (ui, u) in t.users.iter().enumerate() {
-            let parts: [Vec<u32>; 6] = [
-                sorted_vec(own_exts.get_mut(ui).map(std::mem::take).unwrap_or_default()),
-                sorted_vec(agent_of.get_mut(ui).map(std::mem::take).unwrap_or_default()),
-                sorted_vec(
-                    supervises
-                        .get_mut(ui)
-                        .map(std::mem::take)
-                        .unwrap_or_default(),
-                ),
-                sorted_vec(
-                    u.grants
-                        .extensions
-                        .iter()
-                        .filter_map(|e| exts.find(e))
-                        .collect(),
-                ),
-                sorted_vec(
-                    u.grants
-                        .queues
-                        .iter()
-                        .filter_map(|q| queues.find(q))
-                        .collect(),
-                ),
-                sorted_vec(u.grants.numbers.iter().filter_map(|n| number(n)).collect()),
-            ];
-            let mut ends = [0u32; 6];
-            let mut all = Vec::with_capacity(parts.iter().map(Vec::len).sum());
-            for (end, part) in ends.iter_mut().zip(&parts) {
-                all.extend_from_slice(part);
-                *end = u32::try_from(all.len()).unwrap_or(u32::MAX);
-            }
-            let features = u
-                .grants
-                .features
-                .iter()
-                .filter_map(|f| catalog::feature_toggle(f))
-                .fold(0u16, |m, i| m | (1 << i));
-            users.push(UserEntry {
-                id: u.id.as_str().into(),
-                role: RoleId::by_name(&u.role).unwrap_or(RoleId::NOBODY),
-                custom_role: u.custom_role.as_deref().and_then(|r| roles.find(r)),
-                site: site(&u.site),
-                active: u.status.as_deref() != Some("suspended"),
-                full_report: u.grants.full_call_report_access,
-                features,
-                default_caller_id: u.default_caller_id.as_deref().and_then(number),
-                sets: all.into_boxed_slice(),
-                ends,
-            });
+            let take = |v: &mut Vec<Vec<u32>>| v.get_mut(ui).map(std::mem::take).unwrap_or_default();
+            let derived = [take(&mut own_exts), take(&mut agent_of), take(&mut supervises)];
+            users.push(refs.user(u, derived));
         }
 
         let mut codes: Vec<CodeEntry> = DEFAULT_CODES
@@ -843,15 +936,189 @@ impl CompiledTenant {
             revision,
             default_caller_id: t.default_caller_id.as_deref().and_then(number),
             emergency,
-            sites,
-            numbers,
+            sites: Arc::new(sites),
+            numbers: Arc::new(numbers),
+            exts: Arc::new(exts),
+            queues: Arc::new(queues),
+            queue_numbers: Arc::new(queue_numbers),
+            roles: Arc::new(roles),
+            users: Arc::new(users),
+            codes: codes.into(),
+            splices: Arc::new([]),
+            generation: next_generation(),
+            delta: None,
+        }
+    }
+
+    /// This tenant with `splice` applied, at `revision`, built from this one without
+    /// compiling the tenant again: only the users, extensions and queues the splice names are
+    /// touched (copy-on-write: every other part is shared with this tenant). `None` when the
+    /// splice changes anything else (sites, numbers, roles, feature codes, the tenant's own
+    /// fields, an extension's site or a queue's number or site, or adds or removes an
+    /// extension or queue): compile the whole tenant then.
+    ///
+    /// Every answer of the result is the answer of [`CompiledTenant::compile`] of the
+    /// tenant after the splice (`tests/edits.rs` checks it on generated directories).
+    pub fn spliced(&self, splice: &Arc<Splice>, revision: u64) -> Option<CompiledTenant> {
+        let (p, r) = (&splice.put, &splice.removed);
+        let elsewhere = splice.own_changed
+            || !(r.sites.is_empty()
+                && r.numbers.is_empty()
+                && r.extensions.is_empty()
+                && r.queues.is_empty()
+                && r.roles.is_empty()
+                && r.feature_codes.is_empty())
+            || !(p.sites.is_empty()
+                && p.numbers.is_empty()
+                && p.roles.is_empty()
+                && p.feature_codes.is_empty());
+        if elsewhere || *p.id != *self.id {
+            return None;
+        }
+        let site = |s: &Option<String>| match s {
+            None => Some(None),
+            Some(s) => self.sites.find(s).map(Some),
+        };
+        for e in &p.extensions {
+            let (_, old) = self.exts.get(&e.ext)?;
+            if site(&e.site)? != old.site {
+                return None;
+            }
+        }
+        for q in &p.queues {
+            let (_, old) = self.queues.get(&q.id)?;
+            if site(&q.site)? != old.site || q.number.as_deref() != old.number.as_deref() {
+                return None;
+            }
+        }
+
+        // Users first: the removed ones stop being found, new ones get the next positions.
+        let mut users = Index::clone(&self.users);
+        for id in &r.users {
+            users.forget(id);
+        }
+        let placeholder = |id: &str| UserEntry {
+            id: id.into(),
+            role: RoleId::NOBODY,
+            custom_role: None,
+            site: None,
+            active: false,
+            full_report: false,
+            features: 0,
+            default_caller_id: None,
+            sets: Box::default(),
+            ends: [0; 6],
+        };
+        let put_users: Vec<u32> = p
+            .users
+            .iter()
+            .map(|u| match users.find(u.id.as_str()) {
+                Some(i) => i,
+                None => users.push(placeholder(&u.id)),
+            })
+            .collect();
+
+        let mut exts = Arc::clone(&self.exts);
+        if !p.extensions.is_empty() {
+            let exts = Arc::make_mut(&mut exts);
+            for e in &p.extensions {
+                let owner = e.user.as_deref().and_then(|u| users.find(u));
+                if let Some(entry) = exts.find(e.ext.as_str()).and_then(|i| exts.at_mut(i)) {
+                    entry.owner = owner;
+                }
+            }
+        }
+
+        // Queues whose members change, and the users whose memberships that changes.
+        let mut queues = Arc::clone(&self.queues);
+        let mut moved: Vec<u32> = Vec::new();
+        if !p.queues.is_empty() {
+            let queues = Arc::make_mut(&mut queues);
+            for q in &p.queues {
+                let Some(i) = queues.find(q.id.as_str()) else {
+                    continue;
+                };
+                let agents = sorted(q.agents.iter().filter_map(|a| users.find(a)));
+                let supervisors = sorted(q.supervisors.iter().filter_map(|a| users.find(a)));
+                if let Some(entry) = queues.at_mut(i) {
+                    for (old, new) in [(&entry.agents, &agents), (&entry.supervisors, &supervisors)] {
+                        moved.extend(old.iter().filter(|x| new.binary_search(x).is_err()));
+                        moved.extend(new.iter().filter(|x| old.binary_search(x).is_err()));
+                    }
+                    entry.agents = agents;
+                    entry.supervisors = supervisors;
+                }
+            }
+        }
+        let member_of = |pos: u32| {
+            let mut agent = Vec::new();
+            let mut supervise = Vec::new();
+            for (qi, q) in queues.iter() {
+                if q.agents.binary_search(&pos).is_ok() {
+                    agent.push(qi);
+                }
+                if q.supervisors.binary_search(&pos).is_ok() {
+                    supervise.push(qi);
+                }
+            }
+            (agent, supervise)
+        };
+
+        let refs = Refs {
+            sites: &self.sites,
+            exts: &exts,
+            queues: &queues,
+            numbers: &self.numbers,
+            roles: &self.roles,
+        };
+        for (u, &pos) in p.users.iter().zip(&put_users) {
+            let own: Vec<u32> = u.extensions.iter().filter_map(|e| exts.find(e.as_str())).collect();
+            let (agent, supervise) = member_of(pos);
+            let entry = refs.user(u, [own, agent, supervise]);
+            if let Some(slot) = users.at_mut(pos) {
+                *slot = entry;
+            }
+        }
+        for pos in moved {
+            if put_users.contains(&pos) {
+                continue;
+            }
+            let (agent, supervise) = member_of(pos);
+            if let Some(slot) = users.at_mut(pos) {
+                let mut sets = slot.sets();
+                sets[AGENT_OF] = agent;
+                sets[SUPERVISES] = supervise;
+                let entry = slot.clone().with_sets(&sets);
+                *slot = entry;
+            }
+        }
+
+        let splices = if self.source.get() == "null" {
+            Arc::clone(&self.splices)
+        } else {
+            self.splices.iter().cloned().chain([Arc::clone(splice)]).collect()
+        };
+        Some(CompiledTenant {
+            id: self.id.clone(),
+            source: Arc::clone(&self.source),
+            revision,
+            default_caller_id: self.default_caller_id,
+            emergency: self.emergency.clone(),
+            sites: Arc::clone(&self.sites),
+            numbers: Arc::clone(&self.numbers),
             exts,
             queues,
-            queue_numbers,
-            roles,
-            users,
-            codes: codes.into_boxed_slice(),
-        }
+            queue_numbers: Arc::clone(&self.queue_numbers),
+            roles: Arc::clone(&self.roles),
+            users: Arc::new(users),
+            codes: Arc::clone(&self.codes),
+            splices,
+            generation: next_generation(),
+            delta: Some(Delta {
+                base: self.generation,
+                splice: Arc::clone(splice),
+            }),
+        })
     }
 
     /// Whether `dialed` (any spelling) reaches emergency services by this tenant's list or

@@ -204,3 +204,144 @@ fn only_deletes_skip_validation() {
         .is_err()
     );
 }
+
+/// Puts an admin could make to this tenant: each of a few users suspended, reactivated,
+/// given another role, stripped of their grants and extensions, given an extension nobody
+/// owns; a new user; each queue's agents and supervisors changed.
+fn puts(t: &Tenant) -> Vec<Edit> {
+    use callgate::edit::Entity;
+    let mut out = Vec::new();
+    let free: Option<String> = t
+        .extensions
+        .iter()
+        .find(|e| e.user.is_none())
+        .map(|e| e.ext.clone());
+    for u in t.users.iter().take(4) {
+        let mut variants = Vec::new();
+        let mut x = u.clone();
+        x.status = if u.status.is_some() { None } else { Some("suspended".into()) };
+        variants.push(x);
+        let mut x = u.clone();
+        x.role = if u.role == "basic_user" { "admin".into() } else { "basic_user".into() };
+        x.custom_role = None;
+        variants.push(x);
+        let mut x = u.clone();
+        x.grants = Default::default();
+        x.extensions.clear();
+        x.default_caller_id = None;
+        variants.push(x);
+        if let Some(ext) = &free {
+            let mut x = u.clone();
+            x.extensions.push(ext.clone());
+            variants.push(x);
+        }
+        out.extend(variants.into_iter().map(|x| Edit::Put(Entity::User(x))));
+    }
+    let newcomer = generate::USERS
+        .iter()
+        .find(|id| !t.users.iter().any(|u| u.id == **id));
+    if let (Some(id), Some(model)) = (newcomer, t.users.first()) {
+        let mut x = model.clone();
+        x.id = (*id).to_string();
+        x.extensions = free.iter().cloned().collect();
+        out.push(Edit::Put(Entity::User(x)));
+    }
+    let ids: Vec<String> = t.users.iter().map(|u| u.id.clone()).collect();
+    for q in &t.queues {
+        let mut x = q.clone();
+        x.agents = ids.iter().step_by(2).cloned().collect();
+        x.supervisors = ids.iter().skip(1).step_by(3).cloned().collect();
+        out.push(Edit::Put(Entity::Queue(x)));
+    }
+    out
+}
+
+/// The same question about another user.
+fn about(ask: &ask::Ask, who: &str) -> ask::Ask {
+    use ask::Ask;
+    let mut a = ask.clone();
+    match &mut a {
+        Ask::CallerId { user, .. } | Ask::Feature { user, .. } | Ask::Permission { user, .. } => {
+            *user = who.to_string();
+        }
+        Ask::Pause { actor, .. } | Ask::Recording { actor, .. } => *actor = who.to_string(),
+    }
+    a
+}
+
+/// A compiled tenant patched with a change ([`callgate::CompiledTenant::spliced`]) answers
+/// every question as the tenant compiled whole after the change does; and the change,
+/// applied to the tenant's model ([`callgate::edit::Splice::apply_to`], what a replica does
+/// with a snapshot's splices), gives the tenant after it.
+#[test]
+fn a_patched_tenant_answers_as_the_tenant_compiled_whole() {
+    use callgate::edit::Splice;
+    use callgate::{CompiledTenant, Table};
+    use std::sync::Arc;
+    let mut runner = TestRunner::new(Config {
+        cases: cases(),
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let strategy = (
+        generate::directory_bytes(),
+        proptest::collection::vec(generate::ask(), 24),
+    );
+    let (patched, asked) = (std::cell::Cell::new(0u64), std::cell::Cell::new(0u64));
+    let result = runner.run(&strategy, |(bytes, asks)| {
+        let tenants: Vec<Tenant> = generate::directory(&bytes).into_iter().map(stored).collect();
+        for t in &tenants {
+            let base = CompiledTenant::compile(t, 1);
+            for edit in deletes(t).into_iter().chain(puts(t)) {
+                let Ok((_, after)) = whole(t, &edit) else {
+                    continue;
+                };
+                let splice = Arc::new(Splice::between(t, &after));
+                let mut applied = t.clone();
+                splice.apply_to(&mut applied);
+                if applied != after {
+                    return Err(TestCaseError::fail(format!("apply_to: {edit:?}")));
+                }
+                let Some(spliced) = base.spliced(&splice, 2) else {
+                    continue;
+                };
+                patched.set(patched.get() + 1);
+                let (with_patch, compiled) = (Table::new(), Table::new());
+                with_patch.replace_all(&tenants, 2);
+                with_patch.put_compiled(spliced);
+                let mut others = tenants.clone();
+                if let Some(slot) = others.iter_mut().find(|x| x.id == t.id) {
+                    *slot = after.clone();
+                }
+                compiled.replace_all(&others, 2);
+                let questions = asks
+                    .iter()
+                    .flat_map(|q| [q.clone(), about(q, edit.key())]);
+                for q in questions {
+                    let (got, want) = (
+                        ask::engine(&with_patch, &t.id, &q),
+                        ask::engine(&compiled, &t.id, &q),
+                    );
+                    asked.set(asked.get() + 1);
+                    if got != want {
+                        return Err(TestCaseError::fail(format!(
+                            "{edit:?}\nquestion: {q:?}\npatched: {got:?}\ncompiled: {want:?}\n\
+                             tenant: {}",
+                            serde_json::to_string(t).unwrap_or_default()
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    eprintln!(
+        "{} patched tenants, {} questions compared",
+        patched.get(),
+        asked.get()
+    );
+    assert!(patched.get() > 0);
+}
