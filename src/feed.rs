@@ -5,13 +5,14 @@
 //! [`Message`], tagged by its `type` field. JSON because the directory model leaves empty
 //! fields out (`skip_serializing_if`), which only a self-describing format reads back.
 //!
-//! A session, version 1:
+//! A session, version 2 (1 had no splices):
 //!
 //! ```text
 //! client → Hello{version, name, pid}
 //! server → Welcome{version, revision}                  (or Error{message}, then close)
 //! server → Snapshot{revision, tenants: N}, N × Tenant{revision, tenant}, SnapshotEnd{revision}
-//! server → Put{revision, tenant} | Delete{revision, tenant: id} | Heartbeat{revision}   …
+//! server → Put{revision, tenant} | Splice{revision, splice} | Delete{revision, tenant: id}
+//!          | Heartbeat{revision}   …
 //! client → Audit{records, dropped}                     (denials the client decided, batched)
 //! ```
 //!
@@ -26,10 +27,11 @@ use serde::{Deserialize, Serialize};
 
 use serde_json::value::RawValue;
 
+use crate::edit::Splice;
 use crate::model::Tenant;
 
 /// The protocol version this build speaks.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// The largest payload either side accepts (256 MiB): one tenant of a very large platform,
 /// with room to spare. A bigger length prefix is a broken or hostile peer.
@@ -80,6 +82,9 @@ pub enum Message {
         revision: u64,
         /// The tenant, whole.
         tenant: SharedTenant,
+        /// Changes to apply to `tenant`, in order, to have it as it is at `revision`.
+        #[serde(default, skip_serializing_if = "<[_]>::is_empty")]
+        splices: Arc<[Arc<Splice>]>,
     },
     /// Server → client: the snapshot is complete; swap it in.
     SnapshotEnd {
@@ -92,6 +97,19 @@ pub enum Message {
         revision: u64,
         /// The tenant, whole.
         tenant: SharedTenant,
+        /// Changes to apply to `tenant`, in order, to have it as it is at `revision`.
+        #[serde(default, skip_serializing_if = "<[_]>::is_empty")]
+        splices: Arc<[Arc<Splice>]>,
+    },
+    /// Server → client: a tenant changed by this much (entities added, replaced, removed):
+    /// apply it to the tenant as last sent ([`crate::table::CompiledTenant::spliced`]). Sent
+    /// only for a change that patches a compiled tenant, so a one-user change costs the same
+    /// few hundred bytes whatever the tenant's size.
+    Splice {
+        /// The revision of the change.
+        revision: u64,
+        /// The change (its `put.id` is the tenant's id).
+        splice: Arc<Splice>,
     },
     /// Server → client: a tenant was removed.
     Delete {
@@ -131,6 +149,7 @@ impl Message {
             Message::Tenant { .. } => "tenant",
             Message::SnapshotEnd { .. } => "snapshot_end",
             Message::Put { .. } => "put",
+            Message::Splice { .. } => "splice",
             Message::Delete { .. } => "delete",
             Message::Heartbeat { .. } => "heartbeat",
             Message::Error { .. } => "error",
@@ -192,6 +211,19 @@ pub enum SharedTenant {
 }
 
 impl SharedTenant {
+    /// The model with `splices` applied in order (a snapshot's tenant as it is at its
+    /// revision).
+    pub fn into_model_with(self, splices: &[Arc<Splice>]) -> Result<Arc<Tenant>, serde_json::Error> {
+        let mut tenant = self.into_model()?;
+        if !splices.is_empty() {
+            let t = Arc::make_mut(&mut tenant);
+            for s in splices {
+                s.apply_to(t);
+            }
+        }
+        Ok(tenant)
+    }
+
     /// The model (parsed, if this holds JSON).
     pub fn into_model(self) -> Result<Arc<Tenant>, serde_json::Error> {
         match self {
@@ -339,12 +371,18 @@ mod tests {
             Message::Tenant {
                 revision: 2,
                 tenant: SharedTenant::Model(Arc::clone(&t)),
+                splices: Arc::new([]),
             },
             Message::SnapshotEnd { revision: 3 },
             // As the daemon sends a change: the JSON its compiled tenant keeps, written as is.
             Message::Put {
                 revision: 4,
                 tenant: SharedTenant::Json(crate::CompiledTenant::compile(&t, 4).source),
+                splices: Arc::new([]),
+            },
+            Message::Splice {
+                revision: 5,
+                splice: Arc::new(crate::edit::Splice::between(&t, &Tenant::default())),
             },
             Message::Delete {
                 revision: 5,

@@ -950,16 +950,8 @@ impl CompiledTenant {
         }
     }
 
-    /// This tenant with `splice` applied, at `revision`, built from this one without
-    /// compiling the tenant again: only the users, extensions and queues the splice names are
-    /// touched (copy-on-write: every other part is shared with this tenant). `None` when the
-    /// splice changes anything else (sites, numbers, roles, feature codes, the tenant's own
-    /// fields, an extension's site or a queue's number or site, or adds or removes an
-    /// extension or queue): compile the whole tenant then.
-    ///
-    /// Every answer of the result is the answer of [`CompiledTenant::compile`] of the
-    /// tenant after the splice (`tests/edits.rs` checks it on generated directories).
-    pub fn spliced(&self, splice: &Arc<Splice>, revision: u64) -> Option<CompiledTenant> {
+    /// Whether [`CompiledTenant::spliced`] can apply `splice` to this tenant.
+    pub fn can_splice(&self, splice: &Splice) -> bool {
         let (p, r) = (&splice.put, &splice.removed);
         let elsewhere = splice.own_changed
             || !(r.sites.is_empty()
@@ -973,24 +965,39 @@ impl CompiledTenant {
                 && p.roles.is_empty()
                 && p.feature_codes.is_empty());
         if elsewhere || *p.id != *self.id {
-            return None;
+            return false;
         }
         let site = |s: &Option<String>| match s {
             None => Some(None),
             Some(s) => self.sites.find(s).map(Some),
         };
-        for e in &p.extensions {
-            let (_, old) = self.exts.get(&e.ext)?;
-            if site(&e.site)? != old.site {
-                return None;
-            }
+        let ext_same = |e: &crate::model::Extension| {
+            self.exts
+                .get(&e.ext)
+                .is_some_and(|(_, old)| site(&e.site) == Some(old.site))
+        };
+        let queue_same = |q: &crate::model::Queue| {
+            self.queues.get(&q.id).is_some_and(|(_, old)| {
+                site(&q.site) == Some(old.site) && q.number.as_deref() == old.number.as_deref()
+            })
+        };
+        p.extensions.iter().all(ext_same) && p.queues.iter().all(queue_same)
+    }
+
+    /// This tenant with `splice` applied, at `revision`, built from this one without
+    /// compiling the tenant again: only the users, extensions and queues the splice names are
+    /// touched (copy-on-write: every other part is shared with this tenant). `None` when the
+    /// splice changes anything else (sites, numbers, roles, feature codes, the tenant's own
+    /// fields, an extension's site or a queue's number or site, or adds or removes an
+    /// extension or queue): compile the whole tenant then.
+    ///
+    /// Every answer of the result is the answer of [`CompiledTenant::compile`] of the
+    /// tenant after the splice (`tests/edits.rs` checks it on generated directories).
+    pub fn spliced(&self, splice: &Arc<Splice>, revision: u64) -> Option<CompiledTenant> {
+        if !self.can_splice(splice) {
+            return None;
         }
-        for q in &p.queues {
-            let (_, old) = self.queues.get(&q.id)?;
-            if site(&q.site)? != old.site || q.number.as_deref() != old.number.as_deref() {
-                return None;
-            }
-        }
+        let (p, r) = (&splice.put, &splice.removed);
 
         // Users first: the removed ones stop being found, new ones get the next positions.
         let mut users = Index::clone(&self.users);

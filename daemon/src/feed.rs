@@ -522,9 +522,21 @@ impl Hub {
         for (rev, change) in changes {
             top = top.max(rev);
             let message = match change {
-                Change::Put(t) => Message::Put {
-                    revision: rev,
-                    tenant: SharedTenant::Json(Arc::clone(&t.source)),
+                // The change alone, when the clients hold the tenant it was made to.
+                Change::Put(t) => match t.delta.as_ref().filter(|d| {
+                    self.sent
+                        .get(&t.id)
+                        .is_some_and(|old| old.generation == d.base)
+                }) {
+                    Some(d) => Message::Splice {
+                        revision: rev,
+                        splice: Arc::clone(&d.splice),
+                    },
+                    None => Message::Put {
+                        revision: rev,
+                        tenant: SharedTenant::Json(Arc::clone(&t.source)),
+                        splices: Arc::clone(&t.splices),
+                    },
                 },
                 Change::Delete(id) => Message::Delete {
                     revision: rev,
@@ -728,6 +740,7 @@ async fn serve_client(
                 &Message::Tenant {
                     revision: t.revision,
                     tenant: SharedTenant::Json(Arc::clone(&t.source)),
+                    splices: Arc::clone(&t.splices),
                 },
                 wt,
             )

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 pub use self::audit::{AuditQuery, AuditRow};
 
-use callgate::edit::Edit;
+use callgate::edit::{Edit, Splice};
 use callgate::model::Tenant;
 use callgate::table::CompiledTenant;
 use callgate::{Directory, DirectoryError, Problem, Table};
@@ -90,28 +90,53 @@ enum CatchUp {
     /// Nothing: the table is at the store's revision.
     Current,
     /// The tenants changed since the table's revision, in the order of their first change
-    /// since, each with that change's revision and as it is now (`None`: deleted).
-    Changes {
-        revision: u64,
-        tenants: Vec<(String, u64, Option<Arc<Tenant>>)>,
-    },
+    /// since.
+    Changes { revision: u64, tenants: Vec<Changed> },
     /// The whole directory: the table was empty (revision 0), or the store went back.
     All { revision: u64, tenants: Vec<Tenant> },
 }
 
+/// One tenant changed since a follower's revision.
+struct Changed {
+    id: String,
+    /// The revision of its first change since.
+    first: u64,
+    /// As it is now (`None`: deleted).
+    tenant: Option<Arc<Tenant>>,
+    /// When it changed once since, by a write of this process: that write's splice, and the
+    /// revision of the tenant's change before it (what the splice was made to).
+    splice: Option<Delta>,
+}
+
+/// A write's splice, and the revision of the tenant's previous change (its base).
+#[derive(Debug, Clone)]
+struct Delta {
+    base: u64,
+    splice: Arc<Splice>,
+}
+
+/// One tenant this process wrote: its revision, the stored form, and the write's splice.
+#[derive(Debug)]
+struct Kept {
+    id: String,
+    revision: u64,
+    tenant: Arc<Tenant>,
+    delta: Option<Delta>,
+}
+
 /// The stored form of the tenants this process wrote last, each with the revision of its
-/// write: a later write to the same tenant (or the follower applying this one) starts from
-/// it instead of reading and assembling the tenant again, if the tenant's latest change in
-/// the log is still that revision (no other process wrote it since). A few tenants only, so
-/// the daemon's memory stays the table's.
+/// write (and what the write changed): a later write to the same tenant (or the follower
+/// applying this one) starts from it instead of reading and assembling the tenant again, if
+/// the tenant's latest change in the log is still that revision (no other process wrote it
+/// since). A few tenants only, so the daemon's memory stays the table's.
 #[derive(Debug, Default)]
-struct Recent(std::sync::Mutex<Vec<(String, u64, Arc<Tenant>)>>);
+struct Recent(std::sync::Mutex<Vec<Kept>>);
 
 impl Recent {
     /// How many tenants are kept.
     const KEEP: usize = 4;
 
-    fn entries(&self) -> std::sync::MutexGuard<'_, Vec<(String, u64, Arc<Tenant>)>> {
+    fn entries(&self) -> std::sync::MutexGuard<'_, Vec<Kept>> {
         // A panic elsewhere while holding the lock leaves a list that is still whole.
         self.0
             .lock()
@@ -120,35 +145,61 @@ impl Recent {
 
     /// Tenant `id` as written at `revision`, if kept.
     fn get(&self, id: &str, revision: u64) -> Option<Arc<Tenant>> {
+        self.get_with_delta(id, revision).map(|(t, _)| t)
+    }
+
+    /// Tenant `id` as written at `revision` and what that write changed, if kept.
+    fn get_with_delta(&self, id: &str, revision: u64) -> Option<(Arc<Tenant>, Option<Delta>)> {
         self.entries()
             .iter()
-            .find(|(i, r, _)| i == id && *r == revision)
-            .map(|(_, _, t)| Arc::clone(t))
+            .find(|k| k.id == id && k.revision == revision)
+            .map(|k| (Arc::clone(&k.tenant), k.delta.clone()))
     }
 
     /// Takes tenant `id` as written at `revision` out, if kept: the caller then holds the only
     /// reference, and may change it in place.
-    fn take(&self, id: &str, revision: u64) -> Option<Arc<Tenant>> {
+    fn take(&self, id: &str, revision: u64) -> Option<Kept> {
         let mut entries = self.entries();
         let at = entries
             .iter()
-            .position(|(i, r, _)| i == id && *r == revision)?;
-        Some(entries.remove(at).2)
+            .position(|k| k.id == id && k.revision == revision)?;
+        Some(entries.remove(at))
     }
 
-    /// Keeps tenant `id` as written at `revision` (in place of what was kept for it).
-    fn put(&self, id: &str, revision: u64, tenant: Arc<Tenant>) {
+    /// Puts back what [`Recent::take`] took, unchanged (unless a write kept a newer one).
+    fn put_back(&self, kept: Kept) {
         let mut entries = self.entries();
-        entries.retain(|(i, _, _)| i != id);
+        if entries.iter().any(|k| k.id == kept.id) {
+            return;
+        }
         if entries.len() >= Self::KEEP {
             entries.remove(0);
         }
-        entries.push((id.to_string(), revision, tenant));
+        entries.push(kept);
+    }
+
+    /// Keeps tenant `id` as written at `revision` (in place of what was kept for it), with
+    /// the write's splice when it has one.
+    fn put(&self, id: &str, revision: u64, tenant: Arc<Tenant>, delta: Option<(u64, Splice)>) {
+        let mut entries = self.entries();
+        entries.retain(|k| k.id != id);
+        if entries.len() >= Self::KEEP {
+            entries.remove(0);
+        }
+        entries.push(Kept {
+            id: id.to_string(),
+            revision,
+            tenant,
+            delta: delta.map(|(base, splice)| Delta {
+                base,
+                splice: Arc::new(splice),
+            }),
+        });
     }
 
     /// Forgets tenant `id`.
     fn forget(&self, id: &str) {
-        self.entries().retain(|(i, _, _)| i != id);
+        self.entries().retain(|k| k.id != id);
     }
 }
 
@@ -518,18 +569,10 @@ async fn catch_up(store: &Store, table: &Arc<Table>) -> Result<u64, StoreError> 
             revision
         }
         CatchUp::Changes { revision, tenants } => {
-            // Compile first, then swap them in, in order.
-            let compiled: Vec<Result<CompiledTenant, (String, u64)>> = tenants
-                .into_iter()
-                .map(|(id, first, t)| match t {
-                    Some(t) => Ok(CompiledTenant::compile(&t, first)),
-                    None => Err((id, first)),
-                })
-                .collect();
-            for c in compiled {
-                match c {
-                    Ok(t) => table.put_compiled(t),
-                    Err((id, first)) => table.remove(&id, first),
+            for c in tenants {
+                match c.tenant {
+                    Some(t) => table.put_compiled(compiled(&table, &c.id, &t, c.splice, c.first)),
+                    None => table.remove(&c.id, c.first),
                 }
             }
             table.advance(revision);
@@ -541,6 +584,35 @@ async fn catch_up(store: &Store, table: &Arc<Table>) -> Result<u64, StoreError> 
         tracing::error!(error = %e, "applying the store's changes to the table failed");
         StoreError::Database(sqlx::Error::WorkerCrashed)
     })
+}
+
+/// How many splices a compiled tenant may carry on its source JSON before it is compiled
+/// whole again (which also drops the positions of removed users).
+const MAX_SPLICES: usize = 64;
+
+/// Tenant `t` (at `revision`) compiled for the table: patched from the compiled tenant the
+/// table holds when `delta` was made to it ([`CompiledTenant::spliced`]), else compiled
+/// whole. A tenant compiled whole in place of one the splice applies to still says what
+/// changed, so the replica feed sends the change, not the tenant.
+fn compiled(table: &Table, id: &str, t: &Tenant, delta: Option<Delta>, revision: u64) -> CompiledTenant {
+    let current = table.tenant(id);
+    let base = delta.zip(current).filter(|(d, cur)| cur.revision == d.base);
+    let Some((delta, current)) = base else {
+        return CompiledTenant::compile(t, revision);
+    };
+    if current.splices.len() < MAX_SPLICES
+        && let Some(patched) = current.spliced(&delta.splice, revision)
+    {
+        return patched;
+    }
+    let mut whole = CompiledTenant::compile(t, revision);
+    if current.can_splice(&delta.splice) {
+        whole.delta = Some(callgate::table::Delta {
+            base: current.generation,
+            splice: delta.splice,
+        });
+    }
+    whole
 }
 
 /// How often a follower looks for changes: SQLite has nothing to wake it; on Postgres this is

@@ -117,6 +117,7 @@ async fn join(path: &Path) -> (UnixStream, u64, Vec<String>) {
         let Message::Tenant {
             tenant,
             revision: tr,
+            ..
         } = recv(&mut s).await
         else {
             panic!("no tenant frame")
@@ -193,6 +194,7 @@ async fn a_client_gets_a_snapshot_then_every_change_in_revision_order() {
     let Message::Put {
         revision: 2,
         tenant,
+        ..
     } = next_change(&mut s).await
     else {
         panic!("no put")
@@ -214,7 +216,9 @@ async fn a_client_gets_a_snapshot_then_every_change_in_revision_order() {
     let mut seen = Vec::new();
     loop {
         match recv(&mut s).await {
-            Message::Put { revision, tenant } => {
+            Message::Put {
+                revision, tenant, ..
+            } => {
                 seen.push((revision, format!("put {}", tenant.into_model().unwrap().id)))
             }
             Message::Delete { revision, tenant } => {

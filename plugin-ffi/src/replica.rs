@@ -290,6 +290,8 @@ enum SessionError {
     Refused(String),
     #[error("unexpected `{0}` message from the daemon")]
     Unexpected(&'static str),
+    #[error("a change to tenant `{0}` that does not apply to the tenant as this replica holds it")]
+    Unspliced(String),
     #[error("stopped")]
     Stopped,
 }
@@ -363,8 +365,14 @@ fn session(shared: &Shared, backoff: &mut Duration) -> Result<(), SessionError> 
     let mut compiled = Vec::with_capacity(usize::try_from(count.min(1 << 16)).unwrap_or(0));
     for _ in 0..count {
         match next(&mut buf)? {
-            Message::Tenant { revision, tenant } => {
-                let tenant = tenant.into_model().map_err(FeedError::Malformed)?;
+            Message::Tenant {
+                revision,
+                tenant,
+                splices,
+            } => {
+                let tenant = tenant
+                    .into_model_with(&splices)
+                    .map_err(FeedError::Malformed)?;
                 compiled.push(CompiledTenant::compile_unsourced(&tenant, revision))
             }
             other => return Err(SessionError::Unexpected(other.kind())),
@@ -387,11 +395,28 @@ fn session(shared: &Shared, backoff: &mut Duration) -> Result<(), SessionError> 
 
     loop {
         match next(&mut buf)? {
-            Message::Put { revision, tenant } => {
-                let tenant = tenant.into_model().map_err(FeedError::Malformed)?;
+            Message::Put {
+                revision,
+                tenant,
+                splices,
+            } => {
+                let tenant = tenant
+                    .into_model_with(&splices)
+                    .map_err(FeedError::Malformed)?;
                 shared
                     .table
                     .put_compiled(CompiledTenant::compile_unsourced(&tenant, revision))
+            }
+            // Patched in place of the tenant it was made to; one this replica cannot patch
+            // (it never should) ends the session, and the next one starts with a snapshot.
+            Message::Splice { revision, splice } => {
+                let id = splice.put.id.as_str();
+                let patched = shared
+                    .table
+                    .tenant(id)
+                    .and_then(|t| t.spliced(&splice, revision))
+                    .ok_or_else(|| SessionError::Unspliced(id.to_string()))?;
+                shared.table.put_compiled(patched);
             }
             Message::Delete { revision, tenant } => shared.table.remove(&tenant, revision),
             Message::Heartbeat { revision } => shared.table.advance(revision),

@@ -9,14 +9,14 @@
 
 use std::sync::Arc;
 
-use callgate::edit::Edit;
+use callgate::edit::{Edit, Splice};
 use callgate::model::Tenant;
 use sqlx::query_builder::Separated;
 use sqlx::{Pool, QueryBuilder};
 
 use super::rowdiff::{Cell, TABLES, TableChanges, changes};
 use super::rows::{self, Rows};
-use super::{CatchUp, Change, ImportOutcome, Recent, StoreError, TokenInfo};
+use super::{CatchUp, Change, Changed, ImportOutcome, Recent, StoreError, TokenInfo};
 
 type Conn = <Db as sqlx::Database>::Connection;
 
@@ -130,12 +130,14 @@ async fn last_change(conn: &mut Conn, id: &str) -> Result<Option<u64>, sqlx::Err
     Ok(last.map(from_db))
 }
 
-/// Tenant `id` as stored: the copy this process kept of its latest change, else read.
-async fn load_recent(conn: &mut Conn, id: &str, recent: &Recent) -> Result<Option<Arc<Tenant>>, sqlx::Error> {
-    if let Some(kept) = last_change(conn, id).await?.and_then(|r| recent.get(id, r)) {
-        return Ok(Some(kept));
+/// Tenant `id` as stored (the copy this process kept of its latest change, else read), and
+/// the revision of that change.
+async fn load_recent(conn: &mut Conn, id: &str, recent: &Recent) -> Result<(Option<Arc<Tenant>>, Option<u64>), sqlx::Error> {
+    let last = last_change(conn, id).await?;
+    if let Some(kept) = last.and_then(|r| recent.get(id, r)) {
+        return Ok((Some(kept), last));
     }
-    Ok(load_one(conn, id).await?.map(Arc::new))
+    Ok((load_one(conn, id).await?.map(Arc::new), last))
 }
 
 /// One tenant, as stored.
@@ -411,7 +413,7 @@ pub(super) async fn import(pool: &Pool<Db>, tenants: &[Tenant], actor: &str, rec
     // Each changed tenant: its index in the file, what is stored, and the change's diff.
     let mut writes: Vec<(usize, &Tenant, Option<Arc<Tenant>>, String)> = Vec::new();
     for (i, t) in tenants.iter().enumerate() {
-        let stored = load_recent(&mut tx, &t.id, recent).await.map_err(db)?;
+        let (stored, _) = load_recent(&mut tx, &t.id, recent).await.map_err(db)?;
         if stored.as_deref() == Some(t) {
             outcome.unchanged.push(t.id.clone());
             continue;
@@ -446,7 +448,7 @@ pub(super) async fn import(pool: &Pool<Db>, tenants: &[Tenant], actor: &str, rec
         finish(&mut tx, outcome.revision).await.map_err(db)?;
         tx.commit().await.map_err(db)?;
         for (revision, (_, t, _, _)) in (base + 1..).zip(&writes) {
-            recent.put(&t.id, revision, Arc::new((*t).clone()));
+            recent.put(&t.id, revision, Arc::new((*t).clone()), None);
         }
     }
     Ok(outcome)
@@ -467,7 +469,7 @@ where
     F: FnOnce(&mut Tenant) -> Result<(), StoreError> + Send,
 {
     let (mut tx, base) = begin_write(pool).await.map_err(db)?;
-    let stored = load_recent(&mut tx, id, recent).await.map_err(db)?;
+    let (stored, last) = load_recent(&mut tx, id, recent).await.map_err(db)?;
     let mut tenant = match &stored {
         Some(t) => Tenant::clone(t),
         None if create => Tenant { id: id.to_string(), ..Tenant::default() },
@@ -495,7 +497,10 @@ where
     finish(&mut tx, revision).await.map_err(db)?;
     tx.commit().await.map_err(db)?;
     drop(rows);
-    recent.put(id, revision, Arc::new(tenant));
+    // What changed, for the follower to patch its compiled tenant with (a new tenant is
+    // compiled whole).
+    let delta = stored.as_deref().zip(last).map(|(s, base)| (base, Splice::between(s, &tenant)));
+    recent.put(id, revision, Arc::new(tenant), delta);
     Ok(Some(revision))
 }
 
@@ -513,21 +518,24 @@ pub(super) async fn delete_entity(
     let (mut tx, base) = begin_write(pool).await.map_err(db)?;
     let last = last_change(&mut tx, id).await.map_err(db)?;
     let kept = last.and_then(|r| recent.take(id, r));
-    let mut tenant = match kept {
-        Some(t) => t,
+    let stored = match &kept {
+        Some(k) => Arc::clone(&k.tenant),
         None => match load_one(&mut tx, id).await.map_err(db)? {
             Some(t) => Arc::new(t),
             None => return Err(StoreError::NotFound(format!("tenant `{id}`"))),
         },
     };
-    let before = edit.neighbourhood(&tenant);
+    let before = edit.neighbourhood(&stored);
     let mut after = before.clone();
     if !edit.apply(&mut after) {
-        if let Some(r) = last {
-            recent.put(id, r, tenant);
+        if let Some(k) = kept {
+            recent.put_back(k);
         }
         return Err(StoreError::NotFound(format!("{} `{}`", edit.kind().what(), edit.key())));
     }
+    // The only reference now, when it was kept: changed in place, not copied.
+    drop(kept);
+    let mut tenant = stored;
     edit.apply(Arc::make_mut(&mut tenant));
     let rows = changes(Some(&before), &after);
     delete_changed(&mut tx, id, &rows).await.map_err(db)?;
@@ -538,7 +546,8 @@ pub(super) async fn delete_entity(
     finish(&mut tx, revision).await.map_err(db)?;
     tx.commit().await.map_err(db)?;
     drop(rows);
-    recent.put(id, revision, tenant);
+    let delta = last.map(|base| (base, Splice::between(&before, &after)));
+    recent.put(id, revision, tenant, delta);
     Ok(Some(revision))
 }
 
@@ -605,15 +614,16 @@ pub(super) async fn catch_up(pool: &Pool<Db>, from: u64, recent: &Recent) -> Res
             assemble(rows).await.map_err(db)?.into_iter().map(|t| (t.id.clone(), t)).collect();
         for (id, first, _) in touched {
             let tenant = all.remove(&id).map(Arc::new);
-            tenants.push((id, from_db(first), tenant));
+            tenants.push(Changed { id, first: from_db(first), tenant, splice: None });
         }
     } else {
         for (id, first, last) in touched {
-            let tenant = match recent.get(&id, from_db(last)) {
-                Some(kept) => Some(kept),
-                None => load_one(&mut tx, &id).await.map_err(db)?.map(Arc::new),
+            let (tenant, splice) = match recent.get_with_delta(&id, from_db(last)) {
+                // One change since, made here: what it changed comes too.
+                Some((kept, delta)) => (Some(kept), delta.filter(|_| first == last)),
+                None => (load_one(&mut tx, &id).await.map_err(db)?.map(Arc::new), None),
             };
-            tenants.push((id, from_db(first), tenant));
+            tenants.push(Changed { id, first: from_db(first), tenant, splice });
         }
     }
     tx.commit().await.map_err(db)?;
