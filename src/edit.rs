@@ -309,7 +309,10 @@ fn list_splice<T: Clone + PartialEq>(
         .zip(after.iter().rev())
         .take_while(|(b, a)| b == a)
         .count();
-    let (before, after) = (&before[..before.len() - suffix], &after[..after.len() - suffix]);
+    let (before, after) = (
+        &before[..before.len() - suffix],
+        &after[..after.len() - suffix],
+    );
     let (mut b, mut a) = (before.iter().peekable(), after.iter().peekable());
     loop {
         match (b.peek(), a.peek()) {
@@ -356,7 +359,12 @@ fn upsert_sorted<T>(list: &mut Vec<T>, item: T, key: impl Fn(&T) -> &str) {
 }
 
 /// Applies removals then puts to one sorted list.
-fn splice_list<T: Clone>(list: &mut Vec<T>, removed: &[String], put: &[T], key: impl Fn(&T) -> &str) {
+fn splice_list<T: Clone>(
+    list: &mut Vec<T>,
+    removed: &[String],
+    put: &[T],
+    key: impl Fn(&T) -> &str,
+) {
     if !removed.is_empty() {
         let gone: std::collections::HashSet<&str> = removed.iter().map(String::as_str).collect();
         list.retain(|x| !gone.contains(key(x)));
@@ -382,13 +390,55 @@ impl Splice {
                 || before.emergency_numbers != after.emergency_numbers,
         };
         let (p, r) = (&mut s.put, &mut s.removed);
-        list_splice(&before.sites, &after.sites, |x| &x.id, &mut p.sites, &mut r.sites);
-        list_splice(&before.numbers, &after.numbers, |x| &x.number, &mut p.numbers, &mut r.numbers);
-        list_splice(&before.extensions, &after.extensions, |x| &x.ext, &mut p.extensions, &mut r.extensions);
-        list_splice(&before.queues, &after.queues, |x| &x.id, &mut p.queues, &mut r.queues);
-        list_splice(&before.roles, &after.roles, |x| &x.id, &mut p.roles, &mut r.roles);
-        list_splice(&before.feature_codes, &after.feature_codes, |x| &x.code, &mut p.feature_codes, &mut r.feature_codes);
-        list_splice(&before.users, &after.users, |x| &x.id, &mut p.users, &mut r.users);
+        list_splice(
+            &before.sites,
+            &after.sites,
+            |x| &x.id,
+            &mut p.sites,
+            &mut r.sites,
+        );
+        list_splice(
+            &before.numbers,
+            &after.numbers,
+            |x| &x.number,
+            &mut p.numbers,
+            &mut r.numbers,
+        );
+        list_splice(
+            &before.extensions,
+            &after.extensions,
+            |x| &x.ext,
+            &mut p.extensions,
+            &mut r.extensions,
+        );
+        list_splice(
+            &before.queues,
+            &after.queues,
+            |x| &x.id,
+            &mut p.queues,
+            &mut r.queues,
+        );
+        list_splice(
+            &before.roles,
+            &after.roles,
+            |x| &x.id,
+            &mut p.roles,
+            &mut r.roles,
+        );
+        list_splice(
+            &before.feature_codes,
+            &after.feature_codes,
+            |x| &x.code,
+            &mut p.feature_codes,
+            &mut r.feature_codes,
+        );
+        list_splice(
+            &before.users,
+            &after.users,
+            |x| &x.id,
+            &mut p.users,
+            &mut r.users,
+        );
         s
     }
 
@@ -416,7 +466,12 @@ impl Splice {
         splice_list(&mut t.extensions, &r.extensions, &p.extensions, |x| &x.ext);
         splice_list(&mut t.queues, &r.queues, &p.queues, |x| &x.id);
         splice_list(&mut t.roles, &r.roles, &p.roles, |x| &x.id);
-        splice_list(&mut t.feature_codes, &r.feature_codes, &p.feature_codes, |x| &x.code);
+        splice_list(
+            &mut t.feature_codes,
+            &r.feature_codes,
+            &p.feature_codes,
+            |x| &x.code,
+        );
         splice_list(&mut t.users, &r.users, &p.users, |x| &x.id);
     }
 }

@@ -213,7 +213,10 @@ pub enum SharedTenant {
 impl SharedTenant {
     /// The model with `splices` applied in order (a snapshot's tenant as it is at its
     /// revision).
-    pub fn into_model_with(self, splices: &[Arc<Splice>]) -> Result<Arc<Tenant>, serde_json::Error> {
+    pub fn into_model_with(
+        self,
+        splices: &[Arc<Splice>],
+    ) -> Result<Arc<Tenant>, serde_json::Error> {
         let mut tenant = self.into_model()?;
         if !splices.is_empty() {
             let t = Arc::make_mut(&mut tenant);

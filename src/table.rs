@@ -16,8 +16,8 @@ use dashmap::DashMap;
 use hashbrown::HashTable;
 use serde_json::value::RawValue;
 
-use crate::edit::Splice;
 use crate::catalog::{self, Action, Category, FEATURE_TOGGLES, Matrix, REPORTING, RoleId, Scope};
+use crate::edit::Splice;
 use crate::feature::{DEFAULT_CODES, FeatureKind};
 use crate::model::Tenant;
 use crate::number::E164;
@@ -881,8 +881,13 @@ impl CompiledTenant {
         };
         let mut users = Index::with_capacity(t.users.len());
         for (ui, u) in t.users.iter().enumerate() {
-            let take = |v: &mut Vec<Vec<u32>>| v.get_mut(ui).map(std::mem::take).unwrap_or_default();
-            let derived = [take(&mut own_exts), take(&mut agent_of), take(&mut supervises)];
+            let take =
+                |v: &mut Vec<Vec<u32>>| v.get_mut(ui).map(std::mem::take).unwrap_or_default();
+            let derived = [
+                take(&mut own_exts),
+                take(&mut agent_of),
+                take(&mut supervises),
+            ];
             users.push(refs.user(u, derived));
         }
 
@@ -1048,7 +1053,8 @@ impl CompiledTenant {
                 let agents = sorted(q.agents.iter().filter_map(|a| users.find(a)));
                 let supervisors = sorted(q.supervisors.iter().filter_map(|a| users.find(a)));
                 if let Some(entry) = queues.at_mut(i) {
-                    for (old, new) in [(&entry.agents, &agents), (&entry.supervisors, &supervisors)] {
+                    for (old, new) in [(&entry.agents, &agents), (&entry.supervisors, &supervisors)]
+                    {
                         moved.extend(old.iter().filter(|x| new.binary_search(x).is_err()));
                         moved.extend(new.iter().filter(|x| old.binary_search(x).is_err()));
                     }
@@ -1079,7 +1085,11 @@ impl CompiledTenant {
             roles: &self.roles,
         };
         for (u, &pos) in p.users.iter().zip(&put_users) {
-            let own: Vec<u32> = u.extensions.iter().filter_map(|e| exts.find(e.as_str())).collect();
+            let own: Vec<u32> = u
+                .extensions
+                .iter()
+                .filter_map(|e| exts.find(e.as_str()))
+                .collect();
             let (agent, supervise) = member_of(pos);
             let entry = refs.user(u, [own, agent, supervise]);
             if let Some(slot) = users.at_mut(pos) {
@@ -1103,7 +1113,11 @@ impl CompiledTenant {
         let splices = if self.source.get() == "null" {
             Arc::clone(&self.splices)
         } else {
-            self.splices.iter().cloned().chain([Arc::clone(splice)]).collect()
+            self.splices
+                .iter()
+                .cloned()
+                .chain([Arc::clone(splice)])
+                .collect()
         };
         Some(CompiledTenant {
             id: self.id.clone(),

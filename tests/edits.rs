@@ -219,10 +219,18 @@ fn puts(t: &Tenant) -> Vec<Edit> {
     for u in t.users.iter().take(4) {
         let mut variants = Vec::new();
         let mut x = u.clone();
-        x.status = if u.status.is_some() { None } else { Some("suspended".into()) };
+        x.status = if u.status.is_some() {
+            None
+        } else {
+            Some("suspended".into())
+        };
         variants.push(x);
         let mut x = u.clone();
-        x.role = if u.role == "basic_user" { "admin".into() } else { "basic_user".into() };
+        x.role = if u.role == "basic_user" {
+            "admin".into()
+        } else {
+            "basic_user".into()
+        };
         x.custom_role = None;
         variants.push(x);
         let mut x = u.clone();
@@ -289,7 +297,10 @@ fn a_patched_tenant_answers_as_the_tenant_compiled_whole() {
     );
     let (patched, asked) = (std::cell::Cell::new(0u64), std::cell::Cell::new(0u64));
     let result = runner.run(&strategy, |(bytes, asks)| {
-        let tenants: Vec<Tenant> = generate::directory(&bytes).into_iter().map(stored).collect();
+        let tenants: Vec<Tenant> = generate::directory(&bytes)
+            .into_iter()
+            .map(stored)
+            .collect();
         for t in &tenants {
             let base = CompiledTenant::compile(t, 1);
             for edit in deletes(t).into_iter().chain(puts(t)) {
@@ -314,9 +325,7 @@ fn a_patched_tenant_answers_as_the_tenant_compiled_whole() {
                     *slot = after.clone();
                 }
                 compiled.replace_all(&others, 2);
-                let questions = asks
-                    .iter()
-                    .flat_map(|q| [q.clone(), about(q, edit.key())]);
+                let questions = asks.iter().flat_map(|q| [q.clone(), about(q, edit.key())]);
                 for q in questions {
                     let (got, want) = (
                         ask::engine(&with_patch, &t.id, &q),
@@ -344,4 +353,90 @@ fn a_patched_tenant_answers_as_the_tenant_compiled_whole() {
         asked.get()
     );
     assert!(patched.get() > 0);
+}
+
+/// "Add tests that a one-user change leaves every other user's answers unchanged (compare
+/// before/after over the whole tenant)": a user deleted, suspended, given another role or
+/// stripped of their grants changes no answer to a question that neither comes from them nor
+/// names them (by id, or by an extension of theirs before or after, as `*46*<device>*<queue>` does), over
+/// every user of the tenant and generated questions.
+#[test]
+fn a_one_user_change_leaves_every_other_users_answers_as_they_were() {
+    use callgate::edit::Entity;
+    use callgate::{CompiledTenant, Table};
+    use std::sync::Arc;
+    let mut runner = TestRunner::new(Config {
+        cases: cases(),
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let strategy = (
+        generate::directory_bytes(),
+        proptest::collection::vec(generate::ask(), 16),
+    );
+    let asked = std::cell::Cell::new(0u64);
+    let result = runner.run(&strategy, |(bytes, asks)| {
+        let tenants: Vec<Tenant> = generate::directory(&bytes)
+            .into_iter()
+            .map(stored)
+            .collect();
+        for t in &tenants {
+            let before = Table::new();
+            before.replace_all(&tenants, 1);
+            let base = CompiledTenant::compile(t, 1);
+            let one_user = deletes(t)
+                .into_iter()
+                .filter(|e| e.kind() == Kind::User)
+                .chain(
+                    puts(t)
+                        .into_iter()
+                        .filter(|e| matches!(e, Edit::Put(Entity::User(_)))),
+                );
+            for edit in one_user {
+                let Ok((_, after)) = whole(&t.clone(), &edit) else {
+                    continue;
+                };
+                let changed = edit.key();
+                let theirs: Vec<&str> = t
+                    .users
+                    .iter()
+                    .chain(&after.users)
+                    .filter(|u| u.id == changed)
+                    .flat_map(|u| u.extensions.iter().map(String::as_str))
+                    .chain([changed])
+                    .collect();
+                let splice = Arc::new(callgate::edit::Splice::between(t, &after));
+                let Some(patched) = base.spliced(&splice, 2) else {
+                    return Err(TestCaseError::fail(format!("{edit:?} does not patch")));
+                };
+                let now = Table::new();
+                now.replace_all(&tenants, 1);
+                now.put_compiled(patched);
+                for other in t.users.iter().filter(|u| u.id != changed) {
+                    for q in asks.iter().map(|q| about(q, &other.id)) {
+                        let text = format!("{q:?}");
+                        if theirs.iter().any(|x| text.contains(x)) {
+                            continue;
+                        }
+                        let (was, is) = (
+                            ask::engine(&before, &t.id, &q),
+                            ask::engine(&now, &t.id, &q),
+                        );
+                        asked.set(asked.get() + 1);
+                        if was != is {
+                            return Err(TestCaseError::fail(format!(
+                                "{edit:?} changed {q:?}: {was:?} → {is:?}"
+                            )));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    eprintln!("{} answers of other users compared", asked.get());
+    assert!(asked.get() > 0);
 }

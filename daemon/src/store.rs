@@ -91,7 +91,10 @@ enum CatchUp {
     Current,
     /// The tenants changed since the table's revision, in the order of their first change
     /// since.
-    Changes { revision: u64, tenants: Vec<Changed> },
+    Changes {
+        revision: u64,
+        tenants: Vec<Changed>,
+    },
     /// The whole directory: the table was empty (revision 0), or the store went back.
     All { revision: u64, tenants: Vec<Tenant> },
 }
@@ -594,7 +597,13 @@ const MAX_SPLICES: usize = 64;
 /// table holds when `delta` was made to it ([`CompiledTenant::spliced`]), else compiled
 /// whole. A tenant compiled whole in place of one the splice applies to still says what
 /// changed, so the replica feed sends the change, not the tenant.
-fn compiled(table: &Table, id: &str, t: &Tenant, delta: Option<Delta>, revision: u64) -> CompiledTenant {
+fn compiled(
+    table: &Table,
+    id: &str,
+    t: &Tenant,
+    delta: Option<Delta>,
+    revision: u64,
+) -> CompiledTenant {
     let current = table.tenant(id);
     let base = delta.zip(current).filter(|(d, cur)| cur.revision == d.base);
     let Some((delta, current)) = base else {

@@ -218,9 +218,7 @@ async fn a_client_gets_a_snapshot_then_every_change_in_revision_order() {
         match recv(&mut s).await {
             Message::Put {
                 revision, tenant, ..
-            } => {
-                seen.push((revision, format!("put {}", tenant.into_model().unwrap().id)))
-            }
+            } => seen.push((revision, format!("put {}", tenant.into_model().unwrap().id))),
             Message::Delete { revision, tenant } => {
                 seen.push((revision, format!("delete {tenant}")))
             }
@@ -871,4 +869,105 @@ async fn what_a_client_reports_is_bounded() {
     let Message::Put { revision: 2, .. } = next_change(&mut watcher).await else {
         panic!("no put")
     };
+}
+
+/// A tenant of `users` users, each with an extension, and a queue whose agents are the first
+/// fifty of them.
+fn enterprise_tenant(id: &str, users: usize) -> Tenant {
+    let mut t = big_tenant(id, users);
+    for (i, u) in t.users.iter_mut().enumerate() {
+        u.extensions = vec![format!("{}", 10_000 + i)];
+    }
+    t.queues = vec![callgate::model::Queue {
+        id: "sales".into(),
+        agents: t.users.iter().take(50).map(|u| u.id.clone()).collect(),
+        ..Default::default()
+    }];
+    t
+}
+
+/// "Per-entity feed deltas: replicas receive `put user` / `delete user` (etc.) frames, not
+/// the whole tenant; a replica that falls behind or starts fresh still gets a snapshot", and
+/// "Feed bytes for a one-user change: < 4 KB whatever the tenant's size": one-user changes
+/// written through the store of a daemon whose table feeds a client reach it as splices of a
+/// few hundred bytes, in a tenant of 20,000 users; a client that joins afterwards gets the
+/// tenant with those splices, and builds from them exactly the tenant the store holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_user_changes_reach_clients_as_splices_of_a_few_hundred_bytes() {
+    use callgate::edit::{Edit, Entity, Kind};
+    use callgate_daemon::store::{self, Store};
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+    let store = Store::open(&url).await.unwrap();
+    store
+        .import(&[enterprise_tenant("big", 20_000)], "cli")
+        .await
+        .unwrap();
+    let table = Arc::new(Table::new());
+    store::load_into(&store, &table).await.unwrap();
+    let (stop_follow, stopped) = oneshot::channel::<()>();
+    let follower = tokio::spawn(store::follow(store.clone(), Arc::clone(&table), async {
+        let _ = stopped.await;
+    }));
+    let (path, _stop) = serve(dir.path(), Arc::clone(&table), quick());
+    let (mut early, _, ids) = join(&path).await;
+    assert_eq!(ids, ["big"]);
+
+    let mut suspended = store.export(Some("big")).await.unwrap()[0].users[8].clone();
+    suspended.status = Some("suspended".into());
+    let edits = [
+        Edit::Delete(Kind::User, "user7".into()),
+        Edit::Put(Entity::User(suspended)),
+        // An agent of the queue: the queue's membership changes too.
+        Edit::Delete(Kind::User, "user3".into()),
+    ];
+    for edit in edits {
+        let revision = store
+            .edit("big", "ops", edit.clone())
+            .await
+            .unwrap()
+            .unwrap();
+        let change = next_change(&mut early).await;
+        let bytes = feed::encode(&change).unwrap().len();
+        let Message::Splice {
+            revision: r,
+            splice,
+        } = change
+        else {
+            panic!("{edit:?} was sent as {change:?}, not as a splice")
+        };
+        assert_eq!(r, revision);
+        assert!(bytes < 4096, "{edit:?}: {bytes} bytes");
+        let named: Vec<&str> = splice
+            .put
+            .users
+            .iter()
+            .map(|u| u.id.as_str())
+            .chain(splice.removed.users.iter().map(String::as_str))
+            .collect();
+        assert_eq!(named, [edit.key()], "{splice:?}");
+    }
+
+    // A client joining now: the tenant as last encoded, and the splices since.
+    let mut late = UnixStream::connect(&path).await.unwrap();
+    send(&mut late, &hello()).await;
+    let Message::Welcome { .. } = recv(&mut late).await else {
+        panic!("no welcome")
+    };
+    let Message::Snapshot { tenants: 1, .. } = recv(&mut late).await else {
+        panic!("no snapshot")
+    };
+    let Message::Tenant {
+        tenant, splices, ..
+    } = recv(&mut late).await
+    else {
+        panic!("no tenant frame")
+    };
+    assert_eq!(splices.len(), 3);
+    let built = tenant.into_model_with(&splices).unwrap();
+    assert_eq!(*built, store.export(Some("big")).await.unwrap()[0]);
+
+    let _ = stop_follow.send(());
+    follower.await.unwrap();
 }
