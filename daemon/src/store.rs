@@ -104,11 +104,29 @@ struct Changed {
     id: String,
     /// The revision of its first change since.
     first: u64,
-    /// As it is now (`None`: deleted).
-    tenant: Option<Arc<Tenant>>,
-    /// When it changed once since, by a write of this process: that write's splice, and the
-    /// revision of the tenant's change before it (what the splice was made to).
+    /// What it is now.
+    now: Now,
+    /// When it changed once since: that write's splice, and the revision of the tenant's
+    /// change before it (what the splice was made to).
     splice: Option<Delta>,
+}
+
+/// A changed tenant as the follower gets it.
+enum Now {
+    /// Deleted.
+    Deleted,
+    /// As stored.
+    Stored(Arc<Tenant>),
+    /// Not read: its splice patches the compiled tenant the table holds ([`patchable`]).
+    Spliced,
+}
+
+/// Whether `table` holds tenant `id` as it was at revision `base`, and can be patched with
+/// `splice` (so the follower needs nothing else).
+fn patchable(table: &Table, id: &str, base: u64, splice: &Splice) -> bool {
+    table.tenant(id).is_some_and(|t| {
+        t.revision == base && t.splices.len() < MAX_SPLICES && t.can_splice(splice)
+    })
 }
 
 /// A write's splice, and the revision of the tenant's previous change (its base).
@@ -523,8 +541,9 @@ impl Store {
         logged("tokens", dispatch!(self, tokens()))
     }
 
-    async fn catch_up(&self, from: u64) -> Result<CatchUp, StoreError> {
-        dispatch!(self, catch_up(from, &self.recent))
+    /// What `table` must apply to reach the store's revision.
+    async fn catch_up(&self, table: &Table) -> Result<CatchUp, StoreError> {
+        dispatch!(self, catch_up(table, &self.recent))
     }
 }
 
@@ -563,30 +582,54 @@ pub async fn load_into(store: &Store, table: &Table) -> Result<u64, StoreError> 
 /// a tenant may hold changes of later revisions than the one it is labelled with), and the
 /// table reaches the store's revision once all are in.
 async fn catch_up(store: &Store, table: &Arc<Table>) -> Result<u64, StoreError> {
-    let step = store.catch_up(table.revision()).await?;
+    let step = store.catch_up(table).await?;
     let table = Arc::clone(table);
     let applied = tokio::task::spawn_blocking(move || match step {
-        CatchUp::Current => table.revision(),
+        CatchUp::Current => Ok(table.revision()),
         CatchUp::All { revision, tenants } => {
             install_all(&table, tenants, revision);
-            revision
+            Ok(revision)
         }
         CatchUp::Changes { revision, tenants } => {
             for c in tenants {
-                match c.tenant {
-                    Some(t) => table.put_compiled(compiled(&table, &c.id, &t, c.splice, c.first)),
-                    None => table.remove(&c.id, c.first),
+                match c.now {
+                    Now::Stored(t) => {
+                        table.put_compiled(compiled(&table, &c.id, &t, c.splice, c.first));
+                    }
+                    Now::Deleted => table.remove(&c.id, c.first),
+                    Now::Spliced => {
+                        // `patchable` held when the change was read, and only this task
+                        // writes the table: it still does.
+                        let patched = c
+                            .splice
+                            .and_then(|d| table.tenant(&c.id)?.spliced(&d.splice, c.first));
+                        match patched {
+                            Some(t) => table.put_compiled(t),
+                            None => return Err(c.id),
+                        }
+                    }
                 }
             }
             table.advance(revision);
-            revision
+            Ok(revision)
         }
     })
     .await;
-    applied.map_err(|e| {
-        tracing::error!(error = %e, "applying the store's changes to the table failed");
-        StoreError::Database(sqlx::Error::WorkerCrashed)
-    })
+    match applied {
+        Ok(Ok(revision)) => Ok(revision),
+        // Read again next time, whole.
+        Ok(Err(tenant)) => {
+            tracing::warn!(
+                tenant,
+                "a logged change did not patch the table; reading the tenant whole"
+            );
+            Err(StoreError::Database(sqlx::Error::WorkerCrashed))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "applying the store's changes to the table failed");
+            Err(StoreError::Database(sqlx::Error::WorkerCrashed))
+        }
+    }
 }
 
 /// How many splices a compiled tenant may carry on its source JSON before it is compiled

@@ -147,6 +147,7 @@ both!(
     a_recreated_tenant_starts_a_new_trail,
     reimporting_many_changed_users,
     two_stores_writing_one_tenant_lose_nothing,
+    another_daemons_one_user_changes_patch_the_table_unread,
 );
 
 fn demo() -> Vec<Tenant> {
@@ -1104,6 +1105,68 @@ async fn follower_sees_writes_of_another_store(db: Db) {
         "{:?}: a revocation on store A reaches store B's table: {}",
         db.kind,
         summary(&mut delays)
+    );
+    f.shut_down().await;
+}
+
+/// "Per-entity writes" across daemons: a one-user change that daemon A writes is logged with
+/// its splice, and daemon B's follower patches its table with it without reading the tenant
+/// (its compiled tenant then carries the splice); B answers as a table loaded afresh does.
+async fn another_daemons_one_user_changes_patch_the_table_unread(db: Db) {
+    use callgate::edit::{Edit, Entity, Kind};
+    let a = db.open().await;
+    let b = db.open().await;
+    let mut acme = small("acme");
+    for i in 0..50 {
+        acme.users.push(User {
+            id: format!("user{i:02}"),
+            role: "basic_user".into(),
+            extensions: vec![format!("{}", 100 + i)],
+            ..User::default()
+        });
+    }
+    a.import(&[acme], "cli").await.unwrap();
+    let table = Arc::new(Table::new());
+    store::load_into(&b, &table).await.unwrap();
+    let f = Follower::start(b.clone(), table);
+    let mut suspended = a.export(Some("acme")).await.unwrap()[0].users[3].clone();
+    suspended.status = Some("suspended".into());
+    let edits = [
+        Edit::Delete(Kind::User, "user07".into()),
+        Edit::Put(Entity::User(suspended.clone())),
+        Edit::Delete(Kind::User, "u".into()),
+    ];
+    for (i, edit) in edits.into_iter().enumerate() {
+        let revision = a.edit("acme", "ops", edit).await.unwrap().unwrap();
+        f.until(Duration::from_secs(10), |t| t.revision() >= revision)
+            .await;
+        let compiled = f.table.tenant("acme").unwrap();
+        assert_eq!(
+            compiled.splices.len(),
+            i + 1,
+            "change {i} was not patched in"
+        );
+    }
+    let fresh = Table::new();
+    store::load_into(&b, &fresh).await.unwrap();
+    let users: Vec<String> = (0..50)
+        .map(|i| format!("user{i:02}"))
+        .chain(["u".into()])
+        .collect();
+    for u in &users {
+        for requested in [None, Some("+15550000000")] {
+            let ask = |t: &Table| {
+                let d = t.check_caller_id("acme", u, requested, "5551234");
+                (d.outcome, d.reason)
+            };
+            assert_eq!(ask(&f.table), ask(&fresh), "{u} {requested:?}");
+        }
+    }
+    assert_eq!(
+        f.table
+            .check_caller_id("acme", &suspended.id, None, "5551234")
+            .outcome,
+        Outcome::Deny
     );
     f.shut_down().await;
 }

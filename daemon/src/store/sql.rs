@@ -16,7 +16,8 @@ use sqlx::{Pool, QueryBuilder};
 
 use super::rowdiff::{Cell, TABLES, TableChanges, changes};
 use super::rows::{self, Rows};
-use super::{CatchUp, Change, Changed, ImportOutcome, Recent, StoreError, TokenInfo};
+use super::{CatchUp, Change, Changed, Delta, ImportOutcome, Now, Recent, StoreError, TokenInfo};
+use callgate::Table;
 
 type Conn = <Db as sqlx::Database>::Connection;
 
@@ -248,7 +249,10 @@ async fn delete_rows(conn: &mut Conn, id: &str) -> Result<bool, sqlx::Error> {
     Ok(done.rows_affected() > 0)
 }
 
-/// Logs a change at `revision`, with exactly what it did (the audit trail's "what").
+/// Logs a change at `revision`, with exactly what it did (the audit trail's "what"), and for a
+/// change to an existing tenant its splice and base ([`Splice`]: what other daemons patch
+/// their tables with).
+#[allow(clippy::too_many_arguments, reason = "one row's columns")]
 async fn record(
     conn: &mut Conn,
     revision: u64,
@@ -257,12 +261,13 @@ async fn record(
     actor: &str,
     before: Option<&Tenant>,
     after: Option<&Tenant>,
+    delta: Option<(u64, &Splice)>,
 ) -> Result<(), sqlx::Error> {
     let detail = super::diff::tenant_diff(before, after).to_string();
-    record_detail(conn, revision, tenant, kind, actor, &detail).await
+    record_detail(conn, revision, tenant, kind, actor, &detail, delta).await
 }
 
-/// Logs a change at `revision` whose diff is `detail`.
+/// Logs a change at `revision` whose diff is `detail` (and splice and base, if given).
 async fn record_detail(
     conn: &mut Conn,
     revision: u64,
@@ -270,16 +275,41 @@ async fn record_detail(
     kind: &str,
     actor: &str,
     detail: &str,
+    delta: Option<(u64, &Splice)>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO changes (revision, tenant, kind, actor, detail) VALUES ($1, $2, $3, $4, $5)")
-        .bind(to_db(revision))
-        .bind(tenant)
-        .bind(kind)
-        .bind(actor)
-        .bind(detail)
-        .execute(&mut *conn)
-        .await?;
+    let splice = match delta {
+        Some((_, s)) => Some(serde_json::to_string(s).map_err(|e| sqlx::Error::Encode(Box::new(e)))?),
+        None => None,
+    };
+    sqlx::query(
+        "INSERT INTO changes (revision, tenant, kind, actor, detail, base, splice) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(to_db(revision))
+    .bind(tenant)
+    .bind(kind)
+    .bind(actor)
+    .bind(detail)
+    .bind(delta.map(|(base, _)| to_db(base)))
+    .bind(splice)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
+}
+
+/// The splice change `revision` logged, and its base, if it logged one (and it reads back).
+async fn logged_splice(conn: &mut Conn, revision: u64) -> Result<Option<Delta>, sqlx::Error> {
+    let row: Option<(Option<i64>, Option<String>)> =
+        sqlx::query_as("SELECT base, splice FROM changes WHERE revision = $1")
+            .bind(to_db(revision))
+            .fetch_optional(&mut *conn)
+            .await?;
+    let Some((Some(base), Some(json))) = row else { return Ok(None) };
+    // A splice that does not read back (written by another version) is only a missed
+    // shortcut: the tenant is then read whole.
+    Ok(serde_json::from_str::<Splice>(&json)
+        .ok()
+        .map(|splice| Delta { base: from_db(base), splice: Arc::new(splice) }))
 }
 
 /// Which of `tenant`'s numbers (by index) that the write adds (`before` did not have them)
@@ -441,7 +471,7 @@ pub(super) async fn import(pool: &Pool<Db>, tenants: &[Tenant], actor: &str, rec
         }
         write_tenant_row(&mut tx, stored.as_deref(), t).await.map_err(db)?;
         write_changed(&mut tx, &t.id, &changes(stored.as_deref(), t)).await.map_err(db)?;
-        record_detail(&mut tx, outcome.revision, &t.id, "put", actor, detail).await.map_err(db)?;
+        record_detail(&mut tx, outcome.revision, &t.id, "put", actor, detail, None).await.map_err(db)?;
         outcome.changed.push(t.id.clone());
     }
     if outcome.revision > base {
@@ -493,13 +523,14 @@ where
     }
     write_tenant_row(&mut tx, stored.as_deref(), &tenant).await.map_err(db)?;
     write_changed(&mut tx, id, &rows).await.map_err(db)?;
-    record(&mut tx, revision, id, "put", actor, stored.as_deref(), Some(&tenant)).await.map_err(db)?;
+    // What changed, for followers to patch their compiled tenant with (a new tenant is
+    // compiled whole).
+    let delta = stored.as_deref().zip(last).map(|(s, base)| (base, Splice::between(s, &tenant)));
+    let logged = delta.as_ref().map(|(base, splice)| (*base, splice));
+    record(&mut tx, revision, id, "put", actor, stored.as_deref(), Some(&tenant), logged).await.map_err(db)?;
     finish(&mut tx, revision).await.map_err(db)?;
     tx.commit().await.map_err(db)?;
     drop(rows);
-    // What changed, for the follower to patch its compiled tenant with (a new tenant is
-    // compiled whole).
-    let delta = stored.as_deref().zip(last).map(|(s, base)| (base, Splice::between(s, &tenant)));
     recent.put(id, revision, Arc::new(tenant), delta);
     Ok(Some(revision))
 }
@@ -542,11 +573,12 @@ pub(super) async fn delete_entity(
     let revision = base + 1;
     write_tenant_row(&mut tx, Some(&before), &after).await.map_err(db)?;
     write_changed(&mut tx, id, &rows).await.map_err(db)?;
-    record(&mut tx, revision, id, "put", actor, Some(&before), Some(&after)).await.map_err(db)?;
+    let delta = last.map(|base| (base, Splice::between(&before, &after)));
+    let logged = delta.as_ref().map(|(base, splice)| (*base, splice));
+    record(&mut tx, revision, id, "put", actor, Some(&before), Some(&after), logged).await.map_err(db)?;
     finish(&mut tx, revision).await.map_err(db)?;
     tx.commit().await.map_err(db)?;
     drop(rows);
-    let delta = last.map(|base| (base, Splice::between(&before, &after)));
     recent.put(id, revision, tenant, delta);
     Ok(Some(revision))
 }
@@ -559,7 +591,7 @@ pub(super) async fn delete_tenant(pool: &Pool<Db>, id: &str, actor: &str, recent
         return Ok(None);
     }
     let revision = base + 1;
-    record(&mut tx, revision, id, "delete", actor, stored.as_ref(), None).await.map_err(db)?;
+    record(&mut tx, revision, id, "delete", actor, stored.as_ref(), None, None).await.map_err(db)?;
     finish(&mut tx, revision).await.map_err(db)?;
     tx.commit().await.map_err(db)?;
     Ok(Some(revision))
@@ -587,7 +619,11 @@ pub(super) async fn changes_since(pool: &Pool<Db>, revision: u64) -> Result<Vec<
 
 /// What changed after `from`, read in one snapshot.
 /// A tenant this process wrote last is taken from `recent` when it is at its latest change.
-pub(super) async fn catch_up(pool: &Pool<Db>, from: u64, recent: &Recent) -> Result<CatchUp, StoreError> {
+///
+/// A tenant changed once since, by a change that logged a splice [`super::patchable`] into
+/// the table, is not read at all.
+pub(super) async fn catch_up(pool: &Pool<Db>, table: &Table, recent: &Recent) -> Result<CatchUp, StoreError> {
+    let from = table.revision();
     let mut tx = begin_read(pool).await.map_err(db)?;
     let revision = head(&mut tx).await.map_err(db)?;
     if revision == from {
@@ -613,17 +649,28 @@ pub(super) async fn catch_up(pool: &Pool<Db>, from: u64, recent: &Recent) -> Res
         let mut all: std::collections::HashMap<String, Tenant> =
             assemble(rows).await.map_err(db)?.into_iter().map(|t| (t.id.clone(), t)).collect();
         for (id, first, _) in touched {
-            let tenant = all.remove(&id).map(Arc::new);
-            tenants.push(Changed { id, first: from_db(first), tenant, splice: None });
+            let now = all.remove(&id).map_or(Now::Deleted, |t| Now::Stored(Arc::new(t)));
+            tenants.push(Changed { id, first: from_db(first), now, splice: None });
         }
     } else {
         for (id, first, last) in touched {
-            let (tenant, splice) = match recent.get_with_delta(&id, from_db(last)) {
-                // One change since, made here: what it changed comes too.
-                Some((kept, delta)) => (Some(kept), delta.filter(|_| first == last)),
-                None => (load_one(&mut tx, &id).await.map_err(db)?.map(Arc::new), None),
-            };
-            tenants.push(Changed { id, first: from_db(first), tenant, splice });
+            let (first, last) = (from_db(first), from_db(last));
+            // One change since, made here: the tenant and what changed are both at hand.
+            if let Some((kept, delta)) = recent.get_with_delta(&id, last) {
+                let splice = delta.filter(|_| first == last);
+                tenants.push(Changed { id, first, now: Now::Stored(kept), splice });
+                continue;
+            }
+            // One change since, made elsewhere, that patches the table: only its splice.
+            if first == last
+                && let Some(delta) = logged_splice(&mut tx, last).await.map_err(db)?
+                && super::patchable(table, &id, delta.base, &delta.splice)
+            {
+                tenants.push(Changed { id, first, now: Now::Spliced, splice: Some(delta) });
+                continue;
+            }
+            let now = load_one(&mut tx, &id).await.map_err(db)?.map_or(Now::Deleted, |t| Now::Stored(Arc::new(t)));
+            tenants.push(Changed { id, first, now, splice: None });
         }
     }
     tx.commit().await.map_err(db)?;
