@@ -9,7 +9,8 @@
 #   scripts/enterprise.sh 1000 1000    # 1,000 tenants of 1,000 users
 #
 # Prints the import's time and peak memory, the time until the daemon answers, its resident
-# memory, and min / median / max of DELETES (default 20) one-user deletes in tenant t0000.
+# memory, and min / median / max of DELETES (default 20) one-user deletes and as many
+# one-user PUTs (a user suspended) in tenant t0000.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tenants="${1:-1}"
@@ -34,3 +35,8 @@ for i in $(seq 1 "$deletes"); do
   curl -s -o /dev/null -w "%{time_total}\n" -X DELETE -H "Authorization: Bearer $token" \
     "127.0.0.1:$port/v1/tenants/t0000/users/u$((i * 7))"
 done | sort -n | awk '{a[NR]=$1} END {printf "one-user DELETE: min %.1f ms, median %.1f ms, max %.1f ms (%d)\n", a[1]*1000, a[int((NR+1)/2)]*1000, a[NR]*1000, NR}'
+for i in $(seq 1 "$deletes"); do
+  curl -s -o /dev/null -w "%{time_total}\n" -X PUT -H "Authorization: Bearer $token" \
+    -H 'Content-Type: application/json' -d '{"role":"basic_user","status":"suspended"}' \
+    "127.0.0.1:$port/v1/tenants/t0000/users/u$((i * 7 + 3))"
+done | sort -n | awk '{a[NR]=$1} END {printf "one-user PUT (suspend): min %.1f ms, median %.1f ms, max %.1f ms (%d)\n", a[1]*1000, a[int((NR+1)/2)]*1000, a[NR]*1000, NR}'

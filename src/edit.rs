@@ -89,6 +89,10 @@ impl Entity {
 
 /// One change to one entity.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one edit is made at a time; a put moves its entity in whole"
+)]
 pub enum Edit {
     /// Puts the entity in place of the one with its key, or adds it.
     Put(Entity),
@@ -185,10 +189,11 @@ impl Edit {
         }
     }
 
-    /// The part of `t` a delete of this edit's key can change: the tenant's own fields, the
-    /// entity, and every entity that names it (in `t`'s order). Applying the edit to it
-    /// changes it as applying the edit to `t` changes those entities, so the rows to write
-    /// and the change log's diff come from it alone, whatever the tenant's size.
+    /// The part of `t` this edit can change, for a delete of any entity or a put of a user:
+    /// the tenant's own fields, the entity, every entity that names it, and (a user put) the
+    /// extensions the user lists (in `t`'s order). Applying a delete to it changes it as
+    /// applying the edit to `t` changes those entities, so the rows to write and the change
+    /// log's diff come from it alone, whatever the tenant's size.
     pub fn neighbourhood(&self, t: &Tenant) -> Tenant {
         let key = self.key();
         let has = |list: &[String]| list.iter().any(|x| x == key);
@@ -201,8 +206,15 @@ impl Edit {
         };
         match self.kind() {
             Kind::User => {
+                // A put also makes the extensions it lists the user's.
+                let listed: &[String] = match self {
+                    Edit::Put(Entity::User(u)) => &u.extensions,
+                    _ => &[],
+                };
                 part.users = pick(&t.users, |u: &User| u.id == key);
-                part.extensions = pick(&t.extensions, |e: &Extension| is(&e.user));
+                part.extensions = pick(&t.extensions, |e: &Extension| {
+                    is(&e.user) || listed.contains(&e.ext)
+                });
                 part.queues = pick(&t.queues, |q: &Queue| has(&q.agents) || has(&q.supervisors));
             }
             Kind::Role => {
@@ -302,7 +314,10 @@ fn list_splice<T: Clone + PartialEq>(
     // The common prefix and suffix are skipped first: one entity changed in a list of
     // 100,000 compares the rest by pointer-free equality once.
     let prefix = before.iter().zip(after).take_while(|(b, a)| b == a).count();
-    let (before, after) = (&before[prefix..], &after[prefix..]);
+    let (before, after) = (
+        before.get(prefix..).unwrap_or_default(),
+        after.get(prefix..).unwrap_or_default(),
+    );
     let suffix = before
         .iter()
         .rev()
@@ -310,8 +325,8 @@ fn list_splice<T: Clone + PartialEq>(
         .take_while(|(b, a)| b == a)
         .count();
     let (before, after) = (
-        &before[..before.len() - suffix],
-        &after[..after.len() - suffix],
+        before.get(..before.len() - suffix).unwrap_or_default(),
+        after.get(..after.len() - suffix).unwrap_or_default(),
     );
     let (mut b, mut a) = (before.iter().peekable(), after.iter().peekable());
     loop {
@@ -473,5 +488,43 @@ impl Splice {
             |x| &x.code,
         );
         splice_list(&mut t.users, &r.users, &p.users, |x| &x.id);
+    }
+}
+
+/// The entities of `t` (after an edit) with the keys of `before`'s (the edit's
+/// [`Edit::neighbourhood`] before it), and those `added` names of users and extensions: the
+/// same part of the tenant, after the edit.
+pub fn part_after(t: &Tenant, before: &Tenant, users: &[String], extensions: &[String]) -> Tenant {
+    fn same<T: Clone>(
+        all: &[T],
+        before: &[T],
+        more: &[String],
+        key: impl Fn(&T) -> &str,
+    ) -> Vec<T> {
+        let mut keys: Vec<&str> = before
+            .iter()
+            .map(&key)
+            .chain(more.iter().map(String::as_str))
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys.into_iter()
+            .filter_map(|k| {
+                let i = all.binary_search_by(|x| key(x).cmp(k)).ok()?;
+                all.get(i).cloned()
+            })
+            .collect()
+    }
+    Tenant {
+        id: t.id.clone(),
+        default_caller_id: t.default_caller_id.clone(),
+        emergency_numbers: t.emergency_numbers.clone(),
+        sites: same(&t.sites, &before.sites, &[], |x| &x.id),
+        numbers: same(&t.numbers, &before.numbers, &[], |x| &x.number),
+        extensions: same(&t.extensions, &before.extensions, extensions, |x| &x.ext),
+        queues: same(&t.queues, &before.queues, &[], |x| &x.id),
+        roles: same(&t.roles, &before.roles, &[], |x| &x.id),
+        feature_codes: same(&t.feature_codes, &before.feature_codes, &[], |x| &x.code),
+        users: same(&t.users, &before.users, users, |x| &x.id),
     }
 }

@@ -61,17 +61,28 @@ fn whole(t: &Tenant, edit: &Edit) -> Result<(bool, Tenant), String> {
 }
 
 /// `t` with every entity of `before` (a neighbourhood of it) replaced by `after`'s entity of
-/// the same key, or removed if `after` has none; and `after`'s own fields.
+/// the same key, or removed if `after` has none, and `after`'s other entities added; and
+/// `after`'s own fields.
 fn splice(t: &Tenant, before: &Tenant, after: &Tenant) -> Tenant {
     fn each<T: Clone>(list: &[T], before: &[T], after: &[T], key: impl Fn(&T) -> &str) -> Vec<T> {
-        list.iter()
+        let mut out: Vec<T> = list
+            .iter()
             .filter_map(|x| {
                 if !before.iter().any(|b| key(b) == key(x)) {
                     return Some(x.clone());
                 }
                 after.iter().find(|a| key(a) == key(x)).cloned()
             })
-            .collect()
+            .collect();
+        // What the part gained.
+        out.extend(
+            after
+                .iter()
+                .filter(|a| !list.iter().any(|x| key(x) == key(a)))
+                .cloned(),
+        );
+        out.sort_by(|a, b| key(a).cmp(key(b)));
+        out
     }
     Tenant {
         id: t.id.clone(),
@@ -439,4 +450,142 @@ fn a_one_user_change_leaves_every_other_users_answers_as_they_were() {
     }
     eprintln!("{} answers of other users compared", asked.get());
     assert!(asked.get() > 0);
+}
+
+/// User puts, valid and not: the ones of [`puts`], and users with an unknown role, custom
+/// role, site, number, queue, extension or feature, an extension another user owns, an
+/// extension that is no dial string (and granted too), `status: active`, repeated grants,
+/// and an empty id.
+fn user_puts(t: &Tenant) -> Vec<callgate::model::User> {
+    use callgate::edit::Entity;
+    let mut out: Vec<callgate::model::User> = puts(t)
+        .into_iter()
+        .filter_map(|e| match e {
+            Edit::Put(Entity::User(u)) => Some(u),
+            _ => None,
+        })
+        .collect();
+    let taken = t
+        .extensions
+        .iter()
+        .find_map(|e| Some((e.ext.clone(), e.user.clone()?)));
+    let number = t.numbers.first().map(|n| n.number.clone());
+    for u in t.users.iter().take(3) {
+        let mut bad = Vec::new();
+        let mut x = u.clone();
+        x.role = "overlord".into();
+        bad.push(x);
+        let mut x = u.clone();
+        x.custom_role = Some("nope".into());
+        x.site = Some("atlantis".into());
+        bad.push(x);
+        let mut x = u.clone();
+        x.grants.numbers = vec!["+19990000000".into(), "5551234".into()];
+        x.grants.queues = vec!["nope".into()];
+        x.grants.extensions = vec!["999".into(), "*bad".into()];
+        x.grants.features = vec!["teleport".into()];
+        x.default_caller_id = Some("+19990000001".into());
+        bad.push(x);
+        if let Some((ext, owner)) = &taken
+            && owner != &u.id
+        {
+            let mut x = u.clone();
+            x.extensions.push(ext.clone());
+            bad.push(x);
+        }
+        let mut x = u.clone();
+        x.extensions.push("*bad".into());
+        x.grants.extensions.push("*bad".into());
+        bad.push(x);
+        let mut x = u.clone();
+        x.status = Some("active".into());
+        x.grants
+            .numbers
+            .extend(number.iter().cloned().chain(number.iter().cloned()));
+        x.extensions.push("777".into());
+        x.grants.extensions.push("777".into());
+        bad.push(x);
+        let mut x = u.clone();
+        x.status = Some("retired".into());
+        bad.push(x);
+        out.extend(bad);
+    }
+    out.push(callgate::model::User {
+        id: " ".into(),
+        role: "basic_user".into(),
+        ..Default::default()
+    });
+    out
+}
+
+/// "A put of one user is checked and normalized without the rest of the tenant": for every
+/// user put, valid or not, `directory::put_user` gives exactly the tenant, or exactly the
+/// problems, that validating the whole tenant with the user in it gives (and on a problem
+/// leaves the tenant as it was); and the edit's neighbourhood before and after it is all
+/// that changed.
+#[test]
+fn a_user_put_checked_alone_is_what_validating_the_whole_tenant_gives() {
+    use callgate::edit::{Entity, part_after};
+    let mut runner = TestRunner::new(Config {
+        cases: cases(),
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let (compared, refused) = (std::cell::Cell::new(0u64), std::cell::Cell::new(0u64));
+    let result = runner.run(&generate::directory_bytes(), |bytes| {
+        for t in generate::directory(&bytes).into_iter().map(stored) {
+            for u in user_puts(&t) {
+                let edit = Edit::Put(Entity::User(u.clone()));
+                let want = whole(&t, &edit).map(|(_, after)| after);
+                let mut fast = t.clone();
+                let got = directory::put_user(&mut fast, u.clone(), &directory::Limits::default())
+                    .map(|()| fast.clone())
+                    .map_err(|e| e.to_string());
+                let context = || {
+                    format!(
+                        "{u:?} into {}",
+                        serde_json::to_string(&t).unwrap_or_default()
+                    )
+                };
+                if got != want {
+                    return Err(TestCaseError::fail(format!(
+                        "{}\n got {got:?}\nwant {want:?}",
+                        context()
+                    )));
+                }
+                compared.set(compared.get() + 1);
+                let Ok(after) = got else {
+                    refused.set(refused.get() + 1);
+                    if fast != t {
+                        return Err(TestCaseError::fail(format!(
+                            "changed on refusal: {}",
+                            context()
+                        )));
+                    }
+                    continue;
+                };
+                let before = edit.neighbourhood(&t);
+                let listed = after
+                    .users
+                    .iter()
+                    .find(|x| x.id == u.id)
+                    .map(|x| x.extensions.clone())
+                    .unwrap_or_default();
+                let part = part_after(&after, &before, std::slice::from_ref(&u.id), &listed);
+                if splice(&t, &before, &part) != after {
+                    return Err(TestCaseError::fail(format!("neighbourhood: {}", context())));
+                }
+            }
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    eprintln!(
+        "{} user puts compared ({} refused)",
+        compared.get(),
+        refused.get()
+    );
+    assert!(refused.get() > 0 && refused.get() < compared.get());
 }

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 pub use self::audit::{AuditQuery, AuditRow};
 
-use callgate::edit::{Edit, Splice};
+use callgate::edit::{Edit, Entity, Splice};
 use callgate::model::Tenant;
 use callgate::table::CompiledTenant;
 use callgate::{Directory, DirectoryError, Problem, Table};
@@ -476,17 +476,18 @@ impl Store {
         ))
     }
 
-    /// Makes one change to one entity of tenant `id` (the tenant must exist). A delete is
-    /// applied to the stored tenant as it is ([`Edit::keeps_valid`]: no copy of the tenant, no
-    /// validation of the whole of it), and only the rows of its [`Edit::neighbourhood`] are
-    /// written; a put goes through [`Store::update_tenant`]. Returns the new revision, or
+    /// Makes one change to one entity of tenant `id` (the tenant must exist). A delete, or a
+    /// put of a user, is applied to the stored tenant as it is (no copy of the tenant, no
+    /// validation of the whole of it: [`Edit::keeps_valid`], [`callgate::directory::put_user`]),
+    /// and only the rows of its [`Edit::neighbourhood`] are written; another put goes through
+    /// [`Store::update_tenant`]. Returns the new revision, or
     /// `None` if nothing changed; deleting an entity the tenant does not have is
     /// [`StoreError::NotFound`].
     pub async fn edit(&self, id: &str, actor: &str, edit: Edit) -> Result<Option<u64>, StoreError> {
-        if edit.keeps_valid() {
+        if edit.keeps_valid() || matches!(edit, Edit::Put(Entity::User(_))) {
             return self.wrote(logged(
                 "edit",
-                dispatch!(self, delete_entity(id, actor, &edit, &self.recent)),
+                dispatch!(self, edit_entity(id, actor, &edit, &self.recent)),
             ));
         }
         self.update_tenant(id, false, actor, move |t| {

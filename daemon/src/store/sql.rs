@@ -9,7 +9,8 @@
 
 use std::sync::Arc;
 
-use callgate::edit::{Edit, Splice};
+use callgate::directory::Limits;
+use callgate::edit::{Edit, Entity, Splice, part_after};
 use callgate::model::Tenant;
 use sqlx::query_builder::Separated;
 use sqlx::{Pool, QueryBuilder};
@@ -535,11 +536,12 @@ where
     Ok(Some(revision))
 }
 
-/// A delete of one entity ([`Edit::keeps_valid`]) applied to the stored tenant in place: the
+/// A delete of one entity, or a put of one user, applied to the stored tenant in place: the
 /// copy this process kept of its latest write is changed without being copied (if nothing
-/// else holds it), and the rows, number checks and the change log's diff come from the
-/// edit's neighbourhood, not the whole tenant.
-pub(super) async fn delete_entity(
+/// else holds it), only what the edit can make invalid is checked
+/// ([`Edit::keeps_valid`], [`callgate::directory::put_user`]), and the rows, the change
+/// log's diff and the splice come from the edit's neighbourhood, not the whole tenant.
+pub(super) async fn edit_entity(
     pool: &Pool<Db>,
     id: &str,
     actor: &str,
@@ -548,26 +550,54 @@ pub(super) async fn delete_entity(
 ) -> Result<Option<u64>, StoreError> {
     let (mut tx, base) = begin_write(pool).await.map_err(db)?;
     let last = last_change(&mut tx, id).await.map_err(db)?;
-    let kept = last.and_then(|r| recent.take(id, r));
-    let stored = match &kept {
-        Some(k) => Arc::clone(&k.tenant),
+    // Taken out of `recent` (so this is the only reference, and it changes in place), or read.
+    let mut kept = last.and_then(|r| recent.take(id, r));
+    let mut tenant = match kept.as_mut() {
+        Some(k) => std::mem::take(&mut k.tenant),
         None => match load_one(&mut tx, id).await.map_err(db)? {
             Some(t) => Arc::new(t),
             None => return Err(StoreError::NotFound(format!("tenant `{id}`"))),
         },
     };
-    let before = edit.neighbourhood(&stored);
-    let mut after = before.clone();
-    if !edit.apply(&mut after) {
-        if let Some(k) = kept {
+    let before = edit.neighbourhood(&tenant);
+    // Applied to the tenant only once it is known to apply: a refusal leaves it as kept.
+    let applied = match edit {
+        Edit::Put(Entity::User(u)) => {
+            callgate::directory::put_user(Arc::make_mut(&mut tenant), u.clone(), &Limits::default())
+                .map_err(StoreError::Invalid)
+        }
+        _ => {
+            let mut after = before.clone();
+            if edit.apply(&mut after) {
+                edit.apply(Arc::make_mut(&mut tenant));
+                Ok(())
+            } else {
+                Err(StoreError::NotFound(format!("{} `{}`", edit.kind().what(), edit.key())))
+            }
+        }
+    };
+    if let Err(e) = applied {
+        if let Some(mut k) = kept {
+            k.tenant = tenant;
             recent.put_back(k);
         }
-        return Err(StoreError::NotFound(format!("{} `{}`", edit.kind().what(), edit.key())));
+        return Err(e);
     }
-    // The only reference now, when it was kept: changed in place, not copied.
     drop(kept);
-    let mut tenant = stored;
-    edit.apply(Arc::make_mut(&mut tenant));
+    let (users, listed) = match edit {
+        Edit::Put(Entity::User(u)) => {
+            let listed = tenant.users.iter().find(|x| x.id == u.id).map(|x| x.extensions.clone());
+            (vec![u.id.clone()], listed.unwrap_or_default())
+        }
+        _ => (Vec::new(), Vec::new()),
+    };
+    let after = part_after(&tenant, &before, &users, &listed);
+    if before == after {
+        if let Some(r) = last {
+            recent.put(id, r, tenant, None);
+        }
+        return Ok(None);
+    }
     let rows = changes(Some(&before), &after);
     delete_changed(&mut tx, id, &rows).await.map_err(db)?;
     let revision = base + 1;
