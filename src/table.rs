@@ -695,20 +695,20 @@ pub struct CompiledTenant {
     /// The tenant's own emergency dial strings (the platform's are the table's).
     pub emergency: EmergencySet,
     /// Sites.
-    pub sites: Arc<Index<SiteEntry>>,
+    pub sites: Index<SiteEntry>,
     /// Numbers, keyed by their value.
-    pub numbers: Arc<Index<NumberEntry>>,
+    pub numbers: Index<NumberEntry>,
     /// Extensions.
-    pub exts: Arc<Index<ExtEntry>>,
+    pub exts: Index<ExtEntry>,
     /// Queues by id.
-    pub queues: Arc<Index<QueueEntry>>,
+    pub queues: Index<QueueEntry>,
     /// Queue positions by dial string.
-    queue_numbers: Arc<hashbrown::HashMap<Box<str>, u32, Hasher>>,
+    queue_numbers: hashbrown::HashMap<Box<str>, u32, Hasher>,
     /// Custom roles.
-    pub roles: Arc<Index<RoleEntry>>,
+    pub roles: Index<RoleEntry>,
     /// Users. A user a splice removed keeps their position (nothing points at it) but is
     /// no longer found by id.
-    pub users: Arc<Index<UserEntry>>,
+    pub users: Index<UserEntry>,
     /// Feature codes, longest code first.
     pub codes: Arc<[CodeEntry]>,
     /// The splices applied since `source` was encoded, in order: the tenant is `source` with
@@ -941,13 +941,13 @@ impl CompiledTenant {
             revision,
             default_caller_id: t.default_caller_id.as_deref().and_then(number),
             emergency,
-            sites: Arc::new(sites),
-            numbers: Arc::new(numbers),
-            exts: Arc::new(exts),
-            queues: Arc::new(queues),
-            queue_numbers: Arc::new(queue_numbers),
-            roles: Arc::new(roles),
-            users: Arc::new(users),
+            sites,
+            numbers,
+            exts,
+            queues,
+            queue_numbers,
+            roles,
+            users,
             codes: codes.into(),
             splices: Arc::new([]),
             generation: next_generation(),
@@ -990,8 +990,10 @@ impl CompiledTenant {
     }
 
     /// This tenant with `splice` applied, at `revision`, built from this one without
-    /// compiling the tenant again: only the users, extensions and queues the splice names are
-    /// touched (copy-on-write: every other part is shared with this tenant). `None` when the
+    /// compiling the tenant again: only the users, extension owners and queue memberships the
+    /// splice names are worked out; every other part is copied as it is (flat arrays and
+    /// hash tables of positions: a copy costs a fraction of a compile, and checks keep
+    /// reading each part inline, with no pointer more to follow). `None` when the
     /// splice changes anything else (sites, numbers, roles, feature codes, the tenant's own
     /// fields, an extension's site or a queue's number or site, or adds or removes an
     /// extension or queue): compile the whole tenant then.
@@ -1030,9 +1032,8 @@ impl CompiledTenant {
             })
             .collect();
 
-        let mut exts = Arc::clone(&self.exts);
+        let mut exts = self.exts.clone();
         if !p.extensions.is_empty() {
-            let exts = Arc::make_mut(&mut exts);
             for e in &p.extensions {
                 let owner = e.user.as_deref().and_then(|u| users.find(u));
                 if let Some(entry) = exts.find(e.ext.as_str()).and_then(|i| exts.at_mut(i)) {
@@ -1042,10 +1043,9 @@ impl CompiledTenant {
         }
 
         // Queues whose members change, and the users whose memberships that changes.
-        let mut queues = Arc::clone(&self.queues);
+        let mut queues = self.queues.clone();
         let mut moved: Vec<u32> = Vec::new();
         if !p.queues.is_empty() {
-            let queues = Arc::make_mut(&mut queues);
             for q in &p.queues {
                 let Some(i) = queues.find(q.id.as_str()) else {
                     continue;
@@ -1125,13 +1125,13 @@ impl CompiledTenant {
             revision,
             default_caller_id: self.default_caller_id,
             emergency: self.emergency.clone(),
-            sites: Arc::clone(&self.sites),
-            numbers: Arc::clone(&self.numbers),
+            sites: self.sites.clone(),
+            numbers: self.numbers.clone(),
             exts,
             queues,
-            queue_numbers: Arc::clone(&self.queue_numbers),
-            roles: Arc::clone(&self.roles),
-            users: Arc::new(users),
+            queue_numbers: self.queue_numbers.clone(),
+            roles: self.roles.clone(),
+            users,
             codes: Arc::clone(&self.codes),
             splices,
             generation: next_generation(),
