@@ -220,5 +220,144 @@ fn compile(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decisions, compile);
+/// A tenant of `users` users, each with an extension and a DID, 20 queues of 50 agents, as
+/// `scripts/gen_platform.py` makes them; validated (stored form).
+fn enterprise(users: usize) -> Tenant {
+    let did = |j: usize| format!("+1{:03}{:07}", 200 + j / 10_000_000, j % 10_000_000);
+    let mut t = Tenant {
+        id: "big".into(),
+        sites: vec![
+            model::Site { id: "hq".into() },
+            model::Site {
+                id: "branch".into(),
+            },
+        ],
+        ..Tenant::default()
+    };
+    for j in 0..users {
+        let site = Some(if j % 3 == 0 { "branch" } else { "hq" }.to_string());
+        let ext = format!("{}", 100_000 + j);
+        t.numbers.push(model::Number {
+            number: did(j),
+            site: site.clone(),
+            extension: Some(ext.clone()),
+            emergency_callback: j == 0,
+        });
+        t.users.push(model::User {
+            id: format!("u{j}"),
+            role: [
+                "non_admin",
+                "call_center_agent",
+                "basic_user",
+                "site_manager",
+            ][j % 4]
+                .into(),
+            site,
+            extensions: vec![ext],
+            grants: model::Grants {
+                numbers: if j % 4 == 0 {
+                    vec![did((j + 1) % users)]
+                } else {
+                    vec![]
+                },
+                ..model::Grants::default()
+            },
+            ..model::User::default()
+        });
+    }
+    for q in 0..20 {
+        t.queues.push(model::Queue {
+            id: format!("q{q}"),
+            number: Some(format!("{}", 600 + q)),
+            agents: (0..50)
+                .map(|k| format!("u{}", (q * 50 + k) % users))
+                .collect(),
+            ..model::Queue::default()
+        });
+    }
+    callgate::directory::validate(model::Directory { tenants: vec![t] })
+        .expect("a valid tenant")
+        .remove(0)
+}
+
+/// What a one-user change costs a 100,000-user tenant, step by step, against the whole-tenant
+/// path it replaced: validating and compiling the tenant. (The apply steps leave the dropping
+/// of the tenant out; a patch includes dropping the tenant it makes, as replacing the old one
+/// in a table does.)
+fn change(c: &mut Criterion) {
+    use callgate::edit::{Edit, Entity, Kind, Splice};
+    use criterion::BatchSize;
+    use std::sync::Arc;
+    let t = enterprise(100_000);
+    let compiled = callgate::CompiledTenant::compile(&t, 1);
+    let delete = Edit::Delete(Kind::User, "u4242".into());
+    let mut suspended = t.users[4243].clone();
+    suspended.status = Some("suspended".into());
+    let deleted = {
+        let mut x = t.clone();
+        delete.apply(&mut x);
+        x
+    };
+    let delete_splice = Arc::new(Splice::between(&t, &deleted));
+    let mut group = c.benchmark_group("change_100000_users");
+    group.sample_size(10);
+    group.bench_function("whole/validate", |b| {
+        b.iter_batched(
+            || model::Directory {
+                tenants: vec![t.clone()],
+            },
+            |d| black_box(callgate::directory::validate(d)),
+            BatchSize::LargeInput,
+        )
+    });
+    group.bench_function("whole/compile", |b| {
+        b.iter(|| black_box(callgate::CompiledTenant::compile(black_box(&t), 2)))
+    });
+    group.bench_function("delete_user/apply_in_place", |b| {
+        b.iter_batched_ref(
+            || t.clone(),
+            |x| black_box(delete.apply(x)),
+            BatchSize::LargeInput,
+        )
+    });
+    group.bench_function("put_user/check_and_apply", |b| {
+        b.iter_batched_ref(
+            || t.clone(),
+            |x| {
+                black_box(callgate::directory::put_user(
+                    x,
+                    suspended.clone(),
+                    &callgate::directory::Limits::default(),
+                ))
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.bench_function("delete_user/neighbourhood_and_splice", |b| {
+        b.iter(|| {
+            let before = delete.neighbourhood(black_box(&t));
+            let mut after = before.clone();
+            delete.apply(&mut after);
+            black_box(Splice::between(&before, &after))
+        })
+    });
+    group.bench_function("delete_user/patch_compiled", |b| {
+        b.iter(|| black_box(compiled.spliced(black_box(&delete_splice), 2)))
+    });
+    let put = Edit::Put(Entity::User(suspended.clone()));
+    let put_splice = {
+        let mut x = t.clone();
+        put.apply(&mut x);
+        let x = callgate::directory::validate(model::Directory { tenants: vec![x] })
+            .expect("valid")
+            .remove(0);
+        Arc::new(Splice::between(&t, &x))
+    };
+    group.bench_function("put_user/patch_compiled", |b| {
+        b.iter(|| black_box(compiled.spliced(black_box(&put_splice), 2)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, decisions, compile, change);
 criterion_main!(benches);

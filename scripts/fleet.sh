@@ -84,5 +84,3 @@ for i in $(seq 0 $(( REVOKE - 1 ))); do
 done
 "$TARGET/release/examples/fleet" "127.0.0.1:$(( base + 1 ))" "$TOKEN" "$REPLICAS" "${sockets[@]}" -- "${revocations[@]}" \
   >"$T/revocations.tsv"
-awk -F'\t' '{ t = ($1 == "t0000") ? "big" : "small"; print t, $3, $4 }' "$T/revocations.tsv" | sort -k1,1 -k3,3n |
-  awk '{ n[$1]++; last[$1, n[$1]] = $3 } END { for (t in n) { m = n[t]; printf "fleet: %s tenant: last replica denies %.1f ms (median) / %.1f ms (p99) / %.1f ms (max) after the API answer, %d revocations\n", t, last[t, int((m + 1) / 2)], last[t, int(m * 0.99 + 0.5) > 0 ? int(m * 0.99 + 0.5) : 1], last[t, m], m } }'

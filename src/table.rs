@@ -467,8 +467,8 @@ pub const fn reach_of(scope: Scope) -> Reach {
 /// A user, compiled: their role, and every set they take part in as sorted positions.
 #[derive(Clone)]
 pub struct UserEntry {
-    /// Their id.
-    pub id: Box<str>,
+    /// Their id (shared: a patched tenant copies users by reference count, not by value).
+    pub id: Arc<str>,
     /// Their built-in role.
     pub role: RoleId,
     /// Their custom role's position.
@@ -485,7 +485,7 @@ pub struct UserEntry {
     pub default_caller_id: Option<u32>,
     /// The six sets, back to back: own extensions, queues they are an agent of, queues they
     /// supervise, granted extensions, granted queues, granted numbers.
-    sets: Box<[u32]>,
+    sets: Arc<[u32]>,
     ends: [u32; 6],
 }
 
@@ -505,7 +505,7 @@ impl UserEntry {
             all.extend_from_slice(part);
             *end = u32::try_from(all.len()).unwrap_or(u32::MAX);
         }
-        self.sets = all.into_boxed_slice();
+        self.sets = all.into();
         self.ends = ends;
         self
     }
@@ -673,7 +673,7 @@ impl Refs<'_> {
             full_report: u.grants.full_call_report_access,
             features,
             default_caller_id: u.default_caller_id.as_deref().and_then(number),
-            sets: Box::default(),
+            sets: Arc::new([]),
             ends: [0; 6],
         }
         .with_sets(&parts)
@@ -1020,7 +1020,7 @@ impl CompiledTenant {
             full_report: false,
             features: 0,
             default_caller_id: None,
-            sets: Box::default(),
+            sets: Arc::new([]),
             ends: [0; 6],
         };
         let put_users: Vec<u32> = p

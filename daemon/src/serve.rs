@@ -57,10 +57,9 @@ impl Daemon {
         table
             .set_platform_emergency(config.emergency_numbers.iter().map(String::as_str))
             .context("config key `emergency_numbers`")?;
-        let (tenants, revision) = store.load_all().await.context("loading the grant table")?;
-        table.replace_all(&tenants, revision);
-        tracing::info!(tenants = tenants.len(), revision, "grant table loaded");
-        drop(tenants);
+        crate::store::load_into(&store, &table)
+            .await
+            .context("loading the grant table")?;
         let state = State::new(
             Arc::clone(&table),
             Some(store.clone()),

@@ -96,8 +96,15 @@ enum CatchUp {
         tenants: Vec<Changed>,
     },
     /// The whole directory: the table was empty (revision 0), or the store went back.
-    All { revision: u64, tenants: Vec<Tenant> },
+    All {
+        revision: u64,
+        tenants: Vec<Tenant>,
+        labels: Labels,
+    },
 }
+
+/// Each tenant's latest change in the log, by tenant id.
+type Labels = HashMap<String, u64>;
 
 /// One tenant changed since a follower's revision.
 struct Changed {
@@ -549,15 +556,20 @@ impl Store {
 }
 
 /// Puts `tenants` in the table in place of everything it had, at `revision`: compiled on
-/// every core, and without copying them (unlike [`Table::replace_all`]).
-fn install_all(table: &Table, tenants: Vec<Tenant>, revision: u64) {
+/// every core, and without copying them (unlike [`Table::replace_all`]). Each is labelled with
+/// its own latest change (`labels`, read in the same snapshot; else `revision`), so the first
+/// splice made to it finds it at its base and patches it.
+fn install_all(table: &Table, tenants: Vec<Tenant>, revision: u64, labels: &Labels) {
     let keep: HashSet<&str> = tenants.iter().map(|t| t.id.as_str()).collect();
     let gone: Vec<String> = table
         .tenant_ids()
         .into_iter()
         .filter(|id| !keep.contains(id.as_str()))
         .collect();
-    let compiled = rows::in_parallel(tenants, |t| CompiledTenant::compile(&t, revision));
+    let compiled = rows::in_parallel(tenants, |t| {
+        let label = labels.get(&t.id).map_or(revision, |&l| l.min(revision));
+        CompiledTenant::compile(&t, label)
+    });
     for id in gone {
         table.remove(&id, revision);
     }
@@ -570,8 +582,10 @@ fn install_all(table: &Table, tenants: Vec<Tenant>, revision: u64) {
 /// Loads the whole store into `table` (replacing what it had); returns the revision loaded.
 /// The daemon calls it before it starts answering, then hands the table to [`follow`].
 pub async fn load_into(store: &Store, table: &Table) -> Result<u64, StoreError> {
-    let (tenants, revision) = store.load_all().await?;
-    install_all(table, tenants, revision);
+    let (tenants, revision, labels) = logged("load_all", dispatch!(store, load_labelled()))?;
+    let count = tenants.len();
+    install_all(table, tenants, revision, &labels);
+    tracing::info!(tenants = count, revision, "grant table loaded");
     Ok(revision)
 }
 
@@ -587,8 +601,12 @@ async fn catch_up(store: &Store, table: &Arc<Table>) -> Result<u64, StoreError> 
     let table = Arc::clone(table);
     let applied = tokio::task::spawn_blocking(move || match step {
         CatchUp::Current => Ok(table.revision()),
-        CatchUp::All { revision, tenants } => {
-            install_all(&table, tenants, revision);
+        CatchUp::All {
+            revision,
+            tenants,
+            labels,
+        } => {
+            install_all(&table, tenants, revision, &labels);
             Ok(revision)
         }
         CatchUp::Changes { revision, tenants } => {

@@ -17,7 +17,7 @@ use sqlx::{Pool, QueryBuilder};
 
 use super::rowdiff::{Cell, TABLES, TableChanges, changes};
 use super::rows::{self, Rows};
-use super::{CatchUp, Change, Changed, Delta, ImportOutcome, Now, Recent, StoreError, TokenInfo};
+use super::{CatchUp, Change, Changed, Delta, ImportOutcome, Labels, Now, Recent, StoreError, TokenInfo};
 use callgate::Table;
 
 type Conn = <Db as sqlx::Database>::Connection;
@@ -417,11 +417,26 @@ pub(super) async fn is_empty(pool: &Pool<Db>) -> Result<bool, StoreError> {
 }
 
 pub(super) async fn load_all(pool: &Pool<Db>) -> Result<(Vec<Tenant>, u64), StoreError> {
+    let (tenants, revision, _) = load_labelled(pool).await?;
+    Ok((tenants, revision))
+}
+
+/// Every tenant, the revision they are at, and each tenant's latest change, read in one
+/// snapshot.
+pub(super) async fn load_labelled(pool: &Pool<Db>) -> Result<(Vec<Tenant>, u64, Labels), StoreError> {
     let mut tx = begin_read(pool).await.map_err(db)?;
     let revision = head(&mut tx).await.map_err(db)?;
+    let labels = last_changes(&mut tx).await.map_err(db)?;
     let rows = load_all_rows(pool, &mut tx).await.map_err(db)?;
     tx.commit().await.map_err(db)?;
-    Ok((assemble(rows).await.map_err(db)?, revision))
+    Ok((assemble(rows).await.map_err(db)?, revision, labels))
+}
+
+/// Each tenant's latest change.
+async fn last_changes(conn: &mut Conn) -> Result<Labels, sqlx::Error> {
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT tenant, MAX(revision) FROM changes GROUP BY tenant").fetch_all(&mut *conn).await?;
+    Ok(rows.into_iter().map(|(t, r)| (t, from_db(r))).collect())
 }
 
 pub(super) async fn load_tenant(pool: &Pool<Db>, id: &str) -> Result<Option<Tenant>, StoreError> {
@@ -660,8 +675,9 @@ pub(super) async fn catch_up(pool: &Pool<Db>, table: &Table, recent: &Recent) ->
         return Ok(CatchUp::Current);
     }
     if from == 0 || revision < from {
+        let labels = last_changes(&mut tx).await.map_err(db)?;
         let rows = load_rows(&mut tx, None).await.map_err(db)?;
-        return Ok(CatchUp::All { revision, tenants: assemble(rows).await.map_err(db)? });
+        return Ok(CatchUp::All { revision, tenants: assemble(rows).await.map_err(db)?, labels });
     }
     // Each tenant changed, with its first and last change after `from`, in first-change order.
     let touched: Vec<(String, i64, i64)> = sqlx::query_as(
