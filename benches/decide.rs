@@ -5,6 +5,10 @@
 //! `cargo bench --bench decide` (add `-- caller_id` etc. to pick).
 
 #![expect(clippy::indexing_slicing, reason = "bench inputs are generated to fit")]
+#![expect(
+    clippy::expect_used,
+    reason = "a bench over a generated tenant that does not validate is a broken bench"
+)]
 use std::hint::black_box;
 use std::time::Instant;
 

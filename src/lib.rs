@@ -1,6 +1,12 @@
 //! callgate's engine: the role catalog, the directory format, the grant table and the five
 //! call-time decisions (caller ID, queue agent pause, recording access, feature code,
 //! permission). Synchronous, no I/O: the daemon and the C plugin both embed it.
+//!
+//! A change flows one way: the store applies an [`edit::Edit`] (one entity put or deleted)
+//! and logs the [`edit::Splice`] it made (the entities it changed); every table that follows
+//! the store (the daemon's own, another daemon's, a replica's through the feed) patches its
+//! compiled tenant with that splice ([`table::CompiledTenant::spliced`]) instead of compiling
+//! the tenant again, so a one-user change costs the same whatever the tenant's size.
 
 pub mod attest;
 pub mod catalog;

@@ -939,6 +939,11 @@ async fn one_user_changes_reach_clients_as_splices_of_a_few_hundred_bytes() {
         };
         assert_eq!(r, revision);
         assert!(bytes < 4096, "{edit:?}: {bytes} bytes");
+        eprintln!(
+            "{:?} {}: a {bytes}-byte splice frame",
+            edit.kind(),
+            edit.key()
+        );
         let named: Vec<&str> = splice
             .put
             .users
