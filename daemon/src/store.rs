@@ -555,8 +555,8 @@ impl Store {
     }
 }
 
-/// Puts `tenants` in the table in place of everything it had, at `revision`: compiled on
-/// every core, and without copying them (unlike [`Table::replace_all`]). Each is labelled with
+/// Puts `tenants` in the table in place of everything it had, at `revision`, without copying
+/// them (unlike [`Table::replace_all`]). Each is labelled with
 /// its own latest change (`labels`, read in the same snapshot; else `revision`), so the first
 /// splice made to it finds it at its base and patches it.
 fn install_all(table: &Table, tenants: Vec<Tenant>, revision: u64, labels: &Labels) {
@@ -566,10 +566,18 @@ fn install_all(table: &Table, tenants: Vec<Tenant>, revision: u64, labels: &Labe
         .into_iter()
         .filter(|id| !keep.contains(id.as_str()))
         .collect();
-    let compiled = rows::in_parallel(tenants, |t| {
-        let label = labels.get(&t.id).map_or(revision, |&l| l.min(revision));
-        CompiledTenant::compile(&t, label)
-    });
+    // One after the other, from the models, which are dropped together afterwards: compiling
+    // on every core was no faster on two cores, and dropping each model as soon as it was
+    // compiled interleaves freed and live memory; either way the freed memory stayed resident
+    // (1.25 GB and 1.49 GB at 1,000,000 users, against 0.98 GB this way).
+    let compiled: Vec<CompiledTenant> = tenants
+        .iter()
+        .map(|t| {
+            let label = labels.get(&t.id).map_or(revision, |&l| l.min(revision));
+            CompiledTenant::compile(t, label)
+        })
+        .collect();
+    drop(tenants);
     for id in gone {
         table.remove(&id, revision);
     }
