@@ -681,18 +681,14 @@ fn validate_tenant(t: &Tenant, path: &str, problems: &mut Problems) {
         }
     }
 
-    let owned =
-        |field: &dyn Fn() -> String, value: &str, problems: &mut Problems| match E164::parse(value)
-        {
-            Err(e) => problems.add(field(), format!("`{value}` is not an E.164 number ({e})")),
-            Ok(n) if !numbers.contains(&n) => problems.add(
-                field(),
-                format!("number `{value}` is not one of the tenant's numbers"),
-            ),
-            Ok(_) => {}
-        };
+    let has_number = |n: E164, _: &str| numbers.contains(&n);
     if let Some(d) = &t.default_caller_id {
-        owned(&|| format!("{path}.default_caller_id"), d, problems);
+        check_owned(
+            &|| format!("{path}.default_caller_id"),
+            d,
+            &has_number,
+            problems,
+        );
     }
 
     let mut queue_numbers = HashSet::new();
@@ -808,70 +804,16 @@ fn validate_tenant(t: &Tenant, path: &str, problems: &mut Problems) {
         }
     }
 
+    let known = Known {
+        custom_role: &|c| roles.contains(c),
+        site: &|s| sites.contains(s),
+        queue: &|q| queues.contains(q),
+        ext: &known_ext,
+        number: &has_number,
+    };
     for (i, u) in t.users.iter().enumerate() {
         // Spelled out only for a problem: this runs once per user.
-        let at = || format!("{path}.users[{i}]");
-        if RoleId::by_name(&u.role).is_none() {
-            problems.add(
-                format!("{}.role", at()),
-                format!("unknown role `{}`", u.role),
-            );
-        }
-        if let Some(c) = &u.custom_role
-            && !roles.contains(c.as_str())
-        {
-            problems.add(
-                format!("{}.custom_role", at()),
-                format!("unknown custom role `{c}`"),
-            );
-        }
-        check_ref(
-            &sites,
-            u.site.as_deref(),
-            "site",
-            || format!("{}.site", at()),
-            problems,
-        );
-        if let Some(d) = &u.default_caller_id {
-            owned(&|| format!("{}.default_caller_id", at()), d, problems);
-        }
-        match u.status.as_deref() {
-            None | Some("active") | Some("suspended") => {}
-            Some(s) => problems.add(
-                format!("{}.status", at()),
-                format!("unknown status `{s}` (active, suspended)"),
-            ),
-        }
-        let g = &u.grants;
-        for (j, e) in g.extensions.iter().enumerate() {
-            if !known_ext(e) {
-                problems.add(
-                    format!("{}.grants.extensions[{j}]", at()),
-                    format!("unknown extension `{e}`"),
-                );
-            }
-        }
-        for (j, q) in g.queues.iter().enumerate() {
-            check_ref(
-                &queues,
-                Some(q),
-                "queue",
-                || format!("{}.grants.queues[{j}]", at()),
-                problems,
-            );
-        }
-        for (j, n) in g.numbers.iter().enumerate() {
-            owned(&|| format!("{}.grants.numbers[{j}]", at()), n, problems);
-        }
-        for (j, f) in g.features.iter().enumerate() {
-            if catalog::feature_toggle(f).is_none() {
-                let known: Vec<&str> = catalog::FEATURE_TOGGLES.iter().map(|t| t.name).collect();
-                problems.add(
-                    format!("{}.grants.features[{j}]", at()),
-                    format!("unknown feature `{f}` ({})", known.join(", ")),
-                );
-            }
-        }
+        check_user_fields(u, &|| format!("{path}.users[{i}]"), &known, problems);
     }
 }
 
@@ -954,15 +896,7 @@ pub fn put_user(
     if u.status.as_deref() == Some("active") {
         u.status = None;
     }
-    for list in [
-        &mut u.grants.extensions,
-        &mut u.grants.queues,
-        &mut u.grants.numbers,
-        &mut u.grants.features,
-    ] {
-        list.sort();
-        list.dedup();
-    }
+    u.sort_lists();
     match found {
         Ok(i) => {
             if let Some(slot) = t.users.get_mut(i) {
@@ -1007,17 +941,53 @@ fn check_user(t: &Tenant, u: &crate::model::User, path: &str, problems: &mut Pro
     let known_ext = |e: &str| {
         declared(e).is_some() || (is_dial_string(e) && u.extensions.iter().any(|x| x == e))
     };
-    let owned =
-        |field: &dyn Fn() -> String, value: &str, problems: &mut Problems| match E164::parse(value)
-        {
-            Err(e) => problems.add(field(), format!("`{value}` is not an E.164 number ({e})")),
-            // Stored numbers are `+` and digits, one spelling per number: text finds them.
-            Ok(_) if !has(&t.numbers, value, |n| &n.number) => problems.add(
-                field(),
-                format!("number `{value}` is not one of the tenant's numbers"),
-            ),
-            Ok(_) => {}
-        };
+    let known = Known {
+        custom_role: &|c| has(&t.roles, c, |r| &r.id),
+        site: &|s| has(&t.sites, s, |x| &x.id),
+        queue: &|q| has(&t.queues, q, |x| &x.id),
+        ext: &known_ext,
+        // Stored numbers are `+` and digits, one spelling per number: text finds them.
+        number: &|_, text| has(&t.numbers, text, |n| &n.number),
+    };
+    check_user_fields(u, &at, &known, problems);
+}
+
+/// What a user's fields may name, as the tenant they are checked against has it.
+struct Known<'a> {
+    custom_role: &'a dyn Fn(&str) -> bool,
+    site: &'a dyn Fn(&str) -> bool,
+    queue: &'a dyn Fn(&str) -> bool,
+    ext: &'a dyn Fn(&str) -> bool,
+    /// A number (parsed, and as written) the tenant has.
+    number: &'a dyn Fn(E164, &str) -> bool,
+}
+
+/// Refuses `value` unless it is an E.164 number the tenant has.
+fn check_owned(
+    field: &dyn Fn() -> String,
+    value: &str,
+    has: &dyn Fn(E164, &str) -> bool,
+    problems: &mut Problems,
+) {
+    match E164::parse(value) {
+        Err(e) => problems.add(field(), format!("`{value}` is not an E.164 number ({e})")),
+        Ok(n) if !has(n, value) => problems.add(
+            field(),
+            format!("number `{value}` is not one of the tenant's numbers"),
+        ),
+        Ok(_) => {}
+    }
+}
+
+/// The checks of a user's own fields (all but their id and their extension claims), against
+/// what the tenant has: the same for a whole tenant ([`validate_tenant`]) and for one user
+/// put into a stored one ([`put_user`]); only the lookups differ.
+fn check_user_fields(
+    u: &crate::model::User,
+    at: &dyn Fn() -> String,
+    known: &Known<'_>,
+    problems: &mut Problems,
+) {
     if RoleId::by_name(&u.role).is_none() {
         problems.add(
             format!("{}.role", at()),
@@ -1025,7 +995,7 @@ fn check_user(t: &Tenant, u: &crate::model::User, path: &str, problems: &mut Pro
         );
     }
     if let Some(c) = &u.custom_role
-        && !has(&t.roles, c, |r| &r.id)
+        && !(known.custom_role)(c)
     {
         problems.add(
             format!("{}.custom_role", at()),
@@ -1033,12 +1003,17 @@ fn check_user(t: &Tenant, u: &crate::model::User, path: &str, problems: &mut Pro
         );
     }
     if let Some(s) = &u.site
-        && !has(&t.sites, s, |x| &x.id)
+        && !(known.site)(s)
     {
         problems.add(format!("{}.site", at()), format!("unknown site `{s}`"));
     }
     if let Some(d) = &u.default_caller_id {
-        owned(&|| format!("{}.default_caller_id", at()), d, problems);
+        check_owned(
+            &|| format!("{}.default_caller_id", at()),
+            d,
+            known.number,
+            problems,
+        );
     }
     match u.status.as_deref() {
         None | Some("active") | Some("suspended") => {}
@@ -1049,7 +1024,7 @@ fn check_user(t: &Tenant, u: &crate::model::User, path: &str, problems: &mut Pro
     }
     let g = &u.grants;
     for (j, e) in g.extensions.iter().enumerate() {
-        if !known_ext(e) {
+        if !(known.ext)(e) {
             problems.add(
                 format!("{}.grants.extensions[{j}]", at()),
                 format!("unknown extension `{e}`"),
@@ -1057,7 +1032,7 @@ fn check_user(t: &Tenant, u: &crate::model::User, path: &str, problems: &mut Pro
         }
     }
     for (j, q) in g.queues.iter().enumerate() {
-        if !has(&t.queues, q, |x| &x.id) {
+        if !(known.queue)(q) {
             problems.add(
                 format!("{}.grants.queues[{j}]", at()),
                 format!("unknown queue `{q}`"),
@@ -1065,14 +1040,19 @@ fn check_user(t: &Tenant, u: &crate::model::User, path: &str, problems: &mut Pro
         }
     }
     for (j, n) in g.numbers.iter().enumerate() {
-        owned(&|| format!("{}.grants.numbers[{j}]", at()), n, problems);
+        check_owned(
+            &|| format!("{}.grants.numbers[{j}]", at()),
+            n,
+            known.number,
+            problems,
+        );
     }
     for (j, f) in g.features.iter().enumerate() {
         if catalog::feature_toggle(f).is_none() {
-            let known: Vec<&str> = catalog::FEATURE_TOGGLES.iter().map(|t| t.name).collect();
+            let toggles: Vec<&str> = catalog::FEATURE_TOGGLES.iter().map(|t| t.name).collect();
             problems.add(
                 format!("{}.grants.features[{j}]", at()),
-                format!("unknown feature `{f}` ({})", known.join(", ")),
+                format!("unknown feature `{f}` ({})", toggles.join(", ")),
             );
         }
     }

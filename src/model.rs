@@ -190,6 +190,23 @@ pub struct Grants {
     pub features: Vec<String>,
 }
 
+impl User {
+    /// Sorts the user's extensions and each list of grants, without repeats: their canonical
+    /// form.
+    pub fn sort_lists(&mut self) {
+        for list in [
+            &mut self.extensions,
+            &mut self.grants.extensions,
+            &mut self.grants.queues,
+            &mut self.grants.numbers,
+            &mut self.grants.features,
+        ] {
+            list.sort();
+            list.dedup();
+        }
+    }
+}
+
 impl Grants {
     /// Whether nothing is granted.
     pub fn is_empty(&self) -> bool {
@@ -284,17 +301,7 @@ impl Tenant {
             }
         }
         for u in &mut self.users {
-            u.extensions.sort();
-            u.extensions.dedup();
-            for list in [
-                &mut u.grants.extensions,
-                &mut u.grants.queues,
-                &mut u.grants.numbers,
-                &mut u.grants.features,
-            ] {
-                list.sort();
-                list.dedup();
-            }
+            u.sort_lists();
         }
         self.users.sort_by(|a, b| a.id.cmp(&b.id));
         self

@@ -32,6 +32,22 @@ use callgate::model::Tenant;
 use callgate::{Directory, directory};
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
+/// Runs `test` on `cases()` values of `strategy`; a failure (shrunk) fails the test.
+#[expect(clippy::panic, reason = "a failed property fails the test that runs it")]
+fn check<S: proptest::strategy::Strategy>(
+    strategy: &S,
+    test: impl Fn(S::Value) -> Result<(), TestCaseError>,
+) {
+    let mut runner = TestRunner::new(Config {
+        cases: cases(),
+        failure_persistence: None,
+        ..Config::default()
+    });
+    if let Err(e) = runner.run(strategy, test) {
+        panic!("{e}");
+    }
+}
+
 fn cases() -> u32 {
     std::env::var("PROPTEST_CASES")
         .ok()
@@ -140,13 +156,8 @@ fn deletes(t: &Tenant) -> Vec<Edit> {
 /// may write that neighbourhood's rows only).
 #[test]
 fn a_delete_applied_in_place_is_what_validating_the_whole_tenant_gives() {
-    let mut runner = TestRunner::new(Config {
-        cases: cases(),
-        failure_persistence: None,
-        ..Config::default()
-    });
     let edits = std::cell::Cell::new(0u64);
-    let result = runner.run(&generate::directory_bytes(), |bytes| {
+    check(&generate::directory_bytes(), |bytes| {
         for t in generate::directory(&bytes).into_iter().map(stored) {
             for edit in deletes(&t) {
                 assert!(edit.keeps_valid());
@@ -182,9 +193,6 @@ fn a_delete_applied_in_place_is_what_validating_the_whole_tenant_gives() {
         }
         Ok(())
     });
-    if let Err(e) = result {
-        panic!("{e}");
-    }
     eprintln!("{} deletes compared", edits.get());
     assert!(edits.get() > 0);
 }
@@ -297,17 +305,12 @@ fn a_patched_tenant_answers_as_the_tenant_compiled_whole() {
     use callgate::edit::Splice;
     use callgate::{CompiledTenant, Table};
     use std::sync::Arc;
-    let mut runner = TestRunner::new(Config {
-        cases: cases(),
-        failure_persistence: None,
-        ..Config::default()
-    });
     let strategy = (
         generate::directory_bytes(),
         proptest::collection::vec(generate::ask(), 24),
     );
     let (patched, asked) = (std::cell::Cell::new(0u64), std::cell::Cell::new(0u64));
-    let result = runner.run(&strategy, |(bytes, asks)| {
+    check(&strategy, |(bytes, asks)| {
         let tenants: Vec<Tenant> = generate::directory(&bytes)
             .into_iter()
             .map(stored)
@@ -355,9 +358,6 @@ fn a_patched_tenant_answers_as_the_tenant_compiled_whole() {
         }
         Ok(())
     });
-    if let Err(e) = result {
-        panic!("{e}");
-    }
     eprintln!(
         "{} patched tenants, {} questions compared",
         patched.get(),
@@ -376,17 +376,12 @@ fn a_one_user_change_leaves_every_other_users_answers_as_they_were() {
     use callgate::edit::Entity;
     use callgate::{CompiledTenant, Table};
     use std::sync::Arc;
-    let mut runner = TestRunner::new(Config {
-        cases: cases(),
-        failure_persistence: None,
-        ..Config::default()
-    });
     let strategy = (
         generate::directory_bytes(),
         proptest::collection::vec(generate::ask(), 16),
     );
     let asked = std::cell::Cell::new(0u64);
-    let result = runner.run(&strategy, |(bytes, asks)| {
+    check(&strategy, |(bytes, asks)| {
         let tenants: Vec<Tenant> = generate::directory(&bytes)
             .into_iter()
             .map(stored)
@@ -445,9 +440,6 @@ fn a_one_user_change_leaves_every_other_users_answers_as_they_were() {
         }
         Ok(())
     });
-    if let Err(e) = result {
-        panic!("{e}");
-    }
     eprintln!("{} answers of other users compared", asked.get());
     assert!(asked.get() > 0);
 }
@@ -526,13 +518,8 @@ fn user_puts(t: &Tenant) -> Vec<callgate::model::User> {
 #[test]
 fn a_user_put_checked_alone_is_what_validating_the_whole_tenant_gives() {
     use callgate::edit::{Entity, part_after};
-    let mut runner = TestRunner::new(Config {
-        cases: cases(),
-        failure_persistence: None,
-        ..Config::default()
-    });
     let (compared, refused) = (std::cell::Cell::new(0u64), std::cell::Cell::new(0u64));
-    let result = runner.run(&generate::directory_bytes(), |bytes| {
+    check(&generate::directory_bytes(), |bytes| {
         for t in generate::directory(&bytes).into_iter().map(stored) {
             for u in user_puts(&t) {
                 let edit = Edit::Put(Entity::User(u.clone()));
@@ -579,9 +566,6 @@ fn a_user_put_checked_alone_is_what_validating_the_whole_tenant_gives() {
         }
         Ok(())
     });
-    if let Err(e) = result {
-        panic!("{e}");
-    }
     eprintln!(
         "{} user puts compared ({} refused)",
         compared.get(),
