@@ -268,20 +268,9 @@ fn check_sizes(t: &Tenant, path: &str, limits: &Limits, problems: &mut Problems)
         });
     }
     for (i, u) in t.users.iter().enumerate() {
-        check(u.extensions.len(), limits.list, &|| {
-            format!("{path}.users[{i}].extensions")
+        user_lists(u, &mut |len, field| {
+            check(len, limits.list, &|| format!("{path}.users[{i}].{field}"));
         });
-        let g = &u.grants;
-        for (name, len) in [
-            ("extensions", g.extensions.len()),
-            ("queues", g.queues.len()),
-            ("numbers", g.numbers.len()),
-            ("features", g.features.len()),
-        ] {
-            check(len, limits.list, &|| {
-                format!("{path}.users[{i}].grants.{name}")
-            });
-        }
     }
     for (i, r) in t.roles.iter().enumerate() {
         let actions: usize =
@@ -297,6 +286,21 @@ fn check_sizes(t: &Tenant, path: &str, limits: &Limits, problems: &mut Problems)
         });
     }
     problems.0.len() == before
+}
+
+/// Calls `f` with the length and field name of each list a user holds (`extensions`,
+/// `grants.queues`, …), each of which [`Limits::list`] bounds.
+fn user_lists(u: &crate::model::User, f: &mut dyn FnMut(usize, &str)) {
+    let g = &u.grants;
+    for (field, len) in [
+        ("extensions", u.extensions.len()),
+        ("grants.extensions", g.extensions.len()),
+        ("grants.queues", g.queues.len()),
+        ("grants.numbers", g.numbers.len()),
+        ("grants.features", g.features.len()),
+    ] {
+        f(len, field);
+    }
 }
 
 /// The fields of each part of the format, in the order the format (and an export) writes
@@ -847,18 +851,9 @@ pub fn put_user(
             "tenants[0].users".into()
         });
     }
-    sized(u.extensions.len(), limits.list, &|| {
-        format!("{path}.extensions")
+    user_lists(&u, &mut |len, field| {
+        sized(len, limits.list, &|| format!("{path}.{field}"));
     });
-    let g = &u.grants;
-    for (name, len) in [
-        ("extensions", g.extensions.len()),
-        ("queues", g.queues.len()),
-        ("numbers", g.numbers.len()),
-        ("features", g.features.len()),
-    ] {
-        sized(len, limits.list, &|| format!("{path}.grants.{name}"));
-    }
     if !problems.0.is_empty() {
         return Err(problems.into_error(limits));
     }

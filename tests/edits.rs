@@ -33,7 +33,10 @@ use callgate::{Directory, directory};
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
 /// Runs `test` on `cases()` values of `strategy`; a failure (shrunk) fails the test.
-#[expect(clippy::panic, reason = "a failed property fails the test that runs it")]
+#[expect(
+    clippy::panic,
+    reason = "a failed property fails the test that runs it"
+)]
 fn check<S: proptest::strategy::Strategy>(
     strategy: &S,
     test: impl Fn(S::Value) -> Result<(), TestCaseError>,
