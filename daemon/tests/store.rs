@@ -1147,6 +1147,27 @@ async fn another_daemons_one_user_changes_patch_the_table_unread(db: Db) {
             "change {i} was not patched in"
         );
     }
+    // Past the splices a compiled tenant may carry, B reads the tenant whole, and what
+    // changed still comes with it (for B's feed clients): every change has its splice.
+    let mut toggled = a.export(Some("acme")).await.unwrap()[0].users[5].clone();
+    let mut chain = Vec::new();
+    for i in 0..70 {
+        toggled.status = (i % 2 == 0).then(|| "suspended".to_string());
+        let revision = a
+            .edit("acme", "ops", Edit::Put(Entity::User(toggled.clone())))
+            .await
+            .unwrap()
+            .unwrap();
+        f.until(Duration::from_secs(10), |t| t.revision() >= revision)
+            .await;
+        let compiled = f.table.tenant("acme").unwrap();
+        assert!(
+            compiled.delta.is_some(),
+            "change {i} came without its splice"
+        );
+        chain.push(compiled.splices.len());
+    }
+    assert!(chain.contains(&0), "never compiled whole: {chain:?}");
     let fresh = Table::new();
     store::load_into(&b, &fresh).await.unwrap();
     let users: Vec<String> = (0..50)

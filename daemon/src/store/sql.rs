@@ -708,15 +708,17 @@ pub(super) async fn catch_up(pool: &Pool<Db>, table: &Table, recent: &Recent) ->
                 continue;
             }
             // One change since, made elsewhere, that patches the table: only its splice.
-            if first == last
-                && let Some(delta) = logged_splice(&mut tx, last).await.map_err(db)?
+            let logged = if first == last { logged_splice(&mut tx, last).await.map_err(db)? } else { None };
+            if let Some(delta) = &logged
                 && super::patchable(table, &id, delta.base, &delta.splice)
             {
-                tenants.push(Changed { id, first, now: Now::Spliced, splice: Some(delta) });
+                tenants.push(Changed { id, first, now: Now::Spliced, splice: logged });
                 continue;
             }
+            // Read whole (the splice does not patch, or the tenant has carried enough of them):
+            // the splice still says what changed, for the feed.
             let now = load_one(&mut tx, &id).await.map_err(db)?.map_or(Now::Deleted, |t| Now::Stored(Arc::new(t)));
-            tenants.push(Changed { id, first, now, splice: None });
+            tenants.push(Changed { id, first, now, splice: logged });
         }
     }
     tx.commit().await.map_err(db)?;
