@@ -598,7 +598,6 @@ pub(super) async fn edit_entity(
         }
         return Err(e);
     }
-    drop(kept);
     let (users, listed) = match edit {
         Edit::Put(Entity::User(u)) => {
             let listed = tenant.users.iter().find(|x| x.id == u.id).map(|x| x.extensions.clone());
@@ -608,11 +607,14 @@ pub(super) async fn edit_entity(
     };
     let after = part_after(&tenant, &before, &users, &listed);
     if before == after {
-        if let Some(r) = last {
-            recent.put(id, r, tenant, None);
+        // Nothing to write: kept as it was, with what its own write changed.
+        if let Some(mut k) = kept {
+            k.tenant = tenant;
+            recent.put_back(k);
         }
         return Ok(None);
     }
+    drop(kept);
     let rows = changes(Some(&before), &after);
     delete_changed(&mut tx, id, &rows).await.map_err(db)?;
     let revision = base + 1;
