@@ -15,7 +15,8 @@
 #   SHARD=0/24 scripts/mutants.sh                   # one 24th of the mutants (a sample)
 #
 # cargo-mutants builds in its own copy of the tree (with its own target dir), so it never
-# touches the working tree or the shared target dir; `--profile release` as the tests need.
+# touches the working tree or the shared target dir. Built with the `mutants` profile
+# (opt-level 1, incremental: `PROFILE=release` for the release build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,7 +46,7 @@ args+=(--re "${RE:-$default_re}")
 args+=(--exclude-re 'impl (std::fmt::)?Debug|fmt::Debug')
 
 status=0
-cargo mutants --package callgate --profile release --timeout "$timeout" --jobs "$jobs" \
+cargo mutants --package callgate --profile "${PROFILE:-mutants}" --timeout "$timeout" --jobs "$jobs" \
   --output "$(dirname "$out")" "${args[@]}" -- "${test_args[@]}" || status=$?
 
 count() { if [ -f "$out/$1.txt" ]; then grep -c . "$out/$1.txt" || true; else echo 0; fi; }

@@ -26,6 +26,8 @@ pub enum Input<'a> {
     Text(Option<&'a str>),
     /// An array argument, kept joined by commas; an empty one is left out.
     List(&'a [&'a str]),
+    /// An array argument of owned strings, as [`Input::List`].
+    Strings(&'a [String]),
     /// A boolean argument.
     Flag(bool),
 }
@@ -102,15 +104,16 @@ impl CompactRecord {
     /// Adds a named input (at most six are kept; a `None` or empty one is left out).
     pub fn input(&mut self, name: &'static str, input: Input<'_>) -> &mut CompactRecord {
         let one: [&str; 1];
-        let (parts, comma): (&[&str], bool) = match input {
-            Input::Text(None) | Input::List([]) => return self,
+        let (parts, owned, comma): (&[&str], &[String], bool) = match input {
+            Input::Text(None) | Input::List([]) | Input::Strings([]) => return self,
             Input::Text(Some(t)) => {
                 one = [t];
-                (&one, false)
+                (&one, &[], false)
             }
-            Input::Flag(true) => (&["true"], false),
-            Input::Flag(false) => (&["false"], false),
-            Input::List(items) => (items, true),
+            Input::Flag(true) => (&["true"], &[], false),
+            Input::Flag(false) => (&["false"], &[], false),
+            Input::List(items) => (items, &[], true),
+            Input::Strings(items) => (&[], items, true),
         };
         let Some(slot) = self
             .fields
@@ -121,7 +124,11 @@ impl CompactRecord {
         };
         *slot = name;
         self.begin();
-        for (i, part) in parts.iter().enumerate() {
+        let parts = parts
+            .iter()
+            .copied()
+            .chain(owned.iter().map(String::as_str));
+        for (i, part) in parts.enumerate() {
             if comma && i > 0 {
                 self.append(",");
             }

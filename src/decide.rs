@@ -1,12 +1,14 @@
 //! The five decisions. Each is total: whatever the input, it returns an answer with a
 //! [`Reason`] and the revision it was decided at; nothing here fails, panics or allocates.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::attest::{self, Attestation};
 use crate::catalog::{Action, Category};
+use crate::check::{RecordingOf, Texts};
 use crate::dial;
 use crate::feature::{self, FeatureKind};
 use crate::number::E164;
@@ -189,6 +191,16 @@ pub enum RecordingAction {
 }
 
 impl RecordingAction {
+    /// `list`, `play`, `download` or `delete`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RecordingAction::List => "list",
+            RecordingAction::Play => "play",
+            RecordingAction::Download => "download",
+            RecordingAction::Delete => "delete",
+        }
+    }
+
     /// The permission the action needs on `call_recordings`.
     pub const fn action(self) -> Action {
         match self {
@@ -227,20 +239,32 @@ pub struct Recording<'a> {
 
 /// Who asks, as the front end knows them: a user id (a portal, or a proxy that
 /// authenticated the caller), or the extension a call comes from, whose owner is the user.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Principal<'a> {
     /// A user id.
-    User(&'a str),
+    User(Cow<'a, str>),
     /// The owner of this extension (no owner: no user).
-    Extension(&'a str),
+    Extension(Cow<'a, str>),
 }
 
-impl<'a> Principal<'a> {
+impl Principal<'_> {
+    /// The user id or the extension, as given.
+    pub fn name(&self) -> &str {
+        match self {
+            Principal::User(s) | Principal::Extension(s) => s,
+        }
+    }
+
+    /// The same principal, borrowed.
+    pub fn borrowed(&self) -> Principal<'_> {
+        match self {
+            Principal::User(u) => Principal::User(Cow::Borrowed(u)),
+            Principal::Extension(e) => Principal::Extension(Cow::Borrowed(e)),
+        }
+    }
+
     /// The user id in `t` (empty, so unknown, when an extension has no owner).
-    fn resolve<'s>(self, t: &'s CompiledTenant) -> &'s str
-    where
-        'a: 's,
-    {
+    fn resolve<'s>(&'s self, t: &'s CompiledTenant) -> &'s str {
         match self {
             Principal::User(u) => u,
             Principal::Extension(e) => t.owner_of(e).unwrap_or(""),
@@ -250,13 +274,13 @@ impl<'a> Principal<'a> {
 
 impl<'a> From<&'a str> for Principal<'a> {
     fn from(user: &'a str) -> Principal<'a> {
-        Principal::User(user)
+        Principal::User(Cow::Borrowed(user))
     }
 }
 
 impl<'a> From<&'a String> for Principal<'a> {
     fn from(user: &'a String) -> Principal<'a> {
-        Principal::User(user)
+        Principal::User(Cow::Borrowed(user))
     }
 }
 
@@ -312,7 +336,7 @@ impl Table {
     /// The caller-ID check, attested when `authenticated` says whether the caller was (a
     /// constant `None` compiles the attestation away).
     #[inline(always)]
-    fn caller_id_attesting(
+    pub(crate) fn caller_id_attesting(
         &self,
         tenant: &str,
         user: Principal<'_>,
@@ -362,6 +386,23 @@ impl Table {
         actor: &str,
         action: RecordingAction,
         recording: &Recording<'_>,
+    ) -> Verdict {
+        let recording = RecordingOf {
+            queue: recording.queue.map(Cow::Borrowed),
+            extensions: Texts::Borrowed(recording.extensions),
+            numbers: Texts::Borrowed(recording.numbers),
+            site: recording.site.map(Cow::Borrowed),
+        };
+        self.recording_of(tenant, actor, action, &recording)
+    }
+
+    /// [`Table::check_recording`] for the call as a [`Check`](crate::check::Check) holds it.
+    pub(crate) fn recording_of(
+        &self,
+        tenant: &str,
+        actor: &str,
+        action: RecordingAction,
+        recording: &RecordingOf<'_>,
     ) -> Verdict {
         let revision = self.revision();
         self.with_tenant(tenant, |t| {
@@ -760,7 +801,7 @@ pub fn recording_access(
     t: &CompiledTenant,
     actor: &str,
     action: RecordingAction,
-    rec: &Recording<'_>,
+    rec: &RecordingOf<'_>,
     revision: u64,
 ) -> Verdict {
     let u = match active_user(t, actor) {
@@ -777,13 +818,13 @@ pub fn recording_access(
 /// Checks that a recording is of this tenant: its queue, site and extensions are the
 /// tenant's, and it names at least one thing the tenant has. Its numbers may be outside
 /// parties' (a PSTN caller): a number the tenant doesn't own is no error, and reaches no one.
-fn find_recording(t: &CompiledTenant, rec: &Recording<'_>) -> Result<(), Reason> {
-    if let Some(s) = rec.site
+fn find_recording(t: &CompiledTenant, rec: &RecordingOf<'_>) -> Result<(), Reason> {
+    if let Some(s) = rec.site.as_deref()
         && t.sites.find(s).is_none()
     {
         return Err(Reason::UnknownSite);
     }
-    if let Some(q) = rec.queue
+    if let Some(q) = rec.queue.as_deref()
         && t.queue(q).is_none()
     {
         return Err(Reason::UnknownQueue);
@@ -812,12 +853,12 @@ fn recording_in_reach(
     t: &CompiledTenant,
     u: &UserEntry,
     reach: Reach,
-    rec: &Recording<'_>,
+    rec: &RecordingOf<'_>,
 ) -> bool {
     if reach & REACH_TENANT != 0 {
         return true;
     }
-    let queue = rec.queue.and_then(|q| t.queue(q));
+    let queue = rec.queue.as_deref().and_then(|q| t.queue(q));
     if let Some((qpos, _)) = queue
         && ((reach & REACH_SUPERVISED != 0 && contains(u.supervises(), qpos))
             || (reach & REACH_GRANTED != 0 && contains(u.granted_queues(), qpos)))
@@ -843,7 +884,10 @@ fn recording_in_reach(
         && let Some(site) = t.user_site(u)
     {
         let at = |s: Option<u32>| s == Some(site);
-        return rec.site.is_some_and(|s| t.sites.find(s) == Some(site))
+        return rec
+            .site
+            .as_deref()
+            .is_some_and(|s| t.sites.find(s) == Some(site))
             || queue.is_some_and(|(_, q)| at(q.site))
             || exts().any(|(_, e)| at(e.site))
             || numbers().any(|(_, n)| at(n.site));

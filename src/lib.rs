@@ -10,6 +10,7 @@
 
 pub mod attest;
 pub mod catalog;
+pub mod check;
 pub mod compact;
 pub mod decide;
 pub mod dial;
@@ -25,6 +26,7 @@ pub mod table;
 
 pub use attest::Attestation;
 pub use catalog::{Action, Category, Scope};
+pub use check::{Answer, Check, DecisionKind};
 pub use decide::{
     Args, CallerIdAnswer, FeatureAnswer, Outcome, Principal, Recording, RecordingAction, Resource,
     Verdict,

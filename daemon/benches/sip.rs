@@ -136,7 +136,7 @@ fn sip_path(c: &mut Criterion) {
             |inv| {
                 table.check_caller_id(
                     &inv.tenant,
-                    callgate::Principal::User(inv.user.as_deref().unwrap_or("")),
+                    callgate::Principal::from(inv.user.as_deref().unwrap_or("")),
                     inv.requested.as_deref(),
                     &inv.request_uri,
                 )

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use callgate::{Action, Category, DirectoryError, Recording, RecordingAction, Resource, Table};
+use callgate::{Action, Category, DirectoryError, RecordingAction, Table};
 use callgate_daemon::config::{Config, ConfigError};
 use callgate_daemon::store::{Store, StoreError};
 use callgate_daemon::{serve, telemetry};
@@ -684,29 +684,44 @@ async fn load(store: &Store) -> anyhow::Result<Table> {
 }
 
 fn decide(table: &Table, check: Check) -> anyhow::Result<serde_json::Value> {
+    let check = asked(check)?;
+    Ok(serde_json::to_value(table.check(&check))?)
+}
+
+/// The engine's [`callgate::Check`] for a `check` subcommand.
+fn asked(check: Check) -> anyhow::Result<callgate::Check<'static>> {
+    use callgate::check::{
+        AgentPauseCheck, CallerIdCheck, FeatureCodeCheck, PermissionCheck, RecordingCheck,
+        RecordingOf, ResourceOf, Texts,
+    };
+    let user = |u: String| callgate::Principal::User(u.into());
     Ok(match check {
         Check::CallerId {
             tenant,
-            user,
+            user: u,
             requested,
             dialed,
             authenticated,
-        } => serde_json::to_value(table.check_caller_id_attested(
-            &tenant,
-            &user,
-            requested.as_deref(),
-            &dialed,
-            authenticated,
-        ))?,
+        } => callgate::Check::CallerId(CallerIdCheck {
+            tenant: tenant.into(),
+            user: user(u),
+            requested: requested.map(Into::into),
+            dialed: dialed.into(),
+            authenticated: Some(authenticated),
+        }),
         Check::AgentPause {
             tenant,
             actor,
             agent,
             queue,
             unpause,
-        } => serde_json::to_value(
-            table.check_agent_pause(&tenant, &actor, &agent, &queue, !unpause),
-        )?,
+        } => callgate::Check::AgentPause(AgentPauseCheck {
+            tenant: tenant.into(),
+            actor: actor.into(),
+            agent: agent.into(),
+            queue: queue.into(),
+            paused: !unpause,
+        }),
         Check::Recording {
             tenant,
             actor,
@@ -721,21 +736,27 @@ fn decide(table: &Table, check: Check) -> anyhow::Result<serde_json::Value> {
                     "unknown action `{action}` (list, play, download, delete)"
                 ))
             })?;
-            let exts: Vec<&str> = extensions.iter().map(String::as_str).collect();
-            let nums: Vec<&str> = numbers.iter().map(String::as_str).collect();
-            let rec = Recording {
-                queue: queue.as_deref(),
-                extensions: &exts,
-                numbers: &nums,
-                site: site.as_deref(),
-            };
-            serde_json::to_value(table.check_recording(&tenant, &actor, action, &rec))?
+            callgate::Check::Recording(RecordingCheck {
+                tenant: tenant.into(),
+                actor: actor.into(),
+                action,
+                recording: RecordingOf {
+                    queue: queue.map(Into::into),
+                    extensions: Texts::Owned(extensions),
+                    numbers: Texts::Owned(numbers),
+                    site: site.map(Into::into),
+                },
+            })
         }
         Check::FeatureCode {
             tenant,
-            user,
+            user: u,
             dialed,
-        } => serde_json::to_value(table.check_feature_code(&tenant, &user, &dialed))?,
+        } => callgate::Check::FeatureCode(FeatureCodeCheck {
+            tenant: tenant.into(),
+            user: user(u),
+            dialed: dialed.into(),
+        }),
         Check::Permission {
             tenant,
             user,
@@ -746,19 +767,24 @@ fn decide(table: &Table, check: Check) -> anyhow::Result<serde_json::Value> {
             extension,
             number,
         } => {
-            let c: Category = category
+            let category: Category = category
                 .parse()
                 .map_err(|_| CliError::Argument(format!("unknown category `{category}`")))?;
-            let a: Action = action
+            let action: Action = action
                 .parse()
                 .map_err(|_| CliError::Argument(format!("unknown action `{action}`")))?;
-            let r = Resource {
-                site: site.as_deref(),
-                queue: queue.as_deref(),
-                extension: extension.as_deref(),
-                number: number.as_deref(),
-            };
-            serde_json::to_value(table.check_permission(&tenant, &user, c, a, &r))?
+            callgate::Check::Permission(PermissionCheck {
+                tenant: tenant.into(),
+                user: user.into(),
+                category,
+                action,
+                resource: ResourceOf {
+                    site: site.map(Into::into),
+                    queue: queue.map(Into::into),
+                    extension: extension.map(Into::into),
+                    number: number.map(Into::into),
+                },
+            })
         }
     })
 }

@@ -449,8 +449,8 @@ impl Sip {
 /// The caller: `X-Callgate-User`, else the owner of the From user's extension.
 fn principal(inv: &Invite) -> Principal<'_> {
     match &inv.user {
-        Some(user) => Principal::User(user),
-        None => Principal::Extension(&inv.from_user),
+        Some(user) => Principal::from(user),
+        None => Principal::Extension(inv.from_user.as_str().into()),
     }
 }
 

@@ -919,7 +919,7 @@ fn from_extension(q: &Ask) -> Option<&'static str> {
 
 /// The engine's answer for the owner of extension `ext`.
 fn engine_by_extension(engine: &Table, tenant: &str, ext: &str, q: &Ask) -> Seen {
-    let by = callgate::Principal::Extension(ext);
+    let by = callgate::Principal::Extension(ext.into());
     match q {
         Ask::Feature { dialed, .. } => {
             let a = engine.check_feature_code_as(tenant, by, dialed);
