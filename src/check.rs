@@ -475,3 +475,78 @@ impl Table {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code")]
+
+    use super::*;
+
+    #[test]
+    fn every_kind_reads_back_from_its_name() {
+        for kind in DecisionKind::ALL {
+            assert_eq!(kind.as_str().parse::<DecisionKind>(), Ok(kind));
+            assert_eq!(serde_json::to_string(&kind).unwrap(), format!("\"{kind}\""));
+        }
+        assert!("callerid".parse::<DecisionKind>().is_err());
+    }
+
+    #[test]
+    fn a_deserialised_caller_id_check_is_attested_as_unauthenticated_unless_it_says() {
+        let c: CallerIdCheck<'_> =
+            serde_json::from_str(r#"{"tenant":"acme","user":"bob","dialed":"5551234"}"#).unwrap();
+        assert_eq!(c.authenticated, Some(false));
+        assert_eq!(c.user, Principal::User("bob".into()));
+        let c: CallerIdCheck<'_> = serde_json::from_str(
+            r#"{"tenant":"acme","user":"b\"ob","dialed":"911","authenticated":true}"#,
+        )
+        .unwrap();
+        assert_eq!((c.authenticated, c.user.name()), (Some(true), "b\"ob"));
+    }
+
+    #[test]
+    fn fields_name_every_input_in_order_and_inputs_leave_out_tenant_and_principal() {
+        let check = Check::Recording(
+            serde_json::from_str(
+                r#"{"tenant":"acme","actor":"sam","action":"play",
+                    "recording":{"queue":"sales","extensions":["201","202"]}}"#,
+            )
+            .unwrap(),
+        );
+        let paths: Vec<&str> = check.fields().map(|f| f.path).collect();
+        assert_eq!(
+            paths,
+            [
+                "tenant",
+                "actor",
+                "action",
+                "recording.queue",
+                "recording.extensions",
+                "recording.numbers",
+                "recording.site"
+            ]
+        );
+        let names: Vec<&str> = check.inputs().map(|(n, _)| n).collect();
+        assert_eq!(names, ["action", "queue", "extensions", "numbers", "site"]);
+        assert_eq!(check.principal(), ["", "sam"]);
+        assert_eq!(
+            (check.kind(), check.tenant()),
+            (DecisionKind::Recording, "acme")
+        );
+
+        let by_extension = Check::FeatureCode(FeatureCodeCheck {
+            tenant: "acme".into(),
+            user: Principal::Extension("201".into()),
+            dialed: "*46".into(),
+        });
+        assert_eq!(by_extension.principal(), ["ext:", "201"]);
+    }
+
+    #[test]
+    fn borrowed_and_owned_lists_read_the_same() {
+        let owned = Texts::Owned(vec!["201".into(), "202".into()]);
+        let borrowed = Texts::Borrowed(&["201", "202"]);
+        assert!(owned.iter().eq(borrowed.iter()));
+        assert_eq!((owned.len(), Texts::default().is_empty()), (2, true));
+    }
+}

@@ -158,15 +158,6 @@ impl Message {
     }
 }
 
-/// The decision kinds an [`AuditEntry`] may name.
-pub const DECISION_KINDS: [&str; 5] = [
-    "caller_id",
-    "agent_pause",
-    "recording",
-    "feature_code",
-    "permission",
-];
-
 /// One decision a client made in-process, as it reports it for the daemon's audit trail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -195,7 +186,7 @@ impl AuditEntry {
     /// Whether it is a decision of this protocol: a known kind, and `allow`, `substitute` or
     /// `deny`.
     pub fn is_decision(&self) -> bool {
-        DECISION_KINDS.contains(&self.action.as_str())
+        self.action.parse::<crate::DecisionKind>().is_ok()
             && matches!(self.decision.as_str(), "allow" | "substitute" | "deny")
     }
 }

@@ -22,8 +22,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use callgate::check::{CallerIdCheck, FeatureCodeCheck};
 use callgate::compact::{CompactRecord, Input};
-use callgate::{Outcome, Principal, Reason};
+use callgate::{CallerIdAnswer, Check, FeatureAnswer, Outcome, Principal, Reason};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{Semaphore, watch};
@@ -310,27 +311,21 @@ impl Sip {
     /// starts with `*`) and writes the answer; no retransmission bookkeeping.
     pub fn decide(&self, invite: Invite, peer: SocketAddr) -> Bytes {
         let started = Instant::now();
-        let (kind, d) = if invite.dialed.starts_with('*') {
-            ("feature_code", self.feature_code(&invite, peer))
-        } else {
-            ("caller_id", self.caller_id(&invite, peer))
-        };
-        let decision = d.outcome.as_str();
+        let check = asked(&invite);
+        let answer = self.state.table().check(&check);
+        let kind = check.kind().as_str();
+        let decision = answer.outcome().as_str();
         telemetry::record_check(kind, decision, started.elapsed());
         if let Some(auditor) = self.state.auditor().filter(|a| a.wants(decision)) {
             auditor.record_sip(peer, || {
-                let principal: &[&str] = match &invite.user {
-                    Some(user) => &[user],
-                    None => &["ext:", &invite.from_user],
-                };
                 let mut record = CompactRecord::new(
                     audit::now_ms(),
                     kind,
                     decision,
-                    d.reason,
-                    d.revision,
-                    &invite.tenant,
-                    principal,
+                    answer.reason(),
+                    answer.revision(),
+                    check.tenant(),
+                    &check.principal(),
                 );
                 record
                     .input("dialed", Input::Text(Some(&invite.dialed)))
@@ -340,84 +335,50 @@ impl Sip {
                 record
             });
         }
-        d.bytes
+        match &answer {
+            callgate::Answer::CallerId(a) => self.caller_id(&invite, a, peer),
+            callgate::Answer::FeatureCode(a) => feature_code(&invite, a, peer),
+            // `asked` asks only the two above; a verdict would be refused like any denial.
+            callgate::Answer::Verdict(v) => Answer::new(403, "Forbidden", &invite.addressing, peer)
+                .header(
+                    "X-Callgate-Decision",
+                    Decision(v.outcome, v.reason, v.revision),
+                )
+                .finish(),
+        }
     }
 
-    fn caller_id(&self, inv: &Invite, peer: SocketAddr) -> Decided {
-        let table = self.state.table();
-        // The engine reads the whole Request-URI (`tel:911`, `sip:911;phone-context=…`,
-        // `urn:service:sos`) and normalises it itself.
-        // Authenticated when the proxy vouched for the caller with `X-Callgate-User`; an
-        // identity read off the From header is not (STIR/SHAKEN level C at best).
-        let a = table.check_caller_id_attested(
-            &inv.tenant,
-            principal(inv),
-            inv.requested.as_deref(),
-            &inv.request_uri,
-            inv.user.is_some(),
-        );
+    /// The answer to a caller-ID check: `302` with the caller ID (and its attestation and
+    /// signature), or `403`.
+    fn caller_id(&self, inv: &Invite, a: &CallerIdAnswer, peer: SocketAddr) -> Bytes {
         telemetry::record_caller_id(a.reason);
         let header = Decision(a.outcome, a.reason, a.revision);
-        let bytes = if a.outcome == Outcome::Deny {
-            Answer::new(403, "Forbidden", &inv.addressing, peer)
+        if a.outcome == Outcome::Deny {
+            return Answer::new(403, "Forbidden", &inv.addressing, peer)
                 .header("X-Callgate-Decision", header)
-                .finish()
-        } else {
-            let mut answer = Answer::new(302, "Moved Temporarily", &inv.addressing, peer)
-                .header("Contact", format_args!("<{}>", inv.request_uri));
-            if let Some(number) = a.caller_id {
-                answer = answer.header(
-                    "P-Asserted-Identity",
-                    format_args!("<sip:{number}@{}>", inv.tenant),
-                );
-            }
-            if let Some(at) = a.attestation {
-                answer = answer.header(
-                    "X-Callgate-Attestation",
-                    format_args!("{}; reason={}", at.level.as_str(), at.reason.as_str()),
-                );
-                if let (Some(signer), Some(number)) = (self.state.signer(), a.caller_id)
-                    && let Some(identity) =
-                        signer.identity(at.level, &inv.tenant, number, &inv.request_uri)
-                {
-                    answer = answer.header("Identity", identity);
-                }
-            }
-            answer.header("X-Callgate-Decision", header).finish()
-        };
-        Decided {
-            outcome: a.outcome,
-            reason: a.reason,
-            revision: a.revision,
-            bytes,
+                .finish();
         }
-    }
-
-    fn feature_code(&self, inv: &Invite, peer: SocketAddr) -> Decided {
-        let table = self.state.table();
-        // The decoded user part: the engine denies one with anything but dial characters.
-        let a = table.check_feature_code(&inv.tenant, principal(inv), &inv.dialed);
-        let header = Decision(a.outcome, a.reason, a.revision);
-        let bytes = if a.outcome == Outcome::Allow {
-            let mut answer = Answer::new(302, "Moved Temporarily", &inv.addressing, peer)
-                .header("Contact", format_args!("<{}>", inv.request_uri));
-            if let Some(feature) = a.feature {
-                let args = a.args.iter().collect::<Vec<_>>().join(",");
-                answer =
-                    answer.header("X-Callgate-Feature", format_args!("{feature}; args={args}"));
-            }
-            answer.header("X-Callgate-Decision", header).finish()
-        } else {
-            Answer::new(403, "Forbidden", &inv.addressing, peer)
-                .header("X-Callgate-Decision", header)
-                .finish()
-        };
-        Decided {
-            outcome: a.outcome,
-            reason: a.reason,
-            revision: a.revision,
-            bytes,
+        let mut answer = Answer::new(302, "Moved Temporarily", &inv.addressing, peer)
+            .header("Contact", format_args!("<{}>", inv.request_uri));
+        if let Some(number) = a.caller_id {
+            answer = answer.header(
+                "P-Asserted-Identity",
+                format_args!("<sip:{number}@{}>", inv.tenant),
+            );
         }
+        if let Some(at) = a.attestation {
+            answer = answer.header(
+                "X-Callgate-Attestation",
+                format_args!("{}; reason={}", at.level.as_str(), at.reason.as_str()),
+            );
+            if let (Some(signer), Some(number)) = (self.state.signer(), a.caller_id)
+                && let Some(identity) =
+                    signer.identity(at.level, &inv.tenant, number, &inv.request_uri)
+            {
+                answer = answer.header("Identity", identity);
+            }
+        }
+        answer.header("X-Callgate-Decision", header).finish()
     }
 
     /// Forgets answers older than the retransmission window.
@@ -446,12 +407,50 @@ impl Sip {
     }
 }
 
-/// The caller: `X-Callgate-User`, else the owner of the From user's extension.
-fn principal(inv: &Invite) -> Principal<'_> {
-    match &inv.user {
+/// The check an INVITE asks, borrowing it: a feature code when the Request-URI user starts
+/// with `*`, else a caller-ID check. The caller is `X-Callgate-User` (authenticated by the
+/// proxy), else the owner of the From user's extension (not authenticated: STIR/SHAKEN level C
+/// at best).
+fn asked(inv: &Invite) -> Check<'_> {
+    let user = match &inv.user {
         Some(user) => Principal::from(user),
         None => Principal::Extension(inv.from_user.as_str().into()),
+    };
+    if inv.dialed.starts_with('*') {
+        // The decoded user part: the engine denies one with anything but dial characters.
+        Check::FeatureCode(FeatureCodeCheck {
+            tenant: inv.tenant.as_str().into(),
+            user,
+            dialed: inv.dialed.as_str().into(),
+        })
+    } else {
+        // The engine reads the whole Request-URI (`tel:911`, `sip:911;phone-context=…`,
+        // `urn:service:sos`) and normalises it itself.
+        Check::CallerId(CallerIdCheck {
+            tenant: inv.tenant.as_str().into(),
+            user,
+            requested: inv.requested.as_deref().map(Into::into),
+            dialed: inv.request_uri.as_str().into(),
+            authenticated: Some(inv.user.is_some()),
+        })
     }
+}
+
+/// The answer to a feature-code check: `302` with the feature and its arguments, or `403`.
+fn feature_code(inv: &Invite, a: &FeatureAnswer<'_>, peer: SocketAddr) -> Bytes {
+    let header = Decision(a.outcome, a.reason, a.revision);
+    if a.outcome != Outcome::Allow {
+        return Answer::new(403, "Forbidden", &inv.addressing, peer)
+            .header("X-Callgate-Decision", header)
+            .finish();
+    }
+    let mut answer = Answer::new(302, "Moved Temporarily", &inv.addressing, peer)
+        .header("Contact", format_args!("<{}>", inv.request_uri));
+    if let Some(feature) = a.feature {
+        let args = a.args.iter().collect::<Vec<_>>().join(",");
+        answer = answer.header("X-Callgate-Feature", format_args!("{feature}; args={args}"));
+    }
+    answer.header("X-Callgate-Decision", header).finish()
 }
 
 /// 420 with `Unsupported` listing every option tag of `Require` (callgate supports none):
@@ -573,14 +572,6 @@ impl std::fmt::Display for Decision {
             self.2
         )
     }
-}
-
-/// A decision and the answer written for it.
-struct Decided {
-    outcome: Outcome,
-    reason: callgate::Reason,
-    revision: u64,
-    bytes: Bytes,
 }
 
 fn status_of(reply: &Bytes) -> &'static str {

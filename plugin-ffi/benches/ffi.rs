@@ -17,9 +17,9 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use callgate::audit::{AuditQueue, Input, Kind};
+use callgate::audit::{AuditQueue, Input};
 use callgate::engine::model::Tenant;
-use callgate::engine::{Reason, Table};
+use callgate::engine::{DecisionKind, Reason, Table};
 use callgate::{
     CALLGATE_CALLER_ID_MAX, callgate_caller_id, callgate_check_caller_id, callgate_client,
     callgate_client_free, callgate_client_new, callgate_client_options, callgate_client_revision,
@@ -269,13 +269,13 @@ fn bench(c: &mut Criterion) {
                 black_box(queue.take(usize::MAX));
                 let start = Instant::now();
                 for _ in 0..run {
-                    queue.deny(
-                        Kind::CallerId,
+                    queue.record(
+                        DecisionKind::CallerId,
                         black_box("t0001"),
-                        black_box("nobody"),
+                        &[black_box("nobody")],
                         Reason::UnknownUser,
                         7,
-                        &[
+                        [
                             ("requested", Input::Text(Some(black_box("+12000010001")))),
                             ("dialed", Input::Text(Some("15551234567"))),
                         ],

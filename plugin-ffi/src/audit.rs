@@ -10,10 +10,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use callgate_engine::Reason;
 use callgate_engine::compact::CompactRecord;
 pub use callgate_engine::compact::Input;
 use callgate_engine::feed::AuditEntry;
+use callgate_engine::{Answer, Check, DecisionKind, Reason};
 use crossbeam_queue::ArrayQueue;
 
 /// Records the queue holds before it counts instead of keeping.
@@ -22,33 +22,6 @@ pub(crate) const QUEUE: usize = 4096;
 pub(crate) const FLUSH_EVERY: Duration = Duration::from_millis(100);
 /// Most records in one `audit` frame.
 pub(crate) const BATCH: usize = 512;
-
-/// The decision kinds, as the audit trail names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// `callgate_check_caller_id`.
-    CallerId,
-    /// `callgate_check_agent_pause`.
-    AgentPause,
-    /// `callgate_check_recording`.
-    Recording,
-    /// `callgate_check_feature_code`.
-    FeatureCode,
-    /// `callgate_check_permission`.
-    Permission,
-}
-
-impl Kind {
-    fn name(self) -> &'static str {
-        match self {
-            Kind::CallerId => "caller_id",
-            Kind::AgentPause => "agent_pause",
-            Kind::Recording => "recording",
-            Kind::FeatureCode => "feature_code",
-            Kind::Permission => "permission",
-        }
-    }
-}
 
 /// The bounded queue of denials not yet sent, and the count of those it could not take.
 pub struct AuditQueue {
@@ -71,16 +44,29 @@ impl AuditQueue {
         }
     }
 
-    /// Queues a denial: `inputs` are the check's other arguments by name (at most six are
-    /// kept, each up to 64 bytes, all of a record's text up to 256: [`CompactRecord`]). Never blocks, never allocates; counts the record if the queue is full.
-    pub fn deny(
+    /// Queues the denial of `check`, with its inputs (at most six are kept, each up to 64
+    /// bytes, all of a record's text up to 256: [`CompactRecord`]). Never blocks, never
+    /// allocates; counts the record if the queue is full.
+    pub fn deny(&self, check: &Check<'_>, answer: &Answer<'_>) {
+        self.record(
+            check.kind(),
+            check.tenant(),
+            &check.principal(),
+            answer.reason(),
+            answer.revision(),
+            check.inputs(),
+        );
+    }
+
+    /// Queues a denial of `kind` by its parts ([`AuditQueue::deny`] takes them from a check).
+    pub fn record<'i>(
         &self,
-        kind: Kind,
+        kind: DecisionKind,
         tenant: &str,
-        principal: &str,
+        principal: &[&str],
         reason: Reason,
         revision: u64,
-        inputs: &[(&'static str, Input<'_>)],
+        inputs: impl IntoIterator<Item = (&'static str, Input<'i>)>,
     ) {
         // Under a flood, the full queue is the common case: count and go.
         if self.queue.is_full() {
@@ -89,14 +75,14 @@ impl AuditQueue {
         }
         let mut denial = CompactRecord::new(
             now_ms(),
-            kind.name(),
+            kind.as_str(),
             "deny",
             reason,
             revision,
             tenant,
-            &[principal],
+            principal,
         );
-        for &(name, input) in inputs {
+        for (name, input) in inputs {
             denial.input(name, input);
         }
         if self.queue.push(denial).is_err() {
@@ -169,13 +155,13 @@ mod tests {
     fn a_denial_goes_out_as_the_feed_sends_it() {
         let q = AuditQueue::new(4);
         let long = "é".repeat(40);
-        q.deny(
-            Kind::CallerId,
+        q.record(
+            DecisionKind::CallerId,
             "acme",
-            &long,
+            &[&long],
             Reason::NumberNotPermitted,
             7,
-            &[
+            [
                 ("requested", Input::Text(Some("+15550100000"))),
                 ("site", Input::Text(None)),
                 ("dialed", Input::Text(Some("5551234"))),
@@ -209,29 +195,16 @@ mod tests {
     }
 
     #[test]
-    fn every_kind_is_a_decision_kind_of_the_protocol() {
-        for kind in [
-            Kind::CallerId,
-            Kind::AgentPause,
-            Kind::Recording,
-            Kind::FeatureCode,
-            Kind::Permission,
-        ] {
-            assert!(callgate_engine::feed::DECISION_KINDS.contains(&kind.name()));
-        }
-    }
-
-    #[test]
     fn a_full_queue_counts_what_it_cannot_keep() {
         let q = AuditQueue::new(3);
         for _ in 0..10 {
-            q.deny(
-                Kind::Permission,
+            q.record(
+                DecisionKind::Permission,
                 "acme",
-                "bob",
+                &["bob"],
                 Reason::ActionNotPermitted,
                 1,
-                &[],
+                [],
             );
         }
         let (entries, dropped) = q.take(2);

@@ -12,13 +12,17 @@
 
 use std::ffi::c_char;
 
-use callgate_engine::{Action, Category, Outcome, Recording, RecordingAction, Resource, Verdict};
-
-use crate::audit::{Input, Kind};
+use callgate_engine::check::{
+    AgentPauseCheck, CallerIdCheck, FeatureCodeCheck, PermissionCheck, RecordingCheck, RecordingOf,
+    ResourceOf, Texts,
+};
+use callgate_engine::decide::Args;
+use callgate_engine::{Action, Answer, Category, Check, Outcome, RecordingAction};
 
 use crate::client::{callgate_client, try_client};
 use crate::codes::{callgate_feature, callgate_outcome, callgate_reason, callgate_result};
 use crate::panic::{ffi_panic_boundary, try_mut, try_opt_str, try_str, write_text};
+use crate::replica::Replica;
 
 /// Bytes a caller-ID buffer needs for any answer: `+`, up to 15 digits, and the NUL.
 pub const CALLGATE_CALLER_ID_MAX: usize = 17;
@@ -64,11 +68,16 @@ pub struct callgate_feature_code {
     pub args_count: u32,
 }
 
-fn verdict(v: Verdict) -> callgate_verdict {
+/// Answers a yes/no check from the replica, queueing a denial for the audit trail.
+fn decided(replica: &Replica, check: &Check<'_>) -> callgate_verdict {
+    let answer = replica.table().check(check);
+    if answer.outcome() == Outcome::Deny {
+        replica.audit().deny(check, &answer);
+    }
     callgate_verdict {
-        outcome: callgate_outcome::from(v.outcome) as u32,
-        reason: callgate_reason::from(v.reason) as u32,
-        revision: v.revision,
+        outcome: callgate_outcome::from(answer.outcome()) as u32,
+        reason: callgate_reason::from(answer.reason()) as u32,
+        revision: answer.revision(),
     }
 }
 
@@ -245,14 +254,19 @@ unsafe fn caller_id(
     let dialed = try_str!(dialed);
     let out = try_mut!(out_decision);
     let out_n = try_mut!(out_caller_id_n);
-    let table = replica.table();
-    let answer = match authenticated {
-        Some(authenticated) => {
-            table.check_caller_id_attested(tenant, user, requested, dialed, authenticated)
-        }
-        None => table.check_caller_id(tenant, user, requested, dialed),
+    let check = Check::CallerId(CallerIdCheck {
+        tenant: tenant.into(),
+        user: user.into(),
+        requested: requested.map(Into::into),
+        dialed: dialed.into(),
+        authenticated,
+    });
+    let answer = replica.table().check(&check);
+    let (caller_id, attested) = match &answer {
+        Answer::CallerId(a) => (a.caller_id, a.attestation),
+        _ => (None, None),
     };
-    let number = answer.caller_id.map(|n| n.to_buf());
+    let number = caller_id.map(|n| n.to_buf());
     let text = number.as_ref().map_or(&[][..], |n| n.as_bytes());
     // SAFETY: `caller_id_buf` is valid for `caller_id_len` bytes by the caller's promise.
     let n = match unsafe { write_text(text, caller_id_buf, caller_id_len) } {
@@ -261,28 +275,18 @@ unsafe fn caller_id(
     };
     *out_n = n;
     *out = callgate_caller_id {
-        outcome: callgate_outcome::from(answer.outcome) as u32,
-        reason: callgate_reason::from(answer.reason) as u32,
-        revision: answer.revision,
+        outcome: callgate_outcome::from(answer.outcome()) as u32,
+        reason: callgate_reason::from(answer.reason()) as u32,
+        revision: answer.revision(),
     };
     // SAFETY: not NULL when attested (checked by the entry point), valid by the caller's
     // promise.
     if let Some(slot) = unsafe { out_attestation.as_mut() } {
-        *slot = attestation(answer.attestation);
+        *slot = attestation(attested);
     }
     // Audited once the answer is delivered (not when the caller's buffer was too small).
-    if answer.outcome == Outcome::Deny {
-        replica.audit().deny(
-            Kind::CallerId,
-            tenant,
-            user,
-            answer.reason,
-            answer.revision,
-            &[
-                ("requested", Input::Text(requested)),
-                ("dialed", Input::Text(Some(dialed))),
-            ],
-        );
+    if answer.outcome() == Outcome::Deny {
+        replica.audit().deny(&check, &answer);
     }
     callgate_result::Ok
 }
@@ -313,15 +317,15 @@ pub unsafe extern "C" fn callgate_check_agent_pause(
         let agent = try_str!(agent);
         let queue = try_str!(queue);
         let out = try_mut!(out_verdict);
-        let v = replica.table().check_agent_pause(tenant, actor, agent, queue, paused);
-        if v.outcome == Outcome::Deny {
-            replica.audit().deny(Kind::AgentPause, tenant, actor, v.reason, v.revision, &[
-                ("agent", Input::Text(Some(agent))),
-                ("queue", Input::Text(Some(queue))),
-                ("paused", Input::Flag(paused)),
-            ]);
-        }
-        *out = verdict(v);
+        let check = Check::AgentPause(AgentPauseCheck {
+            tenant: tenant.into(),
+            actor: actor.into(),
+            agent: agent.into(),
+            queue: queue.into(),
+            paused,
+        });
+        let v = decided(replica, &check);
+        *out = v;
         callgate_result::Ok
     }
 }
@@ -427,18 +431,19 @@ pub unsafe extern "C" fn callgate_check_recording(
         let Ok(asked) = action.parse::<RecordingAction>() else {
             return callgate_result::UnknownAction;
         };
-        let recording = Recording { queue, extensions: extensions.as_slice(), numbers: numbers.as_slice(), site };
-        let v = replica.table().check_recording(tenant, actor, asked, &recording);
-        if v.outcome == Outcome::Deny {
-            replica.audit().deny(Kind::Recording, tenant, actor, v.reason, v.revision, &[
-                ("action", Input::Text(Some(action))),
-                ("queue", Input::Text(queue)),
-                ("extensions", Input::List(recording.extensions)),
-                ("numbers", Input::List(recording.numbers)),
-                ("site", Input::Text(site)),
-            ]);
-        }
-        *out = verdict(v);
+        let check = Check::Recording(RecordingCheck {
+            tenant: tenant.into(),
+            actor: actor.into(),
+            action: asked,
+            recording: RecordingOf {
+                queue: queue.map(Into::into),
+                extensions: Texts::Borrowed(extensions.as_slice()),
+                numbers: Texts::Borrowed(numbers.as_slice()),
+                site: site.map(Into::into),
+            },
+        });
+        let v = decided(replica, &check);
+        *out = v;
         callgate_result::Ok
     }
 }
@@ -476,14 +481,23 @@ pub unsafe extern "C" fn callgate_check_feature_code(
         if args_buf.is_null() {
             return callgate_result::NullParameter;
         }
-        let answer = replica.table().check_feature_code(tenant, user, dialed);
-        let needed: usize = answer.args.iter().map(|a| a.len() + 1).sum();
+        let check = Check::FeatureCode(FeatureCodeCheck {
+            tenant: tenant.into(),
+            user: user.into(),
+            dialed: dialed.into(),
+        });
+        let answer = replica.table().check(&check);
+        let (feature, args) = match &answer {
+            Answer::FeatureCode(a) => (a.feature, &a.args),
+            _ => (None, &Args::default()),
+        };
+        let needed: usize = args.iter().map(|a| a.len() + 1).sum();
         if needed > args_len {
             return callgate_result::InsufficientSize;
         }
         let mut at = 0usize;
         let mut count = 0u32;
-        for arg in answer.args.iter() {
+        for arg in args.iter() {
             // SAFETY: `at + arg.len() + 1 <= needed <= args_len`: within the caller's buffer.
             if let Err(e) = unsafe { write_text(arg.as_bytes(), args_buf.add(at), args_len - at) } {
                 return e;
@@ -493,17 +507,15 @@ pub unsafe extern "C" fn callgate_check_feature_code(
         }
         *out_n = at;
         *out = callgate_feature_code {
-            outcome: callgate_outcome::from(answer.outcome) as u32,
-            reason: callgate_reason::from(answer.reason) as u32,
-            revision: answer.revision,
-            feature: callgate_feature::from(answer.feature) as u32,
+            outcome: callgate_outcome::from(answer.outcome()) as u32,
+            reason: callgate_reason::from(answer.reason()) as u32,
+            revision: answer.revision(),
+            feature: callgate_feature::from(feature) as u32,
             args_count: count,
         };
         // Audited once the answer is delivered (not when the caller's buffer was too small).
-        if answer.outcome == Outcome::Deny {
-            replica.audit().deny(Kind::FeatureCode, tenant, user, answer.reason, answer.revision, &[
-                ("dialed", Input::Text(Some(dialed))),
-            ]);
+        if answer.outcome() == Outcome::Deny {
+            replica.audit().deny(&check, &answer);
         }
         callgate_result::Ok
     }
@@ -539,11 +551,11 @@ pub unsafe extern "C" fn callgate_check_permission(
         let user = try_str!(user);
         let category = try_str!(category);
         let action = try_str!(action);
-        let resource = Resource {
-            site: try_opt_str!(site),
-            queue: try_opt_str!(queue),
-            extension: try_opt_str!(extension),
-            number: try_opt_str!(number),
+        let resource = ResourceOf {
+            site: try_opt_str!(site).map(Into::into),
+            queue: try_opt_str!(queue).map(Into::into),
+            extension: try_opt_str!(extension).map(Into::into),
+            number: try_opt_str!(number).map(Into::into),
         };
         let out = try_mut!(out_verdict);
         let Ok(parsed_category) = category.parse::<Category>() else {
@@ -552,18 +564,15 @@ pub unsafe extern "C" fn callgate_check_permission(
         let Ok(parsed_action) = action.parse::<Action>() else {
             return callgate_result::UnknownAction;
         };
-        let v = replica.table().check_permission(tenant, user, parsed_category, parsed_action, &resource);
-        if v.outcome == Outcome::Deny {
-            replica.audit().deny(Kind::Permission, tenant, user, v.reason, v.revision, &[
-                ("category", Input::Text(Some(category))),
-                ("action", Input::Text(Some(action))),
-                ("site", Input::Text(resource.site)),
-                ("queue", Input::Text(resource.queue)),
-                ("extension", Input::Text(resource.extension)),
-                ("number", Input::Text(resource.number)),
-            ]);
-        }
-        *out = verdict(v);
+        let check = Check::Permission(PermissionCheck {
+            tenant: tenant.into(),
+            user: user.into(),
+            category: parsed_category,
+            action: parsed_action,
+            resource,
+        });
+        let v = decided(replica, &check);
+        *out = v;
         callgate_result::Ok
     }
 }

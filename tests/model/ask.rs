@@ -1,7 +1,11 @@
 //! Questions to the five decisions, asked of the engine (`callgate::Table`) or of the
 //! reference model, with both answers projected to one comparable [`Answer`].
 
-use callgate::{Action, Category, Recording, RecordingAction, Resource, Table, Tenant};
+use callgate::check::{
+    AgentPauseCheck, CallerIdCheck, FeatureCodeCheck, PermissionCheck, RecordingCheck, RecordingOf,
+    ResourceOf, Text, Texts,
+};
+use callgate::{Action, Category, Check, RecordingAction, Table, Tenant};
 
 use super::reference::{self, Answer, Rec, Res};
 
@@ -63,36 +67,56 @@ pub enum Ask {
     },
 }
 
-/// The engine's answer, projected.
+/// The engine's answer, projected: asked as a front end asks, through [`Table::check`].
 pub fn engine(t: &Table, tenant: &str, ask: &Ask) -> Answer {
-    let verdict = |v: callgate::Verdict| Answer {
-        decision: v.outcome.as_str(),
-        reason: v.reason.code(),
-        caller_id: None,
-        feature: None,
-        args: Vec::new(),
+    let check = as_check(tenant, ask);
+    let answer = t.check(&check);
+    let (caller_id, feature, args) = match &answer {
+        callgate::Answer::CallerId(a) => (a.caller_id.map(|n| n.to_string()), None, Vec::new()),
+        callgate::Answer::FeatureCode(a) => (
+            None,
+            a.feature.map(|f| f.as_str()),
+            a.args.iter().map(str::to_string).collect(),
+        ),
+        callgate::Answer::Verdict(_) => (None, None, Vec::new()),
     };
+    Answer {
+        decision: answer.outcome().as_str(),
+        reason: answer.reason().code(),
+        caller_id,
+        feature,
+        args,
+    }
+}
+
+/// The question as the engine's [`Check`], borrowing it.
+fn as_check<'a>(tenant: &'a str, ask: &'a Ask) -> Check<'a> {
+    let text = |s: &'a String| -> Text<'a> { s.as_str().into() };
+    let opt = |s: &'a Option<String>| s.as_deref().map(Text::from);
     match ask {
         Ask::CallerId {
             user,
             requested,
             dialed,
-        } => {
-            let a = t.check_caller_id(tenant, user, requested.as_deref(), dialed);
-            Answer {
-                decision: a.outcome.as_str(),
-                reason: a.reason.code(),
-                caller_id: a.caller_id.map(|n| n.to_string()),
-                feature: None,
-                args: Vec::new(),
-            }
-        }
+        } => Check::CallerId(CallerIdCheck {
+            tenant: tenant.into(),
+            user: user.into(),
+            requested: opt(requested),
+            dialed: text(dialed),
+            authenticated: None,
+        }),
         Ask::Pause {
             actor,
             agent,
             queue,
             paused,
-        } => verdict(t.check_agent_pause(tenant, actor, agent, queue, *paused)),
+        } => Check::AgentPause(AgentPauseCheck {
+            tenant: tenant.into(),
+            actor: text(actor),
+            agent: text(agent),
+            queue: text(queue),
+            paused: *paused,
+        }),
         Ask::Recording {
             actor,
             action,
@@ -100,41 +124,39 @@ pub fn engine(t: &Table, tenant: &str, ask: &Ask) -> Answer {
             exts,
             numbers,
             site,
-        } => {
-            let exts: Vec<&str> = exts.iter().map(String::as_str).collect();
-            let numbers: Vec<&str> = numbers.iter().map(String::as_str).collect();
-            let r = Recording {
-                queue: queue.as_deref(),
-                extensions: &exts,
-                numbers: &numbers,
-                site: site.as_deref(),
-            };
-            verdict(t.check_recording(tenant, actor, *action, &r))
-        }
-        Ask::Feature { user, dialed } => {
-            let a = t.check_feature_code(tenant, user, dialed);
-            Answer {
-                decision: a.outcome.as_str(),
-                reason: a.reason.code(),
-                caller_id: None,
-                feature: a.feature.map(|f| f.as_str()),
-                args: a.args.iter().map(str::to_string).collect(),
-            }
-        }
+        } => Check::Recording(RecordingCheck {
+            tenant: tenant.into(),
+            actor: text(actor),
+            action: *action,
+            recording: RecordingOf {
+                queue: opt(queue),
+                extensions: Texts::Owned(exts.clone()),
+                numbers: Texts::Owned(numbers.clone()),
+                site: opt(site),
+            },
+        }),
+        Ask::Feature { user, dialed } => Check::FeatureCode(FeatureCodeCheck {
+            tenant: tenant.into(),
+            user: user.into(),
+            dialed: text(dialed),
+        }),
         Ask::Permission {
             user,
             category,
             action,
             resource: [site, queue, extension, number],
-        } => {
-            let r = Resource {
-                site: site.as_deref(),
-                queue: queue.as_deref(),
-                extension: extension.as_deref(),
-                number: number.as_deref(),
-            };
-            verdict(t.check_permission(tenant, user, *category, *action, &r))
-        }
+        } => Check::Permission(PermissionCheck {
+            tenant: tenant.into(),
+            user: text(user),
+            category: *category,
+            action: *action,
+            resource: ResourceOf {
+                site: opt(site),
+                queue: opt(queue),
+                extension: opt(extension),
+                number: opt(number),
+            },
+        }),
     }
 }
 
