@@ -37,4 +37,4 @@ pub use feature::FeatureKind;
 pub use model::{Directory, Tenant};
 pub use number::E164;
 pub use reason::Reason;
-pub use table::{CompiledTenant, Table};
+pub use table::{CompiledTenant, Table, TableChange};

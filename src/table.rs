@@ -47,7 +47,20 @@ pub struct Table {
 }
 
 /// A function told of every change to a table; it returns whether it still wants to be.
-type Watcher = Box<dyn Fn() -> bool + Send + Sync>;
+type Watcher = Box<dyn Fn(&TableChange<'_>) -> bool + Send + Sync>;
+
+/// A change to a table, as its watchers ([`Table::on_change`]) hear of it once it is
+/// visible: what changed, so a follower (the daemon's feed) need not look at the rest.
+pub enum TableChange<'a> {
+    /// This tenant was put (added, replaced or patched) at its revision.
+    Put(&'a Arc<CompiledTenant>),
+    /// The tenant with this id was removed, at this revision.
+    Removed(&'a str, u64),
+    /// Every tenant was replaced at this revision ([`Table::replace_all`]): look at them all.
+    Replaced(u64),
+    /// Only the revision was raised, to this.
+    Revision(u64),
+}
 
 impl Default for Table {
     fn default() -> Table {
@@ -171,32 +184,31 @@ impl Table {
         }
     }
 
-    /// Raises the revision to `revision` (never lowers it), then tells the watchers: every
-    /// change ends here.
+    /// Raises the revision to `revision` (never lowers it), then tells the watchers.
     pub fn advance(&self, revision: u64) {
         self.revision.fetch_max(revision, Ordering::AcqRel);
-        self.changed();
+        self.changed(&TableChange::Revision(revision));
     }
 
-    /// Calls `watcher` after every change to the table (a tenant put or removed, the
-    /// revision raised), once the change is visible, until it returns `false`. It runs on the
-    /// writer's thread, so it should only signal (e.g. wake a task); it must not call back
+    /// Calls `watcher` with every change to the table (a tenant put or removed, the revision
+    /// raised), once the change is visible, until it returns `false`. It runs on the writer's
+    /// thread, so it should only pass the change on (e.g. to a channel); it must not call back
     /// into the table's writers.
     ///
-    /// This is how the daemon's feed follows the table without polling it, while the engine
-    /// stays free of any async runtime.
-    pub fn on_change(&self, watcher: impl Fn() -> bool + Send + Sync + 'static) {
+    /// This is how the daemon's feed follows the table without polling or diffing it, while
+    /// the engine stays free of any async runtime.
+    pub fn on_change(&self, watcher: impl Fn(&TableChange<'_>) -> bool + Send + Sync + 'static) {
         self.watchers
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(Box::new(watcher));
     }
 
-    fn changed(&self) {
+    fn changed(&self, change: &TableChange<'_>) {
         self.watchers
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .retain(|w| w());
+            .retain(|w| w(change));
     }
 
     /// Compiles `tenant` and puts it in place of any tenant with the same id, then raises the
@@ -208,15 +220,17 @@ impl Table {
 
     /// Puts an already compiled tenant in place (compile outside any lock, swap inside).
     pub fn put_compiled(&self, tenant: CompiledTenant) {
-        let revision = tenant.revision;
-        self.tenants.insert(tenant.id.clone(), Arc::new(tenant));
-        self.advance(revision);
+        let tenant = Arc::new(tenant);
+        self.tenants.insert(tenant.id.clone(), Arc::clone(&tenant));
+        self.revision.fetch_max(tenant.revision, Ordering::AcqRel);
+        self.changed(&TableChange::Put(&tenant));
     }
 
     /// Removes a tenant, then raises the revision.
     pub fn remove(&self, tenant: &str, revision: u64) {
         self.tenants.remove(tenant);
-        self.advance(revision);
+        self.revision.fetch_max(revision, Ordering::AcqRel);
+        self.changed(&TableChange::Removed(tenant, revision));
     }
 
     /// Replaces the whole table with `tenants` at `revision` (a snapshot).
@@ -230,7 +244,8 @@ impl Table {
         for t in compiled {
             self.tenants.insert(t.id.clone(), Arc::new(t));
         }
-        self.advance(revision);
+        self.revision.fetch_max(revision, Ordering::AcqRel);
+        self.changed(&TableChange::Replaced(revision));
     }
 
     /// Runs `f` on a tenant while holding its shard's read lock (no reference count touched).

@@ -3,10 +3,10 @@
 //! framed protocol of [`callgate::feed`].
 //!
 //! One hub task follows the table (the source of truth: it already follows the store). The
-//! table wakes it after every change ([`Table::on_change`]; nothing polls); it then diffs the
-//! tenants against what it last sent (a tenant whose compiled `Arc` changed is a put, an id
-//! that went away a delete), encodes each change once and offers the frame to every client's
-//! bounded queue. An idle hub only wakes for the once-a-second heartbeat. A new
+//! table tells it of every change and what it was ([`Table::on_change`]: a tenant put, a
+//! tenant removed; nothing polls, nothing is diffed); the hub encodes each change once (the
+//! splice alone when clients hold the tenant it was made to) and offers the frame to every
+//! client's bounded queue. An idle hub only wakes for the once-a-second heartbeat. A new
 //! client registers with the hub and gets the hub's view as its snapshot, so the snapshot and
 //! the changes after it always line up. A client whose queue is full, whose socket stays
 //! unwritable past a timeout, or that sends anything but well-formed frames of the protocol is
@@ -26,7 +26,7 @@
 //! [`feed::MAX_AUDIT_RECORDS`] records, a rate of records per second (beyond it they are
 //! counted as dropped), timestamps clamped to the last day, and a bounded `dropped` count.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::os::unix::fs::FileTypeExt;
@@ -36,10 +36,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use callgate::feed::{self, FeedError, Message, SharedTenant, VERSION};
-use callgate::{CompiledTenant, Table};
+use callgate::{CompiledTenant, Table, TableChange};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior, timeout};
 
@@ -314,13 +314,13 @@ pub async fn run_with(
     let emergency: Arc<[String]> = table.platform_emergency().into();
     let (stop_tx, stop_rx) = watch::channel(false);
     let (join_tx, join_rx) = mpsc::channel::<Join>(64);
-    // Watch the table before the hub takes its first view, so no change falls between them.
-    // The watcher lets go once the hub (and with it `changed`) is gone.
-    let changed = Arc::new(Notify::new());
-    let watch = Arc::downgrade(&changed);
-    table.on_change(move || watch.upgrade().map(|n| n.notify_one()).is_some());
+    // Watch the table before the hub takes its first view, so no change falls between them
+    // (one already in the view is recognised and skipped). The watcher lets go once the hub,
+    // and with it the receiver, is gone.
+    let (applied_tx, applied) = mpsc::unbounded_channel();
+    table.on_change(move |change| applied_tx.send(Applied::from(change)).is_ok());
     let hub = Hub::new(table, Arc::clone(&settings));
-    let hub = tokio::spawn(hub.run(changed, join_rx, stop_rx.clone()));
+    let hub = tokio::spawn(hub.run(applied, join_rx, stop_rx.clone()));
     let slots = Arc::new(Semaphore::new(settings.max_clients));
     let mut clients = JoinSet::new();
     tracing::info!(socket = ?path, "replica feed is listening");
@@ -426,10 +426,27 @@ struct Follower {
     _dropped: oneshot::Sender<()>,
 }
 
-/// One change found by a diff.
-enum Change {
+/// A change to the table, as the hub gets it from the table's watcher.
+enum Applied {
+    /// A tenant put.
     Put(Arc<CompiledTenant>),
-    Delete(Box<str>),
+    /// A tenant removed, at a revision.
+    Removed(Box<str>, u64),
+    /// Only the revision raised.
+    Revision(u64),
+    /// Every tenant replaced: the hub diffs the whole table once.
+    Replaced,
+}
+
+impl From<&TableChange<'_>> for Applied {
+    fn from(change: &TableChange<'_>) -> Applied {
+        match change {
+            TableChange::Put(t) => Applied::Put(Arc::clone(t)),
+            TableChange::Removed(id, revision) => Applied::Removed((*id).into(), *revision),
+            TableChange::Revision(revision) => Applied::Revision(*revision),
+            TableChange::Replaced(_) => Applied::Replaced,
+        }
+    }
 }
 
 /// Follows the table and fans changes out to every client.
@@ -458,15 +475,14 @@ impl Hub {
 
     async fn run(
         mut self,
-        changed: Arc<Notify>,
+        mut applied: mpsc::UnboundedReceiver<Applied>,
         mut joins: mpsc::Receiver<Join>,
         mut stop: watch::Receiver<bool>,
     ) {
         let start = Instant::now() + self.settings.heartbeat;
         let mut beat = tokio::time::interval_at(start, self.settings.heartbeat);
         beat.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        // A change may have landed between the first view and now.
-        self.sync();
+        let mut batch = Vec::new();
         loop {
             tokio::select! {
                 _ = stop.changed() => break,
@@ -474,9 +490,63 @@ impl Hub {
                     Some(join) => self.join(join),
                     None => break,
                 },
-                () = changed.notified() => self.sync(),
+                n = applied.recv_many(&mut batch, 256) => {
+                    if n == 0 {
+                        break;
+                    }
+                    for change in batch.drain(..) {
+                        self.apply(change);
+                    }
+                }
                 _ = beat.tick() => self.heartbeat(),
             }
+        }
+    }
+
+    /// Sends one change of the table, unless the clients already have it.
+    fn apply(&mut self, change: Applied) {
+        match change {
+            Applied::Put(t) => {
+                let old = self.sent.get(&t.id);
+                if old.is_some_and(|old| Arc::ptr_eq(old, &t)) {
+                    return;
+                }
+                let message = self.put_message(old, &t);
+                self.revision = self.revision.max(t.revision);
+                self.sent.insert(t.id.clone(), t);
+                self.broadcast(&message);
+            }
+            Applied::Removed(id, revision) => {
+                self.revision = self.revision.max(revision);
+                if self.sent.remove(&id).is_some() {
+                    self.broadcast(&Message::Delete {
+                        revision,
+                        tenant: id.into(),
+                    });
+                }
+            }
+            Applied::Revision(revision) => self.revision = self.revision.max(revision),
+            Applied::Replaced => self.sync(),
+        }
+    }
+
+    /// The message that brings clients holding `old` to `t`: the change alone (a splice)
+    /// when they hold the tenant it was made to, else the tenant whole.
+    fn put_message(&self, old: Option<&Arc<CompiledTenant>>, t: &CompiledTenant) -> Message {
+        match t
+            .delta
+            .as_ref()
+            .filter(|d| old.is_some_and(|old| old.generation == d.base))
+        {
+            Some(d) => Message::Splice {
+                revision: t.revision,
+                splice: Arc::clone(&d.splice),
+            },
+            None => Message::Put {
+                revision: t.revision,
+                tenant: SharedTenant::Json(Arc::clone(&t.source)),
+                splices: Arc::clone(&t.splices),
+            },
         }
     }
 
@@ -497,56 +567,35 @@ impl Hub {
         }
     }
 
-    /// Diffs the table against what was sent and sends the difference, in revision order.
+    /// Diffs the whole table against what was sent and sends the difference, in revision
+    /// order: only after [`Table::replace_all`], which says no more than that everything may
+    /// have changed.
     fn sync(&mut self) {
         let (revision, tenants) = self.table.snapshot();
         let mut current: HashMap<Box<str>, Arc<CompiledTenant>> =
             HashMap::with_capacity(tenants.len());
-        let mut changes: Vec<(u64, Change)> = Vec::new();
+        let mut changes: Vec<(u64, Message)> = Vec::new();
         for t in tenants {
-            if !self.sent.get(&t.id).is_some_and(|old| Arc::ptr_eq(old, &t)) {
-                changes.push((t.revision, Change::Put(Arc::clone(&t))));
+            let old = self.sent.get(&t.id);
+            if !old.is_some_and(|old| Arc::ptr_eq(old, &t)) {
+                changes.push((t.revision, self.put_message(old, &t)));
             }
             current.insert(t.id.clone(), t);
         }
-        let kept: HashSet<&str> = current.keys().map(|k| &**k).collect();
         for id in self.sent.keys() {
-            if !kept.contains(&**id) {
+            if !current.contains_key(id) {
                 // The table keeps no revision for a removal; the revision it is at now is
                 // the removal's or later.
-                changes.push((revision, Change::Delete(id.clone())));
+                let tenant = id.to_string();
+                changes.push((revision, Message::Delete { revision, tenant }));
             }
         }
         changes.sort_by_key(|(r, _)| *r);
-        let mut top = revision.max(self.revision);
-        for (rev, change) in changes {
-            top = top.max(rev);
-            let message = match change {
-                // The change alone, when the clients hold the tenant it was made to.
-                Change::Put(t) => match t.delta.as_ref().filter(|d| {
-                    self.sent
-                        .get(&t.id)
-                        .is_some_and(|old| old.generation == d.base)
-                }) {
-                    Some(d) => Message::Splice {
-                        revision: rev,
-                        splice: Arc::clone(&d.splice),
-                    },
-                    None => Message::Put {
-                        revision: rev,
-                        tenant: SharedTenant::Json(Arc::clone(&t.source)),
-                        splices: Arc::clone(&t.splices),
-                    },
-                },
-                Change::Delete(id) => Message::Delete {
-                    revision: rev,
-                    tenant: id.into(),
-                },
-            };
-            self.broadcast(&message);
+        for (_, message) in &changes {
+            self.broadcast(message);
         }
         self.sent = current;
-        self.revision = top;
+        self.revision = self.revision.max(revision);
     }
 
     /// Tells idle followers the revision. One with frames still queued (catching up, or
