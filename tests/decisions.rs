@@ -2003,3 +2003,29 @@ fn a_matrix_lists_exactly_what_it_allows() {
         assert_eq!(shown.matches('[').count(), rows.len(), "{name}: {shown}");
     }
 }
+
+/// `explain` calls a role an administrator exactly when it is one: everything, tenant-wide
+/// (DESIGN.md: an administrator's built-in role "can't be narrowed"). Checked for every user
+/// of the demo directory against the catalog's matrix, cell by cell.
+#[test]
+fn explain_calls_a_role_an_administrator_exactly_when_it_holds_everything_tenant_wide() {
+    use callgate::catalog::BUILTIN_ROLES;
+    let t = demo::table();
+    let mut seen = [false; 2];
+    for tenant in demo::tenants() {
+        for u in &tenant.users {
+            let e = t.explain(&tenant.id, &u.id).unwrap();
+            let role = BUILTIN_ROLES
+                .iter()
+                .find(|r| r.name == e.role.name)
+                .unwrap();
+            let everything = Category::ALL
+                .iter()
+                .all(|&c| Action::ALL.iter().all(|&a| role.matrix.allows(c, a)));
+            let admin = everything && role.scope == callgate::Scope::Tenant;
+            assert_eq!(e.role.admin, admin, "{}'s role {}", u.id, e.role.name);
+            seen[usize::from(admin)] = true;
+        }
+    }
+    assert_eq!(seen, [true, true], "the demo has administrators and others");
+}

@@ -339,12 +339,9 @@ impl Sip {
             callgate::Answer::CallerId(a) => self.caller_id(&invite, a, peer),
             callgate::Answer::FeatureCode(a) => feature_code(&invite, a, peer),
             // `asked` asks only the two above; a verdict would be refused like any denial.
-            callgate::Answer::Verdict(v) => Answer::new(403, "Forbidden", &invite.addressing, peer)
-                .header(
-                    "X-Callgate-Decision",
-                    Decision(v.outcome, v.reason, v.revision),
-                )
-                .finish(),
+            callgate::Answer::Verdict(v) => {
+                forbidden(&invite, Decision(v.outcome, v.reason, v.revision), peer)
+            }
         }
     }
 
@@ -354,9 +351,7 @@ impl Sip {
         telemetry::record_caller_id(a.reason);
         let header = Decision(a.outcome, a.reason, a.revision);
         if a.outcome == Outcome::Deny {
-            return Answer::new(403, "Forbidden", &inv.addressing, peer)
-                .header("X-Callgate-Decision", header)
-                .finish();
+            return forbidden(inv, header, peer);
         }
         let mut answer = Answer::new(302, "Moved Temporarily", &inv.addressing, peer)
             .header("Contact", format_args!("<{}>", inv.request_uri));
@@ -436,13 +431,18 @@ fn asked(inv: &Invite) -> Check<'_> {
     }
 }
 
+/// `403` with the decision.
+fn forbidden(inv: &Invite, decision: Decision, peer: SocketAddr) -> Bytes {
+    Answer::new(403, "Forbidden", &inv.addressing, peer)
+        .header("X-Callgate-Decision", decision)
+        .finish()
+}
+
 /// The answer to a feature-code check: `302` with the feature and its arguments, or `403`.
 fn feature_code(inv: &Invite, a: &FeatureAnswer<'_>, peer: SocketAddr) -> Bytes {
     let header = Decision(a.outcome, a.reason, a.revision);
     if a.outcome != Outcome::Allow {
-        return Answer::new(403, "Forbidden", &inv.addressing, peer)
-            .header("X-Callgate-Decision", header)
-            .finish();
+        return forbidden(inv, header, peer);
     }
     let mut answer = Answer::new(302, "Moved Temporarily", &inv.addressing, peer)
         .header("Contact", format_args!("<{}>", inv.request_uri));
