@@ -8,6 +8,10 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 
+use super::StoreError;
+use super::rows::{self, Rows};
+use sql::{Conn, from_db, load_parts, load_rows, load_rows_of};
+
 type Db = Postgres;
 
 /// The channel new revisions are announced on.
@@ -98,4 +102,9 @@ async fn announce(conn: &mut Conn, revision: u64) -> Result<(), sqlx::Error> {
 /// How a load aggregates a table's columns per tenant: a JSON array of arrays, as text.
 const AGGREGATE: (&str, &str) = ("json_agg(json_build_array(", "))::text");
 
-include!("sql.rs");
+// The shared statements, compiled once for each database on purpose (see its doc).
+#[allow(clippy::duplicate_mod, reason = "one module per database, by design")]
+#[path = "sql.rs"]
+mod sql;
+
+pub(super) use sql::*;

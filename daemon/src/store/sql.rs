@@ -1,11 +1,13 @@
-// The statements and transactions both databases share, written once: `store/sqlite.rs` and
-// `store/postgres.rs` each `include!` this file after defining `Db` (the sqlx database),
-// `begin_write` (takes the writer lock, returns the current revision), `begin_read` (a
-// consistent snapshot) and `announce` (tells other daemons of a new revision). The SQL text
-// is the same for both (`$N` placeholders, which SQLite takes too).
-//
-// Not a module of its own: the code is generic over two concrete databases, and spelling
-// that with sqlx's trait bounds would bury every statement under where-clauses.
+//! The statements and transactions both databases share, written once: `store/sqlite.rs` and
+//! `store/postgres.rs` each declare this file as their module `sql` (`#[path]`), after
+//! defining `Db` (the sqlx database), `begin_write` (takes the writer lock, returns the
+//! current revision), `begin_read` (a consistent snapshot), `announce` (tells other daemons of
+//! a new revision), `load_all_rows` and `AGGREGATE`. The SQL text is the same for both (`$N`
+//! placeholders, which SQLite takes too).
+//!
+//! One module compiled twice rather than one generic module: the code is generic over two
+//! concrete databases, and spelling that with sqlx's trait bounds would bury every statement
+//! under where-clauses.
 
 use std::sync::Arc;
 
@@ -15,32 +17,19 @@ use callgate::model::Tenant;
 use sqlx::query_builder::Separated;
 use sqlx::{Pool, QueryBuilder};
 
-use super::rowdiff::{Cell, TABLES, TableChanges, changes};
-use super::rows::{self, Rows};
-use super::{CatchUp, Change, Changed, Delta, ImportOutcome, Labels, Now, Recent, StoreError, TokenInfo};
 use callgate::Table;
 
-type Conn = <Db as sqlx::Database>::Connection;
+use super::{AGGREGATE, Db, announce, begin_read, begin_write, load_all_rows};
+use crate::store::rowdiff::{Cell, TABLES, TableChanges, changes};
+use crate::store::rows::{self, Rows};
+use crate::store::{
+    CatchUp, Change, Changed, Delta, ImportOutcome, Labels, Now, Recent, StoreError, TokenInfo,
+};
+
+pub(in crate::store) type Conn = <Db as sqlx::Database>::Connection;
 
 /// Bind parameters per statement: under SQLite's limit (32,766) and Postgres's (65,535).
 const MAX_BINDS: usize = 30_000;
-
-/// A tenant's tables, children before parents (the order to delete them in).
-const CHILD_TABLES: [&str; 13] = [
-    "user_grants",
-    "users",
-    "feature_code_roles",
-    "feature_codes",
-    "role_permissions",
-    "roles",
-    "queue_supervisors",
-    "queue_agents",
-    "queues",
-    "extensions",
-    "numbers",
-    "sites",
-    "tenant_emergency_numbers",
-];
 
 /// More tenants changed than this since the table's revision: reload everything at once.
 const CATCH_UP_ALL: usize = 64;
@@ -53,44 +42,66 @@ fn to_db(revision: u64) -> i64 {
     i64::try_from(revision).unwrap_or(i64::MAX)
 }
 
-fn from_db(revision: i64) -> u64 {
+pub(super) fn from_db(revision: i64) -> u64 {
     u64::try_from(revision).unwrap_or(0)
 }
 
 /// The current revision.
-async fn head(conn: &mut Conn) -> Result<u64, sqlx::Error> {
-    let (revision,): (i64,) = sqlx::query_as("SELECT revision FROM meta WHERE id = 1").fetch_one(&mut *conn).await?;
+pub(super) async fn head(conn: &mut Conn) -> Result<u64, sqlx::Error> {
+    let (revision,): (i64,) = sqlx::query_as("SELECT revision FROM meta WHERE id = 1")
+        .fetch_one(&mut *conn)
+        .await?;
     Ok(from_db(revision))
 }
 
 /// The rows of `select`, of every tenant or of one (`key` = `$1`), then `tail`.
-async fn fetch<T>(conn: &mut Conn, select: &str, key: &str, tenant: Option<&str>, tail: &str) -> Result<Vec<T>, sqlx::Error>
+async fn fetch<T>(
+    conn: &mut Conn,
+    select: &str,
+    key: &str,
+    tenant: Option<&str>,
+    tail: &str,
+) -> Result<Vec<T>, sqlx::Error>
 where
     T: for<'r> sqlx::FromRow<'r, <Db as sqlx::Database>::Row> + Send + Unpin,
 {
     match tenant {
-        None => sqlx::query_as::<_, T>(&format!("{select}{tail}")).fetch_all(&mut *conn).await,
+        None => {
+            sqlx::query_as::<_, T>(&format!("{select}{tail}"))
+                .fetch_all(&mut *conn)
+                .await
+        }
         Some(t) => {
             let sql = format!("{select} WHERE {key} = $1{tail}");
-            sqlx::query_as::<_, T>(&sql).bind(t).fetch_all(&mut *conn).await
+            sqlx::query_as::<_, T>(&sql)
+                .bind(t)
+                .fetch_all(&mut *conn)
+                .await
         }
     }
 }
 
 /// Every tenant's rows (or one's), one query per table, each table's rows aggregated per
 /// tenant by the database ([`rows`]).
-async fn load_rows(conn: &mut Conn, tenant: Option<&str>) -> Result<Rows, sqlx::Error> {
+pub(super) async fn load_rows(conn: &mut Conn, tenant: Option<&str>) -> Result<Rows, sqlx::Error> {
     load_rows_of(conn, tenant, 0..rows::PARTS.len()).await
 }
 
 /// The `tenants` rows and the [`rows::PARTS`] at `which` (the others left empty).
-async fn load_rows_of(
+pub(super) async fn load_rows_of(
     conn: &mut Conn,
     tenant: Option<&str>,
     which: impl IntoIterator<Item = usize>,
 ) -> Result<Rows, sqlx::Error> {
     let mut rows = Rows {
-        tenants: fetch(conn, "SELECT id, default_caller_id FROM tenants", "id", tenant, "").await?,
+        tenants: fetch(
+            conn,
+            "SELECT id, default_caller_id FROM tenants",
+            "id",
+            tenant,
+            "",
+        )
+        .await?,
         ..Rows::default()
     };
     for (i, part) in load_parts(conn, tenant, which).await? {
@@ -102,7 +113,7 @@ async fn load_rows_of(
 }
 
 /// The [`rows::PARTS`] at `which`, each aggregated per tenant, with its index.
-async fn load_parts(
+pub(super) async fn load_parts(
     conn: &mut Conn,
     tenant: Option<&str>,
     which: impl IntoIterator<Item = usize>,
@@ -110,9 +121,17 @@ async fn load_parts(
     let (open, close) = AGGREGATE;
     let mut out = Vec::new();
     for i in which {
-        let Some(part) = rows::PARTS.get(i) else { continue };
-        let select = format!("SELECT tenant, {open}{}{close} FROM {}", part.columns, part.table);
-        out.push((i, fetch(conn, &select, "tenant", tenant, " GROUP BY tenant").await?));
+        let Some(part) = rows::PARTS.get(i) else {
+            continue;
+        };
+        let select = format!(
+            "SELECT tenant, {open}{}{close} FROM {}",
+            part.columns, part.table
+        );
+        out.push((
+            i,
+            fetch(conn, &select, "tenant", tenant, " GROUP BY tenant").await?,
+        ));
     }
     Ok(out)
 }
@@ -128,13 +147,20 @@ async fn assemble(rows: Rows) -> Result<Vec<Tenant>, sqlx::Error> {
 /// The revision of tenant `id`'s latest change, if it has one.
 async fn last_change(conn: &mut Conn, id: &str) -> Result<Option<u64>, sqlx::Error> {
     let (last,): (Option<i64>,) =
-        sqlx::query_as("SELECT MAX(revision) FROM changes WHERE tenant = $1").bind(id).fetch_one(&mut *conn).await?;
+        sqlx::query_as("SELECT MAX(revision) FROM changes WHERE tenant = $1")
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?;
     Ok(last.map(from_db))
 }
 
 /// Tenant `id` as stored (the copy this process kept of its latest change, else read), and
 /// the revision of that change.
-async fn load_recent(conn: &mut Conn, id: &str, recent: &Recent) -> Result<(Option<Arc<Tenant>>, Option<u64>), sqlx::Error> {
+async fn load_recent(
+    conn: &mut Conn,
+    id: &str,
+    recent: &Recent,
+) -> Result<(Option<Arc<Tenant>>, Option<u64>), sqlx::Error> {
     let last = last_change(conn, id).await?;
     if let Some(kept) = last.and_then(|r| recent.get(id, r)) {
         return Ok((Some(kept), last));
@@ -157,7 +183,11 @@ fn bind_cell<'a>(row: &mut Separated<'_, 'a, Db, &'static str>, cell: Cell<'a>) 
 
 /// Writes the `tenants` row of a tenant that changes: inserted if new, else updated if its
 /// own columns differ.
-async fn write_tenant_row(conn: &mut Conn, before: Option<&Tenant>, t: &Tenant) -> Result<(), sqlx::Error> {
+async fn write_tenant_row(
+    conn: &mut Conn,
+    before: Option<&Tenant>,
+    t: &Tenant,
+) -> Result<(), sqlx::Error> {
     match before {
         None => {
             sqlx::query("INSERT INTO tenants (id, default_caller_id) VALUES ($1, $2)")
@@ -180,11 +210,16 @@ async fn write_tenant_row(conn: &mut Conn, before: Option<&Tenant>, t: &Tenant) 
 
 /// Deletes the rows `changes` drops from tenant `id`, children before parents, as many keys
 /// per statement as fit.
-async fn delete_changed(conn: &mut Conn, id: &str, changes: &[TableChanges<'_>]) -> Result<(), sqlx::Error> {
+async fn delete_changed(
+    conn: &mut Conn,
+    id: &str,
+    changes: &[TableChanges<'_>],
+) -> Result<(), sqlx::Error> {
     for (table, c) in TABLES.iter().zip(changes).rev() {
         let width = table.key.len();
         for chunk in c.deleted.chunks((MAX_BINDS / width).max(1)) {
-            let mut query = QueryBuilder::<Db>::new(format!("DELETE FROM {} WHERE tenant = ", table.name));
+            let mut query =
+                QueryBuilder::<Db>::new(format!("DELETE FROM {} WHERE tenant = ", table.name));
             query.push_bind(id);
             query.push(format!(" AND ({}) IN (VALUES ", table.key.join(", ")));
             for (i, key) in chunk.iter().enumerate() {
@@ -203,12 +238,20 @@ async fn delete_changed(conn: &mut Conn, id: &str, changes: &[TableChanges<'_>])
 }
 
 /// Updates and inserts the rows `changes` brings to tenant `id`, parents before children.
-async fn write_changed<'a>(conn: &mut Conn, id: &'a str, changes: &'a [TableChanges<'a>]) -> Result<(), sqlx::Error> {
+async fn write_changed<'a>(
+    conn: &mut Conn,
+    id: &'a str,
+    changes: &'a [TableChanges<'a>],
+) -> Result<(), sqlx::Error> {
     for (table, c) in TABLES.iter().zip(changes) {
         for (key, values) in &c.updated {
             let mut query = QueryBuilder::<Db>::new(format!("UPDATE {} SET ", table.name));
             for (i, (column, cell)) in table.values.iter().zip(values).enumerate() {
-                query.push(if i == 0 { format!("{column} = ") } else { format!(", {column} = ") });
+                query.push(if i == 0 {
+                    format!("{column} = ")
+                } else {
+                    format!(", {column} = ")
+                });
                 let mut one = query.separated("");
                 bind_cell(&mut one, *cell);
             }
@@ -225,7 +268,13 @@ async fn write_changed<'a>(conn: &mut Conn, id: &'a str, changes: &'a [TableChan
         let head = format!(
             "INSERT INTO {} (tenant, {}) ",
             table.name,
-            table.key.iter().chain(table.values).copied().collect::<Vec<_>>().join(", ")
+            table
+                .key
+                .iter()
+                .chain(table.values)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         for chunk in c.inserted.chunks((MAX_BINDS / columns).max(1)) {
             let mut query = QueryBuilder::<Db>::new(head.as_str());
@@ -241,12 +290,14 @@ async fn write_changed<'a>(conn: &mut Conn, id: &'a str, changes: &'a [TableChan
     Ok(())
 }
 
-/// Deletes every row of a tenant; whether it existed.
+/// Deletes every row of a tenant; whether it existed. Deleting its `tenants` row is enough:
+/// every table of a tenant's rows references it `ON DELETE CASCADE` (migrations
+/// `0001_store.sql`; SQLite connections enforce foreign keys).
 async fn delete_rows(conn: &mut Conn, id: &str) -> Result<bool, sqlx::Error> {
-    for table in CHILD_TABLES {
-        sqlx::query(&format!("DELETE FROM {table} WHERE tenant = $1")).bind(id).execute(&mut *conn).await?;
-    }
-    let done = sqlx::query("DELETE FROM tenants WHERE id = $1").bind(id).execute(&mut *conn).await?;
+    let done = sqlx::query("DELETE FROM tenants WHERE id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
     Ok(done.rows_affected() > 0)
 }
 
@@ -264,7 +315,7 @@ async fn record(
     after: Option<&Tenant>,
     delta: Option<(u64, &Splice)>,
 ) -> Result<(), sqlx::Error> {
-    let detail = super::diff::tenant_diff(before, after).to_string();
+    let detail = crate::store::diff::tenant_diff(before, after).to_string();
     record_detail(conn, revision, tenant, kind, actor, &detail, delta).await
 }
 
@@ -279,7 +330,9 @@ async fn record_detail(
     delta: Option<(u64, &Splice)>,
 ) -> Result<(), sqlx::Error> {
     let splice = match delta {
-        Some((_, s)) => Some(serde_json::to_string(s).map_err(|e| sqlx::Error::Encode(Box::new(e)))?),
+        Some((_, s)) => {
+            Some(serde_json::to_string(s).map_err(|e| sqlx::Error::Encode(Box::new(e)))?)
+        }
         None => None,
     };
     sqlx::query(
@@ -305,21 +358,37 @@ async fn logged_splice(conn: &mut Conn, revision: u64) -> Result<Option<Delta>, 
             .bind(to_db(revision))
             .fetch_optional(&mut *conn)
             .await?;
-    let Some((Some(base), Some(json))) = row else { return Ok(None) };
+    let Some((Some(base), Some(json))) = row else {
+        return Ok(None);
+    };
     // A splice that does not read back (written by another version) is only a missed
     // shortcut: the tenant is then read whole.
     Ok(serde_json::from_str::<Splice>(&json)
         .ok()
-        .map(|splice| Delta { base: from_db(base), splice: Arc::new(splice) }))
+        .map(|splice| Delta {
+            base: from_db(base),
+            splice: Arc::new(splice),
+        }))
 }
 
 /// Which of `tenant`'s numbers (by index) that the write adds (`before` did not have them)
 /// some tenant's rows already hold: run after the rows every write drops are deleted, so
 /// whoever holds one is another tenant that keeps it.
-async fn numbers_taken(conn: &mut Conn, before: Option<&Tenant>, tenant: &Tenant) -> Result<Vec<usize>, sqlx::Error> {
-    let had: std::collections::HashSet<&str> =
-        before.iter().flat_map(|b| b.numbers.iter().map(|n| n.number.as_str())).collect();
-    let added: Vec<&str> = tenant.numbers.iter().map(|n| n.number.as_str()).filter(|n| !had.contains(n)).collect();
+async fn numbers_taken(
+    conn: &mut Conn,
+    before: Option<&Tenant>,
+    tenant: &Tenant,
+) -> Result<Vec<usize>, sqlx::Error> {
+    let had: std::collections::HashSet<&str> = before
+        .iter()
+        .flat_map(|b| b.numbers.iter().map(|n| n.number.as_str()))
+        .collect();
+    let added: Vec<&str> = tenant
+        .numbers
+        .iter()
+        .map(|n| n.number.as_str())
+        .filter(|n| !had.contains(n))
+        .collect();
     let mut taken = std::collections::HashSet::new();
     for chunk in added.chunks(MAX_BINDS) {
         let mut query = QueryBuilder::<Db>::new("SELECT number FROM numbers WHERE number IN (");
@@ -399,16 +468,19 @@ async fn archive_past(conn: &mut Conn, id: &str, revision: u64) -> Result<(), sq
 
 /// Sets the revision a write transaction ends at, and announces it (on commit).
 async fn finish(conn: &mut Conn, revision: u64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE meta SET revision = $1 WHERE id = 1").bind(to_db(revision)).execute(&mut *conn).await?;
+    sqlx::query("UPDATE meta SET revision = $1 WHERE id = 1")
+        .bind(to_db(revision))
+        .execute(&mut *conn)
+        .await?;
     announce(conn, revision).await
 }
 
-pub(super) async fn revision(pool: &Pool<Db>) -> Result<u64, StoreError> {
+pub(in crate::store) async fn revision(pool: &Pool<Db>) -> Result<u64, StoreError> {
     let mut conn = pool.acquire().await.map_err(db)?;
     head(&mut conn).await.map_err(db)
 }
 
-pub(super) async fn is_empty(pool: &Pool<Db>) -> Result<bool, StoreError> {
+pub(in crate::store) async fn is_empty(pool: &Pool<Db>) -> Result<bool, StoreError> {
     let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM (SELECT 1 FROM tenants LIMIT 1) AS t")
         .fetch_one(pool)
         .await
@@ -416,14 +488,16 @@ pub(super) async fn is_empty(pool: &Pool<Db>) -> Result<bool, StoreError> {
     Ok(n == 0)
 }
 
-pub(super) async fn load_all(pool: &Pool<Db>) -> Result<(Vec<Tenant>, u64), StoreError> {
+pub(in crate::store) async fn load_all(pool: &Pool<Db>) -> Result<(Vec<Tenant>, u64), StoreError> {
     let (tenants, revision, _) = load_labelled(pool).await?;
     Ok((tenants, revision))
 }
 
 /// Every tenant, the revision they are at, and each tenant's latest change, read in one
 /// snapshot.
-pub(super) async fn load_labelled(pool: &Pool<Db>) -> Result<(Vec<Tenant>, u64, Labels), StoreError> {
+pub(in crate::store) async fn load_labelled(
+    pool: &Pool<Db>,
+) -> Result<(Vec<Tenant>, u64, Labels), StoreError> {
     let mut tx = begin_read(pool).await.map_err(db)?;
     let revision = head(&mut tx).await.map_err(db)?;
     let labels = last_changes(&mut tx).await.map_err(db)?;
@@ -435,11 +509,16 @@ pub(super) async fn load_labelled(pool: &Pool<Db>) -> Result<(Vec<Tenant>, u64, 
 /// Each tenant's latest change.
 async fn last_changes(conn: &mut Conn) -> Result<Labels, sqlx::Error> {
     let rows: Vec<(String, i64)> =
-        sqlx::query_as("SELECT tenant, MAX(revision) FROM changes GROUP BY tenant").fetch_all(&mut *conn).await?;
+        sqlx::query_as("SELECT tenant, MAX(revision) FROM changes GROUP BY tenant")
+            .fetch_all(&mut *conn)
+            .await?;
     Ok(rows.into_iter().map(|(t, r)| (t, from_db(r))).collect())
 }
 
-pub(super) async fn load_tenant(pool: &Pool<Db>, id: &str) -> Result<Option<Tenant>, StoreError> {
+pub(in crate::store) async fn load_tenant(
+    pool: &Pool<Db>,
+    id: &str,
+) -> Result<Option<Tenant>, StoreError> {
     let mut tx = begin_read(pool).await.map_err(db)?;
     let tenant = load_one(&mut tx, id).await.map_err(db)?;
     tx.commit().await.map_err(db)?;
@@ -453,9 +532,17 @@ pub(super) async fn load_tenant(pool: &Pool<Db>, id: &str) -> Result<Option<Tena
 /// the rows every tenant drops are deleted before any is written, so a number moving from one
 /// tenant of the file to another is free when it is written; a number that a tenant outside
 /// the file holds refuses the whole import.
-pub(super) async fn import(pool: &Pool<Db>, tenants: &[Tenant], actor: &str, recent: &Recent) -> Result<ImportOutcome, StoreError> {
+pub(in crate::store) async fn import(
+    pool: &Pool<Db>,
+    tenants: &[Tenant],
+    actor: &str,
+    recent: &Recent,
+) -> Result<ImportOutcome, StoreError> {
     let (mut tx, base) = begin_write(pool).await.map_err(db)?;
-    let mut outcome = ImportOutcome { revision: base, ..ImportOutcome::default() };
+    let mut outcome = ImportOutcome {
+        revision: base,
+        ..ImportOutcome::default()
+    };
     // Each changed tenant: its index in the file, what is stored, and the change's diff.
     let mut writes: Vec<(usize, &Tenant, Option<Arc<Tenant>>, String)> = Vec::new();
     for (i, t) in tenants.iter().enumerate() {
@@ -464,18 +551,28 @@ pub(super) async fn import(pool: &Pool<Db>, tenants: &[Tenant], actor: &str, rec
             outcome.unchanged.push(t.id.clone());
             continue;
         }
-        let detail = super::diff::tenant_diff(stored.as_deref(), Some(t)).to_string();
+        let detail = crate::store::diff::tenant_diff(stored.as_deref(), Some(t)).to_string();
         writes.push((i, t, stored, detail));
     }
     // Each tenant's row changes are worked out twice (for its deletes, then for its writes)
     // rather than held for every tenant at once: a file of a million users stays one
     // tenant's rows in memory.
     for (_, t, stored, _) in &writes {
-        delete_changed(&mut tx, &t.id, &changes(stored.as_deref(), t)).await.map_err(db)?;
+        delete_changed(&mut tx, &t.id, &changes(stored.as_deref(), t))
+            .await
+            .map_err(db)?;
     }
     let mut problems = Vec::new();
     for (i, t, stored, _) in &writes {
-        check_numbers(&mut tx, stored.as_deref(), t, &format!("tenants[{i}]"), &mut problems).await.map_err(db)?;
+        check_numbers(
+            &mut tx,
+            stored.as_deref(),
+            t,
+            &format!("tenants[{i}]"),
+            &mut problems,
+        )
+        .await
+        .map_err(db)?;
     }
     if !problems.is_empty() {
         return Err(refused(problems));
@@ -483,11 +580,19 @@ pub(super) async fn import(pool: &Pool<Db>, tenants: &[Tenant], actor: &str, rec
     for (_, t, stored, detail) in &writes {
         outcome.revision += 1;
         if stored.is_none() {
-            archive_past(&mut tx, &t.id, outcome.revision).await.map_err(db)?;
+            archive_past(&mut tx, &t.id, outcome.revision)
+                .await
+                .map_err(db)?;
         }
-        write_tenant_row(&mut tx, stored.as_deref(), t).await.map_err(db)?;
-        write_changed(&mut tx, &t.id, &changes(stored.as_deref(), t)).await.map_err(db)?;
-        record_detail(&mut tx, outcome.revision, &t.id, "put", actor, detail, None).await.map_err(db)?;
+        write_tenant_row(&mut tx, stored.as_deref(), t)
+            .await
+            .map_err(db)?;
+        write_changed(&mut tx, &t.id, &changes(stored.as_deref(), t))
+            .await
+            .map_err(db)?;
+        record_detail(&mut tx, outcome.revision, &t.id, "put", actor, detail, None)
+            .await
+            .map_err(db)?;
         outcome.changed.push(t.id.clone());
     }
     if outcome.revision > base {
@@ -502,7 +607,7 @@ pub(super) async fn import(pool: &Pool<Db>, tenants: &[Tenant], actor: &str, rec
 
 /// `prepare` turns the edited tenant into its stored form, or refuses it. Only the rows
 /// the edit changes are written.
-pub(super) async fn update_tenant<F>(
+pub(in crate::store) async fn update_tenant<F>(
     pool: &Pool<Db>,
     id: &str,
     create: bool,
@@ -518,7 +623,10 @@ where
     let (stored, last) = load_recent(&mut tx, id, recent).await.map_err(db)?;
     let mut tenant = match &stored {
         Some(t) => Tenant::clone(t),
-        None if create => Tenant { id: id.to_string(), ..Tenant::default() },
+        None if create => Tenant {
+            id: id.to_string(),
+            ..Tenant::default()
+        },
         None => return Err(StoreError::NotFound(format!("tenant `{id}`"))),
     };
     edit(&mut tenant)?;
@@ -529,7 +637,9 @@ where
     let rows = changes(stored.as_deref(), &tenant);
     delete_changed(&mut tx, id, &rows).await.map_err(db)?;
     let mut problems = Vec::new();
-    check_numbers(&mut tx, stored.as_deref(), &tenant, "", &mut problems).await.map_err(db)?;
+    check_numbers(&mut tx, stored.as_deref(), &tenant, "", &mut problems)
+        .await
+        .map_err(db)?;
     if !problems.is_empty() {
         return Err(refused(problems));
     }
@@ -537,13 +647,29 @@ where
     if stored.is_none() {
         archive_past(&mut tx, id, revision).await.map_err(db)?;
     }
-    write_tenant_row(&mut tx, stored.as_deref(), &tenant).await.map_err(db)?;
+    write_tenant_row(&mut tx, stored.as_deref(), &tenant)
+        .await
+        .map_err(db)?;
     write_changed(&mut tx, id, &rows).await.map_err(db)?;
     // What changed, for followers to patch their compiled tenant with (a new tenant is
     // compiled whole).
-    let delta = stored.as_deref().zip(last).map(|(s, base)| (base, Splice::between(s, &tenant)));
+    let delta = stored
+        .as_deref()
+        .zip(last)
+        .map(|(s, base)| (base, Splice::between(s, &tenant)));
     let logged = delta.as_ref().map(|(base, splice)| (*base, splice));
-    record(&mut tx, revision, id, "put", actor, stored.as_deref(), Some(&tenant), logged).await.map_err(db)?;
+    record(
+        &mut tx,
+        revision,
+        id,
+        "put",
+        actor,
+        stored.as_deref(),
+        Some(&tenant),
+        logged,
+    )
+    .await
+    .map_err(db)?;
     finish(&mut tx, revision).await.map_err(db)?;
     tx.commit().await.map_err(db)?;
     drop(rows);
@@ -556,7 +682,7 @@ where
 /// else holds it), only what the edit can make invalid is checked
 /// ([`Edit::keeps_valid`], [`callgate::directory::put_user`]), and the rows, the change
 /// log's diff and the splice come from the edit's neighbourhood, not the whole tenant.
-pub(super) async fn edit_entity(
+pub(in crate::store) async fn edit_entity(
     pool: &Pool<Db>,
     id: &str,
     actor: &str,
@@ -587,7 +713,11 @@ pub(super) async fn edit_entity(
                 edit.apply(Arc::make_mut(&mut tenant));
                 Ok(())
             } else {
-                Err(StoreError::NotFound(format!("{} `{}`", edit.kind().what(), edit.key())))
+                Err(StoreError::NotFound(format!(
+                    "{} `{}`",
+                    edit.kind().what(),
+                    edit.key()
+                )))
             }
         }
     };
@@ -600,7 +730,11 @@ pub(super) async fn edit_entity(
     }
     let (users, listed) = match edit {
         Edit::Put(Entity::User(u)) => {
-            let listed = tenant.users.iter().find(|x| x.id == u.id).map(|x| x.extensions.clone());
+            let listed = tenant
+                .users
+                .iter()
+                .find(|x| x.id == u.id)
+                .map(|x| x.extensions.clone());
             (vec![u.id.clone()], listed.unwrap_or_default())
         }
         _ => (Vec::new(), Vec::new()),
@@ -618,11 +752,24 @@ pub(super) async fn edit_entity(
     let rows = changes(Some(&before), &after);
     delete_changed(&mut tx, id, &rows).await.map_err(db)?;
     let revision = base + 1;
-    write_tenant_row(&mut tx, Some(&before), &after).await.map_err(db)?;
+    write_tenant_row(&mut tx, Some(&before), &after)
+        .await
+        .map_err(db)?;
     write_changed(&mut tx, id, &rows).await.map_err(db)?;
     let delta = last.map(|base| (base, Splice::between(&before, &after)));
     let logged = delta.as_ref().map(|(base, splice)| (*base, splice));
-    record(&mut tx, revision, id, "put", actor, Some(&before), Some(&after), logged).await.map_err(db)?;
+    record(
+        &mut tx,
+        revision,
+        id,
+        "put",
+        actor,
+        Some(&before),
+        Some(&after),
+        logged,
+    )
+    .await
+    .map_err(db)?;
     finish(&mut tx, revision).await.map_err(db)?;
     tx.commit().await.map_err(db)?;
     drop(rows);
@@ -630,7 +777,12 @@ pub(super) async fn edit_entity(
     Ok(Some(revision))
 }
 
-pub(super) async fn delete_tenant(pool: &Pool<Db>, id: &str, actor: &str, recent: &Recent) -> Result<Option<u64>, StoreError> {
+pub(in crate::store) async fn delete_tenant(
+    pool: &Pool<Db>,
+    id: &str,
+    actor: &str,
+    recent: &Recent,
+) -> Result<Option<u64>, StoreError> {
     recent.forget(id);
     let (mut tx, base) = begin_write(pool).await.map_err(db)?;
     let stored = load_one(&mut tx, id).await.map_err(db)?;
@@ -638,38 +790,65 @@ pub(super) async fn delete_tenant(pool: &Pool<Db>, id: &str, actor: &str, recent
         return Ok(None);
     }
     let revision = base + 1;
-    record(&mut tx, revision, id, "delete", actor, stored.as_ref(), None, None).await.map_err(db)?;
+    record(
+        &mut tx,
+        revision,
+        id,
+        "delete",
+        actor,
+        stored.as_ref(),
+        None,
+        None,
+    )
+    .await
+    .map_err(db)?;
     finish(&mut tx, revision).await.map_err(db)?;
     tx.commit().await.map_err(db)?;
     Ok(Some(revision))
 }
 
-pub(super) async fn export(pool: &Pool<Db>, tenant: Option<&str>) -> Result<Vec<Tenant>, StoreError> {
+pub(in crate::store) async fn export(
+    pool: &Pool<Db>,
+    tenant: Option<&str>,
+) -> Result<Vec<Tenant>, StoreError> {
     let mut tx = begin_read(pool).await.map_err(db)?;
     let rows = load_rows(&mut tx, tenant).await.map_err(db)?;
     tx.commit().await.map_err(db)?;
     assemble(rows).await.map_err(db)
 }
 
-pub(super) async fn changes_since(pool: &Pool<Db>, revision: u64) -> Result<Vec<Change>, StoreError> {
-    let rows: Vec<(i64, String, String, String)> =
-        sqlx::query_as("SELECT revision, tenant, kind, actor FROM changes WHERE revision > $1 ORDER BY revision")
-            .bind(to_db(revision))
-            .fetch_all(pool)
-            .await
-            .map_err(db)?;
+pub(in crate::store) async fn changes_since(
+    pool: &Pool<Db>,
+    revision: u64,
+) -> Result<Vec<Change>, StoreError> {
+    let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
+        "SELECT revision, tenant, kind, actor FROM changes WHERE revision > $1 ORDER BY revision",
+    )
+    .bind(to_db(revision))
+    .fetch_all(pool)
+    .await
+    .map_err(db)?;
     Ok(rows
         .into_iter()
-        .map(|(revision, tenant, kind, actor)| Change { revision: from_db(revision), tenant, kind, actor })
+        .map(|(revision, tenant, kind, actor)| Change {
+            revision: from_db(revision),
+            tenant,
+            kind,
+            actor,
+        })
         .collect())
 }
 
 /// What changed after `from`, read in one snapshot.
 /// A tenant this process wrote last is taken from `recent` when it is at its latest change.
 ///
-/// A tenant changed once since, by a change that logged a splice [`super::patchable`] into
+/// A tenant changed once since, by a change that logged a splice [`crate::store::patchable`] into
 /// the table, is not read at all.
-pub(super) async fn catch_up(pool: &Pool<Db>, table: &Table, recent: &Recent) -> Result<CatchUp, StoreError> {
+pub(in crate::store) async fn catch_up(
+    pool: &Pool<Db>,
+    table: &Table,
+    recent: &Recent,
+) -> Result<CatchUp, StoreError> {
     let from = table.revision();
     let mut tx = begin_read(pool).await.map_err(db)?;
     let revision = head(&mut tx).await.map_err(db)?;
@@ -679,7 +858,11 @@ pub(super) async fn catch_up(pool: &Pool<Db>, table: &Table, recent: &Recent) ->
     if from == 0 || revision < from {
         let labels = last_changes(&mut tx).await.map_err(db)?;
         let rows = load_rows(&mut tx, None).await.map_err(db)?;
-        return Ok(CatchUp::All { revision, tenants: assemble(rows).await.map_err(db)?, labels });
+        return Ok(CatchUp::All {
+            revision,
+            tenants: assemble(rows).await.map_err(db)?,
+            labels,
+        });
     }
     // Each tenant changed, with its first and last change after `from`, in first-change order.
     let touched: Vec<(String, i64, i64)> = sqlx::query_as(
@@ -694,11 +877,22 @@ pub(super) async fn catch_up(pool: &Pool<Db>, table: &Table, recent: &Recent) ->
     let mut tenants = Vec::with_capacity(touched.len());
     if touched.len() > CATCH_UP_ALL {
         let rows = load_rows(&mut tx, None).await.map_err(db)?;
-        let mut all: std::collections::HashMap<String, Tenant> =
-            assemble(rows).await.map_err(db)?.into_iter().map(|t| (t.id.clone(), t)).collect();
+        let mut all: std::collections::HashMap<String, Tenant> = assemble(rows)
+            .await
+            .map_err(db)?
+            .into_iter()
+            .map(|t| (t.id.clone(), t))
+            .collect();
         for (id, first, _) in touched {
-            let now = all.remove(&id).map_or(Now::Deleted, |t| Now::Stored(Arc::new(t)));
-            tenants.push(Changed { id, first: from_db(first), now, splice: None });
+            let now = all
+                .remove(&id)
+                .map_or(Now::Deleted, |t| Now::Stored(Arc::new(t)));
+            tenants.push(Changed {
+                id,
+                first: from_db(first),
+                now,
+                splice: None,
+            });
         }
     } else {
         for (id, first, last) in touched {
@@ -706,28 +900,55 @@ pub(super) async fn catch_up(pool: &Pool<Db>, table: &Table, recent: &Recent) ->
             // One change since, made here: the tenant and what changed are both at hand.
             if let Some((kept, delta)) = recent.get_with_delta(&id, last) {
                 let splice = delta.filter(|_| first == last);
-                tenants.push(Changed { id, first, now: Now::Stored(kept), splice });
+                tenants.push(Changed {
+                    id,
+                    first,
+                    now: Now::Stored(kept),
+                    splice,
+                });
                 continue;
             }
             // One change since, made elsewhere, that patches the table: only its splice.
-            let logged = if first == last { logged_splice(&mut tx, last).await.map_err(db)? } else { None };
+            let logged = if first == last {
+                logged_splice(&mut tx, last).await.map_err(db)?
+            } else {
+                None
+            };
             if let Some(delta) = &logged
-                && super::patchable(table, &id, delta.base, &delta.splice)
+                && crate::store::patchable(table, &id, delta.base, &delta.splice)
             {
-                tenants.push(Changed { id, first, now: Now::Spliced, splice: logged });
+                tenants.push(Changed {
+                    id,
+                    first,
+                    now: Now::Spliced,
+                    splice: logged,
+                });
                 continue;
             }
             // Read whole (the splice does not patch, or the tenant has carried enough of them):
             // the splice still says what changed, for the feed.
-            let now = load_one(&mut tx, &id).await.map_err(db)?.map_or(Now::Deleted, |t| Now::Stored(Arc::new(t)));
-            tenants.push(Changed { id, first, now, splice: logged });
+            let now = load_one(&mut tx, &id)
+                .await
+                .map_err(db)?
+                .map_or(Now::Deleted, |t| Now::Stored(Arc::new(t)));
+            tenants.push(Changed {
+                id,
+                first,
+                now,
+                splice: logged,
+            });
         }
     }
     tx.commit().await.map_err(db)?;
     Ok(CatchUp::Changes { revision, tenants })
 }
 
-pub(super) async fn put_token(pool: &Pool<Db>, name: &str, hash: &str, tenant: Option<&str>) -> Result<(), StoreError> {
+pub(in crate::store) async fn put_token(
+    pool: &Pool<Db>,
+    name: &str,
+    hash: &str,
+    tenant: Option<&str>,
+) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO tokens (name, secret_sha256, tenant) VALUES ($1, $2, $3) \
          ON CONFLICT (name) DO UPDATE SET secret_sha256 = excluded.secret_sha256, tenant = excluded.tenant",
@@ -741,7 +962,10 @@ pub(super) async fn put_token(pool: &Pool<Db>, name: &str, hash: &str, tenant: O
     Ok(())
 }
 
-pub(super) async fn find_token(pool: &Pool<Db>, hash: &str) -> Result<Option<TokenInfo>, StoreError> {
+pub(in crate::store) async fn find_token(
+    pool: &Pool<Db>,
+    hash: &str,
+) -> Result<Option<TokenInfo>, StoreError> {
     let row: Option<(String, Option<String>)> =
         sqlx::query_as("SELECT name, tenant FROM tokens WHERE secret_sha256 = $1")
             .bind(hash)
@@ -751,13 +975,26 @@ pub(super) async fn find_token(pool: &Pool<Db>, hash: &str) -> Result<Option<Tok
     Ok(row.map(|(name, tenant)| TokenInfo { name, tenant }))
 }
 
-pub(super) async fn remove_token(pool: &Pool<Db>, name: &str) -> Result<bool, StoreError> {
-    let done = sqlx::query("DELETE FROM tokens WHERE name = $1").bind(name).execute(pool).await.map_err(db)?;
+pub(in crate::store) async fn remove_token(
+    pool: &Pool<Db>,
+    name: &str,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query("DELETE FROM tokens WHERE name = $1")
+        .bind(name)
+        .execute(pool)
+        .await
+        .map_err(db)?;
     Ok(done.rows_affected() > 0)
 }
 
-pub(super) async fn tokens(pool: &Pool<Db>) -> Result<Vec<TokenInfo>, StoreError> {
+pub(in crate::store) async fn tokens(pool: &Pool<Db>) -> Result<Vec<TokenInfo>, StoreError> {
     let rows: Vec<(String, Option<String>)> =
-        sqlx::query_as("SELECT name, tenant FROM tokens ORDER BY name").fetch_all(pool).await.map_err(db)?;
-    Ok(rows.into_iter().map(|(name, tenant)| TokenInfo { name, tenant }).collect())
+        sqlx::query_as("SELECT name, tenant FROM tokens ORDER BY name")
+            .fetch_all(pool)
+            .await
+            .map_err(db)?;
+    Ok(rows
+        .into_iter()
+        .map(|(name, tenant)| TokenInfo { name, tenant })
+        .collect())
 }

@@ -15,6 +15,10 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{Connection, Sqlite, SqlitePool, Transaction};
 
+use super::StoreError;
+use super::rows::Rows;
+use sql::{Conn, head, load_rows};
+
 type Db = Sqlite;
 
 /// How long a writer waits for another to finish before giving up.
@@ -117,4 +121,9 @@ async fn load_all_rows(_pool: &SqlitePool, tx: &mut Conn) -> Result<Rows, sqlx::
 /// How a load aggregates a table's columns per tenant: a JSON array of arrays, as text.
 const AGGREGATE: (&str, &str) = ("json_group_array(json_array(", "))");
 
-include!("sql.rs");
+// The shared statements, compiled once for each database on purpose (see its doc).
+#[allow(clippy::duplicate_mod, reason = "one module per database, by design")]
+#[path = "sql.rs"]
+mod sql;
+
+pub(super) use sql::*;
