@@ -2,6 +2,10 @@
 //! call-time decisions (caller ID, queue agent pause, recording access, feature code,
 //! permission). Synchronous, no I/O: the daemon and the C plugin both embed it.
 //!
+//! A question flows one way too: every front end (HTTP, CLI, SIP, the C ABI) builds a
+//! [`Check`] and asks [`Table::check`], which gives an [`Answer`]; the audit trail records the
+//! check's [`DecisionKind`] and inputs ([`check::Check::inputs`]).
+//!
 //! A change flows one way: the store applies an [`edit::Edit`] (one entity put or deleted)
 //! and logs the [`edit::Splice`] it made (the entities it changed); every table that follows
 //! the store (the daemon's own, another daemon's, a replica's through the feed) patches its
