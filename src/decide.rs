@@ -14,8 +14,8 @@ use crate::feature::{self, FeatureKind};
 use crate::number::E164;
 use crate::reason::Reason;
 use crate::table::{
-    self, CompiledTenant, REACH_GRANTED, REACH_MEMBER, REACH_OWN, REACH_SITE, REACH_SUPERVISED,
-    REACH_TENANT, Reach, RoleRef, Table, UserEntry, contains,
+    self, CompiledTenant, ExtEntry, QueueEntry, REACH_GRANTED, REACH_MEMBER, REACH_OWN, REACH_SITE,
+    REACH_SUPERVISED, REACH_TENANT, Reach, RoleRef, Table, UserEntry, contains,
 };
 
 /// The three ways a decision comes out.
@@ -964,7 +964,34 @@ fn feature_code_in<'d>(
     }
     let mut args = feature::split_args(rest);
     let (a1, a2, extra) = (args.next(), args.next(), args.next().is_some());
-    let done = |verdict: Verdict, args: [Option<Arg<'d>>; 2]| FeatureAnswer {
+    let caller = Caller {
+        t,
+        u,
+        upos,
+        revision,
+    };
+    let decided = if extra {
+        Err(Reason::TooManyArguments)
+    } else {
+        match entry.feature {
+            FeatureKind::QueueLoginToggle | FeatureKind::QueuePauseToggle if a1.is_none() => {
+                caller.own_queue_toggle(entry.feature)
+            }
+            FeatureKind::QueueLoginToggle => caller.queue_login(a1, a2),
+            FeatureKind::QueuePauseToggle => caller.queue_pause(a1, a2),
+            FeatureKind::QueueCallers => caller.queue_callers(a1, a2),
+            FeatureKind::CallForwardOn | FeatureKind::CallForwardOff => {
+                caller.call_forward(entry.feature, a1, a2)
+            }
+            FeatureKind::VoicemailOwn => caller.voicemail_own(a1),
+            FeatureKind::VoicemailBox => caller.voicemail_box(a1, a2),
+            FeatureKind::PickupDirected => caller.pickup_directed(a1, a2),
+            FeatureKind::Park => caller.park(a1),
+        }
+    };
+    let (verdict, args) =
+        decided.unwrap_or_else(|reason| (Verdict::deny(reason, revision), [None, None]));
+    FeatureAnswer {
         outcome: verdict.outcome,
         feature,
         args: if verdict.allowed() {
@@ -974,171 +1001,180 @@ fn feature_code_in<'d>(
         },
         reason: verdict.reason,
         revision,
-    };
-    let deny = |reason| done(Verdict::deny(reason, revision), [None, None]);
-    if extra {
-        return deny(Reason::TooManyArguments);
     }
-    let queue_arg = |q: &str| {
-        t.queue(q)
-            .map(|(p, q)| (p, q, Some(Arg::Id(Arc::clone(&q.id)))))
-    };
-    let own_ext = || {
-        u.own_exts()
-            .iter()
-            .filter_map(|&e| t.exts.at(e).map(|x| (e, x)))
-            .min_by(|a, b| a.1.ext.cmp(&b.1.ext))
-    };
+}
 
-    match entry.feature {
-        FeatureKind::QueueLoginToggle | FeatureKind::QueuePauseToggle if a1.is_none() => {
-            if u.agent_of().is_empty() {
-                deny(Reason::NotQueueMember)
-            } else {
-                let reason = if entry.feature == FeatureKind::QueuePauseToggle {
-                    Reason::SelfPause
-                } else {
-                    Reason::QueueAgent
-                };
-                done(Verdict::allow(reason, revision), [None, None])
-            }
+/// What a feature code decides to: the verdict and its arguments (kept only if it allows),
+/// or the reason to deny it outright.
+type Decided<'d> = Result<(Verdict, [Option<Arg<'d>>; 2]), Reason>;
+
+/// The active user dialing a feature code, with what each feature's rule needs.
+struct Caller<'t> {
+    t: &'t CompiledTenant,
+    u: &'t UserEntry,
+    upos: u32,
+    revision: u64,
+}
+
+/// A resolved argument: an id from the table.
+fn id(s: &Arc<str>) -> Option<Arg<'static>> {
+    Some(Arg::Id(Arc::clone(s)))
+}
+
+impl<'t> Caller<'t> {
+    fn allow<'d>(&self, reason: Reason, args: [Option<Arg<'d>>; 2]) -> Decided<'d> {
+        Ok((Verdict::allow(reason, self.revision), args))
+    }
+
+    /// A queue by id or dial string: its position, entry and id.
+    fn queue(&self, q: &str) -> Result<(u32, &'t QueueEntry, Option<Arg<'static>>), Reason> {
+        self.t
+            .queue(q)
+            .map(|(p, q)| (p, q, id(&q.id)))
+            .ok_or(Reason::UnknownQueue)
+    }
+
+    /// The caller's first own extension.
+    fn own_ext(&self) -> Option<(u32, &'t ExtEntry)> {
+        self.u
+            .own_exts()
+            .iter()
+            .filter_map(|&e| self.t.exts.at(e).map(|x| (e, x)))
+            .min_by(|a, b| a.1.ext.cmp(&b.1.ext))
+    }
+
+    /// `*45` / `*46` with no argument: the caller toggles itself in its own queues.
+    fn own_queue_toggle<'d>(&self, feature: FeatureKind) -> Decided<'d> {
+        if self.u.agent_of().is_empty() {
+            return Err(Reason::NotQueueMember);
         }
-        FeatureKind::QueueLoginToggle => {
-            if a2.is_some() {
-                return deny(Reason::TooManyArguments);
-            }
-            let Some((qpos, _, id)) = a1.and_then(queue_arg) else {
-                return deny(Reason::UnknownQueue);
-            };
-            if contains(u.agent_of(), qpos) {
-                done(Verdict::allow(Reason::QueueAgent, revision), [id, None])
-            } else {
-                deny(Reason::NotQueueMember)
-            }
+        let reason = if feature == FeatureKind::QueuePauseToggle {
+            Reason::SelfPause
+        } else {
+            Reason::QueueAgent
+        };
+        self.allow(reason, [None, None])
+    }
+
+    /// `*45*queue`: log in or out of a queue the caller is an agent of.
+    fn queue_login<'d>(&self, a1: Option<&'d str>, a2: Option<&'d str>) -> Decided<'d> {
+        if a2.is_some() {
+            return Err(Reason::TooManyArguments);
         }
-        FeatureKind::QueuePauseToggle => {
-            // `*46*queue`: the caller pauses itself; `*46*ext*queue`: the owner of ext.
-            let (agent, queue) = match (a1, a2) {
-                (Some(q), None) => (None, q),
-                (Some(e), Some(q)) => (Some(e), q),
-                _ => return deny(Reason::MissingArgument),
-            };
-            let Some((qpos, q, qid)) = queue_arg(queue) else {
-                return deny(Reason::UnknownQueue);
-            };
-            let (agent_pos, ext_arg) = match agent {
-                None => (upos, None),
-                Some(e) => {
-                    let Some((_, ext)) = t.exts.get(e) else {
-                        return deny(Reason::UnknownExtension);
-                    };
-                    let Some(owner) = ext.owner else {
-                        return deny(Reason::UnknownAgent);
-                    };
-                    (owner, Some(Arg::Id(Arc::clone(&ext.ext))))
-                }
-            };
-            let verdict = pause_rule(t, upos, u, agent_pos, qpos, q, revision);
-            match ext_arg {
-                Some(ext) => done(verdict, [Some(ext), qid]),
-                None => done(verdict, [qid, None]),
-            }
+        let (qpos, _, qid) = self.queue(a1.ok_or(Reason::UnknownQueue)?)?;
+        if contains(self.u.agent_of(), qpos) {
+            self.allow(Reason::QueueAgent, [qid, None])
+        } else {
+            Err(Reason::NotQueueMember)
         }
-        FeatureKind::QueueCallers => {
-            let Some(qarg) = a1 else {
-                return deny(Reason::MissingArgument);
-            };
-            if a2.is_some() {
-                return deny(Reason::TooManyArguments);
+    }
+
+    /// `*46*queue`: the caller pauses itself; `*46*ext*queue`: the owner of ext.
+    fn queue_pause<'d>(&self, a1: Option<&'d str>, a2: Option<&'d str>) -> Decided<'d> {
+        let (agent, queue) = match (a1, a2) {
+            (Some(q), None) => (None, q),
+            (Some(e), Some(q)) => (Some(e), q),
+            _ => return Err(Reason::MissingArgument),
+        };
+        let (qpos, q, qid) = self.queue(queue)?;
+        let (agent_pos, ext_arg) = match agent {
+            None => (self.upos, None),
+            Some(e) => {
+                let (_, ext) = self.t.exts.get(e).ok_or(Reason::UnknownExtension)?;
+                (ext.owner.ok_or(Reason::UnknownAgent)?, id(&ext.ext))
             }
-            let Some((qpos, _, qid)) = queue_arg(qarg) else {
-                return deny(Reason::UnknownQueue);
-            };
-            if contains(u.agent_of(), qpos) {
-                return done(Verdict::allow(Reason::QueueAgent, revision), [qid, None]);
-            }
-            let (any, reach) = t.reach(u, Category::CallQueues, Action::View);
-            done(
-                scoped(any, queue_in_reach(t, u, reach, qpos), revision),
-                [qid, None],
-            )
+        };
+        let verdict = pause_rule(self.t, self.upos, self.u, agent_pos, qpos, q, self.revision);
+        Ok(match ext_arg {
+            Some(ext) => (verdict, [Some(ext), qid]),
+            None => (verdict, [qid, None]),
+        })
+    }
+
+    /// `*47*queue`: hear who waits in a queue: its agents, or who may view it.
+    fn queue_callers<'d>(&self, a1: Option<&'d str>, a2: Option<&'d str>) -> Decided<'d> {
+        let q = a1.ok_or(Reason::MissingArgument)?;
+        if a2.is_some() {
+            return Err(Reason::TooManyArguments);
         }
-        FeatureKind::CallForwardOn | FeatureKind::CallForwardOff => {
-            let target = match (entry.feature, a1, a2) {
-                (FeatureKind::CallForwardOn, Some(target), None) => Some(Arg::Dialed(target)),
-                (FeatureKind::CallForwardOn, None, _) => return deny(Reason::MissingArgument),
-                (FeatureKind::CallForwardOff, None, _) => None,
-                _ => return deny(Reason::TooManyArguments),
-            };
-            let Some((epos, ext)) = own_ext() else {
-                return deny(Reason::NoOwnExtension);
-            };
-            let (any, reach) = t.reach(u, Category::Extensions, Action::Edit);
-            done(
-                scoped(any, ext_in_reach(t, u, reach, epos), revision),
-                [Some(Arg::Id(Arc::clone(&ext.ext))), target],
-            )
+        let (qpos, _, qid) = self.queue(q)?;
+        if contains(self.u.agent_of(), qpos) {
+            return self.allow(Reason::QueueAgent, [qid, None]);
         }
-        FeatureKind::VoicemailOwn => {
-            if a1.is_some() {
-                return deny(Reason::TooManyArguments);
-            }
-            match own_ext() {
-                Some((_, ext)) => done(
-                    Verdict::allow(Reason::OwnExtension, revision),
-                    [Some(Arg::Id(Arc::clone(&ext.ext))), None],
-                ),
-                None => deny(Reason::NoOwnExtension),
-            }
+        let (any, reach) = self.t.reach(self.u, Category::CallQueues, Action::View);
+        let in_reach = queue_in_reach(self.t, self.u, reach, qpos);
+        Ok((scoped(any, in_reach, self.revision), [qid, None]))
+    }
+
+    /// Call forwarding on (with a target) or off, on the caller's own extension.
+    fn call_forward<'d>(
+        &self,
+        feature: FeatureKind,
+        a1: Option<&'d str>,
+        a2: Option<&'d str>,
+    ) -> Decided<'d> {
+        let target = match (feature, a1, a2) {
+            (FeatureKind::CallForwardOn, Some(target), None) => Some(Arg::Dialed(target)),
+            (FeatureKind::CallForwardOn, None, _) => return Err(Reason::MissingArgument),
+            (FeatureKind::CallForwardOff, None, _) => None,
+            _ => return Err(Reason::TooManyArguments),
+        };
+        let (epos, ext) = self.own_ext().ok_or(Reason::NoOwnExtension)?;
+        let (any, reach) = self.t.reach(self.u, Category::Extensions, Action::Edit);
+        let in_reach = ext_in_reach(self.t, self.u, reach, epos);
+        Ok((scoped(any, in_reach, self.revision), [id(&ext.ext), target]))
+    }
+
+    /// The caller's own voicemail.
+    fn voicemail_own<'d>(&self, a1: Option<&'d str>) -> Decided<'d> {
+        if a1.is_some() {
+            return Err(Reason::TooManyArguments);
         }
-        FeatureKind::VoicemailBox => {
-            if a2.is_some() {
-                return deny(Reason::TooManyArguments);
-            }
-            let (any, reach) = t.reach(u, Category::Voicemail, Action::View);
-            let Some(e) = a1 else {
-                let verdict = if any {
-                    Verdict::allow(Reason::Permitted, revision)
-                } else {
-                    Verdict::deny(Reason::ActionNotPermitted, revision)
-                };
-                return done(verdict, [None, None]);
-            };
-            let Some((epos, ext)) = t.exts.get(e) else {
-                return deny(Reason::UnknownExtension);
-            };
-            done(
-                scoped(any, ext_in_reach(t, u, reach, epos), revision),
-                [Some(Arg::Id(Arc::clone(&ext.ext))), None],
-            )
+        let (_, ext) = self.own_ext().ok_or(Reason::NoOwnExtension)?;
+        self.allow(Reason::OwnExtension, [id(&ext.ext), None])
+    }
+
+    /// Any voicemail box (the caller's `voicemail:view` reach), or the prompt for one.
+    fn voicemail_box<'d>(&self, a1: Option<&'d str>, a2: Option<&'d str>) -> Decided<'d> {
+        if a2.is_some() {
+            return Err(Reason::TooManyArguments);
         }
-        FeatureKind::PickupDirected => {
-            let Some(e) = a1 else {
-                return deny(Reason::MissingArgument);
-            };
-            if a2.is_some() {
-                return deny(Reason::TooManyArguments);
-            }
-            let Some((epos, ext)) = t.exts.get(e) else {
-                return deny(Reason::UnknownExtension);
-            };
-            let (any, reach) = t.reach(u, Category::PickupGroups, Action::View);
-            done(
-                scoped(any, ext_in_reach(t, u, reach, epos), revision),
-                [Some(Arg::Id(Arc::clone(&ext.ext))), None],
-            )
+        let (any, reach) = self.t.reach(self.u, Category::Voicemail, Action::View);
+        let Some(e) = a1 else {
+            return Ok((self.permitted(any), [None, None]));
+        };
+        let (epos, ext) = self.t.exts.get(e).ok_or(Reason::UnknownExtension)?;
+        let in_reach = ext_in_reach(self.t, self.u, reach, epos);
+        Ok((scoped(any, in_reach, self.revision), [id(&ext.ext), None]))
+    }
+
+    /// Directed pickup of an extension in the caller's `pickup_groups:view` reach.
+    fn pickup_directed<'d>(&self, a1: Option<&'d str>, a2: Option<&'d str>) -> Decided<'d> {
+        let e = a1.ok_or(Reason::MissingArgument)?;
+        if a2.is_some() {
+            return Err(Reason::TooManyArguments);
         }
-        FeatureKind::Park => {
-            if a1.is_some() {
-                return deny(Reason::TooManyArguments);
-            }
-            let (any, _) = t.reach(u, Category::ParkingLots, Action::View);
-            let verdict = if any {
-                Verdict::allow(Reason::Permitted, revision)
-            } else {
-                Verdict::deny(Reason::ActionNotPermitted, revision)
-            };
-            done(verdict, [None, None])
+        let (epos, ext) = self.t.exts.get(e).ok_or(Reason::UnknownExtension)?;
+        let (any, reach) = self.t.reach(self.u, Category::PickupGroups, Action::View);
+        let in_reach = ext_in_reach(self.t, self.u, reach, epos);
+        Ok((scoped(any, in_reach, self.revision), [id(&ext.ext), None]))
+    }
+
+    /// Park a call: any `parking_lots:view`.
+    fn park<'d>(&self, a1: Option<&'d str>) -> Decided<'d> {
+        if a1.is_some() {
+            return Err(Reason::TooManyArguments);
+        }
+        let (any, _) = self.t.reach(self.u, Category::ParkingLots, Action::View);
+        Ok((self.permitted(any), [None, None]))
+    }
+
+    /// Allowed if the caller holds the permission at all.
+    fn permitted(&self, any: bool) -> Verdict {
+        if any {
+            Verdict::allow(Reason::Permitted, self.revision)
+        } else {
+            Verdict::deny(Reason::ActionNotPermitted, self.revision)
         }
     }
 }
