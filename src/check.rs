@@ -549,4 +549,21 @@ mod tests {
         assert!(owned.iter().eq(borrowed.iter()));
         assert_eq!((owned.len(), Texts::default().is_empty()), (2, true));
     }
+
+    #[test]
+    fn recording_actions_and_principals_read_back_by_name() {
+        use crate::decide::RecordingAction as A;
+        for (action, name) in [
+            (A::List, "list"),
+            (A::Play, "play"),
+            (A::Download, "download"),
+            (A::Delete, "delete"),
+        ] {
+            assert_eq!(action.as_str(), name);
+            assert_eq!(name.parse::<A>(), Ok(action));
+        }
+        assert!("listen".parse::<A>().is_err());
+        assert_eq!(Principal::from("bob").name(), "bob");
+        assert_eq!(Principal::Extension("201".into()).name(), "201");
+    }
 }
