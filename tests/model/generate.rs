@@ -374,12 +374,15 @@ pub fn spellings(n: &str) -> Vec<String> {
 }
 
 /// Emergency URNs in several spellings.
-pub const SOS_URNS: [&str; 5] = [
+pub const SOS_URNS: [&str; 8] = [
     "urn:service:sos",
     "URN:Service:SOS",
     "urn:service:sos.fire",
     "urn:service:sos.police",
     "sip:urn:service:sos@example.com",
+    "sip:sos@example.com",
+    "SOS",
+    "sos@pbx",
 ];
 
 /// A dialed string: an emergency number (platform's or some tenant's) in some spelling, an

@@ -140,10 +140,31 @@ fn is_sos_urn(dialed: &str) -> bool {
     user == "urn:service:sos" || user.starts_with("urn:service:sos.")
 }
 
+/// Whether the dialed string's user part is `sos`, any case: `sip:sos@host`, `sos@host`,
+/// `sos`. The user part ends at `@`, `;` or `?` (and in a URI at `:`), and is compared as
+/// sent, before any escape is decoded. ENGINE CHOICE: DESIGN.md names the emergency numbers and
+/// `urn:service:sos`; the engine also takes SIP's `sos` user (RFC 5031's SIP form) as an
+/// emergency call, the safe side of "emergency numbers are never blocked".
+fn is_sos_user(dialed: &str) -> bool {
+    let s = dialed.trim();
+    let lower = s.to_ascii_lowercase();
+    let (user, uri) = match ["sips:", "sip:", "tel:"]
+        .iter()
+        .find(|p| lower.starts_with(*p))
+    {
+        Some(scheme) => (s.get(scheme.len()..).unwrap_or(""), true),
+        None => (s, false),
+    };
+    let end = user
+        .find(|c: char| c == '@' || c == ';' || c == '?' || (uri && c == ':'))
+        .unwrap_or(user.len());
+    user.get(..end).unwrap_or("").eq_ignore_ascii_case("sos")
+}
+
 /// Whether `dialed` reaches emergency services for `tenant` (`None`: an unknown tenant, which
 /// has the platform list only).
 pub fn is_emergency(tenant: Option<&Tenant>, dialed: &str) -> bool {
-    if is_sos_urn(dialed) {
+    if is_sos_urn(dialed) || is_sos_user(dialed) {
         return true;
     }
     let n = normalise_dialed(dialed);
