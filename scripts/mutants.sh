@@ -29,7 +29,8 @@ timeout="${TIMEOUT:-300}"
 jobs="${JOBS:-1}"
 out="${OUT:-target/mutants/mutants.out}"
 read -r -a tests <<< "${TESTS:-reference_model seeds decisions properties}"
-test_args=()
+# The engine's own unit tests too (`--lib`): some rules are pinned there (dial.rs's tables).
+test_args=(--lib)
 for t in "${tests[@]}"; do test_args+=(--test "$t"); done
 files=("$@")
 if [ ${#files[@]} -eq 0 ]; then
