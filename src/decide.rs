@@ -1120,9 +1120,7 @@ impl<'t> Caller<'t> {
             _ => return Err(Reason::TooManyArguments),
         };
         let (epos, ext) = self.own_ext().ok_or(Reason::NoOwnExtension)?;
-        let (any, reach) = self.t.reach(self.u, Category::Extensions, Action::Edit);
-        let in_reach = ext_in_reach(self.t, self.u, reach, epos);
-        Ok((scoped(any, in_reach, self.revision), [id(&ext.ext), target]))
+        Ok(self.on_ext(Category::Extensions, Action::Edit, epos, ext, target))
     }
 
     /// The caller's own voicemail.
@@ -1144,8 +1142,7 @@ impl<'t> Caller<'t> {
             return Ok((self.permitted(any), [None, None]));
         };
         let (epos, ext) = self.t.exts.get(e).ok_or(Reason::UnknownExtension)?;
-        let in_reach = ext_in_reach(self.t, self.u, reach, epos);
-        Ok((scoped(any, in_reach, self.revision), [id(&ext.ext), None]))
+        Ok(self.scoped_ext(any, reach, epos, ext, None))
     }
 
     /// Directed pickup of an extension in the caller's `pickup_groups:view` reach.
@@ -1155,9 +1152,7 @@ impl<'t> Caller<'t> {
             return Err(Reason::TooManyArguments);
         }
         let (epos, ext) = self.t.exts.get(e).ok_or(Reason::UnknownExtension)?;
-        let (any, reach) = self.t.reach(self.u, Category::PickupGroups, Action::View);
-        let in_reach = ext_in_reach(self.t, self.u, reach, epos);
-        Ok((scoped(any, in_reach, self.revision), [id(&ext.ext), None]))
+        Ok(self.on_ext(Category::PickupGroups, Action::View, epos, ext, None))
     }
 
     /// Park a call: any `parking_lots:view`.
@@ -1167,6 +1162,33 @@ impl<'t> Caller<'t> {
         }
         let (any, _) = self.t.reach(self.u, Category::ParkingLots, Action::View);
         Ok((self.permitted(any), [None, None]))
+    }
+
+    /// `category:action` over an extension, as the caller's reach has it; the extension
+    /// (and `then`) as the arguments.
+    fn on_ext<'d>(
+        &self,
+        category: Category,
+        action: Action,
+        epos: u32,
+        ext: &ExtEntry,
+        then: Option<Arg<'d>>,
+    ) -> (Verdict, [Option<Arg<'d>>; 2]) {
+        let (any, reach) = self.t.reach(self.u, category, action);
+        self.scoped_ext(any, reach, epos, ext, then)
+    }
+
+    /// [`Caller::on_ext`] with the reach already looked up.
+    fn scoped_ext<'d>(
+        &self,
+        any: bool,
+        reach: Reach,
+        epos: u32,
+        ext: &ExtEntry,
+        then: Option<Arg<'d>>,
+    ) -> (Verdict, [Option<Arg<'d>>; 2]) {
+        let in_reach = ext_in_reach(self.t, self.u, reach, epos);
+        (scoped(any, in_reach, self.revision), [id(&ext.ext), then])
     }
 
     /// Allowed if the caller holds the permission at all.
