@@ -13,6 +13,7 @@
 #   RE='reach_of' scripts/mutants.sh src/table.rs   # only mutants whose name matches RE
 #   TESTS='seeds decisions' scripts/mutants.sh      # other test targets (space-separated)
 #   SHARD=0/24 scripts/mutants.sh                   # one 24th of the mutants (a sample)
+#   ITERATE=1 scripts/mutants.sh                    # skip mutants an earlier run in OUT caught
 #
 # cargo-mutants builds in its own copy of the tree (with its own target dir), so it never
 # touches the working tree or the shared target dir. Built with the `mutants` profile
@@ -43,6 +44,7 @@ for f in "${files[@]}"; do args+=(--file "$f"); done
 default_re='^src/(decide|catalog|dial)\.rs|^src/table\.rs.*(reach|user_site|contains|CompiledTenant::(queue|number|owner_of)|is_emergency)'
 args+=(--re "${RE:-$default_re}")
 [ -n "${SHARD:-}" ] && args+=(--shard "$SHARD")
+[ -n "${ITERATE:-}" ] && args+=(--iterate)
 # Debug impls are noise.
 args+=(--exclude-re 'impl (std::fmt::)?Debug|fmt::Debug')
 
