@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Mutation testing of the engine's decision rules: cargo-mutants mutates src/decide.rs,
 # src/catalog.rs, src/dial.rs (emergency and dial-string rules) and the reach rules of
-# src/table.rs (reach, reach_of, user_site, contains, queue/number lookups, emergency
-# matching), and runs only the engine's decision tests against each mutant
+# src/table/ (reach.rs whole; from index.rs and compiled.rs: contains, the queue/number/owner
+# lookups, emergency matching), and runs only the engine's decision tests against each mutant
 # (reference_model, seeds, decisions, properties). Prints caught / missed / unviable /
 # timeout; the missed mutants (the ones no test notices) are listed in
 # target/mutants/mutants.out/missed.txt (OUT=dir/mutants.out to put them elsewhere).
@@ -10,7 +10,7 @@
 #   scripts/mutants.sh                 # everything above (long: hours on 2 cores)
 #   scripts/mutants.sh src/catalog.rs  # one file
 #   TIMEOUT=120 JOBS=1 scripts/mutants.sh
-#   RE='reach_of' scripts/mutants.sh src/table.rs   # only mutants whose name matches RE
+#   RE='reach_of' scripts/mutants.sh src/table/reach.rs   # only mutants whose name matches RE
 #   TESTS='seeds decisions' scripts/mutants.sh      # other test targets (space-separated)
 #   SHARD=0/24 scripts/mutants.sh                   # one 24th of the mutants (a sample)
 #   ITERATE=1 scripts/mutants.sh                    # skip mutants an earlier run in OUT caught
@@ -35,13 +35,13 @@ test_args=(--lib)
 for t in "${tests[@]}"; do test_args+=(--test "$t"); done
 files=("$@")
 if [ ${#files[@]} -eq 0 ]; then
-  files=(src/decide.rs src/catalog.rs src/table.rs src/dial.rs)
+  files=(src/decide.rs src/catalog.rs src/table/reach.rs src/table/index.rs src/table/compiled.rs src/dial.rs)
 fi
 
 args=()
 for f in "${files[@]}"; do args+=(--file "$f"); done
-# In table.rs only the reach rules are in question, not the index or the DashMap plumbing.
-default_re='^src/(decide|catalog|dial)\.rs|^src/table\.rs.*(reach|user_site|contains|CompiledTenant::(queue|number|owner_of)|is_emergency)'
+# In src/table/ only the reach rules are in question, not the index or the DashMap plumbing.
+default_re='^src/(decide|catalog|dial)\.rs|^src/table/reach\.rs|^src/table/(index|compiled)\.rs.*(contains|CompiledTenant::(queue|number|owner_of|is_emergency))'
 args+=(--re "${RE:-$default_re}")
 [ -n "${SHARD:-}" ] && args+=(--shard "$SHARD")
 [ -n "${ITERATE:-}" ] && args+=(--iterate)

@@ -14,8 +14,9 @@ use crate::feature::{self, FeatureKind};
 use crate::number::E164;
 use crate::reason::Reason;
 use crate::table::{
-    self, CompiledTenant, ExtEntry, QueueEntry, REACH_GRANTED, REACH_MEMBER, REACH_OWN, REACH_SITE,
-    REACH_SUPERVISED, REACH_TENANT, Reach, RoleRef, Table, UserEntry, contains,
+    CompiledTenant, ExtEntry, NumberEntry, Pos, QueueEntry, REACH_GRANTED, REACH_MEMBER, REACH_OWN,
+    REACH_SITE, REACH_SUPERVISED, REACH_TENANT, Reach, RoleRef, SiteEntry, Table, UserEntry,
+    contains,
 };
 
 /// The three ways a decision comes out.
@@ -124,10 +125,6 @@ impl<'d> Args<'d> {
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         self.0.iter().flatten().map(Arg::as_str)
     }
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.0.iter().all(Option::is_none)
-    }
 }
 
 impl Serialize for Args<'_> {
@@ -165,15 +162,6 @@ pub struct Resource<'a> {
     pub extension: Option<&'a str>,
     /// A number, E.164.
     pub number: Option<&'a str>,
-}
-
-impl Resource<'_> {
-    fn is_empty(&self) -> bool {
-        self.site.is_none()
-            && self.queue.is_none()
-            && self.extension.is_none()
-            && self.number.is_none()
-    }
 }
 
 /// What is done with a recording.
@@ -285,7 +273,10 @@ impl<'a> From<&'a String> for Principal<'a> {
 }
 
 /// An active user of a tenant, or why there isn't one.
-fn active_user<'t>(t: &'t CompiledTenant, user: &str) -> Result<(u32, &'t UserEntry), Reason> {
+fn active_user<'t>(
+    t: &'t CompiledTenant,
+    user: &str,
+) -> Result<(Pos<UserEntry>, &'t UserEntry), Reason> {
     match t.users.get(user) {
         None => Err(Reason::UnknownUser),
         Some((_, u)) if !u.active => Err(Reason::UserSuspended),
@@ -579,8 +570,8 @@ fn emergency_caller_id(
 
 /// Whether `u` may present the tenant's number at `pos`: a number in the reach of a
 /// `phone_numbers:edit` permission, a granted number, or a DID routed to their own extension.
-pub fn may_present(t: &CompiledTenant, u: &UserEntry, pos: u32) -> bool {
-    if contains(u.granted_numbers(), pos) {
+pub fn may_present(t: &CompiledTenant, u: &UserEntry, pos: Pos<NumberEntry>) -> bool {
+    if u.granted_numbers().contains(pos) {
         return true;
     }
     let Some(n) = t.numbers.at(pos) else {
@@ -588,7 +579,7 @@ pub fn may_present(t: &CompiledTenant, u: &UserEntry, pos: u32) -> bool {
     };
     if u.role.get().scope != crate::catalog::Scope::None
         && let Some(e) = n.ext
-        && contains(u.own_exts(), e)
+        && u.own_exts().contains(e)
     {
         return true;
     }
@@ -606,12 +597,12 @@ fn default_caller_id(t: &CompiledTenant, u: &UserEntry) -> Option<E164> {
 /// The number an emergency call presents when the caller can't present their own: the DID of
 /// their extension, their site's emergency callback number, their default, the tenant's.
 pub fn emergency_callback(t: &CompiledTenant, u: Option<&UserEntry>) -> Option<E164> {
-    let number = |p: u32| t.numbers.at(p).map(|n| n.number);
+    let number = |p: Pos<NumberEntry>| t.numbers.at(p).map(|n| n.number);
     if let Some(u) = u {
         let own_did = u
             .own_exts()
             .iter()
-            .filter_map(|&e| t.exts.at(e))
+            .filter_map(|e| t.exts.at(e))
             .filter(|e| e.did.is_some())
             .min_by(|a, b| a.ext.cmp(&b.ext))
             .and_then(|e| e.did);
@@ -632,7 +623,7 @@ pub fn emergency_callback(t: &CompiledTenant, u: Option<&UserEntry>) -> Option<E
     t.default_caller_id.and_then(number)
 }
 
-fn number_in_reach(t: &CompiledTenant, u: &UserEntry, reach: Reach, pos: u32) -> bool {
+fn number_in_reach(t: &CompiledTenant, u: &UserEntry, reach: Reach, pos: Pos<NumberEntry>) -> bool {
     if reach & REACH_TENANT != 0 {
         return true;
     }
@@ -640,11 +631,11 @@ fn number_in_reach(t: &CompiledTenant, u: &UserEntry, reach: Reach, pos: u32) ->
         return false;
     };
     (reach & REACH_SITE != 0 && n.site.is_some() && n.site == t.user_site(u))
-        || (reach & REACH_OWN != 0 && n.ext.is_some_and(|e| contains(u.own_exts(), e)))
-        || (reach & REACH_GRANTED != 0 && contains(u.granted_numbers(), pos))
+        || (reach & REACH_OWN != 0 && n.ext.is_some_and(|e| u.own_exts().contains(e)))
+        || (reach & REACH_GRANTED != 0 && u.granted_numbers().contains(pos))
 }
 
-fn ext_in_reach(t: &CompiledTenant, u: &UserEntry, reach: Reach, pos: u32) -> bool {
+fn ext_in_reach(t: &CompiledTenant, u: &UserEntry, reach: Reach, pos: Pos<ExtEntry>) -> bool {
     if reach & REACH_TENANT != 0 {
         return true;
     }
@@ -652,11 +643,11 @@ fn ext_in_reach(t: &CompiledTenant, u: &UserEntry, reach: Reach, pos: u32) -> bo
         return false;
     };
     (reach & REACH_SITE != 0 && e.site.is_some() && e.site == t.user_site(u))
-        || (reach & REACH_OWN != 0 && contains(u.own_exts(), pos))
-        || (reach & REACH_GRANTED != 0 && contains(u.granted_exts(), pos))
+        || (reach & REACH_OWN != 0 && u.own_exts().contains(pos))
+        || (reach & REACH_GRANTED != 0 && u.granted_exts().contains(pos))
 }
 
-fn queue_in_reach(t: &CompiledTenant, u: &UserEntry, reach: Reach, pos: u32) -> bool {
+fn queue_in_reach(t: &CompiledTenant, u: &UserEntry, reach: Reach, pos: Pos<QueueEntry>) -> bool {
     if reach & REACH_TENANT != 0 {
         return true;
     }
@@ -664,18 +655,18 @@ fn queue_in_reach(t: &CompiledTenant, u: &UserEntry, reach: Reach, pos: u32) -> 
         return false;
     };
     (reach & REACH_SITE != 0 && q.site.is_some() && q.site == t.user_site(u))
-        || (reach & REACH_MEMBER != 0 && contains(u.agent_of(), pos))
-        || (reach & REACH_SUPERVISED != 0 && contains(u.supervises(), pos))
-        || (reach & REACH_GRANTED != 0 && contains(u.granted_queues(), pos))
+        || (reach & REACH_MEMBER != 0 && u.agent_of().contains(pos))
+        || (reach & REACH_SUPERVISED != 0 && u.supervises().contains(pos))
+        || (reach & REACH_GRANTED != 0 && u.granted_queues().contains(pos))
 }
 
-/// A [`Resource`]'s parts, found in the tenant's directory (positions).
+/// A [`Resource`]'s parts, found in the tenant's directory.
 #[derive(Clone, Copy, Default)]
 struct Found {
-    site: Option<u32>,
-    queue: Option<u32>,
-    ext: Option<u32>,
-    number: Option<u32>,
+    site: Option<Pos<SiteEntry>>,
+    queue: Option<Pos<QueueEntry>>,
+    ext: Option<Pos<ExtEntry>>,
+    number: Option<Pos<NumberEntry>>,
 }
 
 /// Finds every named part of `r` in the tenant, in the order site, queue, extension,
@@ -746,7 +737,8 @@ pub fn permission(
     let (any, reach) = t.reach(u, category, action);
     if !any {
         Verdict::deny(Reason::ActionNotPermitted, revision)
-    } else if resource.is_empty() || resource_in_reach(t, u, reach, found) {
+    } else if resource_in_reach(t, u, reach, found) {
+        // A page-level question (no resource) finds nothing, and nothing is in every reach.
         Verdict::allow(Reason::Permitted, revision)
     } else {
         Verdict::deny(Reason::OutOfScope, revision)
@@ -776,11 +768,11 @@ pub fn agent_pause(
 
 fn pause_rule(
     t: &CompiledTenant,
-    actor_pos: u32,
+    actor_pos: Pos<UserEntry>,
     actor: &UserEntry,
-    agent_pos: u32,
-    qpos: u32,
-    q: &table::QueueEntry,
+    agent_pos: Pos<UserEntry>,
+    qpos: Pos<QueueEntry>,
+    q: &QueueEntry,
     revision: u64,
 ) -> Verdict {
     if !contains(&q.agents, agent_pos) {
@@ -860,8 +852,8 @@ fn recording_in_reach(
     }
     let queue = rec.queue.as_deref().and_then(|q| t.queue(q));
     if let Some((qpos, _)) = queue
-        && ((reach & REACH_SUPERVISED != 0 && contains(u.supervises(), qpos))
-            || (reach & REACH_GRANTED != 0 && contains(u.granted_queues(), qpos)))
+        && ((reach & REACH_SUPERVISED != 0 && u.supervises().contains(qpos))
+            || (reach & REACH_GRANTED != 0 && u.granted_queues().contains(qpos)))
     {
         return true;
     }
@@ -871,19 +863,19 @@ fn recording_in_reach(
             .iter()
             .filter_map(|n| E164::parse_lenient(n).and_then(|n| t.number(n)))
     };
-    if reach & REACH_OWN != 0 && exts().any(|(p, _)| contains(u.own_exts(), p)) {
+    if reach & REACH_OWN != 0 && exts().any(|(p, _)| u.own_exts().contains(p)) {
         return true;
     }
     if reach & REACH_GRANTED != 0
-        && (exts().any(|(p, _)| contains(u.granted_exts(), p))
-            || numbers().any(|(p, _)| contains(u.granted_numbers(), p)))
+        && (exts().any(|(p, _)| u.granted_exts().contains(p))
+            || numbers().any(|(p, _)| u.granted_numbers().contains(p)))
     {
         return true;
     }
     if reach & REACH_SITE != 0
         && let Some(site) = t.user_site(u)
     {
-        let at = |s: Option<u32>| s == Some(site);
+        let at = |s: Option<Pos<SiteEntry>>| s == Some(site);
         return rec
             .site
             .as_deref()
@@ -1012,7 +1004,7 @@ type Decided<'d> = Result<(Verdict, [Option<Arg<'d>>; 2]), Reason>;
 struct Caller<'t> {
     t: &'t CompiledTenant,
     u: &'t UserEntry,
-    upos: u32,
+    upos: Pos<UserEntry>,
     revision: u64,
 }
 
@@ -1027,7 +1019,10 @@ impl<'t> Caller<'t> {
     }
 
     /// A queue by id or dial string: its position, entry and id.
-    fn queue(&self, q: &str) -> Result<(u32, &'t QueueEntry, Option<Arg<'static>>), Reason> {
+    fn queue(
+        &self,
+        q: &str,
+    ) -> Result<(Pos<QueueEntry>, &'t QueueEntry, Option<Arg<'static>>), Reason> {
         self.t
             .queue(q)
             .map(|(p, q)| (p, q, id(&q.id)))
@@ -1035,11 +1030,11 @@ impl<'t> Caller<'t> {
     }
 
     /// The caller's first own extension.
-    fn own_ext(&self) -> Option<(u32, &'t ExtEntry)> {
+    fn own_ext(&self) -> Option<(Pos<ExtEntry>, &'t ExtEntry)> {
         self.u
             .own_exts()
             .iter()
-            .filter_map(|&e| self.t.exts.at(e).map(|x| (e, x)))
+            .filter_map(|e| self.t.exts.at(e).map(|x| (e, x)))
             .min_by(|a, b| a.1.ext.cmp(&b.1.ext))
     }
 
@@ -1062,7 +1057,7 @@ impl<'t> Caller<'t> {
             return Err(Reason::TooManyArguments);
         }
         let (qpos, _, qid) = self.queue(a1.ok_or(Reason::UnknownQueue)?)?;
-        if contains(self.u.agent_of(), qpos) {
+        if self.u.agent_of().contains(qpos) {
             self.allow(Reason::QueueAgent, [qid, None])
         } else {
             Err(Reason::NotQueueMember)
@@ -1098,7 +1093,7 @@ impl<'t> Caller<'t> {
             return Err(Reason::TooManyArguments);
         }
         let (qpos, _, qid) = self.queue(q)?;
-        if contains(self.u.agent_of(), qpos) {
+        if self.u.agent_of().contains(qpos) {
             return self.allow(Reason::QueueAgent, [qid, None]);
         }
         let (any, reach) = self.t.reach(self.u, Category::CallQueues, Action::View);
@@ -1170,7 +1165,7 @@ impl<'t> Caller<'t> {
         &self,
         category: Category,
         action: Action,
-        epos: u32,
+        epos: Pos<ExtEntry>,
         ext: &ExtEntry,
         then: Option<Arg<'d>>,
     ) -> (Verdict, [Option<Arg<'d>>; 2]) {
@@ -1183,7 +1178,7 @@ impl<'t> Caller<'t> {
         &self,
         any: bool,
         reach: Reach,
-        epos: u32,
+        epos: Pos<ExtEntry>,
         ext: &ExtEntry,
         then: Option<Arg<'d>>,
     ) -> (Verdict, [Option<Arg<'d>>; 2]) {

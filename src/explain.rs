@@ -8,8 +8,8 @@ use serde::Serialize;
 use crate::catalog::{Action, Category, FEATURE_TOGGLES, Scope};
 use crate::decide::{self, Outcome};
 use crate::table::{
-    CompiledTenant, REACH_GRANTED, REACH_MEMBER, REACH_OWN, REACH_SITE, REACH_SUPERVISED,
-    REACH_TENANT, Reach, Table, UserEntry,
+    CompiledTenant, ExtEntry, NumberEntry, Pos, QueueEntry, REACH_GRANTED, REACH_MEMBER, REACH_OWN,
+    REACH_SITE, REACH_SUPERVISED, REACH_TENANT, Reach, Table, UserEntry,
 };
 
 /// A user's effective rights.
@@ -127,8 +127,8 @@ fn reach_names(any: bool, reach: Reach) -> Vec<&'static str> {
 pub fn explain(t: &CompiledTenant, user: &str, revision: u64) -> Option<Explanation> {
     let (upos, u) = t.users.get(user)?;
     let role = u.role.get();
-    let ext_name = |p: u32| t.exts.at(p).map(|e| e.ext.to_string());
-    let number_name = |p: u32| t.numbers.at(p).map(|n| n.number.to_string());
+    let ext_name = |p: Pos<ExtEntry>| t.exts.at(p).map(|e| e.ext.to_string());
+    let number_name = |p: Pos<NumberEntry>| t.numbers.at(p).map(|n| n.number.to_string());
 
     let mut permissions: BTreeMap<Category, BTreeMap<Action, Vec<&'static str>>> = BTreeMap::new();
     for &c in Category::ALL {
@@ -150,7 +150,7 @@ pub fn explain(t: &CompiledTenant, user: &str, revision: u64) -> Option<Explanat
         .map(|(_, n)| n.number.to_string())
         .collect();
 
-    let mut extensions: Vec<String> = u.own_exts().iter().filter_map(|&e| ext_name(e)).collect();
+    let mut extensions: Vec<String> = u.own_exts().iter().filter_map(ext_name).collect();
     extensions.sort();
 
     let mut pausable_queues = BTreeMap::new();
@@ -228,23 +228,23 @@ fn recording_reach(t: &CompiledTenant, u: &UserEntry) -> RecordingReach {
             .and_then(|s| t.sites.at(s))
             .map(|s| s.id.to_string());
     }
-    let mut queues: Vec<u32> = Vec::new();
-    let mut exts: Vec<u32> = Vec::new();
+    let mut queues: Vec<Pos<QueueEntry>> = Vec::new();
+    let mut exts: Vec<Pos<ExtEntry>> = Vec::new();
     if reach & REACH_SUPERVISED != 0 {
-        queues.extend_from_slice(u.supervises());
+        queues.extend(u.supervises().iter());
     }
     if reach & REACH_GRANTED != 0 {
-        queues.extend_from_slice(u.granted_queues());
-        exts.extend_from_slice(u.granted_exts());
+        queues.extend(u.granted_queues().iter());
+        exts.extend(u.granted_exts().iter());
         r.numbers = u
             .granted_numbers()
             .iter()
-            .filter_map(|&n| t.numbers.at(n))
+            .filter_map(|n| t.numbers.at(n))
             .map(|n| n.number.to_string())
             .collect();
     }
     if reach & REACH_OWN != 0 {
-        exts.extend_from_slice(u.own_exts());
+        exts.extend(u.own_exts().iter());
     }
     queues.sort_unstable();
     queues.dedup();
