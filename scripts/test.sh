@@ -34,7 +34,7 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets --release --locked -- -D warnings
 # Every doc comment's links resolve. One crate at a time: the engine and the C library are both
 # `callgate` (the library file must be libcallgate), and rustdoc writes both to doc/callgate.
-for crate in callgate callgate-daemon callgate-ffi; do
+for crate in callgate callgate-wire callgate-daemon callgate-ffi; do
   RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --release --locked --quiet -p "$crate"
 done
 

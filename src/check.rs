@@ -15,7 +15,6 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::catalog::{Action, Category, UnknownName};
-use crate::compact::Input;
 use crate::decide::{
     CallerIdAnswer, FeatureAnswer, Outcome, Principal, RecordingAction, Resource, Verdict,
 };
@@ -261,6 +260,19 @@ pub enum Check<'a> {
     FeatureCode(FeatureCodeCheck<'a>),
     /// [`PermissionCheck`].
     Permission(PermissionCheck<'a>),
+}
+
+/// One input of a check, as an audit record keeps it.
+#[derive(Debug, Clone, Copy)]
+pub enum Input<'a> {
+    /// A string argument; `None` is left out of the record.
+    Text(Option<&'a str>),
+    /// An array argument, kept joined by commas; an empty one is left out.
+    List(&'a [&'a str]),
+    /// An array argument of owned strings, as [`Input::List`].
+    Strings(&'a [String]),
+    /// A boolean argument.
+    Flag(bool),
 }
 
 /// One input of a check: its path in the HTTP body (`recording.extensions`) and its value.

@@ -1,6 +1,8 @@
 //! callgate's engine: the role catalog, the directory format, the grant table and the five
 //! call-time decisions (caller ID, queue agent pause, recording access, feature code,
-//! permission). Synchronous, no I/O: the daemon and the C plugin both embed it.
+//! permission). Synchronous, no I/O: the daemon and the C plugin both embed it. The wire
+//! formats they share (the replica feed's frames, the compact audit record) are the
+//! `callgate-wire` crate's.
 //!
 //! A question flows one way too: every front end (HTTP, CLI, SIP, the C ABI) builds a
 //! [`Check`] and asks [`Table::check`], which gives an [`Answer`]; the audit trail records the
@@ -15,14 +17,12 @@
 pub mod attest;
 pub mod catalog;
 pub mod check;
-pub mod compact;
 pub mod decide;
 pub mod dial;
 pub mod directory;
 pub mod edit;
 pub mod explain;
 pub mod feature;
-pub mod feed;
 pub mod model;
 pub mod number;
 pub mod reason;

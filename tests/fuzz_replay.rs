@@ -1,4 +1,4 @@
-//! Replays the committed fuzz inputs of the engine-side targets (`directory`, `feed_frames`)
+//! Replays the committed fuzz inputs of the engine-side target (`directory`)
 //! on stable, through the very invariant checks the fuzz targets run (`fuzz/src/`, included
 //! here by `#[path]`): `cargo test` needs no nightly, and every crash the fuzzers found stays
 //! fixed.
@@ -12,8 +12,6 @@
 
 #[path = "../fuzz/src/directory.rs"]
 mod directory;
-#[path = "../fuzz/src/feed.rs"]
-mod feed;
 #[path = "../fuzz/src/replay.rs"]
 mod replay;
 
@@ -26,11 +24,6 @@ fn fuzz_dir() -> PathBuf {
 #[test]
 fn directory_corpus_holds_every_invariant() {
     replay::replay(&fuzz_dir(), "directory", directory::check_directory);
-}
-
-#[test]
-fn feed_frames_corpus_holds_every_invariant() {
-    replay::replay(&fuzz_dir(), "feed_frames", feed::check_feed);
 }
 
 #[test]
@@ -49,17 +42,4 @@ fn the_directory_check_accepts_the_demo_and_refuses_nothing_silently() {
     ] {
         directory::check_directory(text.as_bytes());
     }
-}
-
-#[test]
-fn the_feed_check_catches_a_frame_length_judged_wrongly() {
-    // A prefix one past the limit is refused, the limit itself is not.
-    let over = u32::try_from(callgate::feed::MAX_FRAME + 1)
-        .unwrap()
-        .to_be_bytes();
-    feed::check_feed(&over);
-    let at = u32::try_from(callgate::feed::MAX_FRAME)
-        .unwrap()
-        .to_be_bytes();
-    feed::check_feed(&at);
 }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use callgate::compact::{CompactRecord, FIELD};
+use callgate_wire::compact::{CompactRecord, FIELD};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 

@@ -1,6 +1,6 @@
 //! The replica feed (`serve --feed PATH`): a Unix socket on which in-process replicas (the C
 //! plugin) get a snapshot of the grant table and then every change, in revision order, in the
-//! framed protocol of [`callgate::feed`].
+//! framed protocol of [`callgate_wire::feed`].
 //!
 //! One hub task follows the table (the source of truth: it already follows the store). The
 //! table tells it of every change and what it was ([`Table::on_change`]: a tenant put, a
@@ -35,8 +35,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use callgate::feed::{self, FeedError, Message, SharedTenant, VERSION};
 use callgate::{CompiledTenant, Table, TableChange};
+use callgate_wire::feed::{self, FeedError, Message, SharedTenant, VERSION};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};

@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use callgate::check::{CallerIdCheck, FeatureCodeCheck};
-use callgate::compact::{CompactRecord, Input};
 use callgate::{CallerIdAnswer, Check, FeatureAnswer, Outcome, Principal, Reason};
+use callgate_wire::compact::{CompactRecord, Input};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{Semaphore, watch};

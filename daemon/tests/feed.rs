@@ -18,12 +18,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use callgate::Table;
-use callgate::feed::{self, Message, VERSION};
 use callgate::model::{Tenant, User};
 use callgate_daemon::audit::Auditor;
 use callgate_daemon::config::Config;
 use callgate_daemon::feed::{Access, Settings, run_with};
 use callgate_daemon::serve::Daemon;
+use callgate_wire::feed::{self, Message, VERSION};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::oneshot;

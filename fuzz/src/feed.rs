@@ -6,7 +6,7 @@
 
 use std::io::Cursor;
 
-use callgate::feed::{self, MAX_FRAME, Message};
+use callgate_wire::feed::{self, MAX_FRAME, Message};
 
 /// Reads frames from `data` until it fails, and decodes `data` as one payload.
 pub fn check_feed(data: &[u8]) {

@@ -10,10 +10,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use callgate_engine::compact::CompactRecord;
-pub use callgate_engine::compact::Input;
-use callgate_engine::feed::AuditEntry;
 use callgate_engine::{Answer, Check, DecisionKind, Reason};
+use callgate_wire::compact::CompactRecord;
+pub use callgate_wire::compact::Input;
+use callgate_wire::feed::AuditEntry;
 use crossbeam_queue::ArrayQueue;
 
 /// Records the queue holds before it counts instead of keeping.

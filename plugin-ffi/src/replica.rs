@@ -20,8 +20,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use callgate_engine::feed::{self, FeedError, Message, VERSION};
 use callgate_engine::{CompiledTenant, Table};
+use callgate_wire::feed::{self, FeedError, Message, VERSION};
 
 use crate::audit::{self, AuditQueue};
 

@@ -27,8 +27,8 @@ use serde::{Deserialize, Serialize};
 
 use serde_json::value::RawValue;
 
-use crate::edit::Splice;
-use crate::model::Tenant;
+use callgate::edit::Splice;
+use callgate::model::Tenant;
 
 /// The protocol version this build speaks.
 pub const VERSION: u32 = 2;
@@ -102,7 +102,7 @@ pub enum Message {
         splices: Arc<[Arc<Splice>]>,
     },
     /// Server → client: a tenant changed by this much (entities added, replaced, removed):
-    /// apply it to the tenant as last sent ([`crate::table::CompiledTenant::spliced`]). Sent
+    /// apply it to the tenant as last sent ([`callgate::table::CompiledTenant::spliced`]). Sent
     /// only for a change that patches a compiled tenant, so a one-user change costs the same
     /// few hundred bytes whatever the tenant's size.
     Splice {
@@ -186,7 +186,7 @@ impl AuditEntry {
     /// Whether it is a decision of this protocol: a known kind, and `allow`, `substitute` or
     /// `deny`.
     pub fn is_decision(&self) -> bool {
-        self.action.parse::<crate::DecisionKind>().is_ok()
+        self.action.parse::<callgate::DecisionKind>().is_ok()
             && matches!(self.decision.as_str(), "allow" | "substitute" | "deny")
     }
 }
@@ -337,7 +337,7 @@ mod tests {
     use super::*;
 
     fn tenant() -> Arc<Tenant> {
-        let t = crate::directory::parse(
+        let t = callgate::directory::parse(
             "tenants:\n  - id: acme\n    default_caller_id: \"+15550100000\"\n    numbers: [{number: \"+15550100000\"}]\n    users: [{id: alice, role: tenant_admin}]\n",
         )
         .unwrap();
@@ -371,12 +371,12 @@ mod tests {
             // As the daemon sends a change: the JSON its compiled tenant keeps, written as is.
             Message::Put {
                 revision: 4,
-                tenant: SharedTenant::Json(crate::CompiledTenant::compile(&t, 4).source),
+                tenant: SharedTenant::Json(Arc::from(serde_json::value::to_raw_value(&t).unwrap())),
                 splices: Arc::new([]),
             },
             Message::Splice {
                 revision: 5,
-                splice: Arc::new(crate::edit::Splice::between(&t, &Tenant::default())),
+                splice: Arc::new(Splice::between(&t, &Tenant::default())),
             },
             Message::Delete {
                 revision: 5,

@@ -10,7 +10,8 @@
 //! Each field keeps up to [`FIELD`] bytes and all of a record's fields share [`TEXT`] bytes;
 //! a longer field is cut at a character boundary and reads back with a `…` at its end.
 
-use crate::Reason;
+use callgate::Reason;
+pub use callgate::check::Input;
 
 /// Bytes one field keeps; a longer one is cut (at a character boundary) and marked `…`.
 pub const FIELD: usize = 64;
@@ -18,19 +19,6 @@ pub const FIELD: usize = 64;
 pub const TEXT: usize = 256;
 /// Fields a record keeps: the tenant, the principal and up to six named inputs.
 const FIELDS: usize = 8;
-
-/// One input of a check, as a record keeps it.
-#[derive(Debug, Clone, Copy)]
-pub enum Input<'a> {
-    /// A string argument; `None` is left out of the record.
-    Text(Option<&'a str>),
-    /// An array argument, kept joined by commas; an empty one is left out.
-    List(&'a [&'a str]),
-    /// An array argument of owned strings, as [`Input::List`].
-    Strings(&'a [String]),
-    /// A boolean argument.
-    Flag(bool),
-}
 
 /// A decision's record, everything in place, nothing borrowed.
 #[derive(Clone)]
