@@ -32,8 +32,8 @@ fi
 # unwrap/expect/panic/indexing bans included), before anything runs.
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --release --locked -- -D warnings
-# Every doc comment's links resolve. One crate at a time: the engine and the C library are both
-# `callgate` (the library file must be libcallgate), and rustdoc writes both to doc/callgate.
+# Every doc comment's links resolve, crate by crate (the daemon's binary, `callgate`, has no
+# docs of its own: rustdoc would write them where the engine's go).
 for crate in callgate callgate-wire callgate-daemon callgate-ffi; do
   RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --release --locked --quiet -p "$crate"
 done

@@ -17,24 +17,24 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use callgate::audit::{AuditQueue, Input};
-use callgate::engine::model::Tenant;
-use callgate::engine::{DecisionKind, Reason, Table};
-use callgate::{
+use callgate_daemon::config::{Config, Peers};
+use callgate_daemon::serve::Daemon;
+use callgate_daemon::state::State;
+use callgate_ffi::audit::{AuditQueue, Input};
+use callgate_ffi::engine::model::Tenant;
+use callgate_ffi::engine::{DecisionKind, Reason, Table};
+use callgate_ffi::{
     CALLGATE_CALLER_ID_MAX, callgate_caller_id, callgate_check_caller_id, callgate_client,
     callgate_client_free, callgate_client_new, callgate_client_options, callgate_client_revision,
     callgate_outcome, callgate_result,
 };
-use callgate_daemon::config::{Config, Peers};
-use callgate_daemon::serve::Daemon;
-use callgate_daemon::state::State;
 use criterion::{Criterion, criterion_group, criterion_main};
 
 const TENANTS: usize = 1_000;
 #[path = "../../benches/support/platform.rs"]
 mod platform;
 
-use callgate::engine::model;
+use callgate_ffi::engine::model;
 use platform::{USERS_PER_TENANT, tenant};
 
 #[derive(Clone, Copy)]

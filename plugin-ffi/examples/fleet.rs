@@ -23,8 +23,8 @@ use std::net::TcpStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use callgate::engine::Outcome;
-use callgate::replica::{Options, Replica};
+use callgate_ffi::engine::Outcome;
+use callgate_ffi::replica::{Options, Replica};
 
 /// A user's caller-ID answer on one replica: denied once the user is gone.
 fn denied(r: &Replica, tenant: &str, user: &str) -> bool {

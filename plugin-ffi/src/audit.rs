@@ -10,7 +10,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use callgate_engine::{Answer, Check, DecisionKind, Reason};
+use callgate::{Answer, Check, DecisionKind, Reason};
 use callgate_wire::compact::CompactRecord;
 pub use callgate_wire::compact::Input;
 use callgate_wire::feed::AuditEntry;

@@ -12,12 +12,12 @@
 
 use std::ffi::c_char;
 
-use callgate_engine::check::{
+use callgate::check::{
     AgentPauseCheck, CallerIdCheck, FeatureCodeCheck, PermissionCheck, RecordingCheck, RecordingOf,
     ResourceOf, Texts,
 };
-use callgate_engine::decide::Args;
-use callgate_engine::{Action, Answer, Category, Check, Outcome, RecordingAction};
+use callgate::decide::Args;
+use callgate::{Action, Answer, Category, Check, Outcome, RecordingAction};
 
 use crate::client::{callgate_client, try_client};
 use crate::codes::{callgate_feature, callgate_outcome, callgate_reason, callgate_result};
@@ -122,8 +122,8 @@ pub enum callgate_attest_reason {
     CallerNotAuthenticated = 3,
 }
 
-fn attestation(a: Option<callgate_engine::Attestation>) -> callgate_attestation {
-    use callgate_engine::attest::{Basis, Level};
+fn attestation(a: Option<callgate::Attestation>) -> callgate_attestation {
+    use callgate::attest::{Basis, Level};
     let Some(a) = a else {
         return callgate_attestation::default();
     };

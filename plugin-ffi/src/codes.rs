@@ -5,7 +5,7 @@
 use std::ffi::{CString, c_char};
 use std::sync::OnceLock;
 
-use callgate_engine::{FeatureKind, Outcome, Reason};
+use callgate::{FeatureKind, Outcome, Reason};
 
 use crate::panic::ffi_panic_boundary;
 

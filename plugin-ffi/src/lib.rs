@@ -41,7 +41,7 @@ pub use codes::{
 };
 
 /// The engine this library embeds, for Rust users of the rlib (tests, benches).
-pub use callgate_engine as engine;
+pub use callgate as engine;
 
 /// The library's version (`"0.1.0"`), NUL-terminated and static: never free it.
 #[unsafe(no_mangle)]

@@ -20,7 +20,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use callgate_engine::{CompiledTenant, Table};
+use callgate::{CompiledTenant, Table};
 use callgate_wire::feed::{self, FeedError, Message, VERSION};
 
 use crate::audit::{self, AuditQueue};

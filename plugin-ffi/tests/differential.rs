@@ -26,8 +26,7 @@
 
 // The shared model files name the engine `callgate`, which in this package is the C
 // library's crate name: the engine takes the name here, and the C library is `ffi`.
-extern crate callgate as ffi;
-extern crate callgate_engine as callgate;
+extern crate callgate_ffi as ffi;
 
 #[path = "../../tests/model/reference.rs"]
 #[allow(

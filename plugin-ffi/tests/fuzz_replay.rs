@@ -10,7 +10,7 @@
 )]
 
 /// The C library, by the name the shared invariants use.
-use callgate as capi;
+use callgate_ffi as capi;
 
 #[path = "../../fuzz/src/ffi.rs"]
 mod ffi;

@@ -16,7 +16,7 @@ mod daemon;
 use std::ffi::{CStr, CString};
 use std::time::{Duration, Instant};
 
-use callgate::{
+use callgate_ffi::{
     CALLGATE_CALLER_ID_MAX, callgate_caller_id, callgate_check_caller_id, callgate_client,
     callgate_client_free, callgate_client_new, callgate_client_options, callgate_client_revision,
     callgate_client_staleness_ms, callgate_outcome, callgate_reason, callgate_result,
@@ -215,7 +215,7 @@ fn deletes_and_resyncs_drop_tenants_the_daemon_no_longer_has() {
         callgate_reason::NumberPermitted as u32,
         "still answers while the daemon is down"
     );
-    let table2 = std::sync::Arc::new(callgate::engine::Table::new());
+    let table2 = std::sync::Arc::new(callgate_ffi::engine::Table::new());
     table2.put(&daemon::acme_without_bobs_number(), 5);
     let d2 = rt.block_on(daemon::start(&socket, table2));
     let took = client.wait_for("the resync", |c| {
@@ -353,7 +353,7 @@ fn in_process_denials_reach_the_daemons_audit_trail_even_across_a_restart() {
 
 /// The code of a reason value, through the C ABI.
 fn callgate_reason_code_of(reason: u32) -> String {
-    let code = callgate::callgate_reason_code(reason);
+    let code = callgate_ffi::callgate_reason_code(reason);
     unsafe { CStr::from_ptr(code) }
         .to_str()
         .unwrap()

@@ -7,15 +7,15 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use callgate::engine::Table;
-use callgate::engine::model::Tenant;
 use callgate_daemon::config::{Config, Peers};
 use callgate_daemon::serve::{DEMO_DIRECTORY, Daemon};
 use callgate_daemon::state::State;
+use callgate_ffi::engine::Table;
+use callgate_ffi::engine::model::Tenant;
 
 /// The demo directory's tenants.
 pub fn demo_tenants() -> Vec<Tenant> {
-    callgate::engine::directory::parse(DEMO_DIRECTORY).expect("demo directory")
+    callgate_ffi::engine::directory::parse(DEMO_DIRECTORY).expect("demo directory")
 }
 
 /// The demo directory in a table at revision 1.
@@ -77,9 +77,11 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
-/// The directory holding this build's `libcallgate.so` (and `.a`): the test executable's own
-/// `deps/`, where cargo builds the library with all its crate types for the tests (it copies
-/// them up to the profile directory only when the library itself is asked for).
+/// A directory holding this build's library under its installed names, `libcallgate.so` and
+/// `libcallgate.a` (its soname is `libcallgate.so`), as links to what cargo built:
+/// `libcallgate_ffi.*` in the test executable's own `deps/`, where cargo builds the library
+/// with all its crate types for the tests (it copies them up to the profile directory only
+/// when the library itself is asked for).
 pub fn library_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable");
     let deps = exe.parent().expect("deps directory").to_path_buf();
@@ -87,15 +89,29 @@ pub fn library_dir() -> PathBuf {
         deps.clone(),
         deps.parent().map(Path::to_path_buf).unwrap_or_default(),
     ];
-    candidates
+    let built = candidates
         .into_iter()
-        .find(|d| d.join("libcallgate.so").exists())
+        .find(|d| d.join("libcallgate_ffi.so").exists())
         .unwrap_or_else(|| {
             panic!(
-                "no libcallgate.so in {} or its parent: cargo test -p callgate-ffi builds it",
+                "no libcallgate_ffi.so in {} or its parent: cargo test -p callgate-ffi builds it",
                 deps.display()
             )
-        })
+        });
+    // Several test binaries may do this at once: each link is made under a name of its own,
+    // then renamed into place (a rename replaces atomically).
+    let dir = built.join("libcallgate");
+    std::fs::create_dir_all(&dir).expect("library link directory");
+    for (name, target) in [
+        ("libcallgate.so", "libcallgate_ffi.so"),
+        ("libcallgate.a", "libcallgate_ffi.a"),
+    ] {
+        let temp = dir.join(format!(".{name}.{}", std::process::id()));
+        let _ = std::fs::remove_file(&temp);
+        std::os::unix::fs::symlink(built.join(target), &temp).expect("library link");
+        std::fs::rename(&temp, dir.join(name)).expect("library link in place");
+    }
+    dir
 }
 
 /// Fails with how to install `tool` if it isn't on the PATH.
