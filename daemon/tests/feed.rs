@@ -976,3 +976,48 @@ async fn one_user_changes_reach_clients_as_splices_of_a_few_hundred_bytes() {
     let _ = stop_follow.send(());
     follower.await.unwrap();
 }
+
+/// "Every input is bounded": the table's writer never waits for the feed, and a hub that falls
+/// behind holds at most `max_pending_changes` compiled tenants; past that it compares the
+/// whole table with what it sent, and its clients still end with every change, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_that_falls_behind_catches_up_whole_without_a_backlog() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = daemon::demo_table();
+    let settings = Settings {
+        max_pending_changes: 1,
+        ..quick()
+    };
+    let (path, _stop) = serve(dir.path(), Arc::clone(&table), settings);
+    let (mut s, _, _) = join(&path).await;
+    // 300 puts from a thread of their own, faster than one slot lets the hub take them.
+    let writer = {
+        let table = Arc::clone(&table);
+        std::thread::spawn(move || {
+            for r in 2..=301u64 {
+                table.put(&big_tenant(&format!("t{r}"), 1), r);
+            }
+        })
+    };
+    writer.join().unwrap();
+    let mut seen = std::collections::BTreeMap::new();
+    let mut revisions = Vec::new();
+    loop {
+        match recv(&mut s).await {
+            Message::Put {
+                revision, tenant, ..
+            } => {
+                revisions.push(revision);
+                seen.insert(tenant.into_model().unwrap().id.clone(), revision);
+            }
+            Message::Heartbeat { revision } if revision >= 301 => break,
+            Message::Heartbeat { .. } => {}
+            m => panic!("unexpected {m:?}"),
+        }
+    }
+    assert!(revisions.is_sorted(), "{revisions:?}");
+    assert_eq!(seen.len(), 300, "{seen:?}");
+    for r in 2..=301u64 {
+        assert_eq!(seen.get(&format!("t{r}")), Some(&r));
+    }
+}
