@@ -480,18 +480,6 @@ fn unknown_tenant_caller_id(emergency: bool, revision: u64) -> CallerIdAnswer {
     }
 }
 
-/// The caller-ID rule, on one tenant, with the default platform emergency numbers
-/// ([`dial::DEFAULT_EMERGENCY`]); [`Table::check_caller_id`] uses the table's.
-pub fn caller_id(
-    t: &CompiledTenant,
-    user: &str,
-    requested: Option<&str>,
-    dialed: &str,
-    revision: u64,
-) -> CallerIdAnswer {
-    caller_id_in(t, user, requested, t.is_emergency(dialed), revision)
-}
-
 #[inline]
 fn caller_id_in(
     t: &CompiledTenant,
@@ -900,17 +888,6 @@ fn feature_answer<'d>(reason: Reason, revision: u64) -> FeatureAnswer<'d> {
         reason,
         revision,
     }
-}
-
-/// The feature-code rule, on one tenant, with the default platform emergency numbers
-/// ([`dial::DEFAULT_EMERGENCY`]); [`Table::check_feature_code`] uses the table's.
-pub fn feature_code<'d>(
-    t: &CompiledTenant,
-    user: &str,
-    dialed: &'d str,
-    revision: u64,
-) -> FeatureAnswer<'d> {
-    feature_code_in(t, user, dialed, t.is_emergency(dialed), revision)
 }
 
 fn feature_code_in<'d>(

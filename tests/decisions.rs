@@ -2029,3 +2029,55 @@ fn explain_calls_a_role_an_administrator_exactly_when_it_holds_everything_tenant
     }
     assert_eq!(seen, [true, true], "the demo has administrators and others");
 }
+
+// ------------------------------------------------------------- principal by extension
+
+/// DESIGN.md, the SIP interface: "user = the `X-Callgate-User` header set by the proxy after
+/// it authenticated the caller, else the owner of the From user's extension". A check by
+/// extension is the check by its owner, answer for answer; an extension the tenant doesn't
+/// have is nobody's, and nobody is an unknown user (emergency calls aside).
+#[test]
+fn a_check_by_extension_is_the_check_by_its_owner() {
+    use callgate::Principal;
+    use std::borrow::Cow;
+    let tenants = demo::tenants();
+    let t = demo::table_of(&tenants);
+    let mut asked = 0;
+    for tenant in &tenants {
+        for e in &tenant.extensions {
+            let Some(owner) = e.user.as_deref() else {
+                continue;
+            };
+            let by_ext = || Principal::Extension(Cow::Borrowed(e.ext.as_str()));
+            for n in &tenant.numbers {
+                let requested = Some(n.number.as_str());
+                assert_eq!(
+                    t.check_caller_id(&tenant.id, by_ext(), requested, "15551234567"),
+                    t.check_caller_id(&tenant.id, owner, requested, "15551234567"),
+                    "{} asking by extension {} for {}",
+                    owner,
+                    e.ext,
+                    n.number
+                );
+                asked += 1;
+            }
+            for code in ["*72", "*97", "*46"] {
+                assert_eq!(
+                    t.check_feature_code(&tenant.id, by_ext(), code),
+                    t.check_feature_code(&tenant.id, owner, code),
+                    "{owner} dialling {code} from extension {}",
+                    e.ext
+                );
+            }
+        }
+    }
+    assert!(
+        asked >= 20,
+        "the demo directory has owned extensions and numbers"
+    );
+    for tenant in &tenants {
+        let nobody = Principal::Extension(Cow::Borrowed("99999"));
+        let a = t.check_caller_id(&tenant.id, nobody, None, "15551234567");
+        assert_eq!((a.outcome, a.reason), (DENIED, Reason::UnknownUser));
+    }
+}

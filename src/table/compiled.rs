@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde_json::value::RawValue;
 
 use crate::catalog::{Matrix, RoleId, Scope};
-use crate::dial::{self, EmergencySet, Target};
+use crate::dial::EmergencySet;
 use crate::edit::Splice;
 use crate::feature::FeatureKind;
 use crate::number::E164;
@@ -288,19 +288,6 @@ pub(super) fn next_generation() -> u64 {
 }
 
 impl CompiledTenant {
-    /// Whether `dialed` (any spelling) reaches emergency services by this tenant's list or
-    /// the default platform list ([`dial::DEFAULT_EMERGENCY`]); a [`Table`](super::Table) checks its own
-    /// platform list instead.
-    pub fn is_emergency(&self, dialed: &str) -> bool {
-        match dial::target(dialed) {
-            Target::Sos => true,
-            Target::Other => false,
-            Target::Digits(k) => {
-                self.emergency.contains(k) || dial::DEFAULT_EMERGENCY_KEYS.contains(&k)
-            }
-        }
-    }
-
     /// A queue by id, else by its dial string.
     #[inline]
     pub fn queue(&self, key: &str) -> Option<(Pos<QueueEntry>, &QueueEntry)> {
