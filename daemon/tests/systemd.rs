@@ -383,16 +383,27 @@ fn the_package_metadata_names_files_that_exist() {
     let deb = &manifest["package"]["metadata"]["deb"];
     let assets = deb["assets"].as_array().unwrap();
     let sources: Vec<&str> = assets.iter().map(|a| a[0].as_str().unwrap()).collect();
+    // Where each asset is installed: a destination ending in `/` keeps the source's name.
+    let installed: Vec<String> = assets
+        .iter()
+        .map(|a| {
+            let (source, dest) = (a[0].as_str().unwrap(), a[1].as_str().unwrap());
+            match dest.strip_suffix('/') {
+                Some(dir) => format!("{dir}/{}", source.rsplit('/').next().unwrap()),
+                None => dest.to_string(),
+            }
+        })
+        .collect();
     for wanted in [
-        "callgate",
-        "libcallgate.so",
-        "libcallgate.a",
-        "callgate.h",
-        "callgate.pc",
+        "usr/bin/callgate",
+        "usr/lib/libcallgate.so",
+        "usr/lib/libcallgate.a",
+        "usr/include/callgate.h",
+        "usr/lib/pkgconfig/callgate.pc",
     ] {
         assert!(
-            sources.iter().any(|s| s.ends_with(&format!("/{wanted}"))),
-            "{wanted} is packaged: {sources:?}"
+            installed.iter().any(|i| i == wanted),
+            "{wanted} is packaged: {installed:?}"
         );
     }
     for source in sources.iter().filter(|s| !s.starts_with("target/")) {
