@@ -39,8 +39,7 @@ use callgate::{CompiledTenant, Table, TableChange};
 use callgate_wire::feed::{self, FeedError, Message, SharedTenant, VERSION};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior, timeout};
 
@@ -77,10 +76,6 @@ pub struct Settings {
     /// How old a client's record may say it is; older ones (and any dated in the future) are
     /// recorded as of the nearest bound.
     pub max_record_age: Duration,
-    /// Table changes the hub may have waiting. Each holds a compiled tenant (megabytes for a
-    /// large one); past this many the table's writer stops queueing them and the hub, when it
-    /// gets to it, compares the whole table with what it sent instead (as after a reload).
-    pub max_pending_changes: usize,
 }
 
 impl Default for Settings {
@@ -96,7 +91,6 @@ impl Default for Settings {
             max_audit_rate: 10_000,
             max_client_dropped: 100_000_000,
             max_record_age: Duration::from_secs(86_400),
-            max_pending_changes: 1024,
         }
     }
 }
@@ -323,23 +317,10 @@ pub async fn run_with(
     // Watch the table before the hub takes its first view, so no change falls between them
     // (one already in the view is recognised and skipped). The watcher lets go once the hub,
     // and with it the receiver, is gone.
-    // Bounded: the writer never waits for the hub, and a hub that falls behind holds no more
-    // than `max_pending_changes` compiled tenants; past that it is told to catch up whole.
-    let (applied_tx, applied) = mpsc::channel(settings.max_pending_changes.max(1));
-    let lagged = Arc::new(Notify::new());
-    let lag = Arc::clone(&lagged);
-    table.on_change(
-        move |change| match applied_tx.try_send(Applied::from(change)) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_)) => {
-                lag.notify_one();
-                true
-            }
-            Err(TrySendError::Closed(_)) => false,
-        },
-    );
+    let (applied_tx, applied) = mpsc::unbounded_channel();
+    table.on_change(move |change| applied_tx.send(Applied::from(change)).is_ok());
     let hub = Hub::new(table, Arc::clone(&settings));
-    let hub = tokio::spawn(hub.run(applied, lagged, join_rx, stop_rx.clone()));
+    let hub = tokio::spawn(hub.run(applied, join_rx, stop_rx.clone()));
     let slots = Arc::new(Semaphore::new(settings.max_clients));
     let mut clients = JoinSet::new();
     tracing::info!(socket = ?path, "replica feed is listening");
@@ -494,8 +475,7 @@ impl Hub {
 
     async fn run(
         mut self,
-        mut applied: mpsc::Receiver<Applied>,
-        lagged: Arc<Notify>,
+        mut applied: mpsc::UnboundedReceiver<Applied>,
         mut joins: mpsc::Receiver<Join>,
         mut stop: watch::Receiver<bool>,
     ) {
@@ -518,13 +498,6 @@ impl Hub {
                         self.apply(change);
                     }
                 }
-                () = lagged.notified() => {
-                    // Changes were dropped: the ones still queued are older than the table,
-                    // which one comparison brings every client up to.
-                    metrics::counter!(crate::telemetry::FEED_RESYNCS).increment(1);
-                    while applied.try_recv().is_ok() {}
-                    self.sync();
-                }
                 _ = beat.tick() => self.heartbeat(),
             }
         }
@@ -535,9 +508,7 @@ impl Hub {
         match change {
             Applied::Put(t) => {
                 let old = self.sent.get(&t.id);
-                // Already sent, or older than what was (queued before a catch-up that sent
-                // the table's newer one).
-                if old.is_some_and(|old| Arc::ptr_eq(old, &t) || old.revision > t.revision) {
+                if old.is_some_and(|old| Arc::ptr_eq(old, &t)) {
                     return;
                 }
                 let message = self.put_message(old, &t);
@@ -547,10 +518,6 @@ impl Hub {
             }
             Applied::Removed(id, revision) => {
                 self.revision = self.revision.max(revision);
-                // A tenant put again since (sent by a catch-up) stays.
-                if self.sent.get(&id).is_some_and(|t| t.revision > revision) {
-                    return;
-                }
                 if self.sent.remove(&id).is_some() {
                     self.broadcast(&Message::Delete {
                         revision,

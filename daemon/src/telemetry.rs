@@ -28,9 +28,6 @@ pub const AUDIT_QUEUE: &str = "callgate_audit_queue_depth";
 pub const FEED_LAG: &str = "callgate_feed_lag_revisions";
 /// The most frames any one feed client has queued (a replica falling behind).
 pub const FEED_QUEUE_MAX: &str = "callgate_feed_queue_frames_max";
-/// Times the feed's hub fell more than its pending-change bound behind the table and caught
-/// up by comparing the whole table instead.
-pub const FEED_RESYNCS: &str = "callgate_feed_resyncs_total";
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
