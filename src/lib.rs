@@ -41,4 +41,4 @@ pub use feature::FeatureKind;
 pub use model::{Directory, Tenant};
 pub use number::E164;
 pub use reason::Reason;
-pub use table::{CompiledTenant, Table, TableChange};
+pub use table::{CompiledTenant, Table};

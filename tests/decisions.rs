@@ -1869,51 +1869,6 @@ fn explain_shows_a_site_managers_recordings_as_their_site() {
     assert!(t.explain("nowhere", "alice").is_none());
 }
 
-/// The table tells its watchers of every change, and what changed, once the change is visible,
-/// and forgets a watcher that says it is done (how the daemon's feed follows the table
-/// without polling or diffing it).
-#[test]
-fn a_table_tells_its_watchers_of_every_change_until_they_let_go() {
-    use std::sync::{Arc, Mutex};
-    let t = Arc::new(callgate::Table::new());
-    let told = Arc::new(Mutex::new(Vec::<String>::new()));
-    {
-        let (t2, told) = (Arc::downgrade(&t), Arc::clone(&told));
-        t.on_change(move |change| {
-            // The change is visible to the watcher when it is called.
-            let revision = t2.upgrade().map_or(0, |t| t.revision());
-            let what = match change {
-                callgate::TableChange::Put(c) => format!("put {}@{}", c.id, c.revision),
-                callgate::TableChange::Removed(id, r) => format!("removed {id}@{r}"),
-                callgate::TableChange::Replaced(r) => format!("replaced@{r}"),
-                callgate::TableChange::Revision(r) => format!("revision {r}"),
-            };
-            let mut told = told.lock().unwrap();
-            told.push(format!("{what} (table at {revision})"));
-            told.len() < 4
-        });
-    }
-    let acme = demo::tenants()
-        .into_iter()
-        .find(|t| t.id == "acme")
-        .unwrap();
-    t.put(&acme, 5);
-    t.remove("acme", 6);
-    t.replace_all(std::slice::from_ref(&acme), 7);
-    t.advance(8);
-    // The fourth call returned false: the watcher is gone.
-    t.advance(9);
-    assert_eq!(
-        *told.lock().unwrap(),
-        [
-            "put acme@5 (table at 5)",
-            "removed acme@6 (table at 6)",
-            "replaced@7 (table at 7)",
-            "revision 8 (table at 8)",
-        ]
-    );
-}
-
 /// ATIS-1000074 §5.2.3, one row of `src/attest.rs`'s table each: "Full Attestation (A): The
 /// signing provider shall satisfy all of the following conditions: Is responsible for the
 /// origination of the call onto the IP-based service provider voice network. Has a direct

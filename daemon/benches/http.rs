@@ -14,10 +14,10 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
-use callgate::Table;
 use callgate_daemon::config::{Config, Peers};
 use callgate_daemon::serve::{DEMO_DIRECTORY, Daemon};
 use callgate_daemon::state::State;
+use callgate_daemon::writer::Writer;
 use criterion::{Criterion, criterion_group, criterion_main};
 
 /// Sends one request on a kept-alive connection and reads the whole response.
@@ -51,9 +51,8 @@ fn http_check(c: &mut Criterion) {
         .expect("runtime");
     let addr: SocketAddr = runtime.block_on(async {
         let tenants = callgate::directory::parse(DEMO_DIRECTORY).expect("demo directory");
-        let table = Arc::new(Table::new());
-        table.replace_all(&tenants, 1);
-        let state = State::new(table, None, Peers::default(), Duration::from_millis(200));
+        let writer = Arc::new(Writer::with_tenants(&tenants, 1));
+        let state = State::new(writer, None, Peers::default(), Duration::from_millis(200));
         state.set_ready();
         let config = Config {
             http: "127.0.0.1:0".parse().expect("addr"),

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use callgate::Table;
 use callgate::model::{CustomRole, FeatureCode, Tenant};
 use callgate_daemon::store::{self, Store};
+use callgate_daemon::writer::Writer;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 
 const TENANTS: usize = 1_000;
@@ -125,13 +126,13 @@ fn load(c: &mut Criterion) {
 
         group.bench_function(kind, |b| {
             b.iter_batched(
-                Table::new,
-                |table| {
+                Writer::new,
+                |writer| {
                     let revision = runtime
-                        .block_on(store::load_into(&store, &table))
+                        .block_on(store::load_into(&store, &writer))
                         .expect("load");
-                    assert_eq!(black_box(&table).tenant_count(), TENANTS);
-                    (table, revision)
+                    assert_eq!(black_box(writer.table()).tenant_count(), TENANTS);
+                    (writer, revision)
                 },
                 BatchSize::PerIteration,
             )

@@ -13,12 +13,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use callgate::Table;
 use callgate_daemon::audit::{AuditRecord, AuditSink, Auditor, run_writer};
 use callgate_daemon::config::Peers;
 use callgate_daemon::serve::DEMO_DIRECTORY;
 use callgate_daemon::sip::{Sip, message};
 use callgate_daemon::state::State;
+use callgate_daemon::writer::Writer;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 
 /// An audit sink that keeps nothing: the bench measures the check's side of the trail.
@@ -52,10 +52,10 @@ fn invite(call_id: usize, user: &str, ppi: &str, dialed: &str) -> Vec<u8> {
 
 fn sip_path(c: &mut Criterion) {
     let tenants = callgate::directory::parse(DEMO_DIRECTORY).expect("demo directory");
-    let table = Arc::new(Table::new());
-    table.replace_all(&tenants, 1);
+    let writer = Arc::new(Writer::with_tenants(&tenants, 1));
+    let table = Arc::clone(writer.table());
     let state = State::new(
-        Arc::clone(&table),
+        Arc::clone(&writer),
         None,
         Peers::parse(&["127.0.0.1"]).expect("peers"),
         Duration::from_millis(200),
@@ -90,7 +90,7 @@ fn sip_path(c: &mut Criterion) {
     let key_path = keys.path().join("sp.key");
     std::fs::write(&key_path, key.serialize_pem()).expect("key file");
     let signing = State::new(
-        Arc::clone(&table),
+        Arc::clone(&writer),
         None,
         Peers::parse(&["127.0.0.1"]).expect("peers"),
         Duration::from_millis(200),
@@ -149,10 +149,9 @@ fn sip_path(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let audited = {
-        let table = Arc::new(Table::new());
-        table.replace_all(&tenants, 1);
+        let writer = Arc::new(Writer::with_tenants(&tenants, 1));
         let state = State::new(
-            table,
+            writer,
             None,
             Peers::parse(&["127.0.0.1"]).expect("peers"),
             Duration::from_millis(200),

@@ -2,11 +2,14 @@
 //! plugin) get a snapshot of the grant table and then every change, in revision order, in the
 //! framed protocol of [`callgate_wire::feed`].
 //!
-//! One hub task follows the table (the source of truth: it already follows the store). The
-//! table tells it of every change and what it was ([`Table::on_change`]: a tenant put, a
-//! tenant removed; nothing polls, nothing is diffed); the hub encodes each change once (the
-//! splice alone when clients hold the tenant it was made to) and offers the frame to every
-//! client's bounded queue. An idle hub only wakes for the once-a-second heartbeat. A new
+//! One hub task follows the table's one writer, the store follower: it subscribes to the
+//! [`Writer`] and hears of every change it applies and what it was ([`Applied`]: a tenant
+//! put, with what a replica rebuilds it from, or removed; nothing polls, nothing is diffed).
+//! The hub encodes each change once (the splice alone when clients hold the tenant it was
+//! made to) and offers the frame to every client's bounded queue. If the hub itself falls a
+//! whole queue of changes behind (each holds a compiled tenant), the writer lets it go; the
+//! hub subscribes again and sends clients the difference between what they have and the
+//! writer's fresh, consistent start. An idle hub only wakes for the once-a-second heartbeat. A new
 //! client registers with the hub and gets the hub's view as its snapshot, so the snapshot and
 //! the changes after it always line up. A client whose queue is full, whose socket stays
 //! unwritable past a timeout, or that sends anything but well-formed frames of the protocol is
@@ -35,7 +38,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use callgate::{CompiledTenant, Table, TableChange};
 use callgate_wire::feed::{self, FeedError, Message, SharedTenant, VERSION};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
@@ -46,6 +48,11 @@ use tokio::time::{Instant, MissedTickBehavior, timeout};
 use crate::audit::{AuditRecord, Auditor};
 use crate::config::Config;
 use crate::telemetry::FEED_CLIENTS;
+use crate::writer::{Applied, Published, Writer};
+
+/// Times the hub fell a whole queue of changes behind and caught up by comparing the table
+/// whole.
+pub const FEED_RESYNCS: &str = "callgate_feed_resyncs_total";
 
 /// Connections refused because of who the peer is (`why="peer"`) or because its credentials
 /// could not be read (`why="no_credentials"`).
@@ -58,6 +65,9 @@ pub struct Settings {
     pub heartbeat: Duration,
     /// Frames a client may have queued before it is disconnected as too far behind.
     pub queue: usize,
+    /// Changes the hub may have waiting (each holds a compiled tenant, megabytes for a large
+    /// one) before it lets them go and compares the whole table instead.
+    pub max_pending_changes: usize,
     /// How long one frame's write may block before the client is disconnected.
     pub write_timeout: Duration,
     /// How long a new connection has to say hello.
@@ -83,6 +93,7 @@ impl Default for Settings {
         Settings {
             heartbeat: Duration::from_secs(1),
             queue: 4096,
+            max_pending_changes: 256,
             write_timeout: Duration::from_secs(3),
             handshake_timeout: Duration::from_secs(5),
             max_client_frame: feed::MAX_CLIENT_FRAME,
@@ -287,17 +298,17 @@ pub fn bind(path: &Path, access: &Access) -> io::Result<Listener> {
 /// socket file when it stops.
 pub async fn run(
     listener: impl Into<Listener>,
-    table: Arc<Table>,
+    writer: Arc<Writer>,
     auditor: Option<Auditor>,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
-    run_with(listener, table, auditor, Settings::default(), shutdown).await
+    run_with(listener, writer, auditor, Settings::default(), shutdown).await
 }
 
 /// [`run`] with explicit limits (tests make them small).
 pub async fn run_with(
     listener: impl Into<Listener>,
-    table: Arc<Table>,
+    writer: Arc<Writer>,
     auditor: Option<Auditor>,
     settings: Settings,
     shutdown: impl Future<Output = ()>,
@@ -311,15 +322,10 @@ pub async fn run_with(
     let settings = Arc::new(settings);
     // The platform's emergency numbers go to every replica in its welcome: a replica must
     // honour the same list as the daemon, even before its first snapshot is complete.
-    let emergency: Arc<[String]> = table.platform_emergency().into();
+    let emergency: Arc<[String]> = writer.table().platform_emergency().into();
     let (stop_tx, stop_rx) = watch::channel(false);
     let (join_tx, join_rx) = mpsc::channel::<Join>(64);
-    // Watch the table before the hub takes its first view, so no change falls between them
-    // (one already in the view is recognised and skipped). The watcher lets go once the hub,
-    // and with it the receiver, is gone.
-    let (applied_tx, applied) = mpsc::unbounded_channel();
-    table.on_change(move |change| applied_tx.send(Applied::from(change)).is_ok());
-    let hub = Hub::new(table, Arc::clone(&settings));
+    let (hub, applied) = Hub::new(writer, Arc::clone(&settings));
     let hub = tokio::spawn(hub.run(applied, join_rx, stop_rx.clone()));
     let slots = Arc::new(Semaphore::new(settings.max_clients));
     let mut clients = JoinSet::new();
@@ -413,7 +419,7 @@ struct Join {
 /// What a client gets on joining: the hub's view as a snapshot, and its queue of changes.
 struct Joined {
     revision: u64,
-    tenants: Vec<Arc<CompiledTenant>>,
+    tenants: Vec<Published>,
     changes: mpsc::Receiver<Bytes>,
     /// Resolves (with an error) when the hub drops the client.
     dropped: oneshot::Receiver<()>,
@@ -426,56 +432,38 @@ struct Follower {
     _dropped: oneshot::Sender<()>,
 }
 
-/// A change to the table, as the hub gets it from the table's watcher.
-enum Applied {
-    /// A tenant put.
-    Put(Arc<CompiledTenant>),
-    /// A tenant removed, at a revision.
-    Removed(Box<str>, u64),
-    /// Only the revision raised.
-    Revision(u64),
-    /// Every tenant replaced: the hub diffs the whole table once.
-    Replaced,
-}
-
-impl From<&TableChange<'_>> for Applied {
-    fn from(change: &TableChange<'_>) -> Applied {
-        match change {
-            TableChange::Put(t) => Applied::Put(Arc::clone(t)),
-            TableChange::Removed(id, revision) => Applied::Removed((*id).into(), *revision),
-            TableChange::Revision(revision) => Applied::Revision(*revision),
-            TableChange::Replaced(_) => Applied::Replaced,
-        }
-    }
-}
-
-/// Follows the table and fans changes out to every client.
+/// Follows the table's writer and fans changes out to every client.
 struct Hub {
-    table: Arc<Table>,
+    writer: Arc<Writer>,
     settings: Arc<Settings>,
     /// Each tenant as last sent.
-    sent: HashMap<Box<str>, Arc<CompiledTenant>>,
+    sent: HashMap<Box<str>, Published>,
     /// Every change up to this revision has been sent.
     revision: u64,
     followers: Vec<Follower>,
 }
 
 impl Hub {
-    fn new(table: Arc<Table>, settings: Arc<Settings>) -> Hub {
-        let (revision, tenants) = table.snapshot();
-        let sent = tenants.into_iter().map(|t| (t.id.clone(), t)).collect();
-        Hub {
-            table,
+    /// A hub subscribed to `writer`; what it sends clients starts from what the writer holds.
+    fn new(writer: Arc<Writer>, settings: Arc<Settings>) -> (Hub, mpsc::Receiver<Applied>) {
+        let start = writer.subscribe(settings.max_pending_changes);
+        let hub = Hub {
+            sent: start
+                .tenants
+                .into_iter()
+                .map(|p| (p.tenant.id.clone(), p))
+                .collect(),
+            revision: start.revision,
+            writer,
             settings,
-            sent,
-            revision,
             followers: Vec::new(),
-        }
+        };
+        (hub, start.changes)
     }
 
     async fn run(
         mut self,
-        mut applied: mpsc::UnboundedReceiver<Applied>,
+        mut applied: mpsc::Receiver<Applied>,
         mut joins: mpsc::Receiver<Join>,
         mut stop: watch::Receiver<bool>,
     ) {
@@ -491,11 +479,13 @@ impl Hub {
                     None => break,
                 },
                 n = applied.recv_many(&mut batch, 256) => {
-                    if n == 0 {
-                        break;
-                    }
                     for change in batch.drain(..) {
                         self.apply(change);
+                    }
+                    if n == 0 {
+                        // The writer let the hub go (it fell a whole queue behind), after
+                        // everything queued before: start again from where the writer is.
+                        applied = self.resync();
                     }
                 }
                 _ = beat.tick() => self.heartbeat(),
@@ -506,14 +496,14 @@ impl Hub {
     /// Sends one change of the table, unless the clients already have it.
     fn apply(&mut self, change: Applied) {
         match change {
-            Applied::Put(t) => {
-                let old = self.sent.get(&t.id);
-                if old.is_some_and(|old| Arc::ptr_eq(old, &t)) {
+            Applied::Put(p) => {
+                let old = self.sent.get(&p.tenant.id);
+                if old.is_some_and(|old| Arc::ptr_eq(&old.tenant, &p.tenant)) {
                     return;
                 }
-                let message = self.put_message(old, &t);
-                self.revision = self.revision.max(t.revision);
-                self.sent.insert(t.id.clone(), t);
+                let message = put_message(old, &p);
+                self.revision = self.revision.max(p.tenant.revision);
+                self.sent.insert(p.tenant.id.clone(), p);
                 self.broadcast(&message);
             }
             Applied::Removed(id, revision) => {
@@ -526,27 +516,6 @@ impl Hub {
                 }
             }
             Applied::Revision(revision) => self.revision = self.revision.max(revision),
-            Applied::Replaced => self.sync(),
-        }
-    }
-
-    /// The message that brings clients holding `old` to `t`: the change alone (a splice)
-    /// when they hold the tenant it was made to, else the tenant whole.
-    fn put_message(&self, old: Option<&Arc<CompiledTenant>>, t: &CompiledTenant) -> Message {
-        match t
-            .delta
-            .as_ref()
-            .filter(|d| old.is_some_and(|old| old.generation == d.base))
-        {
-            Some(d) => Message::Splice {
-                revision: t.revision,
-                splice: Arc::clone(&d.splice),
-            },
-            None => Message::Put {
-                revision: t.revision,
-                tenant: SharedTenant::Json(Arc::clone(&t.source)),
-                splices: Arc::clone(&t.splices),
-            },
         }
     }
 
@@ -567,25 +536,31 @@ impl Hub {
         }
     }
 
-    /// Diffs the whole table against what was sent and sends the difference, in revision
-    /// order: only after [`Table::replace_all`], which says no more than that everything may
-    /// have changed.
-    fn sync(&mut self) {
-        let (revision, tenants) = self.table.snapshot();
-        let mut current: HashMap<Box<str>, Arc<CompiledTenant>> =
-            HashMap::with_capacity(tenants.len());
+    /// Subscribes to the writer again and sends the difference between what clients have
+    /// and the writer's new start, in revision order; returns the new queue of changes.
+    /// Every change the old queue held has been sent, and the start is one consistent cut
+    /// taken after them, so nothing is sent twice, missed or out of order.
+    fn resync(&mut self) -> mpsc::Receiver<Applied> {
+        metrics::counter!(FEED_RESYNCS).increment(1);
+        tracing::warn!(
+            max_pending_changes = self.settings.max_pending_changes,
+            "feed: fell a whole queue of changes behind; comparing the table whole"
+        );
+        let start = self.writer.subscribe(self.settings.max_pending_changes);
+        let mut current: HashMap<Box<str>, Published> = HashMap::with_capacity(start.tenants.len());
         let mut changes: Vec<(u64, Message)> = Vec::new();
-        for t in tenants {
-            let old = self.sent.get(&t.id);
-            if !old.is_some_and(|old| Arc::ptr_eq(old, &t)) {
-                changes.push((t.revision, self.put_message(old, &t)));
+        for p in start.tenants {
+            let old = self.sent.get(&p.tenant.id);
+            if !old.is_some_and(|old| Arc::ptr_eq(&old.tenant, &p.tenant)) {
+                changes.push((p.tenant.revision, put_message(old, &p)));
             }
-            current.insert(t.id.clone(), t);
+            current.insert(p.tenant.id.clone(), p);
         }
+        let revision = start.revision;
         for id in self.sent.keys() {
             if !current.contains_key(id) {
-                // The table keeps no revision for a removal; the revision it is at now is
-                // the removal's or later.
+                // The start keeps no revision for a removal; the one it is at is the
+                // removal's or later.
                 let tenant = id.to_string();
                 changes.push((revision, Message::Delete { revision, tenant }));
             }
@@ -596,13 +571,14 @@ impl Hub {
         }
         self.sent = current;
         self.revision = self.revision.max(revision);
+        start.changes
     }
 
     /// Tells idle followers the revision. One with frames still queued (catching up, or
     /// still being sent its snapshot) hears from the daemon soon anyway, and a heartbeat
     /// must not be what fills its queue.
     fn heartbeat(&mut self) {
-        let lag = self.table.revision().saturating_sub(self.revision);
+        let lag = self.writer.table().revision().saturating_sub(self.revision);
         metrics::gauge!(crate::telemetry::FEED_LAG).set(lag as f64);
         let deepest = self
             .followers
@@ -652,6 +628,27 @@ impl Hub {
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => false,
             });
+    }
+}
+
+/// The message that brings clients holding `old` to `new`: the change alone (a splice) when
+/// they hold the tenant it was made to, else the tenant whole.
+fn put_message(old: Option<&Published>, new: &Published) -> Message {
+    let t = &new.tenant;
+    match t
+        .delta
+        .as_ref()
+        .filter(|d| old.is_some_and(|old| old.tenant.generation == d.base))
+    {
+        Some(d) => Message::Splice {
+            revision: t.revision,
+            splice: Arc::clone(&d.splice),
+        },
+        None => Message::Put {
+            revision: t.revision,
+            tenant: SharedTenant::Json(Arc::clone(&new.source.json)),
+            splices: Arc::clone(&new.source.splices),
+        },
     }
 }
 
@@ -783,13 +780,13 @@ async fn serve_client(
             wt,
         )
         .await?;
-        for t in tenants {
+        for p in tenants {
             write_frame(
                 &mut wr,
                 &Message::Tenant {
-                    revision: t.revision,
-                    tenant: SharedTenant::Json(Arc::clone(&t.source)),
-                    splices: Arc::clone(&t.splices),
+                    revision: p.tenant.revision,
+                    tenant: SharedTenant::Json(Arc::clone(&p.source.json)),
+                    splices: Arc::clone(&p.source.splices),
                 },
                 wt,
             )

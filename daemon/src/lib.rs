@@ -12,3 +12,4 @@ pub mod sip;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod writer;

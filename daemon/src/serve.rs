@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use callgate::Table;
 use sd_notify::NotifyState;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
@@ -17,6 +16,7 @@ use crate::config::Config;
 use crate::sip::Sip;
 use crate::state::State;
 use crate::store::{self, Store};
+use crate::writer::Writer;
 use crate::{http, sip};
 
 /// The demo directory, built in so `serve --demo` works from any directory.
@@ -53,15 +53,16 @@ impl Daemon {
                 "loaded the demo directory"
             );
         }
-        let table = Arc::new(Table::new());
-        table
+        let writer = Arc::new(Writer::new());
+        writer
+            .table()
             .set_platform_emergency(config.emergency_numbers.iter().map(String::as_str))
             .context("config key `emergency_numbers`")?;
-        crate::store::load_into(&store, &table)
+        crate::store::load_into(&store, &writer)
             .await
             .context("loading the grant table")?;
         let state = State::new(
-            Arc::clone(&table),
+            Arc::clone(&writer),
             Some(store.clone()),
             config.peer_set()?,
             config.min_revision_wait(),
@@ -88,7 +89,7 @@ impl Daemon {
         let stop = daemon.stop.subscribe();
         daemon
             .tasks
-            .spawn(store::follow(store, table, stopped(stop)));
+            .spawn(store::follow(store, writer, stopped(stop)));
         Ok(daemon)
     }
 
@@ -147,10 +148,10 @@ impl Daemon {
             let access = crate::feed::Access::from_config(config)?;
             let listener = crate::feed::bind(path, &access)
                 .with_context(|| format!("binding the feed socket `{}`", path.display()))?;
-            let (table, rx) = (state.table_arc(), stop.subscribe());
+            let (writer, rx) = (state.writer(), stop.subscribe());
             let auditor = state.auditor().cloned();
             tasks.spawn(async move {
-                if let Err(e) = crate::feed::run(listener, table, auditor, stopped(rx)).await {
+                if let Err(e) = crate::feed::run(listener, writer, auditor, stopped(rx)).await {
                     tracing::error!(error = %e, "feed listener failed");
                 }
             });

@@ -1,4 +1,4 @@
-//! What every listener shares: the grant table, the store, the settings.
+//! What every listener shares: the grant table (and its writer), the store, the settings.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,6 +9,7 @@ use crate::audit::Auditor;
 use crate::config::Peers;
 use crate::shaken::Signer;
 use crate::store::Store;
+use crate::writer::Writer;
 
 /// The daemon's shared state. Cheap to clone.
 #[derive(Clone)]
@@ -17,7 +18,7 @@ pub struct State {
 }
 
 struct Inner {
-    table: Arc<Table>,
+    writer: Arc<Writer>,
     store: Option<Store>,
     peers: Peers,
     min_revision_wait: Duration,
@@ -28,16 +29,16 @@ struct Inner {
 }
 
 impl State {
-    /// State over a table, and the store it follows (if any).
+    /// State over the table `writer` writes, and the store it follows (if any).
     pub fn new(
-        table: Arc<Table>,
+        writer: Arc<Writer>,
         store: Option<Store>,
         peers: Peers,
         min_revision_wait: Duration,
     ) -> State {
         State {
             inner: Arc::new(Inner {
-                table,
+                writer,
                 store,
                 peers,
                 min_revision_wait,
@@ -89,12 +90,12 @@ impl State {
 
     /// The grant table.
     pub fn table(&self) -> &Table {
-        &self.inner.table
+        self.inner.writer.table()
     }
 
-    /// The grant table, shared.
-    pub fn table_arc(&self) -> Arc<Table> {
-        Arc::clone(&self.inner.table)
+    /// The table's writer (what the replica feed follows).
+    pub fn writer(&self) -> Arc<Writer> {
+        Arc::clone(&self.inner.writer)
     }
 
     /// The store, if the daemon has one.

@@ -32,6 +32,8 @@ use callgate::{Directory, DirectoryError, Problem, Table};
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
+use crate::writer::{Source, Writer};
+
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -131,9 +133,9 @@ enum Now {
 /// Whether `table` holds tenant `id` as it was at revision `base`, and can be patched with
 /// `splice` (so the follower needs nothing else).
 fn patchable(table: &Table, id: &str, base: u64, splice: &Splice) -> bool {
-    table.tenant(id).is_some_and(|t| {
-        t.revision == base && t.splices.len() < MAX_SPLICES && t.can_splice(splice)
-    })
+    table
+        .tenant(id)
+        .is_some_and(|t| t.revision == base && t.patches < MAX_SPLICES && t.can_splice(splice))
 }
 
 /// A write's splice, and the revision of the tenant's previous change (its base).
@@ -559,9 +561,10 @@ impl Store {
 /// them (unlike [`Table::replace_all`]). Each is labelled with
 /// its own latest change (`labels`, read in the same snapshot; else `revision`), so the first
 /// splice made to it finds it at its base and patches it.
-fn install_all(table: &Table, tenants: Vec<Tenant>, revision: u64, labels: &Labels) {
+fn install_all(writer: &Writer, tenants: Vec<Tenant>, revision: u64, labels: &Labels) {
     let keep: HashSet<&str> = tenants.iter().map(|t| t.id.as_str()).collect();
-    let gone: Vec<String> = table
+    let gone: Vec<String> = writer
+        .table()
         .tenant_ids()
         .into_iter()
         .filter(|id| !keep.contains(id.as_str()))
@@ -570,74 +573,81 @@ fn install_all(table: &Table, tenants: Vec<Tenant>, revision: u64, labels: &Labe
     // on every core was no faster on two cores, and dropping each model as soon as it was
     // compiled interleaves freed and live memory; either way the freed memory stayed resident
     // (1.25 GB and 1.49 GB at 1,000,000 users, against 0.98 GB this way).
-    let compiled: Vec<CompiledTenant> = tenants
+    let compiled: Vec<(CompiledTenant, Source)> = tenants
         .iter()
         .map(|t| {
             let label = labels.get(&t.id).map_or(revision, |&l| l.min(revision));
-            CompiledTenant::compile(t, label)
+            (CompiledTenant::compile(t, label), Source::of(t))
         })
         .collect();
     drop(tenants);
     for id in gone {
-        table.remove(&id, revision);
+        writer.remove(&id, revision);
     }
-    for t in compiled {
-        table.put_compiled(t);
+    for (t, source) in compiled {
+        writer.put_compiled(t, source);
     }
-    table.advance(revision);
+    writer.advance(revision);
 }
 
-/// Loads the whole store into `table` (replacing what it had); returns the revision loaded.
-/// The daemon calls it before it starts answering, then hands the table to [`follow`].
-pub async fn load_into(store: &Store, table: &Table) -> Result<u64, StoreError> {
+/// Loads the whole store into the table `writer` writes (replacing what it had); returns the
+/// revision loaded. The daemon calls it before it starts answering, then hands the writer to
+/// [`follow`], the table's only writer from then on.
+pub async fn load_into(store: &Store, writer: &Writer) -> Result<u64, StoreError> {
     let (tenants, revision, labels) = logged("load_all", dispatch!(store, load_labelled()))?;
     let count = tenants.len();
-    install_all(table, tenants, revision, &labels);
+    install_all(writer, tenants, revision, &labels);
     tracing::info!(tenants = count, revision, "grant table loaded");
     Ok(revision)
 }
 
-/// Brings `table` up to the store's revision: the tenants changed since the table's revision,
+/// Brings the table `writer` writes up to the store's revision: the tenants changed since the table's revision,
 /// each reloaded whole, read in one snapshot and compiled off the async threads.
 ///
 /// The table's revision never runs ahead of what it holds: each tenant is put at the revision
 /// of its first change since, in that order (a table at revision R has every change up to R;
 /// a tenant may hold changes of later revisions than the one it is labelled with), and the
 /// table reaches the store's revision once all are in.
-async fn catch_up(store: &Store, table: &Arc<Table>) -> Result<u64, StoreError> {
-    let step = store.catch_up(table).await?;
-    let table = Arc::clone(table);
+async fn catch_up(store: &Store, writer: &Arc<Writer>) -> Result<u64, StoreError> {
+    let step = store.catch_up(writer.table()).await?;
+    let writer = Arc::clone(writer);
     let applied = tokio::task::spawn_blocking(move || match step {
-        CatchUp::Current => Ok(table.revision()),
+        CatchUp::Current => Ok(writer.table().revision()),
         CatchUp::All {
             revision,
             tenants,
             labels,
         } => {
-            install_all(&table, tenants, revision, &labels);
+            install_all(&writer, tenants, revision, &labels);
             Ok(revision)
         }
         CatchUp::Changes { revision, tenants } => {
             for c in tenants {
                 match c.now {
                     Now::Stored(t) => {
-                        table.put_compiled(compiled(&table, &c.id, &t, c.splice, c.first));
+                        let whole = compiled(writer.table(), &c.id, &t, c.splice, c.first);
+                        match whole {
+                            Compiled::Whole(tenant) => writer.put_compiled(tenant, Source::of(&t)),
+                            Compiled::Patched(tenant) => {
+                                writer.put_patched(tenant).map_err(|_| c.id.clone())?;
+                            }
+                        }
                     }
-                    Now::Deleted => table.remove(&c.id, c.first),
+                    Now::Deleted => writer.remove(&c.id, c.first),
                     Now::Spliced => {
                         // `patchable` held when the change was read, and only this task
                         // writes the table: it still does.
-                        let patched = c
-                            .splice
-                            .and_then(|d| table.tenant(&c.id)?.spliced(&d.splice, c.first));
+                        let patched = c.splice.and_then(|d| {
+                            writer.table().tenant(&c.id)?.spliced(&d.splice, c.first)
+                        });
                         match patched {
-                            Some(t) => table.put_compiled(t),
+                            Some(t) => writer.put_patched(t).map_err(|_| c.id.clone())?,
                             None => return Err(c.id),
                         }
                     }
                 }
             }
-            table.advance(revision);
+            writer.advance(revision);
             Ok(revision)
         }
     })
@@ -659,30 +669,31 @@ async fn catch_up(store: &Store, table: &Arc<Table>) -> Result<u64, StoreError> 
     }
 }
 
-/// How many splices a compiled tenant may carry on its source JSON before it is compiled
-/// whole again (which also drops the positions of removed users).
-const MAX_SPLICES: usize = 64;
+/// How many splices may patch a compiled tenant before it is compiled whole again (which
+/// drops the positions of removed users, and gives new replicas the tenant as one JSON
+/// document instead of a document and its splices).
+const MAX_SPLICES: u32 = 64;
+
+/// A tenant compiled for the table: whole, or patched from the one the table holds.
+enum Compiled {
+    Whole(CompiledTenant),
+    Patched(CompiledTenant),
+}
 
 /// Tenant `t` (at `revision`) compiled for the table: patched from the compiled tenant the
 /// table holds when `delta` was made to it ([`CompiledTenant::spliced`]), else compiled
 /// whole. A tenant compiled whole in place of one the splice applies to still says what
 /// changed, so the replica feed sends the change, not the tenant.
-fn compiled(
-    table: &Table,
-    id: &str,
-    t: &Tenant,
-    delta: Option<Delta>,
-    revision: u64,
-) -> CompiledTenant {
+fn compiled(table: &Table, id: &str, t: &Tenant, delta: Option<Delta>, revision: u64) -> Compiled {
     let current = table.tenant(id);
     let base = delta.zip(current).filter(|(d, cur)| cur.revision == d.base);
     let Some((delta, current)) = base else {
-        return CompiledTenant::compile(t, revision);
+        return Compiled::Whole(CompiledTenant::compile(t, revision));
     };
-    if current.splices.len() < MAX_SPLICES
+    if current.patches < MAX_SPLICES
         && let Some(patched) = current.spliced(&delta.splice, revision)
     {
-        return patched;
+        return Compiled::Patched(patched);
     }
     let mut whole = CompiledTenant::compile(t, revision);
     if current.can_splice(&delta.splice) {
@@ -691,7 +702,7 @@ fn compiled(
             splice: delta.splice,
         });
     }
-    whole
+    Compiled::Whole(whole)
 }
 
 /// How often a follower looks for changes: SQLite has nothing to wake it; on Postgres this is
@@ -724,7 +735,7 @@ impl Drop for AbortOnDrop {
 /// [`load_into`]) it catches up from its revision. A database outage is logged once (and its
 /// end once), retried with backoff; checks keep being answered from the table meanwhile, and
 /// it catches up by itself when the database is back.
-pub async fn follow(store: Store, table: Arc<Table>, shutdown: impl Future<Output = ()>) {
+pub async fn follow(store: Store, writer: Arc<Writer>, shutdown: impl Future<Output = ()>) {
     let mut shutdown = std::pin::pin!(shutdown);
     let wake = Arc::new(Notify::new());
     let _listener = match &store.backend {
@@ -737,7 +748,7 @@ pub async fn follow(store: Store, table: Arc<Table>, shutdown: impl Future<Outpu
     let period = poll_period(&store);
     let mut retry: Option<Duration> = None;
     loop {
-        match catch_up(&store, &table).await {
+        match catch_up(&store, &writer).await {
             Ok(revision) => {
                 store.applied.send_replace(revision);
                 if retry.take().is_some() {
@@ -749,7 +760,7 @@ pub async fn follow(store: Store, table: Arc<Table>, shutdown: impl Future<Outpu
                     None => {
                         tracing::warn!(
                             error = %detail(&e),
-                            revision = table.revision(),
+                            revision = writer.table().revision(),
                             "store unreachable; answering from the table as it is, and retrying"
                         );
                         RETRY_MIN

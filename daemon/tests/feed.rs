@@ -17,31 +17,32 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use callgate::Table;
 use callgate::model::{Tenant, User};
 use callgate_daemon::audit::Auditor;
 use callgate_daemon::config::Config;
 use callgate_daemon::feed::{Access, Settings, run_with};
 use callgate_daemon::serve::Daemon;
+use callgate_daemon::writer::Writer;
 use callgate_wire::feed::{self, Message, VERSION};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::oneshot;
 use tokio::time::timeout;
 
-/// A feed over `table` on a socket in `dir`; stops when the sender is dropped or fired.
+/// A feed over the table `writer` writes, on a socket in `dir`; stops when the sender is
+/// dropped or fired.
 fn serve(
     dir: &Path,
-    table: Arc<Table>,
+    writer: Arc<Writer>,
     settings: Settings,
 ) -> (std::path::PathBuf, oneshot::Sender<()>) {
-    serve_audited(dir, table, settings, None)
+    serve_audited(dir, writer, settings, None)
 }
 
 /// [`serve`], with what clients audit going to `auditor`.
 fn serve_audited(
     dir: &Path,
-    table: Arc<Table>,
+    writer: Arc<Writer>,
     settings: Settings,
     auditor: Option<Auditor>,
 ) -> (std::path::PathBuf, oneshot::Sender<()>) {
@@ -49,7 +50,7 @@ fn serve_audited(
     let listener = UnixListener::bind(&path).unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(async move {
-        run_with(listener, table, auditor, settings, async {
+        run_with(listener, writer, auditor, settings, async {
             let _ = stopped.await;
         })
         .await
@@ -145,8 +146,8 @@ async fn closed_within(stream: &mut UnixStream, within: Duration) -> bool {
     .is_ok()
 }
 
-fn acme(table: &Table) -> Tenant {
-    serde_json::from_str(table.tenant("acme").unwrap().source.get()).unwrap()
+fn acme(writer: &Writer) -> Tenant {
+    serde_json::from_str(writer.published("acme").unwrap().source.json.get()).unwrap()
 }
 
 /// A tenant of `users` users, about 60 bytes of JSON each.
@@ -174,14 +175,14 @@ fn quick() -> Settings {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_gets_a_snapshot_then_every_change_in_revision_order() {
     let dir = tempfile::tempdir().unwrap();
-    let table = daemon::demo_table();
-    let (path, _stop) = serve(dir.path(), Arc::clone(&table), quick());
+    let writer = daemon::demo_writer();
+    let (path, _stop) = serve(dir.path(), Arc::clone(&writer), quick());
     let (mut s, revision, ids) = join(&path).await;
     assert_eq!(revision, 1);
     assert_eq!(ids, ["acme", "globex", "initech"]);
 
     // A revocation: bob loses his number grant.
-    let mut changed = acme(&table);
+    let mut changed = acme(&writer);
     changed
         .users
         .iter_mut()
@@ -190,7 +191,7 @@ async fn a_client_gets_a_snapshot_then_every_change_in_revision_order() {
         .grants
         .numbers
         .clear();
-    table.put(&changed, 2);
+    writer.put(&changed, 2);
     let Message::Put {
         revision: 2,
         tenant,
@@ -200,7 +201,7 @@ async fn a_client_gets_a_snapshot_then_every_change_in_revision_order() {
         panic!("no put")
     };
     assert_eq!(*tenant.into_model().unwrap(), changed);
-    table.remove("globex", 3);
+    writer.remove("globex", 3);
     assert_eq!(
         next_change(&mut s).await,
         Message::Delete {
@@ -209,9 +210,9 @@ async fn a_client_gets_a_snapshot_then_every_change_in_revision_order() {
         }
     );
     // Several changes in a burst still arrive, in revision order.
-    table.put(&big_tenant("new1", 1), 4);
-    table.put(&big_tenant("new2", 1), 5);
-    table.remove("new1", 6);
+    writer.put(&big_tenant("new1", 1), 4);
+    writer.put(&big_tenant("new2", 1), 5);
+    writer.remove("new1", 6);
     // Until a heartbeat says everything up to revision 6 was sent.
     let mut seen = Vec::new();
     loop {
@@ -245,15 +246,15 @@ async fn a_client_gets_a_snapshot_then_every_change_in_revision_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_reach_clients_without_any_polling() {
     let dir = tempfile::tempdir().unwrap();
-    let table = daemon::demo_table();
+    let writer = daemon::demo_writer();
     let hourly = Settings {
         heartbeat: Duration::from_secs(3600),
         ..Settings::default()
     };
-    let (path, stop) = serve(dir.path(), Arc::clone(&table), hourly);
+    let (path, stop) = serve(dir.path(), Arc::clone(&writer), hourly);
     let (mut s, _, _) = join(&path).await;
     for revision in 2..=20 {
-        table.put(&big_tenant(&format!("t{revision}"), 1), revision);
+        writer.put(&big_tenant(&format!("t{revision}"), 1), revision);
         let Message::Put { revision: got, .. } = recv(&mut s).await else {
             panic!("no put for revision {revision}")
         };
@@ -271,20 +272,20 @@ async fn changes_reach_clients_without_any_polling() {
     // Once the feed is gone, the table stops calling it: a change after the stop is fine.
     drop(stop);
     closed_within(&mut s, Duration::from_secs(10)).await;
-    table.put(&big_tenant("later", 1), 21);
-    assert_eq!(table.revision(), 21);
+    writer.put(&big_tenant("later", 1), 21);
+    assert_eq!(writer.table().revision(), 21);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stuck_client_is_dropped_without_stalling_the_others() {
     let dir = tempfile::tempdir().unwrap();
-    let table = daemon::demo_table();
+    let writer = daemon::demo_writer();
     let settings = Settings {
         queue: 128,
         write_timeout: Duration::from_millis(500),
         ..quick()
     };
-    let (path, _stop) = serve(dir.path(), Arc::clone(&table), settings);
+    let (path, _stop) = serve(dir.path(), Arc::clone(&writer), settings);
     let (mut stuck, _, _) = join(&path).await;
     let (mut good, _, _) = join(&path).await;
 
@@ -306,7 +307,7 @@ async fn a_stuck_client_is_dropped_without_stalling_the_others() {
     // stuck client is dropped by whichever comes first: a full queue or a blocked write).
     let started = std::time::Instant::now();
     for i in 0..200u64 {
-        table.put(&big_tenant(&format!("bulk{i}"), 1000), i + 2);
+        writer.put(&big_tenant(&format!("bulk{i}"), 1000), i + 2);
         if i % 10 == 0 {
             tokio::time::sleep(Duration::from_millis(3)).await;
         }
@@ -333,8 +334,8 @@ async fn a_stuck_client_is_dropped_without_stalling_the_others() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_and_oversized_frames_get_a_client_dropped() {
     let dir = tempfile::tempdir().unwrap();
-    let table = daemon::demo_table();
-    let (path, _stop) = serve(dir.path(), Arc::clone(&table), quick());
+    let writer = daemon::demo_writer();
+    let (path, _stop) = serve(dir.path(), Arc::clone(&writer), quick());
     let (mut watcher, _, _) = join(&path).await;
 
     // Garbage instead of a hello.
@@ -382,7 +383,7 @@ async fn garbage_and_oversized_frames_get_a_client_dropped() {
     );
 
     // The well-behaved client never noticed.
-    table.put(&big_tenant("after", 1), 2);
+    writer.put(&big_tenant("after", 1), 2);
     let Message::Put { revision: 2, .. } = next_change(&mut watcher).await else {
         panic!("no put")
     };
@@ -411,7 +412,7 @@ fn denial(principal: &str) -> feed::AuditEntry {
 async fn a_clients_denials_go_into_the_audit_trail_marked_with_its_name() {
     let dir = tempfile::tempdir().unwrap();
     let (auditor, mut queue) = Auditor::new(100, 0);
-    let (path, _stop) = serve_audited(dir.path(), daemon::demo_table(), quick(), Some(auditor));
+    let (path, _stop) = serve_audited(dir.path(), daemon::demo_writer(), quick(), Some(auditor));
     let (mut s, _, _) = join(&path).await;
     send(
         &mut s,
@@ -467,7 +468,7 @@ async fn a_clients_denials_go_into_the_audit_trail_marked_with_its_name() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_of_another_protocol_version_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, _stop) = serve(dir.path(), daemon::demo_table(), quick());
+    let (path, _stop) = serve(dir.path(), daemon::demo_writer(), quick());
     let mut s = UnixStream::connect(&path).await.unwrap();
     send(
         &mut s,
@@ -680,7 +681,7 @@ async fn a_process_that_may_not_use_the_feed_gets_nothing() {
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let (uid, gid) = own_ids();
     let path = dir.path().join("feed.sock");
-    let table = daemon::demo_table();
+    let writer = daemon::demo_writer();
     // Wide open on the file system: the peer check alone keeps the intruder out.
     let access = Access {
         mode: 0o666,
@@ -691,7 +692,7 @@ async fn a_process_that_may_not_use_the_feed_gets_nothing() {
     let listener = callgate_daemon::feed::bind(&path, &access).unwrap();
     assert_eq!(mode_of(&path), 0o666);
     let (stop, stopped) = oneshot::channel::<()>();
-    let t = Arc::clone(&table);
+    let t = Arc::clone(&writer);
     tokio::spawn(async move {
         run_with(listener, t, None, quick(), async {
             let _ = stopped.await;
@@ -729,7 +730,7 @@ async fn a_process_that_may_not_use_the_feed_gets_nothing() {
         })
         .collect();
     // Meanwhile the allowed client is fed as usual.
-    table.put(&big_tenant("during", 1), 2);
+    writer.put(&big_tenant("during", 1), 2);
     let Message::Put { revision: 2, .. } = next_change(&mut good).await else {
         panic!("no put")
     };
@@ -763,8 +764,8 @@ async fn what_a_client_reports_is_bounded() {
         max_audit_rate: 50,
         ..quick()
     };
-    let table = daemon::demo_table();
-    let (path, _stop) = serve_audited(dir.path(), Arc::clone(&table), settings, Some(auditor));
+    let writer = daemon::demo_writer();
+    let (path, _stop) = serve_audited(dir.path(), Arc::clone(&writer), settings, Some(auditor));
     let (mut watcher, _, _) = join(&path).await;
     let (mut s, _, _) = join(&path).await;
     let now = || callgate_daemon::audit::now_ms();
@@ -865,7 +866,7 @@ async fn what_a_client_reports_is_bounded() {
     );
 
     // The watcher was fed throughout.
-    table.put(&big_tenant("after", 1), 2);
+    writer.put(&big_tenant("after", 1), 2);
     let Message::Put { revision: 2, .. } = next_change(&mut watcher).await else {
         panic!("no put")
     };
@@ -904,13 +905,13 @@ async fn one_user_changes_reach_clients_as_splices_of_a_few_hundred_bytes() {
         .import(&[enterprise_tenant("big", 20_000)], "cli")
         .await
         .unwrap();
-    let table = Arc::new(Table::new());
-    store::load_into(&store, &table).await.unwrap();
+    let writer = Arc::new(Writer::new());
+    store::load_into(&store, &writer).await.unwrap();
     let (stop_follow, stopped) = oneshot::channel::<()>();
-    let follower = tokio::spawn(store::follow(store.clone(), Arc::clone(&table), async {
+    let follower = tokio::spawn(store::follow(store.clone(), Arc::clone(&writer), async {
         let _ = stopped.await;
     }));
-    let (path, _stop) = serve(dir.path(), Arc::clone(&table), quick());
+    let (path, _stop) = serve(dir.path(), Arc::clone(&writer), quick());
     let (mut early, _, ids) = join(&path).await;
     assert_eq!(ids, ["big"]);
 
@@ -975,4 +976,50 @@ async fn one_user_changes_reach_clients_as_splices_of_a_few_hundred_bytes() {
 
     let _ = stop_follow.send(());
     follower.await.unwrap();
+}
+
+/// "Every input is bounded": the table's writer never waits for the feed, and a hub that falls
+/// behind holds at most `max_pending_changes` compiled tenants; past that the writer lets it go,
+/// and the hub compares the writer's fresh start with what it sent. Its clients still end with
+/// every change, each at its own revision, in revision order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_that_falls_behind_catches_up_whole_without_a_backlog() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = daemon::demo_writer();
+    let settings = Settings {
+        max_pending_changes: 1,
+        ..quick()
+    };
+    let (path, _stop) = serve(dir.path(), Arc::clone(&writer), settings);
+    let (mut s, _, _) = join(&path).await;
+    // 300 puts from a thread of their own, faster than one slot lets the hub take them.
+    let puts = {
+        let writer = Arc::clone(&writer);
+        std::thread::spawn(move || {
+            for r in 2..=301u64 {
+                writer.put(&big_tenant(&format!("t{r}"), 1), r);
+            }
+        })
+    };
+    puts.join().unwrap();
+    let mut seen = std::collections::BTreeMap::new();
+    let mut revisions = Vec::new();
+    loop {
+        match recv(&mut s).await {
+            Message::Put {
+                revision, tenant, ..
+            } => {
+                revisions.push(revision);
+                seen.insert(tenant.into_model().unwrap().id.clone(), revision);
+            }
+            Message::Heartbeat { revision } if revision >= 301 => break,
+            Message::Heartbeat { .. } => {}
+            m => panic!("unexpected {m:?}"),
+        }
+    }
+    assert!(revisions.is_sorted(), "{revisions:?}");
+    assert_eq!(seen.len(), 300, "{seen:?}");
+    for r in 2..=301u64 {
+        assert_eq!(seen.get(&format!("t{r}")), Some(&r));
+    }
 }

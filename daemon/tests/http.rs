@@ -229,9 +229,9 @@ async fn admin_routes_need_a_store_and_a_token() {
 #[tokio::test]
 async fn min_revision_catches_up_with_a_write_that_lands_mid_wait() {
     // A long bound, so the check can only answer early by seeing the write.
-    let table = daemon::demo_table();
+    let writer = daemon::demo_writer();
     let state = callgate_daemon::state::State::new(
-        table.clone(),
+        writer.clone(),
         None,
         callgate_daemon::config::Peers::default(),
         Duration::from_secs(30),
@@ -261,7 +261,7 @@ async fn min_revision_catches_up_with_a_write_that_lands_mid_wait() {
     let initech = tenants.iter_mut().find(|t| t.id == "initech").unwrap();
     let milton = initech.users.iter_mut().find(|u| u.id == "milton").unwrap();
     milton.grants.numbers.push("+13125550000".into());
-    table.put(initech, 2);
+    writer.put(initech, 2);
     let (s, v) = asked.await.unwrap();
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["min_revision_reached"], true, "{v}");

@@ -22,6 +22,7 @@ use callgate::model::{Directory, Grants, Number, Site, Tenant, User};
 use callgate::{Outcome, Table};
 use callgate_daemon::audit::AuditRecord;
 use callgate_daemon::store::{self, AuditQuery, Change, Store, StoreError};
+use callgate_daemon::writer::Writer;
 use sha2::{Digest, Sha256};
 use sqlx::Connection;
 use tempfile::TempDir;
@@ -244,9 +245,10 @@ struct Follower {
 }
 
 impl Follower {
-    fn start(store: Store, table: Arc<Table>) -> Follower {
+    fn start(store: Store, writer: Arc<Writer>) -> Follower {
+        let table = Arc::clone(writer.table());
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(store::follow(store, Arc::clone(&table), async {
+        let task = tokio::spawn(store::follow(store, writer, async {
             let _ = stopped.await;
         }));
         Follower { table, stop, task }
@@ -777,8 +779,9 @@ async fn delete_role_keeps_users_with_their_builtin_role(db: Db) {
         )
     );
     // The table built from the store agrees.
-    let table = Table::new();
-    store::load_into(&store, &table).await.unwrap();
+    let writer = Writer::new();
+    store::load_into(&store, &writer).await.unwrap();
+    let table = writer.table();
     assert_eq!(table.revision(), 4);
     assert!(table.explain("acme", "carol").is_some());
 }
@@ -962,7 +965,7 @@ async fn follower_loads_and_applies_puts_and_deletes(db: Db) {
     let store = db.open().await;
     store.import(&demo(), "cli").await.unwrap();
     // A table at revision 0: follow loads it whole first.
-    let f = Follower::start(store.clone(), Arc::new(Table::new()));
+    let f = Follower::start(store.clone(), Arc::new(Writer::new()));
     f.until(Duration::from_secs(10), |t| t.revision() == 3)
         .await;
     assert_eq!(f.table.tenant_count(), 3);
@@ -978,11 +981,11 @@ async fn follower_loads_and_applies_puts_and_deletes(db: Db) {
 
     // A table already loaded (as the daemon does): follow catches up from its revision, and
     // past many tenants changed at once reloads them all.
-    let table = Arc::new(Table::new());
-    assert_eq!(store::load_into(&store, &table).await.unwrap(), 5);
+    let writer = Arc::new(Writer::new());
+    assert_eq!(store::load_into(&store, &writer).await.unwrap(), 5);
     let many: Vec<Tenant> = (0..100).map(|i| small(&format!("t{i:03}"))).collect();
     store.import(&many, "cli").await.unwrap();
-    let f = Follower::start(store.clone(), table);
+    let f = Follower::start(store.clone(), writer);
     f.until(Duration::from_secs(10), |t| t.revision() == 105)
         .await;
     let mut loaded = f.table.tenant_ids();
@@ -1077,9 +1080,9 @@ async fn follower_sees_writes_of_another_store(db: Db) {
     let a = db.open().await;
     let b = db.open().await;
     a.import(&[small("acme")], "cli").await.unwrap();
-    let table = Arc::new(Table::new());
-    store::load_into(&b, &table).await.unwrap();
-    let f = Follower::start(b, table);
+    let writer = Arc::new(Writer::new());
+    store::load_into(&b, &writer).await.unwrap();
+    let f = Follower::start(b, writer);
     assert_eq!(may_present(&f.table, "acme"), Outcome::Allow);
     let mut delays = Vec::new();
     for i in 0..40 {
@@ -1126,9 +1129,9 @@ async fn another_daemons_one_user_changes_patch_the_table_unread(db: Db) {
         });
     }
     a.import(&[acme], "cli").await.unwrap();
-    let table = Arc::new(Table::new());
-    store::load_into(&b, &table).await.unwrap();
-    let f = Follower::start(b.clone(), table);
+    let writer = Arc::new(Writer::new());
+    store::load_into(&b, &writer).await.unwrap();
+    let f = Follower::start(b.clone(), writer);
     let mut suspended = a.export(Some("acme")).await.unwrap()[0].users[3].clone();
     suspended.status = Some("suspended".into());
     let edits = [
@@ -1142,7 +1145,7 @@ async fn another_daemons_one_user_changes_patch_the_table_unread(db: Db) {
             .await;
         let compiled = f.table.tenant("acme").unwrap();
         assert_eq!(
-            compiled.splices.len(),
+            compiled.patches as usize,
             i + 1,
             "change {i} was not patched in"
         );
@@ -1165,11 +1168,12 @@ async fn another_daemons_one_user_changes_patch_the_table_unread(db: Db) {
             compiled.delta.is_some(),
             "change {i} came without its splice"
         );
-        chain.push(compiled.splices.len());
+        chain.push(compiled.patches);
     }
     assert!(chain.contains(&0), "never compiled whole: {chain:?}");
-    let fresh = Table::new();
+    let fresh = Writer::new();
     store::load_into(&b, &fresh).await.unwrap();
+    let fresh = fresh.table();
     let users: Vec<String> = (0..50)
         .map(|i| format!("user{i:02}"))
         .chain(["u".into()])
@@ -1180,7 +1184,7 @@ async fn another_daemons_one_user_changes_patch_the_table_unread(db: Db) {
                 let d = t.check_caller_id("acme", u, requested, "5551234");
                 (d.outcome, d.reason)
             };
-            assert_eq!(ask(&f.table), ask(&fresh), "{u} {requested:?}");
+            assert_eq!(ask(&f.table), ask(fresh), "{u} {requested:?}");
         }
     }
     assert_eq!(
@@ -1199,7 +1203,7 @@ async fn sqlite_write_from_another_process() {
     let db = Db::new(Kind::Sqlite).await;
     let store = db.open().await;
     store.import(&[small("acme")], "cli").await.unwrap();
-    let f = Follower::start(store, Arc::new(Table::new()));
+    let f = Follower::start(store, Arc::new(Writer::new()));
     f.until(Duration::from_secs(10), |t| t.revision() == 1)
         .await;
     // Watch the table: when each revision appears (wall clock, to compare with the time the
@@ -1291,7 +1295,7 @@ async fn follower_rides_out_a_postgres_outage() {
     let follower_store = Store::open(&url).await.unwrap();
     let writer = Store::open(&url).await.unwrap();
     writer.import(&[small("acme")], "cli").await.unwrap();
-    let f = Follower::start(follower_store, Arc::new(Table::new()));
+    let f = Follower::start(follower_store, Arc::new(Writer::new()));
     f.until(Duration::from_secs(10), |t| t.revision() == 1)
         .await;
     assert_eq!(may_present(&f.table, "acme"), Outcome::Allow);
@@ -1638,7 +1642,7 @@ async fn a_recreated_tenant_starts_a_new_trail(db: Db) {
     );
 
     // A follower that was behind across all of it ends with the new tenant.
-    let f = Follower::start(store.clone(), Arc::new(Table::new()));
+    let f = Follower::start(store.clone(), Arc::new(Writer::new()));
     let head = store.revision().await.unwrap();
     f.until(Duration::from_secs(10), |t| t.revision() == head)
         .await;
@@ -1740,10 +1744,10 @@ async fn an_acme_token_cannot_put_globexs_number_under_acme() {
     let store = db.open().await;
     store.import(&demo(), "cli").await.unwrap();
     let secret = store.add_token("acme-admin", Some("acme")).await.unwrap();
-    let table = Arc::new(Table::new());
-    store::load_into(&store, &table).await.unwrap();
+    let writer = Arc::new(Writer::new());
+    store::load_into(&store, &writer).await.unwrap();
     let state = callgate_daemon::state::State::new(
-        Arc::clone(&table),
+        Arc::clone(&writer),
         Some(store.clone()),
         callgate_daemon::config::Peers::parse(&["127.0.0.1"]).unwrap(),
         Duration::from_millis(200),

@@ -13,10 +13,10 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::Request;
-use callgate::Table;
 use callgate_daemon::config::Peers;
 use callgate_daemon::serve::DEMO_DIRECTORY;
 use callgate_daemon::state::State;
+use callgate_daemon::writer::Writer;
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
@@ -39,11 +39,10 @@ fn demo() -> &'static Demo {
     static DEMO: OnceLock<Demo> = OnceLock::new();
     DEMO.get_or_init(|| {
         let tenants = callgate::directory::parse(DEMO_DIRECTORY).expect("demo directory parses");
-        let table = Arc::new(Table::new());
-        table.replace_all(&tenants, 1);
+        let writer = Arc::new(Writer::with_tenants(&tenants, 1));
         let peers = Peers::parse(&["127.0.0.1"]).expect("loopback is a peer list");
         // A `min_revision` past the table's waits this long: keep fuzzing fast.
-        let state = State::new(table, None, peers, Duration::from_millis(1));
+        let state = State::new(writer, None, peers, Duration::from_millis(1));
         state.set_ready();
         Demo { state, tenants }
     })

@@ -8,13 +8,13 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use callgate::Table;
 use callgate_daemon::config::Peers;
 use callgate_daemon::serve::DEMO_DIRECTORY;
 use callgate_daemon::sip::Sip;
 use callgate_daemon::sip::frame::{self, Frame, MAX_MESSAGE};
 use callgate_daemon::sip::message;
 use callgate_daemon::state::State;
+use callgate_daemon::writer::Writer;
 
 /// The peer every message comes from (a configured peer: loopback).
 pub const PEER: &str = "127.0.0.1:5060";
@@ -30,10 +30,9 @@ fn demo() -> &'static Demo {
     static DEMO: OnceLock<Demo> = OnceLock::new();
     DEMO.get_or_init(|| {
         let tenants = callgate::directory::parse(DEMO_DIRECTORY).expect("demo directory parses");
-        let table = Arc::new(Table::new());
-        table.replace_all(&tenants, 1);
+        let writer = Arc::new(Writer::with_tenants(&tenants, 1));
         let peers = Peers::parse(&["127.0.0.1"]).expect("loopback is a peer list");
-        let state = State::new(table, None, peers, Duration::from_millis(1));
+        let state = State::new(writer, None, peers, Duration::from_millis(1));
         state.set_ready();
         Demo { state, tenants }
     })

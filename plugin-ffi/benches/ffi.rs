@@ -20,9 +20,10 @@ use std::time::{Duration, Instant};
 use callgate_daemon::config::{Config, Peers};
 use callgate_daemon::serve::Daemon;
 use callgate_daemon::state::State;
+use callgate_daemon::writer::Writer;
 use callgate_ffi::audit::{AuditQueue, Input};
 use callgate_ffi::engine::model::Tenant;
-use callgate_ffi::engine::{DecisionKind, Reason, Table};
+use callgate_ffi::engine::{DecisionKind, Reason};
 use callgate_ffi::{
     CALLGATE_CALLER_ID_MAX, callgate_caller_id, callgate_check_caller_id, callgate_client,
     callgate_client_free, callgate_client_new, callgate_client_options, callgate_client_revision,
@@ -119,8 +120,8 @@ fn revision(client: Client) -> u64 {
 
 fn bench(c: &mut Criterion) {
     let data: Vec<Tenant> = (0..TENANTS).map(tenant).collect();
-    let table = Arc::new(Table::new());
-    table.replace_all(&data, 1);
+    let writer = Arc::new(Writer::with_tenants(&data, 1));
+    let table = Arc::clone(writer.table());
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("feed.sock");
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -135,7 +136,7 @@ fn bench(c: &mut Criterion) {
         ..Config::default()
     };
     let state = State::new(
-        Arc::clone(&table),
+        Arc::clone(&writer),
         None,
         Peers::parse(&["127.0.0.1"]).unwrap(),
         Duration::from_millis(200),
@@ -168,7 +169,7 @@ fn bench(c: &mut Criterion) {
         let mut t = data[(i as usize * 37) % TENANTS].clone();
         t.users[0].grants.numbers.clear();
         let at = Instant::now();
-        table.put(&t, i + 2);
+        writer.put(&t, i + 2);
         while revision(client) < i + 2 {
             std::hint::spin_loop();
         }

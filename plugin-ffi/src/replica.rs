@@ -373,7 +373,7 @@ fn session(shared: &Shared, backoff: &mut Duration) -> Result<(), SessionError> 
                 let tenant = tenant
                     .into_model_with(&splices)
                     .map_err(FeedError::Malformed)?;
-                compiled.push(CompiledTenant::compile_unsourced(&tenant, revision))
+                compiled.push(CompiledTenant::compile(&tenant, revision))
             }
             other => return Err(SessionError::Unexpected(other.kind())),
         }
@@ -405,7 +405,7 @@ fn session(shared: &Shared, backoff: &mut Duration) -> Result<(), SessionError> 
                     .map_err(FeedError::Malformed)?;
                 shared
                     .table
-                    .put_compiled(CompiledTenant::compile_unsourced(&tenant, revision))
+                    .put_compiled(CompiledTenant::compile(&tenant, revision))
             }
             // Patched in place of the tenant it was made to; one this replica cannot patch
             // (it never should) ends the session, and the next one starts with a snapshot.

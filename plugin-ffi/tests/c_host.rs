@@ -63,8 +63,8 @@ fn run_host(under_valgrind: bool, iterations: u32, pause_us: u32) -> Measured {
     let exe = compile(dir.path());
     let socket = dir.path().join("feed.sock");
     let rt = daemon::runtime();
-    let table = daemon::demo_table();
-    let mut d = Some(rt.block_on(daemon::start(&socket, table.clone())));
+    let writer = daemon::demo_writer();
+    let mut d = Some(rt.block_on(daemon::start(&socket, writer.clone())));
 
     let mut cmd = if under_valgrind {
         let mut c = Command::new("valgrind");
@@ -111,7 +111,7 @@ fn run_host(under_valgrind: bool, iterations: u32, pause_us: u32) -> Measured {
         let mut words = line.split_whitespace();
         match (words.next(), words.next()) {
             (Some("READY"), Some("revoke")) => {
-                table.put(&daemon::acme_without_bobs_number(), 2);
+                writer.put(&daemon::acme_without_bobs_number(), 2);
                 revoked_at = Some(Instant::now());
                 writeln!(stdin, "go").unwrap();
             }
@@ -129,9 +129,9 @@ fn run_host(under_valgrind: bool, iterations: u32, pause_us: u32) -> Measured {
             (Some("STALE"), Some(ms)) => m.stale_ms = ms.to_string(),
             (Some("READY"), Some("restart")) => {
                 // The daemon comes back at a later revision, with bob's grant restored.
-                let table = daemon::demo_table();
-                table.put(&daemon::acme(), 3);
-                d = Some(rt.block_on(daemon::start(&socket, table)));
+                let writer = daemon::demo_writer();
+                writer.put(&daemon::acme(), 3);
+                d = Some(rt.block_on(daemon::start(&socket, writer)));
                 writeln!(stdin, "go").unwrap();
             }
             (Some("RESYNCED"), Some(ms)) => m.resync_ms = ms.to_string(),

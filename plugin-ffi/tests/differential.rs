@@ -62,6 +62,7 @@ use callgate::{Table, Tenant};
 use callgate_daemon::config::{Config, Peers};
 use callgate_daemon::serve::Daemon;
 use callgate_daemon::state::State;
+use callgate_daemon::writer::Writer;
 use proptest::test_runner::{Config as RunConfig, TestCaseError, TestError, TestRunner};
 use serde_json::{Value, json};
 
@@ -149,8 +150,9 @@ fn differences(ask: &Ask, want: &Seen, door: &Said) -> Vec<String> {
 
 // ------------------------------------------------------------------------ the daemon
 
-/// A daemon on ephemeral loopback ports with its feed at `feed`, over `table`.
-async fn start(feed: &std::path::Path, table: Arc<Table>) -> Daemon {
+/// A daemon on ephemeral loopback ports with its feed at `feed`, over the table `writer`
+/// writes.
+async fn start(feed: &std::path::Path, writer: Arc<Writer>) -> Daemon {
     let config = Config {
         http: "127.0.0.1:0".parse().unwrap(),
         sip: "127.0.0.1:0".parse().unwrap(),
@@ -158,7 +160,7 @@ async fn start(feed: &std::path::Path, table: Arc<Table>) -> Daemon {
         ..Config::default()
     };
     let state = State::new(
-        table,
+        writer,
         None,
         Peers::parse(&["127.0.0.1"]).unwrap(),
         Duration::from_millis(200),
@@ -993,7 +995,7 @@ struct Tally {
 
 /// The four doors around one daemon.
 struct Doors {
-    daemon_table: Arc<Table>,
+    daemon: Arc<Writer>,
     client: Client,
     http: Http,
     sip: Sip,
@@ -1004,11 +1006,11 @@ impl Doors {
     /// Gives the daemon `tenants` (and the replica, through the feed).
     fn load(&mut self, tenants: &[Tenant]) {
         self.revision += 2;
-        self.daemon_table.replace_all(tenants, self.revision);
+        self.daemon.replace_all(tenants, self.revision);
         self.client.wait_for(self.revision);
         // Changes at one revision may reach the replica one by one; a change after them all
         // at the next revision is applied only after every one of them.
-        self.daemon_table.put(&sentinel(), self.revision + 1);
+        self.daemon.put(&sentinel(), self.revision + 1);
         self.client.wait_for(self.revision + 1);
     }
 
@@ -1113,11 +1115,11 @@ fn four_doors_give_one_answer() {
         .enable_all()
         .build()
         .unwrap();
-    let daemon_table = Arc::new(Table::new());
-    daemon_table.put(&sentinel(), 1);
-    let daemon = rt.block_on(start(&socket, Arc::clone(&daemon_table)));
+    let writer = Arc::new(Writer::new());
+    writer.put(&sentinel(), 1);
+    let daemon = rt.block_on(start(&socket, Arc::clone(&writer)));
     let doors = RefCell::new(Doors {
-        daemon_table,
+        daemon: writer,
         client: Client::open(&socket),
         http: Http::new(daemon.http),
         sip: Sip::new(daemon.sip),

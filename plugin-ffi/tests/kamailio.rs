@@ -64,8 +64,8 @@ fn kamailio_decides_caller_ids_in_process_with_libcallgate_for_authenticated_cal
     let feed = dir.path().join("feed.sock");
     let db = subscriber_db(dir.path(), &ACCOUNTS);
     let rt = daemon::runtime();
-    let table = daemon::demo_table();
-    let d = rt.block_on(daemon::start(&feed, table.clone()));
+    let writer = daemon::demo_writer();
+    let d = rt.block_on(daemon::start(&feed, writer.clone()));
 
     let (listen, uas) = (free_port(), free_port());
     let uas_log = dir.path().join("uas.log");
@@ -171,7 +171,7 @@ fn kamailio_decides_caller_ids_in_process_with_libcallgate_for_authenticated_cal
     // A revocation through the daemon reaches the Kamailio workers' replicas: bob calls until
     // a call of his is decided at the new revision (each a fresh number, so each is its own
     // line at the UAS), within 10 s.
-    table.put(&daemon::acme_without_bobs_number(), 2);
+    writer.put(&daemon::acme_without_bobs_number(), 2);
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut attempts = 0;
     let revoked = loop {

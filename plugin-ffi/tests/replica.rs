@@ -121,8 +121,8 @@ fn a_revocation_reaches_the_replica_within_milliseconds() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("feed.sock");
     let rt = daemon::runtime();
-    let table = daemon::demo_table();
-    let d = rt.block_on(daemon::start(&socket, table.clone()));
+    let writer = daemon::demo_writer();
+    let d = rt.block_on(daemon::start(&socket, writer.clone()));
     let client = Client::open(&socket, 10_000).unwrap();
     assert_eq!(client.bob(), ALLOW);
 
@@ -137,7 +137,7 @@ fn a_revocation_reaches_the_replica_within_milliseconds() {
             (&with, ALLOW)
         };
         let t = Instant::now();
-        table.put(tenant, i + 2);
+        writer.put(tenant, i + 2);
         client.wait_for("the change", |c| c.bob() == expect);
         delays.push(t.elapsed());
         // The table's revision moves just after the tenant is swapped in.
@@ -160,7 +160,7 @@ fn deletes_and_resyncs_drop_tenants_the_daemon_no_longer_has() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("feed.sock");
     let rt = daemon::runtime();
-    let table = daemon::demo_table();
+    let writer = daemon::demo_writer();
     // Opened before the daemon exists: it keeps trying, and emergency calls go out meanwhile.
     let client = Client::open(&socket, 0).unwrap();
     assert_eq!(client.staleness_ms(), u64::MAX);
@@ -196,13 +196,13 @@ fn deletes_and_resyncs_drop_tenants_the_daemon_no_longer_has() {
         )
     );
 
-    let d1 = rt.block_on(daemon::start(&socket, table.clone()));
+    let d1 = rt.block_on(daemon::start(&socket, writer.clone()));
     client.wait_for("the first snapshot", |c| c.bob() == ALLOW);
     let globex = |c: &Client| c.caller_id(c"globex", c"oscar", c"+442070000000").0.reason;
     assert_eq!(globex(&client), callgate_reason::NumberPermitted as u32);
 
     // A delete.
-    table.remove("globex", 2);
+    writer.remove("globex", 2);
     client.wait_for("the delete", |c| {
         globex(c) == callgate_reason::UnknownTenant as u32
     });
@@ -215,9 +215,9 @@ fn deletes_and_resyncs_drop_tenants_the_daemon_no_longer_has() {
         callgate_reason::NumberPermitted as u32,
         "still answers while the daemon is down"
     );
-    let table2 = std::sync::Arc::new(callgate_ffi::engine::Table::new());
-    table2.put(&daemon::acme_without_bobs_number(), 5);
-    let d2 = rt.block_on(daemon::start(&socket, table2));
+    let writer2 = std::sync::Arc::new(callgate_daemon::writer::Writer::new());
+    writer2.put(&daemon::acme_without_bobs_number(), 5);
+    let d2 = rt.block_on(daemon::start(&socket, writer2));
     let took = client.wait_for("the resync", |c| {
         initech(c) == callgate_reason::UnknownTenant as u32 && c.bob() == SUBSTITUTE
     });
@@ -237,14 +237,15 @@ fn the_daemons_platform_emergency_numbers_reach_the_replica() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("feed.sock");
     let rt = daemon::runtime();
-    let table = daemon::demo_table();
-    table
+    let writer = daemon::demo_writer();
+    writer
+        .table()
         .set_platform_emergency(["112", "911", "5551234"])
         .unwrap();
     let client = Client::open(&socket, 0).unwrap();
     let nowhere = |c: &Client| c.caller_id(c"nowhere", c"x", c"+15550100000").0;
     assert_eq!(nowhere(&client).outcome, callgate_outcome::Deny as u32);
-    let _daemon = rt.block_on(daemon::start(&socket, table));
+    let _daemon = rt.block_on(daemon::start(&socket, writer));
     client.wait_for("the daemon's emergency list", |c| {
         nowhere(c).outcome == ALLOW
     });

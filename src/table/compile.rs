@@ -3,8 +3,6 @@
 
 use std::sync::Arc;
 
-use serde_json::value::RawValue;
-
 use crate::catalog::{self, Action, Category, Matrix, RoleId, Scope};
 use crate::dial::EmergencySet;
 use crate::edit::Splice;
@@ -97,19 +95,6 @@ impl CompiledTenant {
     /// Compiles a validated tenant. Total: dangling references (which validation refuses)
     /// are skipped rather than trusted.
     pub fn compile(t: &Tenant, revision: u64) -> CompiledTenant {
-        // The model serializes to JSON whatever it holds (string keys, no custom errors).
-        let source =
-            serde_json::value::to_raw_value(t).unwrap_or_else(|_| RawValue::NULL.to_owned());
-        Self::compile_with_source(t, Arc::from(source), revision)
-    }
-
-    /// Compiles a tenant for a table that feeds nobody (a replica): its `source` is JSON
-    /// `null`, which saves encoding it.
-    pub fn compile_unsourced(t: &Tenant, revision: u64) -> CompiledTenant {
-        Self::compile_with_source(t, Arc::from(RawValue::NULL.to_owned()), revision)
-    }
-
-    fn compile_with_source(t: &Tenant, source: Arc<RawValue>, revision: u64) -> CompiledTenant {
         let mut sites = Index::with_capacity(t.sites.len());
         for s in &t.sites {
             sites.push(SiteEntry {
@@ -294,7 +279,6 @@ impl CompiledTenant {
 
         CompiledTenant {
             id: t.id.as_str().into(),
-            source,
             revision,
             default_caller_id: t.default_caller_id.as_deref().and_then(number),
             emergency,
@@ -306,7 +290,7 @@ impl CompiledTenant {
             roles,
             users,
             codes: codes.into(),
-            splices: Arc::new([]),
+            patches: 0,
             generation: next_generation(),
             delta: None,
         }
@@ -474,18 +458,8 @@ impl CompiledTenant {
             }
         }
 
-        let splices = if self.source.get() == "null" {
-            Arc::clone(&self.splices)
-        } else {
-            self.splices
-                .iter()
-                .cloned()
-                .chain([Arc::clone(splice)])
-                .collect()
-        };
         Some(CompiledTenant {
             id: self.id.clone(),
-            source: Arc::clone(&self.source),
             revision,
             default_caller_id: self.default_caller_id,
             emergency: self.emergency.clone(),
@@ -497,7 +471,7 @@ impl CompiledTenant {
             roles: self.roles.clone(),
             users,
             codes: Arc::clone(&self.codes),
-            splices,
+            patches: self.patches.saturating_add(1),
             generation: next_generation(),
             delta: Some(Delta {
                 base: self.generation,

@@ -4,8 +4,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use serde_json::value::RawValue;
-
 use crate::catalog::{Matrix, RoleId, Scope};
 use crate::dial::EmergencySet;
 use crate::edit::Splice;
@@ -235,10 +233,6 @@ pub struct CodeEntry {
 pub struct CompiledTenant {
     /// Its id.
     pub id: Box<str>,
-    /// The directory data it was compiled from, as compact JSON: what a replica feed sends,
-    /// as is. JSON, not the model: a third of the model's size in memory (at 1,000,000
-    /// users, ≈190 MiB against ≈850 MiB).
-    pub source: Arc<RawValue>,
     /// The revision it was compiled at.
     pub revision: u64,
     /// Its default caller ID.
@@ -262,9 +256,10 @@ pub struct CompiledTenant {
     pub users: Index<UserEntry>,
     /// Feature codes, longest code first.
     pub codes: Arc<[CodeEntry]>,
-    /// The splices applied since `source` was encoded, in order: the tenant is `source` with
-    /// each applied ([`Splice::apply_to`]). Empty for a tenant compiled whole.
-    pub splices: Arc<[Arc<Splice>]>,
+    /// How many splices have patched it since it was compiled whole (0 for a tenant
+    /// compiled whole). Each patch leaves the positions of the users it removed behind, so
+    /// whoever writes the table compiles a tenant whole again past a bound of its choosing.
+    pub patches: u32,
     /// Unique to this compiled tenant within the process.
     pub generation: u64,
     /// The one change that made it from the compiled tenant of generation `base`, if it is

@@ -8,7 +8,8 @@
 //!
 //! One job per module:
 //! - this one: the [`Table`] itself, tenants by id behind a DashMap, its revision, the
-//!   platform's emergency numbers and the watchers told of each change;
+//!   platform's emergency numbers. Whoever writes it (the daemon's store follower, a
+//!   replica's feed reader) tells others what it wrote; the table only holds and answers;
 //! - [`index`]: [`Index`], items found by key, and the typed positions that link them;
 //! - [`compiled`]: what a compiled tenant holds ([`CompiledTenant`] and its entries);
 //! - `compile`: a directory tenant compiled, or a compiled one patched with a splice;
@@ -29,8 +30,8 @@ pub use reach::{
     reach_of,
 };
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::dial::{self, EmergencySet, Target};
 
@@ -58,24 +59,6 @@ pub struct Table {
     /// The largest of `platform_emergency`: a key with more digits is always larger, so an
     /// ordinary number (longer than any emergency number) is ruled out by one comparison.
     platform_emergency_max: AtomicU64,
-    /// Called after every change ([`Table::on_change`]); each says whether to keep it.
-    watchers: Mutex<Vec<Watcher>>,
-}
-
-/// A function told of every change to a table; it returns whether it still wants to be.
-type Watcher = Box<dyn Fn(&TableChange<'_>) -> bool + Send + Sync>;
-
-/// A change to a table, as its watchers ([`Table::on_change`]) hear of it once it is
-/// visible: what changed, so a follower (the daemon's feed) need not look at the rest.
-pub enum TableChange<'a> {
-    /// This tenant was put (added, replaced or patched) at its revision.
-    Put(&'a Arc<CompiledTenant>),
-    /// The tenant with this id was removed, at this revision.
-    Removed(&'a str, u64),
-    /// Every tenant was replaced at this revision ([`Table::replace_all`]): look at them all.
-    Replaced(u64),
-    /// Only the revision was raised, to this.
-    Revision(u64),
 }
 
 impl Default for Table {
@@ -85,7 +68,6 @@ impl Default for Table {
             revision: AtomicU64::new(0),
             platform_emergency: std::array::from_fn(|_| AtomicU64::new(0)),
             platform_emergency_max: AtomicU64::new(u64::MAX),
-            watchers: Mutex::new(Vec::new()),
         };
         table.store_platform_emergency(&EmergencySet::lenient(dial::DEFAULT_EMERGENCY));
         table
@@ -200,31 +182,9 @@ impl Table {
         }
     }
 
-    /// Raises the revision to `revision` (never lowers it), then tells the watchers.
+    /// Raises the revision to `revision` (never lowers it).
     pub fn advance(&self, revision: u64) {
         self.revision.fetch_max(revision, Ordering::AcqRel);
-        self.changed(&TableChange::Revision(revision));
-    }
-
-    /// Calls `watcher` with every change to the table (a tenant put or removed, the revision
-    /// raised), once the change is visible, until it returns `false`. It runs on the writer's
-    /// thread, so it should only pass the change on (e.g. to a channel); it must not call back
-    /// into the table's writers.
-    ///
-    /// This is how the daemon's feed follows the table without polling or diffing it, while
-    /// the engine stays free of any async runtime.
-    pub fn on_change(&self, watcher: impl Fn(&TableChange<'_>) -> bool + Send + Sync + 'static) {
-        self.watchers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(Box::new(watcher));
-    }
-
-    fn changed(&self, change: &TableChange<'_>) {
-        self.watchers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .retain(|w| w(change));
     }
 
     /// Compiles `tenant` and puts it in place of any tenant with the same id, then raises the
@@ -236,17 +196,20 @@ impl Table {
 
     /// Puts an already compiled tenant in place (compile outside any lock, swap inside).
     pub fn put_compiled(&self, tenant: CompiledTenant) {
-        let tenant = Arc::new(tenant);
-        self.tenants.insert(tenant.id.clone(), Arc::clone(&tenant));
-        self.revision.fetch_max(tenant.revision, Ordering::AcqRel);
-        self.changed(&TableChange::Put(&tenant));
+        self.put_shared(Arc::new(tenant));
+    }
+
+    /// Puts a compiled tenant someone else also holds (the daemon's feed sends it on).
+    pub fn put_shared(&self, tenant: Arc<CompiledTenant>) {
+        let revision = tenant.revision;
+        self.tenants.insert(tenant.id.clone(), tenant);
+        self.revision.fetch_max(revision, Ordering::AcqRel);
     }
 
     /// Removes a tenant, then raises the revision.
     pub fn remove(&self, tenant: &str, revision: u64) {
         self.tenants.remove(tenant);
         self.revision.fetch_max(revision, Ordering::AcqRel);
-        self.changed(&TableChange::Removed(tenant, revision));
     }
 
     /// Replaces the whole table with `tenants` at `revision` (a snapshot).
@@ -261,7 +224,6 @@ impl Table {
             self.tenants.insert(t.id.clone(), Arc::new(t));
         }
         self.revision.fetch_max(revision, Ordering::AcqRel);
-        self.changed(&TableChange::Replaced(revision));
     }
 
     /// Runs `f` on a tenant while holding its shard's read lock (no reference count touched).

@@ -12,23 +12,21 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use callgate::Table;
 use callgate_daemon::config::{Config, Peers};
 use callgate_daemon::serve::{DEMO_DIRECTORY, Daemon};
 use callgate_daemon::state::State;
+use callgate_daemon::writer::Writer;
 
-/// The demo directory in a table at revision 1.
-pub fn demo_table() -> Arc<Table> {
+/// The demo directory in a table at revision 1, and the table's writer.
+pub fn demo_writer() -> Arc<Writer> {
     let tenants = callgate::directory::parse(DEMO_DIRECTORY).expect("demo directory");
-    let table = Arc::new(Table::new());
-    table.replace_all(&tenants, 1);
-    table
+    Arc::new(Writer::with_tenants(&tenants, 1))
 }
 
 /// State over the demo table, answering SIP from `peers`.
 pub fn demo_state(peers: &[&str]) -> State {
     let state = State::new(
-        demo_table(),
+        demo_writer(),
         None,
         Peers::parse(peers).expect("peers"),
         Duration::from_millis(200),

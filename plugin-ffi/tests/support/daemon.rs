@@ -10,7 +10,7 @@ use std::time::Duration;
 use callgate_daemon::config::{Config, Peers};
 use callgate_daemon::serve::{DEMO_DIRECTORY, Daemon};
 use callgate_daemon::state::State;
-use callgate_ffi::engine::Table;
+use callgate_daemon::writer::Writer;
 use callgate_ffi::engine::model::Tenant;
 
 /// The demo directory's tenants.
@@ -18,11 +18,9 @@ pub fn demo_tenants() -> Vec<Tenant> {
     callgate_ffi::engine::directory::parse(DEMO_DIRECTORY).expect("demo directory")
 }
 
-/// The demo directory in a table at revision 1.
-pub fn demo_table() -> Arc<Table> {
-    let table = Arc::new(Table::new());
-    table.replace_all(&demo_tenants(), 1);
-    table
+/// The demo directory in a table at revision 1, and the table's writer.
+pub fn demo_writer() -> Arc<Writer> {
+    Arc::new(Writer::with_tenants(&demo_tenants(), 1))
 }
 
 /// The demo's `acme` with bob's number grant (`+15550100000`) taken away.
@@ -49,8 +47,9 @@ pub fn acme() -> Tenant {
         .expect("acme")
 }
 
-/// A daemon over `table` on ephemeral loopback ports, feeding replicas at `feed`.
-pub async fn start(feed: &Path, table: Arc<Table>) -> Daemon {
+/// A daemon over the table `writer` writes, on ephemeral loopback ports, feeding replicas at
+/// `feed`.
+pub async fn start(feed: &Path, writer: Arc<Writer>) -> Daemon {
     let config = Config {
         http: "127.0.0.1:0".parse().expect("addr"),
         sip: "127.0.0.1:0".parse().expect("addr"),
@@ -58,7 +57,7 @@ pub async fn start(feed: &Path, table: Arc<Table>) -> Daemon {
         ..Config::default()
     };
     let state = State::new(
-        table,
+        writer,
         None,
         Peers::parse(&["127.0.0.1"]).expect("peers"),
         Duration::from_millis(200),
