@@ -149,13 +149,7 @@ fn decisions(c: &mut Criterion) {
             group.bench_function(BenchmarkId::new("agent_pause", users), |b| {
                 b.iter(|| {
                     let c = next();
-                    black_box(table.check_agent_pause(
-                        c.tenant,
-                        c.supervisor,
-                        c.agent,
-                        c.queue,
-                        true,
-                    ))
+                    black_box(table.check_agent_pause(c.tenant, c.supervisor, c.agent, c.queue))
                 })
             });
             group.bench_function(BenchmarkId::new("recording", users), |b| {

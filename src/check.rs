@@ -461,9 +461,9 @@ impl Table {
                 &c.dialed,
                 c.authenticated,
             )),
-            Check::AgentPause(c) => Answer::Verdict(
-                self.check_agent_pause(&c.tenant, &c.actor, &c.agent, &c.queue, c.paused),
-            ),
+            Check::AgentPause(c) => {
+                Answer::Verdict(self.check_agent_pause(&c.tenant, &c.actor, &c.agent, &c.queue))
+            }
             Check::Recording(c) => {
                 Answer::Verdict(self.recording_of(&c.tenant, &c.actor, c.action, &c.recording))
             }

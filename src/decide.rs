@@ -356,14 +356,14 @@ impl Table {
         })
     }
 
-    /// May `actor` pause (or unpause) `agent` in `queue`?
+    /// May `actor` pause (or unpause: one rule decides both) `agent` in `queue`?
+    /// ([`crate::Check::AgentPause`] also says which was asked, for the audit trail.)
     pub fn check_agent_pause(
         &self,
         tenant: &str,
         actor: &str,
         agent: &str,
         queue: &str,
-        _paused: bool,
     ) -> Verdict {
         let revision = self.revision();
         self.with_tenant(tenant, |t| agent_pause(t, actor, agent, queue, revision))

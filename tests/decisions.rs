@@ -20,6 +20,27 @@ use callgate::{
 
 // ------------------------------------------------------------------------- helpers
 
+/// An agent-pause check as every front end asks it ([`Table::check`]), which says whether it
+/// is a pause or an unpause (the audit trail records which); one rule decides both.
+fn pause_or_unpause(
+    t: &Table,
+    tenant: &str,
+    actor: &str,
+    agent: &str,
+    queue: &str,
+    paused: bool,
+) -> (Outcome, Reason) {
+    let check = callgate::Check::AgentPause(callgate::check::AgentPauseCheck {
+        tenant: tenant.into(),
+        actor: actor.into(),
+        agent: agent.into(),
+        queue: queue.into(),
+        paused,
+    });
+    let answer = t.check(&check);
+    (answer.outcome(), answer.reason())
+}
+
 /// A caller-ID answer as `(outcome, caller ID text, reason)`.
 fn cid(
     t: &Table,
@@ -570,9 +591,9 @@ fn every_answer_carries_the_tables_revision() {
             t.check_caller_id("acme", "nobody", None, "911").revision,
             t.check_caller_id("nowhere", "x", None, "911").revision,
             t.check_caller_id("nowhere", "x", None, "5551234").revision,
-            t.check_agent_pause("acme", "carol", "bob", "sales", true)
+            t.check_agent_pause("acme", "carol", "bob", "sales")
                 .revision,
-            t.check_agent_pause("nowhere", "carol", "bob", "sales", true)
+            t.check_agent_pause("nowhere", "carol", "bob", "sales")
                 .revision,
             t.check_recording("acme", "alice", RecordingAction::Play, &rec)
                 .revision,
@@ -621,19 +642,19 @@ fn the_agent_must_be_an_agent_of_the_queue() {
     let t = demo::table();
     // Whoever asks, even an admin or the queue's own supervisor.
     assert_eq!(
-        v(t.check_agent_pause("acme", "alice", "ivan", "sales", true)),
+        v(t.check_agent_pause("acme", "alice", "ivan", "sales")),
         (DENIED, Reason::NotQueueMember)
     );
     assert_eq!(
-        v(t.check_agent_pause("acme", "carol", "mallory", "sales", true)),
+        v(t.check_agent_pause("acme", "carol", "mallory", "sales")),
         (DENIED, Reason::NotQueueMember)
     );
     assert_eq!(
-        v(t.check_agent_pause("acme", "ivan", "ivan", "sales", true)),
+        v(t.check_agent_pause("acme", "ivan", "ivan", "sales")),
         (DENIED, Reason::NotQueueMember)
     );
     assert_eq!(
-        v(t.check_agent_pause("acme", "erin", "bob", "support", false)),
+        pause_or_unpause(&t, "acme", "erin", "bob", "support", false),
         (DENIED, Reason::NotQueueMember)
     );
 }
@@ -644,26 +665,26 @@ fn an_agent_may_pause_and_unpause_itself() {
     let t = demo::table();
     for paused in [true, false] {
         assert_eq!(
-            v(t.check_agent_pause("acme", "dave", "dave", "sales", paused)),
+            pause_or_unpause(&t, "acme", "dave", "dave", "sales", paused),
             (ALLOWED, Reason::SelfPause)
         );
         assert_eq!(
-            v(t.check_agent_pause("acme", "dave", "dave", "support", paused)),
+            pause_or_unpause(&t, "acme", "dave", "dave", "support", paused),
             (ALLOWED, Reason::SelfPause)
         );
         // bob's role (non_admin) gives him nothing on queues; being an agent is enough.
         assert_eq!(
-            v(t.check_agent_pause("acme", "bob", "bob", "sales", paused)),
+            pause_or_unpause(&t, "acme", "bob", "bob", "sales", paused),
             (ALLOWED, Reason::SelfPause)
         );
         assert_eq!(
-            v(t.check_agent_pause("initech", "milton", "milton", "tps", paused)),
+            pause_or_unpause(&t, "initech", "milton", "milton", "tps", paused),
             (ALLOWED, Reason::SelfPause)
         );
     }
     // But not another agent of the same queue.
     assert_eq!(
-        v(t.check_agent_pause("acme", "dave", "bob", "sales", true)),
+        v(t.check_agent_pause("acme", "dave", "bob", "sales")),
         NOT_PERMITTED
     );
 }
@@ -675,18 +696,18 @@ fn a_supervisor_may_pause_the_agents_of_the_queue() {
     for paused in [true, false] {
         for agent in ["bob", "dave"] {
             assert_eq!(
-                v(t.check_agent_pause("acme", "carol", agent, "sales", paused)),
+                pause_or_unpause(&t, "acme", "carol", agent, "sales", paused),
                 (ALLOWED, Reason::QueueSupervisor)
             );
         }
         assert_eq!(
-            v(t.check_agent_pause("acme", "erin", "dave", "support", paused)),
+            pause_or_unpause(&t, "acme", "erin", "dave", "support", paused),
             (ALLOWED, Reason::QueueSupervisor)
         );
     }
     // Supervising one queue is nothing in another: carol's call_queues:edit is at assigned scope.
     assert_eq!(
-        v(t.check_agent_pause("acme", "carol", "dave", "support", true)),
+        v(t.check_agent_pause("acme", "carol", "dave", "support")),
         OUT_OF_SCOPE
     );
 }
@@ -705,33 +726,33 @@ fn call_queues_edit_with_the_queue_in_scope_may_pause_others() {
     });
     let t = demo::table_of(&tenants);
     assert_eq!(
-        v(t.check_agent_pause("acme", "judy", "bob", "sales", true)),
+        v(t.check_agent_pause("acme", "judy", "bob", "sales")),
         PERMITTED,
         "office manager"
     );
     assert_eq!(
-        v(t.check_agent_pause("acme", "alice", "mallory", "support", false)),
+        pause_or_unpause(&t, "acme", "alice", "mallory", "support", false),
         PERMITTED,
         "tenant admin"
     );
     assert_eq!(
-        v(t.check_agent_pause("acme", "grace", "dave", "support", true)),
+        v(t.check_agent_pause("acme", "grace", "dave", "support")),
         PERMITTED,
         "custom role manager"
     );
     assert_eq!(
-        v(t.check_agent_pause("acme", "erin", "bob", "returns", true)),
+        v(t.check_agent_pause("acme", "erin", "bob", "returns")),
         PERMITTED,
         "site manager, own site"
     );
     assert_eq!(
-        v(t.check_agent_pause("acme", "erin", "bob", "sales", true)),
+        v(t.check_agent_pause("acme", "erin", "bob", "sales")),
         OUT_OF_SCOPE,
         "site manager, other site"
     );
     for actor in ["frank", "ivan", "kim", "rachel", "olivia"] {
         assert_eq!(
-            v(t.check_agent_pause("acme", actor, "bob", "sales", true)),
+            v(t.check_agent_pause("acme", actor, "bob", "sales")),
             NOT_PERMITTED,
             "{actor}"
         );
@@ -743,20 +764,20 @@ fn call_queues_edit_with_the_queue_in_scope_may_pause_others() {
 fn a_queue_may_be_named_by_its_number() {
     let t = demo::table();
     assert_eq!(
-        v(t.check_agent_pause("acme", "carol", "bob", "600", true)),
+        v(t.check_agent_pause("acme", "carol", "bob", "600")),
         (ALLOWED, Reason::QueueSupervisor)
     );
     assert_eq!(
-        v(t.check_agent_pause("acme", "dave", "dave", "700", false)),
+        pause_or_unpause(&t, "acme", "dave", "dave", "700", false),
         (ALLOWED, Reason::SelfPause)
     );
     assert_eq!(
-        v(t.check_agent_pause("acme", "carol", "dave", "700", true)),
+        v(t.check_agent_pause("acme", "carol", "dave", "700")),
         OUT_OF_SCOPE
     );
     // Numbers are per tenant: 800 is initech's.
     assert_eq!(
-        v(t.check_agent_pause("acme", "alice", "bob", "800", true)),
+        v(t.check_agent_pause("acme", "alice", "bob", "800")),
         (DENIED, Reason::UnknownQueue)
     );
 }
@@ -767,28 +788,28 @@ fn a_queue_may_be_named_by_its_number() {
 fn pausing_with_unknown_or_suspended_parties_is_denied() {
     let t = demo::table();
     assert_eq!(
-        v(t.check_agent_pause("nowhere", "carol", "bob", "sales", true)),
+        v(t.check_agent_pause("nowhere", "carol", "bob", "sales")),
         (DENIED, Reason::UnknownTenant)
     );
     assert_eq!(
-        v(t.check_agent_pause("acme", "carol", "bob", "marketing", true)),
+        v(t.check_agent_pause("acme", "carol", "bob", "marketing")),
         (DENIED, Reason::UnknownQueue)
     );
     assert_eq!(
-        v(t.check_agent_pause("acme", "nobody", "bob", "sales", true)),
+        v(t.check_agent_pause("acme", "nobody", "bob", "sales")),
         (DENIED, Reason::UnknownUser)
     );
     assert_eq!(
-        v(t.check_agent_pause("acme", "carol", "nobody", "sales", true)),
+        v(t.check_agent_pause("acme", "carol", "nobody", "sales")),
         (DENIED, Reason::UnknownAgent)
     );
     assert_eq!(
-        v(t.check_agent_pause("acme", "mallory", "mallory", "support", true)),
+        v(t.check_agent_pause("acme", "mallory", "mallory", "support")),
         (DENIED, Reason::UserSuspended)
     );
     // The actor must be of the queue's tenant.
     assert_eq!(
-        v(t.check_agent_pause("acme", "bill", "bob", "sales", true)),
+        v(t.check_agent_pause("acme", "bill", "bob", "sales")),
         (DENIED, Reason::UnknownUser)
     );
 }

@@ -80,8 +80,7 @@ fn the_design_example_parses() {
         (Outcome::Allow, Reason::NumberPermitted)
     );
     assert_eq!(
-        t.check_agent_pause("acme", "carol", "bob", "600", true)
-            .reason,
+        t.check_agent_pause("acme", "carol", "bob", "600").reason,
         Reason::QueueSupervisor
     );
 }

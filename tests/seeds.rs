@@ -338,13 +338,11 @@ fn a_custom_role_grants_additional_permissions_manager() {
         queue("support")
     ));
     assert_eq!(
-        t.check_agent_pause("acme", "grace", "bob", "sales", true)
-            .outcome,
+        t.check_agent_pause("acme", "grace", "bob", "sales").outcome,
         Outcome::Allow
     );
     assert_eq!(
-        t.check_agent_pause("acme", "frank", "bob", "sales", true)
-            .outcome,
+        t.check_agent_pause("acme", "frank", "bob", "sales").outcome,
         Outcome::Deny
     );
     assert!(!allowed(&t, "acme", "grace", "billing", "view", page()));
@@ -528,8 +526,7 @@ fn deleting_a_role_leaves_its_users_with_their_built_in_defaults() {
         ext("103")
     ));
     assert_eq!(
-        t.check_agent_pause("acme", "grace", "bob", "sales", true)
-            .reason,
+        t.check_agent_pause("acme", "grace", "bob", "sales").reason,
         Reason::ActionNotPermitted
     );
 }
@@ -581,8 +578,7 @@ fn a_removed_user_can_no_longer_act() {
         Reason::UnknownUser
     );
     assert_eq!(
-        t.check_agent_pause("acme", "carol", "bob", "sales", true)
-            .reason,
+        t.check_agent_pause("acme", "carol", "bob", "sales").reason,
         Reason::UnknownAgent
     );
 }
@@ -1048,7 +1044,7 @@ fn office_manager_views_and_changes_the_whole_domain() {
     ));
     assert_eq!(play(&t, "acme", "judy", rec_ext(&["203"])), Outcome::Allow);
     assert_eq!(
-        t.check_agent_pause("acme", "judy", "dave", "support", true)
+        t.check_agent_pause("acme", "judy", "dave", "support")
             .outcome,
         Outcome::Allow
     );
@@ -1092,11 +1088,11 @@ fn office_manager_acts_only_within_the_domain_they_belong_to() {
         Outcome::Deny
     );
     assert!(
-        t.check_agent_pause("acme", "judy", "dave", "support", true)
+        t.check_agent_pause("acme", "judy", "dave", "support")
             .allowed()
     );
     assert!(
-        !t.check_agent_pause("acme-twin", "judy", "dave", "support", true)
+        !t.check_agent_pause("acme-twin", "judy", "dave", "support")
             .allowed()
     );
     // The twin's judy may present her own DID there, and nothing of acme's more.
@@ -1171,8 +1167,7 @@ fn site_manager_changes_only_their_own_site() {
     );
     // Pausing: not in the hq queue.
     assert_eq!(
-        t.check_agent_pause("acme", "erin", "bob", "sales", true)
-            .reason,
+        t.check_agent_pause("acme", "erin", "bob", "sales").reason,
         Reason::OutOfScope
     );
 }
@@ -1182,13 +1177,13 @@ fn site_manager_changes_only_their_own_site() {
 #[test]
 fn supervisor_reaches_the_queues_and_agents_they_manage() {
     let t = demo::table();
-    let v = t.check_agent_pause("acme", "carol", "bob", "sales", true);
+    let v = t.check_agent_pause("acme", "carol", "bob", "sales");
     assert_eq!(
         (v.outcome, v.reason),
         (Outcome::Allow, Reason::QueueSupervisor)
     );
     assert_eq!(
-        t.check_agent_pause("acme", "carol", "dave", "support", true)
+        t.check_agent_pause("acme", "carol", "dave", "support")
             .outcome,
         Outcome::Deny
     );
@@ -1248,13 +1243,11 @@ fn agent_is_a_basic_user_who_views_and_uses_assigned_queues() {
         queue("sales")
     ));
     assert_eq!(
-        t.check_agent_pause("acme", "dave", "dave", "sales", true)
-            .reason,
+        t.check_agent_pause("acme", "dave", "dave", "sales").reason,
         Reason::SelfPause
     );
     assert_eq!(
-        t.check_agent_pause("acme", "dave", "bob", "sales", true)
-            .outcome,
+        t.check_agent_pause("acme", "dave", "bob", "sales").outcome,
         Outcome::Deny
     );
     assert_eq!(
