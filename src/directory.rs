@@ -540,7 +540,63 @@ fn is_dial_string(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'+'))
 }
 
+/// The ids one tenant declares, each kind checked for duplicates as it was collected.
+struct Ids<'a> {
+    sites: HashSet<&'a str>,
+    users: HashSet<&'a str>,
+    queues: HashSet<&'a str>,
+    roles: HashSet<&'a str>,
+}
+
+/// The extensions a tenant has: declared (with the owner the declaration names, if any), and
+/// claimed by users.
+struct Extensions<'a> {
+    declared: HashMap<&'a str, Option<&'a str>>,
+    claimed: HashMap<&'a str, &'a str>,
+}
+
+impl Extensions<'_> {
+    fn contains(&self, ext: &str) -> bool {
+        self.declared.contains_key(ext) || self.claimed.contains_key(ext)
+    }
+}
+
+/// Validates one tenant, a section at a time. Each problem carries its path, and
+/// [`Problems::into_error`] puts them in file order; the sections run in the order they need
+/// (ids first, then what refers to them).
 fn validate_tenant(t: &Tenant, path: &str, problems: &mut Problems) {
+    check_tenant_fields(t, path, problems);
+    let ids = collect_tenant_ids(t, path, problems);
+    let numbers = check_numbers(t, path, problems);
+    let exts = check_extensions(t, path, &ids, problems);
+    check_number_links(t, path, &ids.sites, &exts, problems);
+    let has_number = |n: E164, _: &str| numbers.contains(&n);
+    if let Some(d) = &t.default_caller_id {
+        check_owned(
+            &|| format!("{path}.default_caller_id"),
+            d,
+            &has_number,
+            problems,
+        );
+    }
+    check_queues(t, path, &ids, problems);
+    check_roles(t, path, problems);
+    check_feature_codes(t, path, &ids.roles, problems);
+    let known = Known {
+        custom_role: &|c| ids.roles.contains(c),
+        site: &|s| ids.sites.contains(s),
+        queue: &|q| ids.queues.contains(q),
+        ext: &|e| exts.contains(e),
+        number: &has_number,
+    };
+    for (i, u) in t.users.iter().enumerate() {
+        // Spelled out only for a problem: this runs once per user.
+        check_user_fields(u, &|| format!("{path}.users[{i}]"), &known, problems);
+    }
+}
+
+/// The tenant's own fields: its id and emergency numbers.
+fn check_tenant_fields(t: &Tenant, path: &str, problems: &mut Problems) {
     if !is_slug(&t.id) {
         problems.add(
             format!("{path}.id"),
@@ -558,39 +614,48 @@ fn validate_tenant(t: &Tenant, path: &str, problems: &mut Problems) {
             );
         }
     }
+}
 
-    let sites = collect_ids(
-        &t.sites,
-        |s| s.id.as_str(),
-        &format!("{path}.sites"),
-        "id",
-        "site",
-        problems,
-    );
-    let users = collect_ids(
-        &t.users,
-        |u| u.id.as_str(),
-        &format!("{path}.users"),
-        "id",
-        "user",
-        problems,
-    );
-    let queues = collect_ids(
-        &t.queues,
-        |q| q.id.as_str(),
-        &format!("{path}.queues"),
-        "id",
-        "queue",
-        problems,
-    );
-    let roles = collect_ids(
-        &t.roles,
-        |r| r.id.as_str(),
-        &format!("{path}.roles"),
-        "id",
-        "role",
-        problems,
-    );
+/// The ids of the tenant's sites, users, queues and custom roles, each well formed and unique.
+fn collect_tenant_ids<'a>(t: &'a Tenant, path: &str, problems: &mut Problems) -> Ids<'a> {
+    Ids {
+        sites: collect_ids(
+            &t.sites,
+            |s| s.id.as_str(),
+            &format!("{path}.sites"),
+            "id",
+            "site",
+            problems,
+        ),
+        users: collect_ids(
+            &t.users,
+            |u| u.id.as_str(),
+            &format!("{path}.users"),
+            "id",
+            "user",
+            problems,
+        ),
+        queues: collect_ids(
+            &t.queues,
+            |q| q.id.as_str(),
+            &format!("{path}.queues"),
+            "id",
+            "queue",
+            problems,
+        ),
+        roles: collect_ids(
+            &t.roles,
+            |r| r.id.as_str(),
+            &format!("{path}.roles"),
+            "id",
+            "role",
+            problems,
+        ),
+    }
+}
+
+/// The tenant's numbers, each an E.164 number, none twice.
+fn check_numbers(t: &Tenant, path: &str, problems: &mut Problems) -> HashSet<E164> {
     let mut numbers = HashSet::new();
     for (i, n) in t.numbers.iter().enumerate() {
         match E164::parse(&n.number) {
@@ -608,9 +673,17 @@ fn validate_tenant(t: &Tenant, path: &str, problems: &mut Problems) {
             }
         }
     }
+    numbers
+}
 
-    // Extensions: declared ones, and those users claim; one owner each.
-    let mut exts: HashMap<&str, Option<&str>> = HashMap::new();
+/// Extensions: declared ones, and those users claim; one owner each.
+fn check_extensions<'a>(
+    t: &'a Tenant,
+    path: &str,
+    ids: &Ids<'_>,
+    problems: &mut Problems,
+) -> Extensions<'a> {
+    let mut declared: HashMap<&str, Option<&str>> = HashMap::new();
     for (i, e) in t.extensions.iter().enumerate() {
         // Paths are only spelled out for a problem: this runs once per extension.
         let at = || format!("{path}.extensions[{i}]");
@@ -619,21 +692,21 @@ fn validate_tenant(t: &Tenant, path: &str, problems: &mut Problems) {
                 format!("{}.ext", at()),
                 format!("invalid extension `{}`", e.ext),
             );
-        } else if exts.insert(e.ext.as_str(), e.user.as_deref()).is_some() {
+        } else if declared.insert(e.ext.as_str(), e.user.as_deref()).is_some() {
             problems.add(
                 format!("{}.ext", at()),
                 format!("duplicate extension `{}`", e.ext),
             );
         }
         check_ref(
-            &sites,
+            &ids.sites,
             e.site.as_deref(),
             "site",
             || format!("{}.site", at()),
             problems,
         );
         check_ref(
-            &users,
+            &ids.users,
             e.user.as_deref(),
             "user",
             || format!("{}.user", at()),
@@ -648,7 +721,7 @@ fn validate_tenant(t: &Tenant, path: &str, problems: &mut Problems) {
                 problems.add(at(), format!("invalid extension `{ext}`"));
                 continue;
             }
-            if let Some(Some(owner)) = exts.get(ext.as_str())
+            if let Some(Some(owner)) = declared.get(ext.as_str())
                 && *owner != u.id
             {
                 problems.add(at(), format!("extension `{ext}` belongs to user `{owner}`"));
@@ -664,19 +737,28 @@ fn validate_tenant(t: &Tenant, path: &str, problems: &mut Problems) {
             }
         }
     }
-    let known_ext = |e: &str| exts.contains_key(e) || claimed.contains_key(e);
+    Extensions { declared, claimed }
+}
 
+/// What each number points at: a site and an extension the tenant has.
+fn check_number_links(
+    t: &Tenant,
+    path: &str,
+    sites: &HashSet<&str>,
+    exts: &Extensions<'_>,
+    problems: &mut Problems,
+) {
     for (i, n) in t.numbers.iter().enumerate() {
         let at = || format!("{path}.numbers[{i}]");
         check_ref(
-            &sites,
+            sites,
             n.site.as_deref(),
             "site",
             || format!("{}.site", at()),
             problems,
         );
         if let Some(e) = &n.extension
-            && !known_ext(e)
+            && !exts.contains(e)
         {
             problems.add(
                 format!("{}.extension", at()),
@@ -684,17 +766,11 @@ fn validate_tenant(t: &Tenant, path: &str, problems: &mut Problems) {
             );
         }
     }
+}
 
-    let has_number = |n: E164, _: &str| numbers.contains(&n);
-    if let Some(d) = &t.default_caller_id {
-        check_owned(
-            &|| format!("{path}.default_caller_id"),
-            d,
-            &has_number,
-            problems,
-        );
-    }
-
+/// Queues: a dial string of their own (none twice), a known site, known agents and
+/// supervisors.
+fn check_queues(t: &Tenant, path: &str, ids: &Ids<'_>, problems: &mut Problems) {
     let mut queue_numbers = HashSet::new();
     for (i, q) in t.queues.iter().enumerate() {
         let at = format!("{path}.queues[{i}]");
@@ -712,7 +788,7 @@ fn validate_tenant(t: &Tenant, path: &str, problems: &mut Problems) {
             }
         }
         check_ref(
-            &sites,
+            &ids.sites,
             q.site.as_deref(),
             "site",
             || format!("{at}.site"),
@@ -720,7 +796,7 @@ fn validate_tenant(t: &Tenant, path: &str, problems: &mut Problems) {
         );
         for (j, a) in q.agents.iter().enumerate() {
             check_ref(
-                &users,
+                &ids.users,
                 Some(a),
                 "user",
                 || format!("{at}.agents[{j}]"),
@@ -729,7 +805,7 @@ fn validate_tenant(t: &Tenant, path: &str, problems: &mut Problems) {
         }
         for (j, s) in q.supervisors.iter().enumerate() {
             check_ref(
-                &users,
+                &ids.users,
                 Some(s),
                 "user",
                 || format!("{at}.supervisors[{j}]"),
@@ -737,7 +813,10 @@ fn validate_tenant(t: &Tenant, path: &str, problems: &mut Problems) {
             );
         }
     }
+}
 
+/// Custom roles: not named as a built-in role, a known scope, known categories and actions.
+fn check_roles(t: &Tenant, path: &str, problems: &mut Problems) {
     for (i, r) in t.roles.iter().enumerate() {
         let at = format!("{path}.roles[{i}]");
         if RoleId::by_name(&r.id).is_some() {
@@ -771,7 +850,10 @@ fn validate_tenant(t: &Tenant, path: &str, problems: &mut Problems) {
             }
         }
     }
+}
 
+/// Feature codes: well formed (none twice), a known feature, known roles.
+fn check_feature_codes(t: &Tenant, path: &str, roles: &HashSet<&str>, problems: &mut Problems) {
     let mut codes = HashSet::new();
     for (i, f) in t.feature_codes.iter().enumerate() {
         let at = format!("{path}.feature_codes[{i}]");
@@ -806,18 +888,6 @@ fn validate_tenant(t: &Tenant, path: &str, problems: &mut Problems) {
                 problems.add(format!("{at}.roles[{j}]"), format!("unknown role `{role}`"));
             }
         }
-    }
-
-    let known = Known {
-        custom_role: &|c| roles.contains(c),
-        site: &|s| sites.contains(s),
-        queue: &|q| queues.contains(q),
-        ext: &known_ext,
-        number: &has_number,
-    };
-    for (i, u) in t.users.iter().enumerate() {
-        // Spelled out only for a problem: this runs once per user.
-        check_user_fields(u, &|| format!("{path}.users[{i}]"), &known, problems);
     }
 }
 
