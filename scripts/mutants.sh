@@ -41,7 +41,7 @@ fi
 args=()
 for f in "${files[@]}"; do args+=(--file "$f"); done
 # In src/table/ only the reach rules are in question, not the index or the DashMap plumbing.
-default_re='^src/(decide|catalog|dial)\.rs|^src/table/reach\.rs|^src/table/(index|compiled)\.rs.*(contains|CompiledTenant::(queue|number|owner_of|is_emergency))'
+default_re='^src/(decide|catalog|dial)\.rs|^src/table/reach\.rs|^src/table/(index|compiled)\.rs.*(contains|CompiledTenant::(queue|number|owner_of))'
 args+=(--re "${RE:-$default_re}")
 [ -n "${SHARD:-}" ] && args+=(--shard "$SHARD")
 [ -n "${ITERATE:-}" ] && args+=(--iterate)

@@ -24,26 +24,6 @@ pub enum Target {
 /// defaults) in its config or per tenant.
 pub const DEFAULT_EMERGENCY: [&str; 7] = ["112", "911", "999", "000", "110", "118", "119"];
 
-/// [`DEFAULT_EMERGENCY`], packed by [`key`] (a unit test checks they agree).
-#[expect(
-    clippy::indexing_slicing,
-    reason = "evaluated at compile time: an index out of range fails the build"
-)]
-pub const DEFAULT_EMERGENCY_KEYS: [u64; 7] = {
-    let mut keys = [0u64; 7];
-    let mut i = 0;
-    while i < DEFAULT_EMERGENCY.len() {
-        let digits = DEFAULT_EMERGENCY[i].as_bytes();
-        let mut j = 0;
-        while j < digits.len() {
-            keys[i] = (keys[i] << 4) | (digits[j] - b'0' + 1) as u64;
-            j += 1;
-        }
-        i += 1;
-    }
-    keys
-};
-
 /// The most dial characters a packed key holds.
 pub const MAX_KEY_DIGITS: usize = 16;
 
@@ -384,8 +364,8 @@ mod tests {
         assert_eq!(user_part("sip:*46*201*600@acme;user=phone"), "*46*201*600");
         assert_eq!(user_part("*46"), "*46");
         assert_eq!(target("*46*201"), digits("*46*201"));
-        for (text, packed) in DEFAULT_EMERGENCY.iter().zip(DEFAULT_EMERGENCY_KEYS) {
-            assert_eq!(key(text), Some(packed));
+        for text in DEFAULT_EMERGENCY {
+            assert!(key(text).is_some(), "{text}");
         }
     }
 
