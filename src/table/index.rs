@@ -176,8 +176,10 @@ impl<T: Keyed> Index<T> {
         self.items.get_mut(i.0 as usize)
     }
 
-    /// The position of the item with `key`.
-    #[inline]
+    /// The position of the item with `key`. Always inlined: a check makes a handful of
+    /// these lookups, and out of line (as LLVM chose for the recording check once positions
+    /// were typed) each costs a call and the hash set-up again.
+    #[inline(always)]
     pub fn find(&self, key: &T::Key) -> Option<Pos<T>> {
         let hash = self.hasher.hash_one(key);
         self.slots
