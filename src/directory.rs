@@ -203,17 +203,17 @@ pub fn validate_with(directory: Directory, limits: &Limits) -> Result<Vec<Tenant
     let mut problems = Problems::default();
     if directory.tenants.len() > limits.tenants {
         problems.add(
-            "tenants".into(),
+            Loc::root("tenants"),
             too_many(directory.tenants.len(), limits.tenants),
         );
         return Err(problems.into_error(limits));
     }
     let mut seen = HashSet::new();
     for (t, tenant) in directory.tenants.iter().enumerate() {
-        let path = format!("tenants[{t}]");
+        let path = Loc::root("tenants").at(t);
         if !seen.insert(tenant.id.as_str()) {
             problems.add(
-                format!("{path}.id"),
+                path.field("id"),
                 format!("duplicate tenant `{}`", tenant.id),
             );
         }
@@ -234,70 +234,68 @@ fn too_many(count: usize, limit: usize) -> String {
 }
 
 /// Checks every list of a tenant against `limits`; whether all are within them.
-fn check_sizes(t: &Tenant, path: &str, limits: &Limits, problems: &mut Problems) -> bool {
+fn check_sizes(t: &Tenant, path: &Loc, limits: &Limits, problems: &mut Problems) -> bool {
     let before = problems.0.len();
-    let mut check = |len: usize, limit: usize, at: &dyn Fn() -> String| {
+    let mut check = |len: usize, limit: usize, at: &dyn Fn() -> Loc| {
         if len > limit {
             problems.add(at(), too_many(len, limit));
         }
     };
-    check(t.users.len(), limits.users, &|| format!("{path}.users"));
+    check(t.users.len(), limits.users, &|| path.field("users"));
     check(t.extensions.len(), limits.numbers, &|| {
-        format!("{path}.extensions")
+        path.field("extensions")
     });
-    check(t.numbers.len(), limits.numbers, &|| {
-        format!("{path}.numbers")
-    });
-    check(t.sites.len(), limits.entities, &|| format!("{path}.sites"));
-    check(t.queues.len(), limits.entities, &|| {
-        format!("{path}.queues")
-    });
-    check(t.roles.len(), limits.entities, &|| format!("{path}.roles"));
+    check(t.numbers.len(), limits.numbers, &|| path.field("numbers"));
+    check(t.sites.len(), limits.entities, &|| path.field("sites"));
+    check(t.queues.len(), limits.entities, &|| path.field("queues"));
+    check(t.roles.len(), limits.entities, &|| path.field("roles"));
     check(t.feature_codes.len(), limits.entities, &|| {
-        format!("{path}.feature_codes")
+        path.field("feature_codes")
     });
     check(t.emergency_numbers.len(), limits.list, &|| {
-        format!("{path}.emergency_numbers")
+        path.field("emergency_numbers")
     });
     for (i, q) in t.queues.iter().enumerate() {
         check(q.agents.len(), limits.list, &|| {
-            format!("{path}.queues[{i}].agents")
+            path.field("queues").at(i).field("agents")
         });
         check(q.supervisors.len(), limits.list, &|| {
-            format!("{path}.queues[{i}].supervisors")
+            path.field("queues").at(i).field("supervisors")
         });
     }
     for (i, u) in t.users.iter().enumerate() {
         user_lists(u, &mut |len, field| {
-            check(len, limits.list, &|| format!("{path}.users[{i}].{field}"));
+            check(len, limits.list, &|| {
+                path.field("users").at(i).fields(field)
+            });
         });
     }
     for (i, r) in t.roles.iter().enumerate() {
         let actions: usize =
             r.permissions.len() + r.permissions.values().map(Vec::len).sum::<usize>();
         check(actions, limits.list, &|| {
-            format!("{path}.roles[{i}].permissions")
+            path.field("roles").at(i).field("permissions")
         });
     }
     for (i, c) in t.feature_codes.iter().enumerate() {
         let roles = c.roles.as_ref().map_or(0, Vec::len);
         check(roles, limits.list, &|| {
-            format!("{path}.feature_codes[{i}].roles")
+            path.field("feature_codes").at(i).field("roles")
         });
     }
     problems.0.len() == before
 }
 
-/// Calls `f` with the length and field name of each list a user holds (`extensions`,
+/// Calls `f` with the length and field path of each list a user holds (`extensions`,
 /// `grants.queues`, …), each of which [`Limits::list`] bounds.
-fn user_lists(u: &crate::model::User, f: &mut dyn FnMut(usize, &str)) {
+fn user_lists(u: &crate::model::User, f: &mut dyn FnMut(usize, &[&'static str])) {
     let g = &u.grants;
     for (field, len) in [
-        ("extensions", u.extensions.len()),
-        ("grants.extensions", g.extensions.len()),
-        ("grants.queues", g.queues.len()),
-        ("grants.numbers", g.numbers.len()),
-        ("grants.features", g.features.len()),
+        (&["extensions"][..], u.extensions.len()),
+        (&["grants", "extensions"], g.extensions.len()),
+        (&["grants", "queues"], g.queues.len()),
+        (&["grants", "numbers"], g.numbers.len()),
+        (&["grants", "features"], g.features.len()),
     ] {
         f(len, field);
     }
@@ -355,29 +353,105 @@ const FIELD_ORDER: [(&str, &[&str]); 9] = [
     ),
 ];
 
-/// A sort key that puts a problem's path (`tenants[0].users[2].grants.queues[1]`) in file
-/// order: fields in the format's order, list items by index, map keys (categories) by name.
-fn file_order(path: &str) -> Vec<(usize, usize, String)> {
-    let mut key = Vec::new();
-    let mut parent = "";
-    for piece in path.split('.') {
-        let (name, indices) = piece.split_once('[').unwrap_or((piece, ""));
-        let rank = FIELD_ORDER
-            .iter()
-            .find(|(p, _)| *p == parent)
-            .and_then(|(_, fields)| fields.iter().position(|f| *f == name))
-            .unwrap_or(usize::MAX);
-        key.push((rank, 0, name.to_string()));
-        for index in indices.split('[').filter(|i| !i.is_empty()) {
-            key.push((
-                0,
-                index.trim_end_matches(']').parse().unwrap_or(usize::MAX),
-                String::new(),
-            ));
-        }
-        parent = name;
+/// Where in a directory a problem is: the fields, list positions and map keys that lead
+/// there, kept as parts so problems sort in file order, and spelled as the problem's path
+/// (`tenants[0].users[2].grants.queues[1]`) only when reported.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Loc(Vec<Step>);
+
+/// One part of a [`Loc`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Step {
+    /// A field of the format.
+    Field(&'static str),
+    /// A position in a list.
+    Index(usize),
+    /// A key of a map (a custom role's permission category).
+    Key(Box<str>),
+}
+
+impl Loc {
+    /// A top-level field (`tenants`).
+    fn root(field: &'static str) -> Loc {
+        Loc(vec![Step::Field(field)])
     }
-    key
+
+    fn then(&self, step: Step) -> Loc {
+        let mut steps = Vec::with_capacity(self.0.len() + 1);
+        steps.extend_from_slice(&self.0);
+        steps.push(step);
+        Loc(steps)
+    }
+
+    /// A field of what this is.
+    fn field(&self, name: &'static str) -> Loc {
+        self.then(Step::Field(name))
+    }
+
+    /// Fields one within the other (`grants`, `queues`).
+    fn fields(&self, names: &[&'static str]) -> Loc {
+        let mut loc = self.clone();
+        loc.0.extend(names.iter().map(|&n| Step::Field(n)));
+        loc
+    }
+
+    /// An item of the list this is.
+    fn at(&self, i: usize) -> Loc {
+        self.then(Step::Index(i))
+    }
+
+    /// An entry of the map this is.
+    fn key(&self, key: &str) -> Loc {
+        self.then(Step::Key(key.into()))
+    }
+
+    /// The path as a problem reports it.
+    fn spelled(&self) -> String {
+        let mut out = String::new();
+        for step in &self.0 {
+            match step {
+                Step::Field(name) => {
+                    if !out.is_empty() {
+                        out.push('.');
+                    }
+                    out.push_str(name);
+                }
+                Step::Key(key) => {
+                    out.push('.');
+                    out.push_str(key);
+                }
+                Step::Index(i) => {
+                    out.push('[');
+                    out.push_str(&i.to_string());
+                    out.push(']');
+                }
+            }
+        }
+        out
+    }
+
+    /// Its sort key in file order, a part at a time: each field by its place in its part of
+    /// the format ([`FIELD_ORDER`]), list items by position, map keys by name.
+    fn order(&self) -> impl Iterator<Item = (usize, usize, &str)> {
+        self.0.iter().scan("", |parent, step| {
+            Some(match step {
+                Step::Field(name) => {
+                    let rank = FIELD_ORDER
+                        .iter()
+                        .find(|(p, _)| p == parent)
+                        .and_then(|(_, fields)| fields.iter().position(|f| f == name))
+                        .unwrap_or(usize::MAX);
+                    *parent = name;
+                    (rank, 0, *name)
+                }
+                Step::Key(key) => {
+                    *parent = key;
+                    (usize::MAX, 0, &**key)
+                }
+                Step::Index(i) => (0, *i, ""),
+            })
+        })
+    }
 }
 
 /// Puts extension ownership in both places it may be written (the extension's `user` and the
@@ -476,20 +550,28 @@ fn normalize(mut tenant: Tenant) -> Tenant {
     tenant.canonical()
 }
 
+/// Problems as they are found, each with where it is.
 #[derive(Default)]
-struct Problems(Vec<Problem>);
+struct Problems(Vec<(Loc, String)>);
 
 impl Problems {
-    fn add(&mut self, path: String, message: String) {
-        self.0.push(Problem { path, message });
+    fn add(&mut self, at: Loc, message: String) {
+        self.0.push((at, message));
     }
 
     /// The problems in the order the file lists what they are about (checks run in the order
     /// they need: ids before references to them), the first `max_problems` of them, then a
     /// count of the rest.
     fn into_error(self, limits: &Limits) -> DirectoryError {
-        let mut problems = self.0;
-        problems.sort_by_cached_key(|p| file_order(&p.path));
+        let mut found = self.0;
+        found.sort_by(|(a, _), (b, _)| a.order().cmp(b.order()));
+        let mut problems: Vec<Problem> = found
+            .into_iter()
+            .map(|(at, message)| Problem {
+                path: at.spelled(),
+                message,
+            })
+            .collect();
         let more = problems.len().saturating_sub(limits.max_problems);
         if more > 0 {
             problems.truncate(limits.max_problems);
@@ -506,15 +588,15 @@ impl Problems {
 fn collect_ids<'a, T>(
     items: &'a [T],
     id: impl Fn(&'a T) -> &'a str,
-    path: &str,
-    field: &str,
+    list: &Loc,
+    field: &'static str,
     what: &str,
     problems: &mut Problems,
 ) -> HashSet<&'a str> {
     let mut ids = HashSet::new();
     for (i, item) in items.iter().enumerate() {
         let value = id(item);
-        let at = || format!("{path}[{i}].{field}");
+        let at = || list.at(i).field(field);
         if value.trim().is_empty() || value.len() > 128 || value.chars().any(char::is_control) {
             problems.add(at(), format!("invalid {what} id `{value}`"));
         } else if !ids.insert(value) {
@@ -564,7 +646,7 @@ impl Extensions<'_> {
 /// Validates one tenant, a section at a time. Each problem carries its path, and
 /// [`Problems::into_error`] puts them in file order; the sections run in the order they need
 /// (ids first, then what refers to them).
-fn validate_tenant(t: &Tenant, path: &str, problems: &mut Problems) {
+fn validate_tenant(t: &Tenant, path: &Loc, problems: &mut Problems) {
     check_tenant_fields(t, path, problems);
     let ids = collect_tenant_ids(t, path, problems);
     let numbers = check_numbers(t, path, problems);
@@ -573,7 +655,7 @@ fn validate_tenant(t: &Tenant, path: &str, problems: &mut Problems) {
     let has_number = |n: E164, _: &str| numbers.contains(&n);
     if let Some(d) = &t.default_caller_id {
         check_owned(
-            &|| format!("{path}.default_caller_id"),
+            &|| path.field("default_caller_id"),
             d,
             &has_number,
             problems,
@@ -591,15 +673,15 @@ fn validate_tenant(t: &Tenant, path: &str, problems: &mut Problems) {
     };
     for (i, u) in t.users.iter().enumerate() {
         // Spelled out only for a problem: this runs once per user.
-        check_user_fields(u, &|| format!("{path}.users[{i}]"), &known, problems);
+        check_user_fields(u, &|| path.field("users").at(i), &known, problems);
     }
 }
 
 /// The tenant's own fields: its id and emergency numbers.
-fn check_tenant_fields(t: &Tenant, path: &str, problems: &mut Problems) {
+fn check_tenant_fields(t: &Tenant, path: &Loc, problems: &mut Problems) {
     if !is_slug(&t.id) {
         problems.add(
-            format!("{path}.id"),
+            path.field("id"),
             format!(
                 "invalid tenant id `{}` (lowercase letters, digits, `-`, `_`, `.`)",
                 t.id
@@ -609,7 +691,7 @@ fn check_tenant_fields(t: &Tenant, path: &str, problems: &mut Problems) {
     for (i, e) in t.emergency_numbers.iter().enumerate() {
         if e.is_empty() || e.len() > 15 || !e.bytes().all(|b| b.is_ascii_digit()) {
             problems.add(
-                format!("{path}.emergency_numbers[{i}]"),
+                path.field("emergency_numbers").at(i),
                 format!("invalid emergency number `{e}` (digits only)"),
             );
         }
@@ -617,12 +699,12 @@ fn check_tenant_fields(t: &Tenant, path: &str, problems: &mut Problems) {
 }
 
 /// The ids of the tenant's sites, users, queues and custom roles, each well formed and unique.
-fn collect_tenant_ids<'a>(t: &'a Tenant, path: &str, problems: &mut Problems) -> Ids<'a> {
+fn collect_tenant_ids<'a>(t: &'a Tenant, path: &Loc, problems: &mut Problems) -> Ids<'a> {
     Ids {
         sites: collect_ids(
             &t.sites,
             |s| s.id.as_str(),
-            &format!("{path}.sites"),
+            &path.field("sites"),
             "id",
             "site",
             problems,
@@ -630,7 +712,7 @@ fn collect_tenant_ids<'a>(t: &'a Tenant, path: &str, problems: &mut Problems) ->
         users: collect_ids(
             &t.users,
             |u| u.id.as_str(),
-            &format!("{path}.users"),
+            &path.field("users"),
             "id",
             "user",
             problems,
@@ -638,7 +720,7 @@ fn collect_tenant_ids<'a>(t: &'a Tenant, path: &str, problems: &mut Problems) ->
         queues: collect_ids(
             &t.queues,
             |q| q.id.as_str(),
-            &format!("{path}.queues"),
+            &path.field("queues"),
             "id",
             "queue",
             problems,
@@ -646,7 +728,7 @@ fn collect_tenant_ids<'a>(t: &'a Tenant, path: &str, problems: &mut Problems) ->
         roles: collect_ids(
             &t.roles,
             |r| r.id.as_str(),
-            &format!("{path}.roles"),
+            &path.field("roles"),
             "id",
             "role",
             problems,
@@ -655,18 +737,18 @@ fn collect_tenant_ids<'a>(t: &'a Tenant, path: &str, problems: &mut Problems) ->
 }
 
 /// The tenant's numbers, each an E.164 number, none twice.
-fn check_numbers(t: &Tenant, path: &str, problems: &mut Problems) -> HashSet<E164> {
+fn check_numbers(t: &Tenant, path: &Loc, problems: &mut Problems) -> HashSet<E164> {
     let mut numbers = HashSet::new();
     for (i, n) in t.numbers.iter().enumerate() {
         match E164::parse(&n.number) {
             Err(e) => problems.add(
-                format!("{path}.numbers[{i}].number"),
+                path.field("numbers").at(i).field("number"),
                 format!("`{}` is not an E.164 number ({e})", n.number),
             ),
             Ok(parsed) => {
                 if !numbers.insert(parsed) {
                     problems.add(
-                        format!("{path}.numbers[{i}].number"),
+                        path.field("numbers").at(i).field("number"),
                         format!("duplicate number `{}`", n.number),
                     );
                 }
@@ -679,22 +761,19 @@ fn check_numbers(t: &Tenant, path: &str, problems: &mut Problems) -> HashSet<E16
 /// Extensions: declared ones, and those users claim; one owner each.
 fn check_extensions<'a>(
     t: &'a Tenant,
-    path: &str,
+    path: &Loc,
     ids: &Ids<'_>,
     problems: &mut Problems,
 ) -> Extensions<'a> {
     let mut declared: HashMap<&str, Option<&str>> = HashMap::new();
     for (i, e) in t.extensions.iter().enumerate() {
         // Paths are only spelled out for a problem: this runs once per extension.
-        let at = || format!("{path}.extensions[{i}]");
+        let at = || path.field("extensions").at(i);
         if !is_dial_string(&e.ext) {
-            problems.add(
-                format!("{}.ext", at()),
-                format!("invalid extension `{}`", e.ext),
-            );
+            problems.add(at().field("ext"), format!("invalid extension `{}`", e.ext));
         } else if declared.insert(e.ext.as_str(), e.user.as_deref()).is_some() {
             problems.add(
-                format!("{}.ext", at()),
+                at().field("ext"),
                 format!("duplicate extension `{}`", e.ext),
             );
         }
@@ -702,21 +781,21 @@ fn check_extensions<'a>(
             &ids.sites,
             e.site.as_deref(),
             "site",
-            || format!("{}.site", at()),
+            || at().field("site"),
             problems,
         );
         check_ref(
             &ids.users,
             e.user.as_deref(),
             "user",
-            || format!("{}.user", at()),
+            || at().field("user"),
             problems,
         );
     }
     let mut claimed: HashMap<&str, &str> = HashMap::new();
     for (i, u) in t.users.iter().enumerate() {
         for (j, ext) in u.extensions.iter().enumerate() {
-            let at = || format!("{path}.users[{i}].extensions[{j}]");
+            let at = || path.field("users").at(i).field("extensions").at(j);
             if !is_dial_string(ext) {
                 problems.add(at(), format!("invalid extension `{ext}`"));
                 continue;
@@ -743,55 +822,46 @@ fn check_extensions<'a>(
 /// What each number points at: a site and an extension the tenant has.
 fn check_number_links(
     t: &Tenant,
-    path: &str,
+    path: &Loc,
     sites: &HashSet<&str>,
     exts: &Extensions<'_>,
     problems: &mut Problems,
 ) {
     for (i, n) in t.numbers.iter().enumerate() {
-        let at = || format!("{path}.numbers[{i}]");
+        let at = || path.field("numbers").at(i);
         check_ref(
             sites,
             n.site.as_deref(),
             "site",
-            || format!("{}.site", at()),
+            || at().field("site"),
             problems,
         );
         if let Some(e) = &n.extension
             && !exts.contains(e)
         {
-            problems.add(
-                format!("{}.extension", at()),
-                format!("unknown extension `{e}`"),
-            );
+            problems.add(at().field("extension"), format!("unknown extension `{e}`"));
         }
     }
 }
 
 /// Queues: a dial string of their own (none twice), a known site, known agents and
 /// supervisors.
-fn check_queues(t: &Tenant, path: &str, ids: &Ids<'_>, problems: &mut Problems) {
+fn check_queues(t: &Tenant, path: &Loc, ids: &Ids<'_>, problems: &mut Problems) {
     let mut queue_numbers = HashSet::new();
     for (i, q) in t.queues.iter().enumerate() {
-        let at = format!("{path}.queues[{i}]");
+        let at = path.field("queues").at(i);
         if let Some(n) = &q.number {
             if !is_dial_string(n) {
-                problems.add(
-                    format!("{at}.number"),
-                    format!("invalid queue number `{n}`"),
-                );
+                problems.add(at.field("number"), format!("invalid queue number `{n}`"));
             } else if !queue_numbers.insert(n.as_str()) {
-                problems.add(
-                    format!("{at}.number"),
-                    format!("duplicate queue number `{n}`"),
-                );
+                problems.add(at.field("number"), format!("duplicate queue number `{n}`"));
             }
         }
         check_ref(
             &ids.sites,
             q.site.as_deref(),
             "site",
-            || format!("{at}.site"),
+            || at.field("site"),
             problems,
         );
         for (j, a) in q.agents.iter().enumerate() {
@@ -799,7 +869,7 @@ fn check_queues(t: &Tenant, path: &str, ids: &Ids<'_>, problems: &mut Problems) 
                 &ids.users,
                 Some(a),
                 "user",
-                || format!("{at}.agents[{j}]"),
+                || at.field("agents").at(j),
                 problems,
             );
         }
@@ -808,7 +878,7 @@ fn check_queues(t: &Tenant, path: &str, ids: &Ids<'_>, problems: &mut Problems) 
                 &ids.users,
                 Some(s),
                 "user",
-                || format!("{at}.supervisors[{j}]"),
+                || at.field("supervisors").at(j),
                 problems,
             );
         }
@@ -816,12 +886,12 @@ fn check_queues(t: &Tenant, path: &str, ids: &Ids<'_>, problems: &mut Problems) 
 }
 
 /// Custom roles: not named as a built-in role, a known scope, known categories and actions.
-fn check_roles(t: &Tenant, path: &str, problems: &mut Problems) {
+fn check_roles(t: &Tenant, path: &Loc, problems: &mut Problems) {
     for (i, r) in t.roles.iter().enumerate() {
-        let at = format!("{path}.roles[{i}]");
+        let at = path.field("roles").at(i);
         if RoleId::by_name(&r.id).is_some() {
             problems.add(
-                format!("{at}.id"),
+                at.field("id"),
                 format!("`{}` is a built-in role's name", r.id),
             );
         }
@@ -829,21 +899,21 @@ fn check_roles(t: &Tenant, path: &str, problems: &mut Problems) {
             && s.parse::<Scope>().is_err()
         {
             problems.add(
-                format!("{at}.scope"),
+                at.field("scope"),
                 format!("unknown scope `{s}` (tenant, site, assigned, self, none)"),
             );
         }
         for (category, actions) in &r.permissions {
             if category.parse::<Category>().is_err() {
                 problems.add(
-                    format!("{at}.permissions.{category}"),
+                    at.field("permissions").key(category),
                     format!("unknown category `{category}`"),
                 );
             }
             for (j, a) in actions.iter().enumerate() {
                 if a.parse::<Action>().is_err() {
                     problems.add(
-                        format!("{at}.permissions.{category}[{j}]"),
+                        at.field("permissions").key(category).at(j),
                         format!("unknown action `{a}` (view, create, edit, delete, download)"),
                     );
                 }
@@ -853,10 +923,10 @@ fn check_roles(t: &Tenant, path: &str, problems: &mut Problems) {
 }
 
 /// Feature codes: well formed (none twice), a known feature, known roles.
-fn check_feature_codes(t: &Tenant, path: &str, roles: &HashSet<&str>, problems: &mut Problems) {
+fn check_feature_codes(t: &Tenant, path: &Loc, roles: &HashSet<&str>, problems: &mut Problems) {
     let mut codes = HashSet::new();
     for (i, f) in t.feature_codes.iter().enumerate() {
-        let at = format!("{path}.feature_codes[{i}]");
+        let at = path.field("feature_codes").at(i);
         let well_formed = f.code.len() >= 2
             && f.code.len() <= 16
             && f.code.starts_with('*')
@@ -865,7 +935,7 @@ fn check_feature_codes(t: &Tenant, path: &str, roles: &HashSet<&str>, problems: 
                 .all(|b| b.is_ascii_digit() || b == b'*' || b == b'#');
         if !well_formed {
             problems.add(
-                format!("{at}.code"),
+                at.field("code"),
                 format!(
                     "invalid feature code `{}` (`*` then digits, `*`, `#`)",
                     f.code
@@ -873,19 +943,19 @@ fn check_feature_codes(t: &Tenant, path: &str, roles: &HashSet<&str>, problems: 
             );
         } else if !codes.insert(f.code.as_str()) {
             problems.add(
-                format!("{at}.code"),
+                at.field("code"),
                 format!("duplicate feature code `{}`", f.code),
             );
         }
         if f.feature != "disabled" && f.feature.parse::<FeatureKind>().is_err() {
             problems.add(
-                format!("{at}.feature"),
+                at.field("feature"),
                 format!("unknown feature `{}`", f.feature),
             );
         }
         for (j, role) in f.roles.iter().flatten().enumerate() {
             if RoleId::by_name(role).is_none() && !roles.contains(role.as_str()) {
-                problems.add(format!("{at}.roles[{j}]"), format!("unknown role `{role}`"));
+                problems.add(at.field("roles").at(j), format!("unknown role `{role}`"));
             }
         }
     }
@@ -909,20 +979,20 @@ pub fn put_user(
         Ok(i) => i,
         Err(_) => t.users.len(),
     };
-    let path = format!("tenants[0].users[{index}]");
+    let path = Loc::root("tenants").at(0).field("users").at(index);
     let mut problems = Problems::default();
-    let mut sized = |len: usize, limit: usize, at: &dyn Fn() -> String| {
+    let mut sized = |len: usize, limit: usize, at: &dyn Fn() -> Loc| {
         if len > limit {
             problems.add(at(), too_many(len, limit));
         }
     };
     if found.is_err() {
         sized(t.users.len() + 1, limits.users, &|| {
-            "tenants[0].users".into()
+            Loc::root("tenants").at(0).field("users")
         });
     }
     user_lists(&u, &mut |len, field| {
-        sized(len, limits.list, &|| format!("{path}.{field}"));
+        sized(len, limits.list, &|| path.fields(field));
     });
     if !problems.0.is_empty() {
         return Err(problems.into_error(limits));
@@ -975,14 +1045,14 @@ pub fn put_user(
 
 /// The checks [`validate_tenant`] makes of one user, against a valid tenant in stored form
 /// that the user is being put into (lookups by binary search in its sorted lists).
-fn check_user(t: &Tenant, u: &crate::model::User, path: &str, problems: &mut Problems) {
+fn check_user(t: &Tenant, u: &crate::model::User, path: &Loc, problems: &mut Problems) {
     fn has<T>(list: &[T], key: &str, of: impl Fn(&T) -> &str) -> bool {
         list.binary_search_by(|x| of(x).cmp(key)).is_ok()
     }
-    let at = || path.to_string();
+    let at = || path.clone();
     let id = u.id.as_str();
     if id.trim().is_empty() || id.len() > 128 || id.chars().any(char::is_control) {
-        problems.add(format!("{}.id", at()), format!("invalid user id `{id}`"));
+        problems.add(at().field("id"), format!("invalid user id `{id}`"));
     }
     let declared = |ext: &str| {
         t.extensions
@@ -991,7 +1061,7 @@ fn check_user(t: &Tenant, u: &crate::model::User, path: &str, problems: &mut Pro
             .and_then(|i| t.extensions.get(i))
     };
     for (j, ext) in u.extensions.iter().enumerate() {
-        let at = || format!("{path}.extensions[{j}]");
+        let at = || path.field("extensions").at(j);
         if !is_dial_string(ext) {
             problems.add(at(), format!("invalid extension `{ext}`"));
             continue;
@@ -1029,7 +1099,7 @@ struct Known<'a> {
 
 /// Refuses `value` unless it is an E.164 number the tenant has.
 fn check_owned(
-    field: &dyn Fn() -> String,
+    field: &dyn Fn() -> Loc,
     value: &str,
     has: &dyn Fn(E164, &str) -> bool,
     problems: &mut Problems,
@@ -1049,32 +1119,29 @@ fn check_owned(
 /// put into a stored one ([`put_user`]); only the lookups differ.
 fn check_user_fields(
     u: &crate::model::User,
-    at: &dyn Fn() -> String,
+    at: &dyn Fn() -> Loc,
     known: &Known<'_>,
     problems: &mut Problems,
 ) {
     if RoleId::by_name(&u.role).is_none() {
-        problems.add(
-            format!("{}.role", at()),
-            format!("unknown role `{}`", u.role),
-        );
+        problems.add(at().field("role"), format!("unknown role `{}`", u.role));
     }
     if let Some(c) = &u.custom_role
         && !(known.custom_role)(c)
     {
         problems.add(
-            format!("{}.custom_role", at()),
+            at().field("custom_role"),
             format!("unknown custom role `{c}`"),
         );
     }
     if let Some(s) = &u.site
         && !(known.site)(s)
     {
-        problems.add(format!("{}.site", at()), format!("unknown site `{s}`"));
+        problems.add(at().field("site"), format!("unknown site `{s}`"));
     }
     if let Some(d) = &u.default_caller_id {
         check_owned(
-            &|| format!("{}.default_caller_id", at()),
+            &|| at().field("default_caller_id"),
             d,
             known.number,
             problems,
@@ -1083,7 +1150,7 @@ fn check_user_fields(
     match u.status.as_deref() {
         None | Some("active") | Some("suspended") => {}
         Some(s) => problems.add(
-            format!("{}.status", at()),
+            at().field("status"),
             format!("unknown status `{s}` (active, suspended)"),
         ),
     }
@@ -1091,7 +1158,7 @@ fn check_user_fields(
     for (j, e) in g.extensions.iter().enumerate() {
         if !(known.ext)(e) {
             problems.add(
-                format!("{}.grants.extensions[{j}]", at()),
+                at().field("grants").field("extensions").at(j),
                 format!("unknown extension `{e}`"),
             );
         }
@@ -1099,14 +1166,14 @@ fn check_user_fields(
     for (j, q) in g.queues.iter().enumerate() {
         if !(known.queue)(q) {
             problems.add(
-                format!("{}.grants.queues[{j}]", at()),
+                at().field("grants").field("queues").at(j),
                 format!("unknown queue `{q}`"),
             );
         }
     }
     for (j, n) in g.numbers.iter().enumerate() {
         check_owned(
-            &|| format!("{}.grants.numbers[{j}]", at()),
+            &|| at().field("grants").field("numbers").at(j),
             n,
             known.number,
             problems,
@@ -1116,7 +1183,7 @@ fn check_user_fields(
         if catalog::feature_toggle(f).is_none() {
             let toggles: Vec<&str> = catalog::FEATURE_TOGGLES.iter().map(|t| t.name).collect();
             problems.add(
-                format!("{}.grants.features[{j}]", at()),
+                at().field("grants").field("features").at(j),
                 format!("unknown feature `{f}` ({})", toggles.join(", ")),
             );
         }
@@ -1128,7 +1195,7 @@ fn check_ref(
     known: &HashSet<&str>,
     value: Option<&str>,
     what: &str,
-    at: impl FnOnce() -> String,
+    at: impl FnOnce() -> Loc,
     problems: &mut Problems,
 ) {
     if let Some(v) = value
@@ -1180,7 +1247,7 @@ mod tests {
 
     #[test]
     fn problems_sort_in_file_order() {
-        let mut paths = vec![
+        let paths = [
             "tenants[1].id",
             "tenants[0].users[10].role",
             "tenants[0].users[2].grants.numbers[0]",
@@ -1189,9 +1256,26 @@ mod tests {
             "tenants[0].roles[0].permissions.voicemail[0]",
             "tenants[0].roles[0].permissions.billing",
         ];
-        paths.sort_by_cached_key(|p| file_order(p));
+        // The same paths as the checks build them.
+        let tenant = |i| Loc::root("tenants").at(i);
+        let user = |i| tenant(0).field("users").at(i);
+        let role = tenant(0).field("roles").at(0).field("permissions");
+        let mut locs = [
+            tenant(1).field("id"),
+            user(10).field("role"),
+            user(2).fields(&["grants", "numbers"]).at(0),
+            user(2).field("role"),
+            tenant(0).field("default_caller_id"),
+            role.key("voicemail").at(0),
+            role.key("billing"),
+        ];
+        for (loc, path) in locs.iter().zip(&paths) {
+            assert_eq!(loc.spelled(), *path);
+        }
+        locs.sort_by(|a, b| a.order().cmp(b.order()));
+        let sorted: Vec<String> = locs.iter().map(Loc::spelled).collect();
         assert_eq!(
-            paths,
+            sorted,
             [
                 "tenants[0].default_caller_id",
                 "tenants[0].roles[0].permissions.billing",
