@@ -325,7 +325,11 @@ pub async fn run_with(
     let emergency: Arc<[String]> = writer.table().platform_emergency().into();
     let (stop_tx, stop_rx) = watch::channel(false);
     let (join_tx, join_rx) = mpsc::channel::<Join>(64);
-    let (hub, applied) = Hub::new(writer, Arc::clone(&settings));
+    let Some((hub, applied)) = Hub::new(writer, Arc::clone(&settings)) else {
+        return Err(io::Error::other(
+            "the table's writer keeps no sources to feed replicas (Writer::without_sources)",
+        ));
+    };
     let hub = tokio::spawn(hub.run(applied, join_rx, stop_rx.clone()));
     let slots = Arc::new(Semaphore::new(settings.max_clients));
     let mut clients = JoinSet::new();
@@ -445,8 +449,9 @@ struct Hub {
 
 impl Hub {
     /// A hub subscribed to `writer`; what it sends clients starts from what the writer holds.
-    fn new(writer: Arc<Writer>, settings: Arc<Settings>) -> (Hub, mpsc::Receiver<Applied>) {
-        let start = writer.subscribe(settings.max_pending_changes);
+    /// `None` if the writer keeps no sources.
+    fn new(writer: Arc<Writer>, settings: Arc<Settings>) -> Option<(Hub, mpsc::Receiver<Applied>)> {
+        let start = writer.subscribe(settings.max_pending_changes)?;
         let hub = Hub {
             sent: start
                 .tenants
@@ -458,7 +463,7 @@ impl Hub {
             settings,
             followers: Vec::new(),
         };
-        (hub, start.changes)
+        Some((hub, start.changes))
     }
 
     async fn run(
@@ -546,7 +551,10 @@ impl Hub {
             max_pending_changes = self.settings.max_pending_changes,
             "feed: fell a whole queue of changes behind; comparing the table whole"
         );
-        let start = self.writer.subscribe(self.settings.max_pending_changes);
+        let Some(start) = self.writer.subscribe(self.settings.max_pending_changes) else {
+            // The hub subscribed once, so the writer keeps sources; it never stops keeping them.
+            return mpsc::channel(1).1;
+        };
         let mut current: HashMap<Box<str>, Published> = HashMap::with_capacity(start.tenants.len());
         let mut changes: Vec<(u64, Message)> = Vec::new();
         for p in start.tenants {

@@ -53,7 +53,12 @@ impl Daemon {
                 "loaded the demo directory"
             );
         }
-        let writer = Arc::new(Writer::new());
+        // Only a daemon that feeds replicas keeps what they rebuild tenants from.
+        let writer = Arc::new(if config.feed.is_some() {
+            Writer::new()
+        } else {
+            Writer::without_sources()
+        });
         writer
             .table()
             .set_platform_emergency(config.emergency_numbers.iter().map(String::as_str))

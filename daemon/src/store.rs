@@ -577,7 +577,7 @@ fn install_all(writer: &Writer, tenants: Vec<Tenant>, revision: u64, labels: &La
         .iter()
         .map(|t| {
             let label = labels.get(&t.id).map_or(revision, |&l| l.min(revision));
-            (CompiledTenant::compile(t, label), Source::of(t))
+            (CompiledTenant::compile(t, label), writer.source_of(t))
         })
         .collect();
     drop(tenants);
@@ -627,7 +627,9 @@ async fn catch_up(store: &Store, writer: &Arc<Writer>) -> Result<u64, StoreError
                     Now::Stored(t) => {
                         let whole = compiled(writer.table(), &c.id, &t, c.splice, c.first);
                         match whole {
-                            Compiled::Whole(tenant) => writer.put_compiled(tenant, Source::of(&t)),
+                            Compiled::Whole(tenant) => {
+                                writer.put_compiled(tenant, writer.source_of(&t))
+                            }
                             Compiled::Patched(tenant) => {
                                 writer.put_patched(tenant).map_err(|_| c.id.clone())?;
                             }
