@@ -9,12 +9,12 @@
 //! made to) and offers the frame to every client's bounded queue. If the hub itself falls a
 //! whole queue of changes behind (each holds a compiled tenant), the writer lets it go; the
 //! hub subscribes again and sends clients the difference between what they have and the
-//! writer's fresh, consistent start. An idle hub only wakes for the once-a-second heartbeat. A new
-//! client registers with the hub and gets the hub's view as its snapshot, so the snapshot and
-//! the changes after it always line up. A client whose queue is full, whose socket stays
-//! unwritable past a timeout, or that sends anything but well-formed frames of the protocol is
-//! disconnected (it reconnects and resyncs); nothing a client does can stall the hub or the
-//! other clients.
+//! writer's fresh, consistent start. An idle hub only wakes for the once-a-second heartbeat.
+//! A new client registers with the hub and gets the hub's view as its snapshot, so the
+//! snapshot and the changes after it always line up. A client whose queue is full, whose
+//! socket stays unwritable past a timeout, or that sends anything but well-formed frames of
+//! the protocol is disconnected (it reconnects and resyncs); nothing a client does can stall
+//! the hub or the other clients.
 //!
 //! Clients send back the denials they decided in-process (`audit` frames); each goes into the
 //! daemon's audit trail through the same bounded queue as the daemon's own decisions, marked
@@ -490,7 +490,10 @@ impl Hub {
                     if n == 0 {
                         // The writer let the hub go (it fell a whole queue behind), after
                         // everything queued before: start again from where the writer is.
-                        applied = self.resync();
+                        match self.resync() {
+                            Some(again) => applied = again,
+                            None => break,
+                        }
                     }
                 }
                 _ = beat.tick() => self.heartbeat(),
@@ -542,19 +545,17 @@ impl Hub {
     }
 
     /// Subscribes to the writer again and sends the difference between what clients have
-    /// and the writer's new start, in revision order; returns the new queue of changes.
+    /// and the writer's new start, in revision order; returns the new queue of changes (`None`
+    /// only from a writer that keeps no sources, which the hub never subscribes to).
     /// Every change the old queue held has been sent, and the start is one consistent cut
     /// taken after them, so nothing is sent twice, missed or out of order.
-    fn resync(&mut self) -> mpsc::Receiver<Applied> {
+    fn resync(&mut self) -> Option<mpsc::Receiver<Applied>> {
         metrics::counter!(FEED_RESYNCS).increment(1);
         tracing::warn!(
             max_pending_changes = self.settings.max_pending_changes,
             "feed: fell a whole queue of changes behind; comparing the table whole"
         );
-        let Some(start) = self.writer.subscribe(self.settings.max_pending_changes) else {
-            // The hub subscribed once, so the writer keeps sources; it never stops keeping them.
-            return mpsc::channel(1).1;
-        };
+        let start = self.writer.subscribe(self.settings.max_pending_changes)?;
         let mut current: HashMap<Box<str>, Published> = HashMap::with_capacity(start.tenants.len());
         let mut changes: Vec<(u64, Message)> = Vec::new();
         for p in start.tenants {
@@ -579,7 +580,7 @@ impl Hub {
         }
         self.sent = current;
         self.revision = self.revision.max(revision);
-        start.changes
+        Some(start.changes)
     }
 
     /// Tells idle followers the revision. One with frames still queued (catching up, or

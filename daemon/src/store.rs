@@ -601,8 +601,9 @@ pub async fn load_into(store: &Store, writer: &Writer) -> Result<u64, StoreError
     Ok(revision)
 }
 
-/// Brings the table `writer` writes up to the store's revision: the tenants changed since the table's revision,
-/// each reloaded whole, read in one snapshot and compiled off the async threads.
+/// Brings the table `writer` writes up to the store's revision: the tenants changed since the
+/// table's revision, each reloaded whole, read in one snapshot and compiled off the async
+/// threads.
 ///
 /// The table's revision never runs ahead of what it holds: each tenant is put at the revision
 /// of its first change since, in that order (a table at revision R has every change up to R;
@@ -625,8 +626,8 @@ async fn catch_up(store: &Store, writer: &Arc<Writer>) -> Result<u64, StoreError
             for c in tenants {
                 match c.now {
                     Now::Stored(t) => {
-                        let whole = compiled(writer.table(), &c.id, &t, c.splice, c.first);
-                        match whole {
+                        let made = compiled(writer.table(), &c.id, &t, c.splice, c.first);
+                        match made {
                             Compiled::Whole(tenant) => {
                                 writer.put_compiled(tenant, writer.source_of(&t))
                             }
