@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::attest::{self, Attestation};
 use crate::catalog::{Action, Category};
-use crate::check::{RecordingOf, Texts};
+use crate::check::RecordingOf;
 use crate::dial;
 use crate::feature::{self, FeatureKind};
 use crate::number::E164;
@@ -225,6 +225,69 @@ pub struct Recording<'a> {
     pub site: Option<&'a str>,
 }
 
+/// The parties to a recorded call, however a front end holds them: a [`Recording`]'s
+/// borrowed slices, or a [`Check`](crate::check::Check)'s [`RecordingOf`] (borrowed or owned
+/// strings). The recording rule is generic over it, so each shape is decided by code compiled
+/// for it: one rule, and no conversion or per-string branch on the engine's own path.
+pub trait Parties {
+    /// The queue the call came through.
+    fn queue(&self) -> Option<&str>;
+    /// The site it was recorded at.
+    fn site(&self) -> Option<&str>;
+    /// The extensions that took part.
+    fn extensions(&self) -> impl Iterator<Item = &str>;
+    /// Whether any extension took part.
+    fn any_extension(&self) -> bool;
+    /// The numbers that took part.
+    fn numbers(&self) -> impl Iterator<Item = &str>;
+}
+
+impl Parties for Recording<'_> {
+    #[inline]
+    fn queue(&self) -> Option<&str> {
+        self.queue
+    }
+    #[inline]
+    fn site(&self) -> Option<&str> {
+        self.site
+    }
+    #[inline]
+    fn extensions(&self) -> impl Iterator<Item = &str> {
+        self.extensions.iter().copied()
+    }
+    #[inline]
+    fn any_extension(&self) -> bool {
+        !self.extensions.is_empty()
+    }
+    #[inline]
+    fn numbers(&self) -> impl Iterator<Item = &str> {
+        self.numbers.iter().copied()
+    }
+}
+
+impl Parties for RecordingOf<'_> {
+    #[inline]
+    fn queue(&self) -> Option<&str> {
+        self.queue.as_deref()
+    }
+    #[inline]
+    fn site(&self) -> Option<&str> {
+        self.site.as_deref()
+    }
+    #[inline]
+    fn extensions(&self) -> impl Iterator<Item = &str> {
+        self.extensions.iter()
+    }
+    #[inline]
+    fn any_extension(&self) -> bool {
+        !self.extensions.is_empty()
+    }
+    #[inline]
+    fn numbers(&self) -> impl Iterator<Item = &str> {
+        self.numbers.iter()
+    }
+}
+
 /// Who asks, as the front end knows them: a user id (a portal, or a proxy that
 /// authenticated the caller), or the extension a call comes from, whose owner is the user.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -273,6 +336,7 @@ impl<'a> From<&'a String> for Principal<'a> {
 }
 
 /// An active user of a tenant, or why there isn't one.
+#[inline]
 fn active_user<'t>(
     t: &'t CompiledTenant,
     user: &str,
@@ -336,24 +400,22 @@ impl Table {
         authenticated: Option<bool>,
     ) -> CallerIdAnswer {
         let revision = self.revision();
-        self.with_tenant(tenant, |t| {
-            let emergency =
-                self.is_emergency_target(dial::target(dialed), |k| t.emergency.contains(k));
-            let user = user.resolve(t);
-            let mut a = caller_id_in(t, user, requested, emergency, revision);
-            if let Some(authenticated) = authenticated {
-                a.attestation = attest::attest(Some(t), user, &a, authenticated);
-            }
-            a
-        })
-        .unwrap_or_else(|| {
-            let emergency = self.is_emergency_target(dial::target(dialed), |_| false);
+        let target = dial::target(dialed);
+        let Some(t) = self.read(tenant) else {
+            let emergency = self.is_emergency_target(target, |_| false);
             let mut a = unknown_tenant_caller_id(emergency, revision);
             if let Some(authenticated) = authenticated {
                 a.attestation = attest::attest(None, "", &a, authenticated);
             }
-            a
-        })
+            return a;
+        };
+        let emergency = self.is_emergency_target(target, |k| t.emergency.contains(k));
+        let user = user.resolve(&t);
+        let mut a = caller_id_in(&t, user, requested, emergency, revision);
+        if let Some(authenticated) = authenticated {
+            a.attestation = attest::attest(Some(&t), user, &a, authenticated);
+        }
+        a
     }
 
     /// May `actor` pause (or unpause: one rule decides both) `agent` in `queue`?
@@ -366,8 +428,10 @@ impl Table {
         queue: &str,
     ) -> Verdict {
         let revision = self.revision();
-        self.with_tenant(tenant, |t| agent_pause(t, actor, agent, queue, revision))
-            .unwrap_or(Verdict::deny(Reason::UnknownTenant, revision))
+        match self.read(tenant) {
+            Some(t) => agent_pause(&t, actor, agent, queue, revision),
+            None => Verdict::deny(Reason::UnknownTenant, revision),
+        }
     }
 
     /// May `actor` do `action` to the recording of this call?
@@ -378,28 +442,24 @@ impl Table {
         action: RecordingAction,
         recording: &Recording<'_>,
     ) -> Verdict {
-        let recording = RecordingOf {
-            queue: recording.queue.map(Cow::Borrowed),
-            extensions: Texts::Borrowed(recording.extensions),
-            numbers: Texts::Borrowed(recording.numbers),
-            site: recording.site.map(Cow::Borrowed),
-        };
-        self.recording_of(tenant, actor, action, &recording)
+        self.recording_of(tenant, actor, action, recording)
     }
 
-    /// [`Table::check_recording`] for the call as a [`Check`](crate::check::Check) holds it.
+    /// [`Table::check_recording`] for the call as any front end holds it: a [`Recording`]'s
+    /// slices, or a [`Check`](crate::check::Check)'s [`RecordingOf`].
+    #[inline(always)]
     pub(crate) fn recording_of(
         &self,
         tenant: &str,
         actor: &str,
         action: RecordingAction,
-        recording: &RecordingOf<'_>,
+        recording: &impl Parties,
     ) -> Verdict {
         let revision = self.revision();
-        self.with_tenant(tenant, |t| {
-            recording_access(t, actor, action, recording, revision)
-        })
-        .unwrap_or(Verdict::deny(Reason::UnknownTenant, revision))
+        match self.read(tenant) {
+            Some(t) => recording_access(&t, actor, action, recording, revision),
+            None => Verdict::deny(Reason::UnknownTenant, revision),
+        }
     }
 
     /// May `user` dial `dialed`, a feature code, and what does it mean? `dialed` is the
@@ -425,11 +485,7 @@ impl Table {
     ) -> FeatureAnswer<'d> {
         let revision = self.revision();
         let target = dial::target(dialed);
-        self.with_tenant(tenant, |t| {
-            let emergency = self.is_emergency_target(target, |k| t.emergency.contains(k));
-            feature_code_in(t, user.resolve(t), dialed, emergency, revision)
-        })
-        .unwrap_or_else(|| {
+        let Some(t) = self.read(tenant) else {
             let reason = if self.is_emergency_target(target, |_| false) {
                 Reason::EmergencyCall
             } else if !dial::is_dial_text(dial::user_part(dialed)) {
@@ -437,8 +493,10 @@ impl Table {
             } else {
                 Reason::UnknownTenant
             };
-            feature_answer(reason, revision)
-        })
+            return feature_answer(reason, revision);
+        };
+        let emergency = self.is_emergency_target(target, |k| t.emergency.contains(k));
+        feature_code_in(&t, user.resolve(&t), dialed, emergency, revision)
     }
 
     /// May `user` do `action` on `category`, over `resource`?
@@ -451,10 +509,10 @@ impl Table {
         resource: &Resource<'_>,
     ) -> Verdict {
         let revision = self.revision();
-        self.with_tenant(tenant, |t| {
-            permission(t, user, category, action, resource, revision)
-        })
-        .unwrap_or(Verdict::deny(Reason::UnknownTenant, revision))
+        match self.read(tenant) {
+            Some(t) => permission(&t, user, category, action, resource, revision),
+            None => Verdict::deny(Reason::UnknownTenant, revision),
+        }
     }
 }
 
@@ -480,7 +538,7 @@ fn unknown_tenant_caller_id(emergency: bool, revision: u64) -> CallerIdAnswer {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn caller_id_in(
     t: &CompiledTenant,
     user: &str,
@@ -781,7 +839,7 @@ pub fn recording_access(
     t: &CompiledTenant,
     actor: &str,
     action: RecordingAction,
-    rec: &RecordingOf<'_>,
+    rec: &impl Parties,
     revision: u64,
 ) -> Verdict {
     let u = match active_user(t, actor) {
@@ -798,26 +856,25 @@ pub fn recording_access(
 /// Checks that a recording is of this tenant: its queue, site and extensions are the
 /// tenant's, and it names at least one thing the tenant has. Its numbers may be outside
 /// parties' (a PSTN caller): a number the tenant doesn't own is no error, and reaches no one.
-fn find_recording(t: &CompiledTenant, rec: &RecordingOf<'_>) -> Result<(), Reason> {
-    if let Some(s) = rec.site.as_deref()
+fn find_recording(t: &CompiledTenant, rec: &impl Parties) -> Result<(), Reason> {
+    if let Some(s) = rec.site()
         && t.sites.find(s).is_none()
     {
         return Err(Reason::UnknownSite);
     }
-    if let Some(q) = rec.queue.as_deref()
+    if let Some(q) = rec.queue()
         && t.queue(q).is_none()
     {
         return Err(Reason::UnknownQueue);
     }
-    if rec.extensions.iter().any(|e| t.exts.find(e).is_none()) {
+    if rec.extensions().any(|e| t.exts.find(e).is_none()) {
         return Err(Reason::UnknownExtension);
     }
-    let names_something = rec.queue.is_some()
-        || rec.site.is_some()
-        || !rec.extensions.is_empty()
+    let names_something = rec.queue().is_some()
+        || rec.site().is_some()
+        || rec.any_extension()
         || rec
-            .numbers
-            .iter()
+            .numbers()
             .any(|n| E164::parse_lenient(n).and_then(|n| t.number(n)).is_some());
     if names_something {
         Ok(())
@@ -829,26 +886,20 @@ fn find_recording(t: &CompiledTenant, rec: &RecordingOf<'_>) -> Result<(), Reaso
 /// A recording is within reach if any party to its call is: tenant scope sees all; site
 /// scope its site's; assigned scope its granted or supervised queues, granted extensions and
 /// numbers (and its own); self scope the calls of its own extensions.
-fn recording_in_reach(
-    t: &CompiledTenant,
-    u: &UserEntry,
-    reach: Reach,
-    rec: &RecordingOf<'_>,
-) -> bool {
+fn recording_in_reach(t: &CompiledTenant, u: &UserEntry, reach: Reach, rec: &impl Parties) -> bool {
     if reach & REACH_TENANT != 0 {
         return true;
     }
-    let queue = rec.queue.as_deref().and_then(|q| t.queue(q));
+    let queue = rec.queue().and_then(|q| t.queue(q));
     if let Some((qpos, _)) = queue
         && ((reach & REACH_SUPERVISED != 0 && u.supervises().contains(qpos))
             || (reach & REACH_GRANTED != 0 && u.granted_queues().contains(qpos)))
     {
         return true;
     }
-    let exts = || rec.extensions.iter().filter_map(|e| t.exts.get(e));
+    let exts = || rec.extensions().filter_map(|e| t.exts.get(e));
     let numbers = || {
-        rec.numbers
-            .iter()
+        rec.numbers()
             .filter_map(|n| E164::parse_lenient(n).and_then(|n| t.number(n)))
     };
     if reach & REACH_OWN != 0 && exts().any(|(p, _)| u.own_exts().contains(p)) {
@@ -864,10 +915,7 @@ fn recording_in_reach(
         && let Some(site) = t.user_site(u)
     {
         let at = |s: Option<Pos<SiteEntry>>| s == Some(site);
-        return rec
-            .site
-            .as_deref()
-            .is_some_and(|s| t.sites.find(s) == Some(site))
+        return rec.site().is_some_and(|s| t.sites.find(s) == Some(site))
             || queue.is_some_and(|(_, q)| at(q.site))
             || exts().any(|(_, e)| at(e.site))
             || numbers().any(|(_, n)| at(n.site));

@@ -190,7 +190,7 @@ impl<T: Keyed> Index<T> {
     }
 
     /// The item with `key`, and its position.
-    #[inline]
+    #[inline(always)]
     pub fn get(&self, key: &T::Key) -> Option<(Pos<T>, &T)> {
         let i = self.find(key)?;
         self.at(i).map(|x| (i, x))
