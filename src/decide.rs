@@ -846,81 +846,84 @@ pub fn recording_access(
         Ok((_, u)) => u,
         Err(reason) => return Verdict::deny(reason, revision),
     };
-    if let Err(reason) = find_recording(t, rec) {
-        return Verdict::deny(reason, revision);
+    match recording_reach(t, u, action, rec) {
+        Ok((any, in_reach)) => scoped(any, in_reach, revision),
+        Err(reason) => Verdict::deny(reason, revision),
     }
-    let (any, reach) = t.reach(u, Category::CallRecordings, action.action());
-    scoped(any, any && recording_in_reach(t, u, reach, rec), revision)
 }
 
-/// Checks that a recording is of this tenant: its queue, site and extensions are the
-/// tenant's, and it names at least one thing the tenant has. Its numbers may be outside
-/// parties' (a PSTN caller): a number the tenant doesn't own is no error, and reaches no one.
-fn find_recording(t: &CompiledTenant, rec: &impl Parties) -> Result<(), Reason> {
-    if let Some(s) = rec.site()
-        && t.sites.find(s).is_none()
-    {
-        return Err(Reason::UnknownSite);
+/// Whether `u` may do `action` to recordings at all, and whether this recording is within
+/// their reach; or why the recording is not one of this tenant's.
+///
+/// A recording is of this tenant if its site, queue and extensions are the tenant's and it
+/// names at least one thing the tenant has. Its numbers may be outside parties' (a PSTN
+/// caller): a number the tenant doesn't own is no error, and reaches no one. Those errors
+/// come first, in that order, whatever the user's rights.
+///
+/// It is within reach if any party to its call is: tenant scope sees all; site scope its
+/// site's; assigned scope its granted or supervised queues, granted extensions and numbers
+/// (and its own); self scope the calls of its own extensions.
+///
+/// One pass over the parties: each is looked up once, for both questions.
+fn recording_reach(
+    t: &CompiledTenant,
+    u: &UserEntry,
+    action: RecordingAction,
+    rec: &impl Parties,
+) -> Result<(bool, bool), Reason> {
+    let site = match rec.site() {
+        Some(s) => Some(t.sites.find(s).ok_or(Reason::UnknownSite)?),
+        None => None,
+    };
+    let queue = match rec.queue() {
+        Some(q) => Some(t.queue(q).ok_or(Reason::UnknownQueue)?),
+        None => None,
+    };
+    let (any, reach) = t.reach(u, Category::CallRecordings, action.action());
+    // No right to the action at all: the answer is no whatever the reach, so reach nothing.
+    let reach = if any { reach } else { 0 };
+    let has = |bit: Reach| reach & bit != 0;
+    let user_site = if has(REACH_SITE) {
+        t.user_site(u)
+    } else {
+        None
+    };
+    let at_user_site = |s: Option<Pos<SiteEntry>>| user_site.is_some() && s == user_site;
+
+    let mut in_reach = has(REACH_TENANT)
+        || (site.is_some() && at_user_site(site))
+        || queue.is_some_and(|(qpos, q)| {
+            (has(REACH_SUPERVISED) && u.supervises().contains(qpos))
+                || (has(REACH_GRANTED) && u.granted_queues().contains(qpos))
+                || at_user_site(q.site)
+        });
+    for e in rec.extensions() {
+        let (pos, ext) = t.exts.get(e).ok_or(Reason::UnknownExtension)?;
+        in_reach = in_reach
+            || (has(REACH_OWN) && u.own_exts().contains(pos))
+            || (has(REACH_GRANTED) && u.granted_exts().contains(pos))
+            || at_user_site(ext.site);
     }
-    if let Some(q) = rec.queue()
-        && t.queue(q).is_none()
-    {
-        return Err(Reason::UnknownQueue);
+    let mut names_something = site.is_some() || queue.is_some() || rec.any_extension();
+    if !(names_something && in_reach) {
+        for n in rec.numbers() {
+            let Some((pos, number)) = E164::parse_lenient(n).and_then(|n| t.number(n)) else {
+                continue;
+            };
+            names_something = true;
+            in_reach = in_reach
+                || (has(REACH_GRANTED) && u.granted_numbers().contains(pos))
+                || at_user_site(number.site);
+            if in_reach {
+                break;
+            }
+        }
     }
-    if rec.extensions().any(|e| t.exts.find(e).is_none()) {
-        return Err(Reason::UnknownExtension);
-    }
-    let names_something = rec.queue().is_some()
-        || rec.site().is_some()
-        || rec.any_extension()
-        || rec
-            .numbers()
-            .any(|n| E164::parse_lenient(n).and_then(|n| t.number(n)).is_some());
     if names_something {
-        Ok(())
+        Ok((any, in_reach))
     } else {
         Err(Reason::UnknownRecording)
     }
-}
-
-/// A recording is within reach if any party to its call is: tenant scope sees all; site
-/// scope its site's; assigned scope its granted or supervised queues, granted extensions and
-/// numbers (and its own); self scope the calls of its own extensions.
-fn recording_in_reach(t: &CompiledTenant, u: &UserEntry, reach: Reach, rec: &impl Parties) -> bool {
-    if reach & REACH_TENANT != 0 {
-        return true;
-    }
-    let queue = rec.queue().and_then(|q| t.queue(q));
-    if let Some((qpos, _)) = queue
-        && ((reach & REACH_SUPERVISED != 0 && u.supervises().contains(qpos))
-            || (reach & REACH_GRANTED != 0 && u.granted_queues().contains(qpos)))
-    {
-        return true;
-    }
-    let exts = || rec.extensions().filter_map(|e| t.exts.get(e));
-    let numbers = || {
-        rec.numbers()
-            .filter_map(|n| E164::parse_lenient(n).and_then(|n| t.number(n)))
-    };
-    if reach & REACH_OWN != 0 && exts().any(|(p, _)| u.own_exts().contains(p)) {
-        return true;
-    }
-    if reach & REACH_GRANTED != 0
-        && (exts().any(|(p, _)| u.granted_exts().contains(p))
-            || numbers().any(|(p, _)| u.granted_numbers().contains(p)))
-    {
-        return true;
-    }
-    if reach & REACH_SITE != 0
-        && let Some(site) = t.user_site(u)
-    {
-        let at = |s: Option<Pos<SiteEntry>>| s == Some(site);
-        return rec.site().is_some_and(|s| t.sites.find(s) == Some(site))
-            || queue.is_some_and(|(_, q)| at(q.site))
-            || exts().any(|(_, e)| at(e.site))
-            || numbers().any(|(_, n)| at(n.site));
-    }
-    false
 }
 
 fn feature_answer<'d>(reason: Reason, revision: u64) -> FeatureAnswer<'d> {
