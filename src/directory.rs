@@ -584,19 +584,20 @@ impl Problems {
     }
 }
 
-/// The ids of one kind within a tenant, checked for duplicates as they are collected.
+/// The ids of one kind within a tenant (the tenant's list `list`, of `what`s), checked for
+/// duplicates as they are collected.
 fn collect_ids<'a, T>(
     items: &'a [T],
     id: impl Fn(&'a T) -> &'a str,
-    list: &Loc,
-    field: &'static str,
-    what: &str,
+    tenant: &Loc,
+    (list, what): (&'static str, &str),
     problems: &mut Problems,
 ) -> HashSet<&'a str> {
+    let list = tenant.field(list);
     let mut ids = HashSet::new();
     for (i, item) in items.iter().enumerate() {
         let value = id(item);
-        let at = || list.at(i).field(field);
+        let at = || list.at(i).field("id");
         if value.trim().is_empty() || value.len() > 128 || value.chars().any(char::is_control) {
             problems.add(at(), format!("invalid {what} id `{value}`"));
         } else if !ids.insert(value) {
@@ -701,38 +702,10 @@ fn check_tenant_fields(t: &Tenant, path: &Loc, problems: &mut Problems) {
 /// The ids of the tenant's sites, users, queues and custom roles, each well formed and unique.
 fn collect_tenant_ids<'a>(t: &'a Tenant, path: &Loc, problems: &mut Problems) -> Ids<'a> {
     Ids {
-        sites: collect_ids(
-            &t.sites,
-            |s| s.id.as_str(),
-            &path.field("sites"),
-            "id",
-            "site",
-            problems,
-        ),
-        users: collect_ids(
-            &t.users,
-            |u| u.id.as_str(),
-            &path.field("users"),
-            "id",
-            "user",
-            problems,
-        ),
-        queues: collect_ids(
-            &t.queues,
-            |q| q.id.as_str(),
-            &path.field("queues"),
-            "id",
-            "queue",
-            problems,
-        ),
-        roles: collect_ids(
-            &t.roles,
-            |r| r.id.as_str(),
-            &path.field("roles"),
-            "id",
-            "role",
-            problems,
-        ),
+        sites: collect_ids(&t.sites, |s| &s.id, path, ("sites", "site"), problems),
+        users: collect_ids(&t.users, |u| &u.id, path, ("users", "user"), problems),
+        queues: collect_ids(&t.queues, |q| &q.id, path, ("queues", "queue"), problems),
+        roles: collect_ids(&t.roles, |r| &r.id, path, ("roles", "role"), problems),
     }
 }
 
