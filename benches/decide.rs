@@ -20,7 +20,7 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 mod platform;
 
 use callgate::model;
-use platform::{USERS_PER_TENANT, tenant};
+use platform::{USERS_PER_TENANT, tenant, walk};
 
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
@@ -65,13 +65,8 @@ struct Case<'a> {
 /// `n` cases spread uniformly over every tenant and user (a pseudo-random walk), their text
 /// laid out in one arena in visiting order.
 fn cases(data: &[Tenant], n: usize, arena: &mut String) -> Vec<[std::ops::Range<usize>; 7]> {
-    let mut k: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        k = k
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let r = (k >> 11) as usize;
+    for r in walk().take(n) {
         let t = &data[r % data.len()];
         let j = (r >> 20) % USERS_PER_TENANT;
         let q = (r >> 8) % 20;

@@ -22,7 +22,8 @@ for tree in "${trees[@]}"; do
   work="$(mktemp -d)"
   mkdir -p "$work/src"
   cp "$here/scripts/icount/main.rs" "$work/src/main.rs"
-  cp "$tree/benches/support/platform.rs" "$work/src/platform.rs"
+  # The same generated platform for every tree: this one's generator.
+  cp "$here/benches/support/platform.rs" "$work/src/platform.rs"
   cp "$tree/Cargo.lock" "$work/Cargo.lock"
   features=""
   grep -q '_paused: bool' "$tree/src/decide.rs" && features="--features paused-arg"

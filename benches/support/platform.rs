@@ -12,6 +12,19 @@ pub fn did(i: usize, j: usize) -> String {
     format!("+1{:03}{:07}", 200 + i % 800, i * 10_000 + j)
 }
 
+/// The benches' walk over a generated platform: pseudo-random numbers (a fixed LCG, so every
+/// run and every bench visits the same cases), each one picking a tenant (`r % tenants`), a
+/// user (`(r >> 20) % USERS_PER_TENANT`) and so on.
+pub fn walk() -> impl Iterator<Item = usize> {
+    let mut k: u64 = 0x9e37_79b9_7f4a_7c15;
+    std::iter::repeat_with(move || {
+        k = k
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (k >> 11) as usize
+    })
+}
+
 /// Users in each generated tenant.
 pub const USERS_PER_TENANT: usize = 1_000;
 /// The built-in roles users get, in turn.

@@ -36,7 +36,7 @@ const TENANTS: usize = 1_000;
 mod platform;
 
 use callgate_ffi::engine::model;
-use platform::{USERS_PER_TENANT, tenant};
+use platform::{USERS_PER_TENANT, tenant, walk};
 
 #[derive(Clone, Copy)]
 struct Client(*mut callgate_client);
@@ -56,12 +56,7 @@ unsafe impl Sync for Cases {}
 fn cases(data: &[Tenant], n: usize) -> Cases {
     let mut arena = Vec::new();
     let mut offsets = Vec::with_capacity(n);
-    let mut k: u64 = 0x9e37_79b9_7f4a_7c15;
-    for _ in 0..n {
-        k = k
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let r = (k >> 11) as usize;
+    for r in walk().take(n) {
         let t = &data[r % data.len()];
         let j = (r >> 20) % USERS_PER_TENANT;
         let mut push = |s: &str| {

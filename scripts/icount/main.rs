@@ -11,7 +11,7 @@ use callgate::{Action, Category, Recording, RecordingAction, Resource, Table};
 #[path = "platform.rs"]
 mod platform;
 
-use platform::{USERS_PER_TENANT, tenant};
+use platform::{USERS_PER_TENANT, tenant, walk};
 
 /// One case: tenant, user, the user's own DID, another user's DID, a supervisor, an agent and
 /// the queue they share.
@@ -44,17 +44,19 @@ fn main() {
         eprintln!("unknown check `{kind}`: one of {}", KINDS.join(", "));
         std::process::exit(2);
     }
-    let data: Vec<model::Tenant> = vec![tenant(0)];
+    // ICOUNT_TENANTS=1000: the cases spread over 1,000 tenants (1,000,000 users), as the
+    // bench's larger table (slow under callgrind: minutes to compile).
+    let tenants = std::env::var("ICOUNT_TENANTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1usize);
+    let data: Vec<model::Tenant> = (0..tenants.max(1)).map(tenant).collect();
     let table = Table::new();
     table.replace_all(&data, 1);
-    let mut k: u64 = 0x9e37_79b9_7f4a_7c15;
-    let cases: Vec<Case> = (0..64)
-        .map(|_| {
-            k = k
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let r = (k >> 11) as usize;
-            let t = &data[0];
+    let cases: Vec<Case> = walk()
+        .take(64)
+        .map(|r| {
+            let t = &data[r % data.len()];
             let j = (r >> 20) % USERS_PER_TENANT;
             let q = &t.queues[(r >> 8) % 20];
             Case {
