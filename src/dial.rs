@@ -246,7 +246,14 @@ pub fn is_dial_text(dialed: &str) -> bool {
 
 /// A set of emergency dial strings, packed: lookups compare integers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct EmergencySet(Box<[u64]>);
+pub struct EmergencySet {
+    keys: Box<[u64]>,
+    /// The largest key (0 for none). A key with more digits is always larger, so an ordinary
+    /// number, longer than any emergency number, is ruled out by this one comparison without
+    /// reading `keys`: every ordinary call checks its tenant's list, and on a large table the
+    /// list is seldom in cache.
+    max: u64,
+}
 
 impl EmergencySet {
     /// The set of these dial strings; `Err` names the first that isn't 1 to 16 dial
@@ -259,7 +266,7 @@ impl EmergencySet {
                 keys.push(k);
             }
         }
-        Ok(EmergencySet(keys.into_boxed_slice()))
+        Ok(EmergencySet::of(keys))
     }
 
     /// The set of the dial strings that are valid, skipping the others.
@@ -267,18 +274,26 @@ impl EmergencySet {
         let mut keys: Vec<u64> = numbers.into_iter().filter_map(|n| key(n.trim())).collect();
         keys.sort_unstable();
         keys.dedup();
-        EmergencySet(keys.into_boxed_slice())
+        EmergencySet::of(keys)
+    }
+
+    fn of(keys: Vec<u64>) -> EmergencySet {
+        let max = keys.iter().copied().max().unwrap_or(0);
+        EmergencySet {
+            keys: keys.into_boxed_slice(),
+            max,
+        }
     }
 
     /// Whether the packed key is in the set.
     #[inline]
     pub fn contains(&self, key: u64) -> bool {
-        self.0.contains(&key)
+        key <= self.max && self.keys.contains(&key)
     }
 
     /// The packed keys.
     pub fn keys(&self) -> &[u64] {
-        &self.0
+        &self.keys
     }
 }
 
@@ -288,6 +303,21 @@ mod tests {
 
     fn digits(s: &str) -> Target {
         Target::Digits(key(s).unwrap())
+    }
+
+    #[test]
+    fn an_emergency_set_holds_its_numbers_and_no_other() {
+        let k = |s: &str| key(s).unwrap();
+        let set = EmergencySet::new(["911", "112", "*1", "0118"]).unwrap();
+        for n in ["911", "112", "*1", "0118"] {
+            assert!(set.contains(k(n)), "{n}");
+        }
+        // Shorter, as long, and longer than the largest key (which rules a number out alone).
+        for n in ["9", "999", "0119", "15551234567", "*2"] {
+            assert!(!set.contains(k(n)), "{n}");
+        }
+        assert!(!EmergencySet::default().contains(k("911")));
+        assert!(EmergencySet::lenient(["bad", "911"]).contains(k("911")));
     }
 
     #[test]
