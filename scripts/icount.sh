@@ -14,7 +14,7 @@ n="${ICOUNT_CHECKS:-10000}"
 trees=("$@")
 [ ${#trees[@]} -gt 0 ] || trees=("$here")
 if ! command -v valgrind >/dev/null; then
-  apt-get install -y -qq valgrind >/dev/null
+  apt-get update -qq && apt-get install -y -qq valgrind >/dev/null
 fi
 kinds="caller_id caller_id_substitute agent_pause recording feature_code permission"
 for tree in "${trees[@]}"; do
@@ -48,6 +48,10 @@ TOML
   for kind in $kinds; do
     total=$(valgrind --tool=callgrind --toggle-collect='icount::run*' --callgrind-out-file=/dev/null \
       "$target/release/icount" "$kind" "$n" 2>&1 | awk '/Collected/ {print $4}')
+    if [ -z "$total" ]; then
+      echo "icount: callgrind gave no count for $kind (run it by hand to see why)" >&2
+      exit 1
+    fi
     printf '%-22s %6d\n' "$kind" $((total / n))
   done
   rm -rf "$work"

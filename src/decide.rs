@@ -237,7 +237,10 @@ pub trait Parties {
     /// The extensions that took part.
     fn extensions(&self) -> impl Iterator<Item = &str>;
     /// Whether any extension took part.
-    fn any_extension(&self) -> bool;
+    #[inline]
+    fn any_extension(&self) -> bool {
+        self.extensions().next().is_some()
+    }
     /// The numbers that took part.
     fn numbers(&self) -> impl Iterator<Item = &str>;
 }
@@ -254,10 +257,6 @@ impl Parties for Recording<'_> {
     #[inline]
     fn extensions(&self) -> impl Iterator<Item = &str> {
         self.extensions.iter().copied()
-    }
-    #[inline]
-    fn any_extension(&self) -> bool {
-        !self.extensions.is_empty()
     }
     #[inline]
     fn numbers(&self) -> impl Iterator<Item = &str> {
@@ -277,10 +276,6 @@ impl Parties for RecordingOf<'_> {
     #[inline]
     fn extensions(&self) -> impl Iterator<Item = &str> {
         self.extensions.iter()
-    }
-    #[inline]
-    fn any_extension(&self) -> bool {
-        !self.extensions.is_empty()
     }
     #[inline]
     fn numbers(&self) -> impl Iterator<Item = &str> {
