@@ -39,6 +39,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use callgate_wire::feed::{self, FeedError, Message, SharedTenant, VERSION};
+use smol_str::SmolStr;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
@@ -441,7 +442,7 @@ struct Hub {
     writer: Arc<Writer>,
     settings: Arc<Settings>,
     /// Each tenant as last sent.
-    sent: HashMap<Box<str>, Published>,
+    sent: HashMap<SmolStr, Published>,
     /// Every change up to this revision has been sent.
     revision: u64,
     followers: Vec<Follower>,
@@ -516,7 +517,7 @@ impl Hub {
             }
             Applied::Removed(id, revision) => {
                 self.revision = self.revision.max(revision);
-                if self.sent.remove(&id).is_some() {
+                if self.sent.remove(&*id).is_some() {
                     self.broadcast(&Message::Delete {
                         revision,
                         tenant: id.into(),
@@ -556,7 +557,7 @@ impl Hub {
             "feed: fell a whole queue of changes behind; comparing the table whole"
         );
         let start = self.writer.subscribe(self.settings.max_pending_changes)?;
-        let mut current: HashMap<Box<str>, Published> = HashMap::with_capacity(start.tenants.len());
+        let mut current: HashMap<SmolStr, Published> = HashMap::with_capacity(start.tenants.len());
         let mut changes: Vec<(u64, Message)> = Vec::new();
         for p in start.tenants {
             let old = self.sent.get(&p.tenant.id);

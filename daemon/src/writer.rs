@@ -22,6 +22,7 @@ use callgate::edit::Splice;
 use callgate::model::Tenant;
 use callgate::{CompiledTenant, Table};
 use serde_json::value::RawValue;
+use smol_str::SmolStr;
 use tokio::sync::mpsc;
 
 /// What a replica needs to rebuild a tenant: the directory JSON it was last compiled whole
@@ -108,7 +109,7 @@ pub struct Subscription {
 /// from (put it whole instead).
 #[derive(Debug, thiserror::Error)]
 #[error("tenant `{0}` was patched from a tenant the table does not hold")]
-pub struct NotPatched(pub Box<str>);
+pub struct NotPatched(pub SmolStr);
 
 /// The table's one writer (see the module documentation).
 pub struct Writer {
@@ -121,7 +122,7 @@ pub struct Writer {
 #[derive(Default)]
 struct State {
     /// Every tenant in the table, with its source.
-    published: HashMap<Box<str>, Published>,
+    published: HashMap<SmolStr, Published>,
     subscribers: Vec<mpsc::Sender<Applied>>,
 }
 

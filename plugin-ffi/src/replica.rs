@@ -473,7 +473,7 @@ fn flush_audit(shared: &Shared) {
 /// Swaps a snapshot in: every tenant of it put in place (each swap atomic for its tenant),
 /// then the tenants it doesn't have removed.
 fn apply_snapshot(table: &Table, compiled: Vec<CompiledTenant>, revision: u64) {
-    let keep: HashSet<Box<str>> = compiled.iter().map(|t| t.id.clone()).collect();
+    let keep: HashSet<Box<str>> = compiled.iter().map(|t| Box::from(t.id.as_str())).collect();
     for t in compiled {
         table.put_compiled(t);
     }

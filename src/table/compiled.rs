@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use smol_str::SmolStr;
+
 use crate::catalog::{Matrix, RoleId, Scope};
 use crate::dial::EmergencySet;
 use crate::edit::Splice;
@@ -77,8 +79,10 @@ pub struct RoleEntry {
 /// A user, compiled: their role, and every set they take part in as sorted positions.
 #[derive(Clone)]
 pub struct UserEntry {
-    /// Their id (shared: a patched tenant copies users by reference count, not by value).
-    pub id: Arc<str>,
+    /// Their id: inline up to 23 bytes, so the lookup's compare reads the entry's own cache
+    /// line rather than a separate allocation; longer ids are shared by reference count (a
+    /// patched tenant copies users without copying text).
+    pub id: SmolStr,
     /// Their built-in role.
     pub role: RoleId,
     /// Their custom role.
@@ -231,8 +235,8 @@ pub struct CodeEntry {
 
 /// A tenant, compiled for checks.
 pub struct CompiledTenant {
-    /// Its id.
-    pub id: Box<str>,
+    /// Its id (inline up to 23 bytes, like a user's).
+    pub id: SmolStr,
     /// The revision it was compiled at.
     pub revision: u64,
     /// Its default caller ID.
