@@ -7,10 +7,19 @@
 //! the database file's mode), and tightened to `0600` if an older daemon left it wider.
 
 use std::io;
+use std::mem::MaybeUninit;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Weak;
 use std::time::Duration;
+
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::fs::inotify::{self, CreateFlags, ReadFlags, WatchFlags};
+use rustix::io::Errno;
+use tokio::sync::Notify;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{Connection, Sqlite, SqlitePool, Transaction};
@@ -95,6 +104,111 @@ fn owner_only(db: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// The least time between two wakes for changes to the file: a burst of writes (an import,
+/// audit flushes) costs the follower at most one look per 5 ms, not one per write. (A
+/// transaction's first write wakes the follower before its commit; the look after the
+/// spacing finds it.)
+const WATCH_SPACING: Duration = Duration::from_millis(5);
+
+/// How often the follower looks when the file cannot be watched.
+pub(super) const POLL: Duration = Duration::from_millis(50);
+
+/// Watches the database file and its `-wal` for commits by another process (an `import`,
+/// another daemon on the same file) and wakes `wake` for each burst of them, so an idle
+/// follower sleeps instead of polling: SQLite has no notifications of its own, and a commit
+/// in WAL mode writes the `-wal` file (a checkpoint, the database file). This process's own
+/// commits wake the follower directly.
+///
+/// Set up here (on an error the caller polls instead); a thread of its own then waits on the
+/// watch, which needs no `unsafe` to hand the descriptor to tokio. It looks once a second
+/// whether the follower is gone (`wake` has no strong owner left) and stops then; if reading
+/// the watch fails, it wakes the follower every [`POLL`] instead.
+pub(super) fn watch(pool: &SqlitePool, wake: Weak<Notify>) -> io::Result<()> {
+    let db = pool.connect_options().get_filename().to_path_buf();
+    let dir = match db.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = db
+        .file_name()
+        .map(|n| n.as_bytes().to_vec())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the store has no file name"))?;
+    let wal = [name.as_slice(), b"-wal"].concat();
+    let fd = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)?;
+    // The directory, not the files: the `-wal` file comes and goes with the last connection.
+    inotify::add_watch(
+        &fd,
+        &dir,
+        WatchFlags::MODIFY | WatchFlags::CLOSE_WRITE | WatchFlags::CREATE | WatchFlags::MOVED_TO,
+    )?;
+    let ours = move |event: &inotify::Event<'_>| {
+        event.events().contains(ReadFlags::QUEUE_OVERFLOW)
+            || event
+                .file_name()
+                .is_some_and(|n| n.to_bytes() == name || n.to_bytes() == wal)
+    };
+    std::thread::Builder::new()
+        .name("callgate-sqlite-watch".into())
+        .spawn(move || watch_loop(&fd, &ours, &wake))?;
+    Ok(())
+}
+
+fn watch_loop(fd: &OwnedFd, ours: &dyn Fn(&inotify::Event<'_>) -> bool, wake: &Weak<Notify>) {
+    let second = Timespec {
+        tv_sec: 1,
+        tv_nsec: 0,
+    };
+    // Room for many events; each is 16 bytes and its name, at most 256.
+    let mut buf = [MaybeUninit::<u8>::uninit(); 4096];
+    loop {
+        let ready = poll(&mut [PollFd::new(fd, PollFlags::IN)], Some(&second));
+        let changed = match ready {
+            Ok(0) | Err(Errno::INTR) => false,
+            Ok(_) => match read_events(fd, &mut buf, ours) {
+                Ok(changed) => changed,
+                Err(e) => return poll_instead(&e, wake),
+            },
+            Err(e) => return poll_instead(&e, wake),
+        };
+        let Some(wake) = wake.upgrade() else {
+            return;
+        };
+        if changed {
+            wake.notify_one();
+            drop(wake);
+            std::thread::sleep(WATCH_SPACING);
+        }
+    }
+}
+
+/// Every event queued on the (non-blocking) watch: whether any was `ours`.
+fn read_events(
+    fd: &OwnedFd,
+    buf: &mut [MaybeUninit<u8>],
+    ours: &dyn Fn(&inotify::Event<'_>) -> bool,
+) -> Result<bool, Errno> {
+    let mut reader = inotify::Reader::new(fd, buf);
+    let mut any = false;
+    loop {
+        match reader.next() {
+            Ok(event) => any |= ours(&event),
+            Err(Errno::AGAIN) => return Ok(any),
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The watch failed: wake the follower every [`POLL`] while it runs.
+fn poll_instead(e: &Errno, wake: &Weak<Notify>) {
+    tracing::warn!(error = %e, "cannot read the SQLite store's file watch; polling every 50 ms");
+    while let Some(wake) = wake.upgrade() {
+        wake.notify_one();
+        drop(wake);
+        std::thread::sleep(POLL);
+    }
+}
+
 /// A write transaction holding SQLite's write lock, and the revision it starts from.
 async fn begin_write(pool: &SqlitePool) -> Result<(Transaction<'static, Db>, u64), sqlx::Error> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
@@ -107,7 +221,7 @@ async fn begin_read(pool: &SqlitePool) -> Result<Transaction<'static, Db>, sqlx:
     pool.begin().await
 }
 
-/// Nothing to do: followers poll `meta`.
+/// Nothing to do: followers watch the file ([`watch`]).
 async fn announce(_conn: &mut Conn, _revision: u64) -> Result<(), sqlx::Error> {
     Ok(())
 }
@@ -127,3 +241,31 @@ const AGGREGATE: (&str, &str) = ("json_group_array(json_array(", "))");
 mod sql;
 
 pub(super) use sql::*;
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    /// "changes reach every node in milliseconds": a commit on the file by another writer (a
+    /// connection of its own, as another process's `callgate import` is) wakes the follower
+    /// through the file's watch. Without the watch nothing wakes it (the follower's catch-up
+    /// is its own timer), and this waits out its minute and fails.
+    #[tokio::test]
+    async fn another_writers_commit_wakes_the_follower() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("store.db").display());
+        let pool = open(&url).await.unwrap();
+        let other = open(&url).await.unwrap();
+        let wake = Arc::new(Notify::new());
+        watch(&pool, Arc::downgrade(&wake)).unwrap();
+        sqlx::query("UPDATE meta SET revision = revision + 1 WHERE id = 1")
+            .execute(&other)
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(60), wake.notified())
+            .await
+            .expect("the watch woke the follower");
+    }
+}
