@@ -70,7 +70,7 @@ impl Refs<'_> {
             full_report: u.grants.full_call_report_access,
             features,
             default_caller_id: u.default_caller_id.as_deref().and_then(number),
-            sets: Arc::new([]),
+            sets: Sets::EMPTY,
             ends: [0; 6],
         }
         .with_sets(&parts)
@@ -361,7 +361,7 @@ impl CompiledTenant {
             full_report: false,
             features: 0,
             default_caller_id: None,
-            sets: Arc::new([]),
+            sets: Sets::EMPTY,
             ends: [0; 6],
         };
         let put_users: Vec<Pos<UserEntry>> = p

@@ -99,8 +99,53 @@ pub struct UserEntry {
     pub default_caller_id: Option<Pos<NumberEntry>>,
     /// The six sets, back to back: own extensions, queues they are an agent of, queues they
     /// supervise, granted extensions, granted queues, granted numbers.
-    pub(super) sets: Arc<[u32]>,
+    pub(super) sets: Sets,
     pub(super) ends: [u32; 6],
+}
+
+/// How many positions a user's sets hold in the entry itself: enough for the usual user (an
+/// extension, a queue or two, a few grants).
+const INLINE_SETS: usize = 6;
+
+/// A user's sets, back to back: in the entry when they are few, so a check reads them from
+/// a cache line the user lookup has already loaded; else shared by reference count (a
+/// patched tenant copies users without copying them).
+#[derive(Clone)]
+pub(super) enum Sets {
+    /// Up to [`INLINE_SETS`] positions.
+    Inline { len: u8, items: [u32; INLINE_SETS] },
+    /// More.
+    Shared(Arc<[u32]>),
+}
+
+impl Sets {
+    /// No sets at all.
+    pub(super) const EMPTY: Sets = Sets::Inline {
+        len: 0,
+        items: [0; INLINE_SETS],
+    };
+
+    fn new(all: Vec<u32>) -> Sets {
+        match u8::try_from(all.len()) {
+            Ok(len) if all.len() <= INLINE_SETS => {
+                let mut items = [0; INLINE_SETS];
+                items
+                    .iter_mut()
+                    .zip(&all)
+                    .for_each(|(to, &from)| *to = from);
+                Sets::Inline { len, items }
+            }
+            _ => Sets::Shared(all.into()),
+        }
+    }
+
+    #[inline]
+    fn as_slice(&self) -> &[u32] {
+        match self {
+            Sets::Inline { len, items } => items.get(..usize::from(*len)).unwrap_or(&[]),
+            Sets::Shared(all) => all,
+        }
+    }
 }
 
 pub(super) const OWN_EXTS: usize = 0;
@@ -119,7 +164,7 @@ impl UserEntry {
             all.extend_from_slice(part);
             *end = u32::try_from(all.len()).unwrap_or(u32::MAX);
         }
-        self.sets = all.into();
+        self.sets = Sets::new(all);
         self.ends = ends;
         self
     }
@@ -135,7 +180,10 @@ impl UserEntry {
             None => 0,
         };
         let end = self.ends.get(which).copied().unwrap_or(0);
-        self.sets.get(start as usize..end as usize).unwrap_or(&[])
+        self.sets
+            .as_slice()
+            .get(start as usize..end as usize)
+            .unwrap_or(&[])
     }
 
     /// The extensions they own.
@@ -307,5 +355,43 @@ impl CompiledTenant {
     #[inline]
     pub fn number(&self, number: E164) -> Option<(Pos<NumberEntry>, &NumberEntry)> {
         self.numbers.get(&number.value())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A user's sets read back as written, in the entry (up to `INLINE_SETS` positions) or
+    /// shared (more), each set where its end says.
+    #[test]
+    fn a_users_sets_read_back_inline_or_shared() {
+        for n in 0..=INLINE_SETS + 3 {
+            let all: Vec<u32> = (0..n as u32).map(|i| i * 3 + 1).collect();
+            let sets = Sets::new(all.clone());
+            assert_eq!(sets.as_slice(), all.as_slice(), "{n} positions");
+            assert_eq!(matches!(sets, Sets::Inline { .. }), n <= INLINE_SETS, "{n}");
+        }
+        let parts: [Vec<u32>; 6] = [vec![1], vec![], vec![2, 5], vec![7], vec![], vec![3, 4, 9]];
+        let user = UserEntry {
+            id: "u1".into(),
+            role: RoleId::NOBODY,
+            custom_role: None,
+            site: None,
+            active: true,
+            full_report: false,
+            features: 0,
+            default_caller_id: None,
+            sets: Sets::EMPTY,
+            ends: [0; 6],
+        }
+        .with_sets(&parts);
+        assert!(
+            matches!(user.sets, Sets::Shared(_)),
+            "seven positions are shared"
+        );
+        assert_eq!(user.sets(), parts);
+        assert!(user.granted_numbers().contains(Pos::new(9)));
+        assert!(!user.granted_numbers().contains(Pos::new(7)));
     }
 }
