@@ -728,7 +728,7 @@ impl Drop for AbortOnDrop {
 /// Keeps `table` following the store's change log until `shutdown` resolves: Postgres wakes
 /// on `NOTIFY callgate_changes` (with a catch-up every second in case a notification was
 /// missed), SQLite on a watch of its file (another process may write it; the same catch-up,
-/// and a poll every 50 ms where the file cannot be watched). Idle, it uses no CPU.
+/// and a poll every 50 ms where the file cannot be watched). Idle, it wakes once a second.
 ///
 /// A table at revision 0 is loaded whole first; otherwise (the daemon already ran
 /// [`load_into`]) it catches up from its revision. A database outage is logged once (and its
