@@ -97,15 +97,18 @@ pub fn library_dir() -> PathBuf {
                 deps.display()
             )
         });
-    // Several test binaries may do this at once: each link is made under a name of its own,
-    // then renamed into place (a rename replaces atomically).
+    // Several test binaries, and several tests of one binary (one process id), may do this at
+    // once: each link is made under a name of its own (process and call), then renamed into
+    // place (a rename replaces atomically).
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = built.join("libcallgate");
     std::fs::create_dir_all(&dir).expect("library link directory");
     for (name, target) in [
         ("libcallgate.so", "libcallgate_ffi.so"),
         ("libcallgate.a", "libcallgate_ffi.a"),
     ] {
-        let temp = dir.join(format!(".{name}.{}", std::process::id()));
+        let temp = dir.join(format!(".{name}.{}.{call}", std::process::id()));
         let _ = std::fs::remove_file(&temp);
         std::os::unix::fs::symlink(built.join(target), &temp).expect("library link");
         std::fs::rename(&temp, dir.join(name)).expect("library link in place");
