@@ -2057,3 +2057,95 @@ fn a_check_by_extension_is_the_check_by_its_owner() {
         assert_eq!((a.outcome, a.reason), (DENIED, Reason::UnknownUser));
     }
 }
+
+/// Ids of any length are ids: a tenant's and its users' ids longer than the 23 bytes a
+/// compiled entry keeps inline, one beside the boundary, and a user whose sets (two
+/// extensions, two queues, three granted numbers) are too many to keep in the entry, are
+/// found and decided like any other; an id that shares the first 23 bytes of one is not it.
+#[test]
+fn long_ids_and_many_grants_decide_like_short_ones() {
+    let tenants = demo::parse(
+        r#"
+tenants:
+  - id: a-tenant-whose-id-is-longer-than-an-inline-one
+    default_caller_id: "+15550000001"
+    numbers:
+      - {number: "+15550000001"}
+      - {number: "+15550000002"}
+      - {number: "+15550000003"}
+      - {number: "+15550000004"}
+      - {number: "+15550000005"}
+    extensions:
+      - {ext: "1", user: a-user-whose-id-is-longer-than-23-bytes}
+      - {ext: "2", user: a-user-whose-id-is-longer-than-23-bytes}
+      - {ext: "3", user: exactly-twenty-three-by}
+    queues:
+      - {id: first, agents: [a-user-whose-id-is-longer-than-23-bytes], supervisors: [exactly-twenty-three-by]}
+      - {id: second, agents: [a-user-whose-id-is-longer-than-23-bytes, exactly-twenty-four-byte]}
+    users:
+      - id: a-user-whose-id-is-longer-than-23-bytes
+        role: non_admin
+        extensions: ["1", "2"]
+        grants: {numbers: ["+15550000002", "+15550000003", "+15550000004"]}
+      - {id: exactly-twenty-three-by, role: call_center_supervisor, extensions: ["3"]}
+      - {id: exactly-twenty-four-byte, role: call_center_agent}
+"#,
+    );
+    let t = demo::table_of(&tenants);
+    let tenant = "a-tenant-whose-id-is-longer-than-an-inline-one";
+    let long = "a-user-whose-id-is-longer-than-23-bytes";
+    for granted in ["+15550000002", "+15550000003", "+15550000004"] {
+        assert_eq!(
+            cid(&t, tenant, long, Some(granted), "15551234567"),
+            allow(granted, Reason::NumberPermitted)
+        );
+    }
+    assert_eq!(
+        cid(&t, tenant, long, Some("+15550000005"), "15551234567"),
+        substitute("+15550000001", Reason::NumberNotPermitted)
+    );
+    assert_eq!(
+        cid(
+            &t,
+            tenant,
+            "a-user-whose-id-is-longer-than-23-byteS",
+            None,
+            "15551234567"
+        ),
+        deny(Reason::UnknownUser)
+    );
+    assert_eq!(
+        cid(
+            &t,
+            "a-tenant-whose-id-is-longer-than-an-inline-on",
+            long,
+            None,
+            "15551234567"
+        )
+        .2,
+        Reason::UnknownTenant
+    );
+    let supervisor = "exactly-twenty-three-by";
+    assert_eq!(supervisor.len(), 23);
+    assert_eq!(
+        pause_or_unpause(&t, tenant, supervisor, long, "first", true).0,
+        Outcome::Allow
+    );
+    // Not the supervisor of `second`, whatever the agent's id.
+    assert_eq!(
+        pause_or_unpause(
+            &t,
+            tenant,
+            supervisor,
+            "exactly-twenty-four-byte",
+            "second",
+            true
+        )
+        .0,
+        Outcome::Deny
+    );
+    assert_eq!(
+        pause_or_unpause(&t, tenant, "exactly-twenty-three-byt", long, "first", true).1,
+        Reason::UnknownUser
+    );
+}
