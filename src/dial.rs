@@ -177,6 +177,11 @@ fn target_of_text(dialed: &str) -> Target {
     if user.eq_ignore_ascii_case("sos") {
         return Target::Sos;
     }
+    // RFC 3261 allows no `:` in a user part unescaped, so a conforming phone writes the
+    // service URN as `sip:urn%3Aservice%3Asos@host`: the SOS forms are read decoded too.
+    if user.contains('%') && escaped_sos(user) {
+        return Target::Sos;
+    }
     let mut packer = Packer::default();
     let mut bytes = user.bytes();
     while let Some(b) = bytes.next() {
@@ -201,6 +206,40 @@ fn target_of_text(dialed: &str) -> Target {
         }
     }
     packer.finish().map_or(Target::Other, Target::Digits)
+}
+
+/// Whether a user part with `%XX` escapes reads, decoded, as `sos` or an SOS service URN
+/// (`urn:service:sos`, `urn:service:sos.police`, parameters after `;`). Decoded on the stack:
+/// anything longer than an SOS URN can be is not one.
+fn escaped_sos(user: &str) -> bool {
+    let mut buf = [0u8; 64];
+    let mut len = 0;
+    let mut bytes = user.bytes();
+    while let Some(b) = bytes.next() {
+        let b = if b == b'%' {
+            match (bytes.next().and_then(hex), bytes.next().and_then(hex)) {
+                (Some(hi), Some(lo)) => (hi << 4) | lo,
+                _ => return false,
+            }
+        } else {
+            b
+        };
+        let Some(slot) = buf.get_mut(len) else {
+            return false;
+        };
+        *slot = b;
+        len += 1;
+    }
+    let Some(decoded) = buf.get(..len).and_then(|d| std::str::from_utf8(d).ok()) else {
+        return false;
+    };
+    if decoded.eq_ignore_ascii_case("sos") {
+        return true;
+    }
+    strip_prefix_ignore_case(decoded, "urn:service:").is_some_and(|service| {
+        let end = service.find([';', '?']).unwrap_or(service.len());
+        is_sos_service(service.get(..end).unwrap_or(""))
+    })
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -369,6 +408,12 @@ mod tests {
             "sip:sos@acme",
             "sip:urn:service:sos@example.com",
             "sip:urn:service:sos.police@example.com;user=phone",
+            // RFC 3261 allows no `:` in a user part: a conforming phone escapes it.
+            "sip:urn%3Aservice%3Asos@example.com",
+            "sip:urn%3aservice%3asos.fire@example.com;user=phone",
+            "sip:urn%3Aservice%3Asos%3Bx@example.com",
+            "sip:%73os@acme",
+            "sips:%53%4F%53@acme",
         ] {
             assert_eq!(target(s), Target::Sos, "{s}");
         }
@@ -376,6 +421,10 @@ mod tests {
             "urn:service:counseling",
             "urn:service:sosx",
             "urn:service:sos.",
+            "sip:urn%3Aservice%3Acounseling@example.com",
+            "sip:urn%3Aservice%3Asosx@example.com",
+            "sip:%73osx@acme",
+            "sip:%7@acme",
         ] {
             assert_eq!(target(s), Target::Other, "{s}");
         }
