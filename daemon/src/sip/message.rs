@@ -407,20 +407,37 @@ pub fn from_identity(value: &str) -> Option<(String, String)> {
 
 /// The URI of a name-addr (`"A" <sip:x@y>;tag=1` → `sip:x@y`) or of an addr-spec, whose
 /// header parameters start at the first `;` (`sip:x@y;tag=1` → `sip:x@y`).
+///
+/// The `<` is the first one outside a quoted display name, and the URI ends at the first `>`
+/// after it: RFC 3261 lets a display name hold `<`, `>`, `;` and `:`, so
+/// `"<sip:201@acme;" <sip:101@acme>` names 101, as the proxy that authenticated it reads it.
+/// Lenient (the broken-message path reads it too): an unclosed quote or `<` names nothing.
 fn addr_spec(value: &str) -> &str {
-    match (value.find('<'), value.rfind('>')) {
-        (Some(start), Some(end)) if start < end => value.get(start + 1..end).unwrap_or(""),
-        _ => value.split(';').next().unwrap_or(value).trim(),
+    let bytes = value.as_bytes();
+    let mut i = 0;
+    let mut quoted = false;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'\\' if quoted => i += 1,
+            b'"' => quoted = !quoted,
+            b'<' if !quoted => {
+                let rest = value.get(i + 1..).unwrap_or("");
+                return rest.find('>').and_then(|end| rest.get(..end)).unwrap_or("");
+            }
+            _ => {}
+        }
+        i += 1;
     }
+    if quoted || value.trim_start().starts_with('"') {
+        return ""; // a display name and no `<…>`
+    }
+    value.split(';').next().unwrap_or(value).trim()
 }
 
 /// The user part of a name-addr or URI: `"A" <sip:+1555@acme>` → `+1555`; `<tel:+1555;x=y>` →
 /// `+1555`.
 pub fn uri_user(value: &str) -> Option<String> {
-    let uri = match (value.find('<'), value.rfind('>')) {
-        (Some(start), Some(end)) if start < end => value.get(start + 1..end)?,
-        _ => value,
-    };
+    let uri = addr_spec(value);
     let (scheme, rest) = uri.split_once(':')?;
     let user = match scheme.trim().to_ascii_lowercase().as_str() {
         "sip" | "sips" => rest.split_once('@')?.0.split(';').next()?,
@@ -487,7 +504,34 @@ mod tests {
         );
         assert_eq!(uri_user("sip:101@acme").as_deref(), Some("101"));
         assert_eq!(uri_user("garbage"), None);
+        // The URI is the one outside the quoted display name, whatever the name holds.
+        assert_eq!(
+            uri_user("\"<sip:+1999@acme>\" <sip:+1555@acme>").as_deref(),
+            Some("+1555")
+        );
+        assert_eq!(uri_user("\"x\" sip:+1999@acme"), None);
         assert_eq!(unescape("*46%23"), "*46#");
+    }
+
+    /// The caller is the From URI the proxy authenticated, not one written into the display
+    /// name: "Nothing ever crosses tenants" (DESIGN.md), and no user speaks as another.
+    #[test]
+    fn the_caller_is_the_from_uri_not_what_the_display_name_says() {
+        let who = |v: &str| from_identity(v);
+        let acme_101 = Some(("acme".to_string(), "101".to_string()));
+        for value in [
+            "\"<sip:201@acme;\" <sip:101@acme>;tag=1",
+            "\"<sip:201@globex>\" <sip:101@Acme:5060>;tag=1",
+            "\"Front <Desk>\" <sip:101@acme>;tag=1",
+            "\"a \\\" <sip:201@globex>\" <sip:101@acme>;tag=1",
+            "Alice <sip:101@acme;transport=tcp>;tag=1",
+            "sip:101@acme;tag=1",
+        ] {
+            assert_eq!(who(value), acme_101, "{value}");
+        }
+        // A display name and no `<…>`, or an unclosed quote: nobody is named.
+        assert_eq!(who("\"sip:201@globex\""), None);
+        assert_eq!(who("\"<sip:201@globex> <sip:101@acme>"), None);
     }
 
     #[test]
