@@ -160,9 +160,8 @@ fn target_of_text(dialed: &str) -> Target {
         None => (s, false),
     };
     // Some front ends carry the service URN as a SIP URI's user: `sip:urn:service:sos@host`.
-    if let Some(service) = strip_prefix_ignore_case(user, "urn:service:") {
-        let end = service.find(['@', ';', '?']).unwrap_or(service.len());
-        return if is_sos_service(service.get(..end).unwrap_or("")) {
+    if strip_prefix_ignore_case(user, "urn:service:").is_some() {
+        return if names_sos(user) {
             Target::Sos
         } else {
             Target::Other
@@ -174,12 +173,9 @@ fn target_of_text(dialed: &str) -> Target {
         .find(|c: char| c == '@' || c == ';' || c == '?' || (uri && c == ':'))
         .unwrap_or(user.len());
     let user = user.get(..end).unwrap_or("");
-    if user.eq_ignore_ascii_case("sos") {
-        return Target::Sos;
-    }
     // RFC 3261 allows no `:` in a user part unescaped, so a conforming phone writes the
     // service URN as `sip:urn%3Aservice%3Asos@host`: the SOS forms are read decoded too.
-    if user.contains('%') && escaped_sos(user) {
+    if names_sos(user) || (user.contains('%') && escaped_sos(user)) {
         return Target::Sos;
     }
     let mut packer = Packer::default();
@@ -209,8 +205,9 @@ fn target_of_text(dialed: &str) -> Target {
 }
 
 /// Whether a user part with `%XX` escapes reads, decoded, as `sos` or an SOS service URN
-/// (`urn:service:sos`, `urn:service:sos.police`, parameters after `;`). Decoded on the stack:
-/// anything longer than an SOS URN can be is not one.
+/// (`urn:service:sos`, `urn:service:sos.police`, parameters after `;`). Decoded on the stack,
+/// 64 bytes at most: past them only a sub-service's tail can follow (`sos.` and its first
+/// letters are well inside), so the first 64 decide.
 fn escaped_sos(user: &str) -> bool {
     let mut buf = [0u8; 64];
     let mut len = 0;
@@ -225,19 +222,31 @@ fn escaped_sos(user: &str) -> bool {
             b
         };
         let Some(slot) = buf.get_mut(len) else {
-            return false;
+            break;
         };
         *slot = b;
         len += 1;
     }
-    let Some(decoded) = buf.get(..len).and_then(|d| std::str::from_utf8(d).ok()) else {
-        return false;
+    let decoded = buf.get(..len).unwrap_or(&[]);
+    // Text up to the first byte that is not UTF-8 (the cut may split a character).
+    let text = match std::str::from_utf8(decoded) {
+        Ok(text) => text,
+        Err(e) => decoded
+            .get(..e.valid_up_to())
+            .and_then(|d| std::str::from_utf8(d).ok())
+            .unwrap_or(""),
     };
-    if decoded.eq_ignore_ascii_case("sos") {
+    names_sos(text)
+}
+
+/// Whether a SIP user part names emergency services: `sos`, or an SOS service URN up to its
+/// host, parameters or headers (`urn:service:sos.police@host;user=phone`), any case.
+fn names_sos(user: &str) -> bool {
+    if user.eq_ignore_ascii_case("sos") {
         return true;
     }
-    strip_prefix_ignore_case(decoded, "urn:service:").is_some_and(|service| {
-        let end = service.find([';', '?']).unwrap_or(service.len());
+    strip_prefix_ignore_case(user, "urn:service:").is_some_and(|service| {
+        let end = service.find(['@', ';', '?']).unwrap_or(service.len());
         is_sos_service(service.get(..end).unwrap_or(""))
     })
 }
@@ -425,9 +434,18 @@ mod tests {
             "sip:urn%3Aservice%3Asosx@example.com",
             "sip:%73osx@acme",
             "sip:%7@acme",
+            // Hostile escapes: a NUL, CR/LF, bytes that are not UTF-8, more than an SOS URN.
+            "sip:sos%00@acme",
+            "sip:%73os%0D%0A@acme",
+            "sip:%73%FFos@acme",
         ] {
             assert_eq!(target(s), Target::Other, "{s}");
         }
+        // An escaped SOS URN longer than the 64 bytes decoded is one all the same.
+        let long = format!("sip:urn%3Aservice%3Asos.{}@acme", "x%78".repeat(40));
+        assert_eq!(target(&long), Target::Sos, "{long}");
+        let long = format!("sip:urn%3Aservice%3Asosx{}@acme", "x%78".repeat(40));
+        assert_eq!(target(&long), Target::Other, "{long}");
     }
 
     #[test]
